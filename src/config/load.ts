@@ -1,0 +1,137 @@
+import { readFileSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parse as parseYaml } from "yaml";
+import { configSchema, type Config, type Secrets } from "./schema.ts";
+
+export const DEFAULT_CONFIG_FILE = resolve(
+  dirname(fileURLToPath(import.meta.url)),
+  "../../config/default.yaml",
+);
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ConfigError";
+  }
+}
+
+export interface LoadedConfig {
+  readonly config: Config;
+  readonly secrets: Secrets;
+  /** which URLs the operator set explicitly (then buildcast never starts a server for them) */
+  readonly explicit: { readonly natsUrl: boolean; readonly redisUrl: boolean };
+  readonly production: boolean;
+  readonly files: readonly string[];
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+type Tree = Record<string, unknown>;
+
+const isTree = (value: unknown): value is Tree =>
+  typeof value === "object" && value !== null && !Array.isArray(value);
+
+/** Objects merge key by key; arrays and scalars from `override` replace. */
+export function deepMerge(base: Tree, override: Tree): Tree {
+  const out: Tree = { ...base };
+  for (const [key, value] of Object.entries(override)) {
+    const current = out[key];
+    out[key] = isTree(current) && isTree(value) ? deepMerge(current, value) : value;
+  }
+  return out;
+}
+
+function readYaml(file: string): Tree {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (error) {
+    throw new ConfigError(
+      `cannot read config file ${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`,
+    );
+  }
+  let parsed: unknown;
+  try {
+    parsed = parseYaml(text);
+  } catch (error) {
+    throw new ConfigError(`config file ${file} is not valid YAML: ${(error as Error).message}`);
+  }
+  if (parsed === null || parsed === undefined) return {};
+  if (!isTree(parsed)) throw new ConfigError(`config file ${file} must hold a mapping at the top level`);
+  return parsed;
+}
+
+function setPath(tree: Tree, path: readonly string[], value: unknown): void {
+  let node = tree;
+  for (const key of path.slice(0, -1)) {
+    const next = node[key];
+    node[key] = isTree(next) ? { ...next } : {};
+    node = node[key] as Tree;
+  }
+  node[path[path.length - 1] ?? ""] = value;
+}
+
+/** Non-secret environment overrides: variable → config path (and how to read it). */
+const ENV_OVERRIDES: ReadonlyArray<readonly [string, readonly string[], (raw: string) => unknown]> = [
+  ["PORT", ["server", "port"], (raw) => (/^\d+$/.test(raw) ? Number(raw) : raw)],
+  ["HOST", ["server", "host"], String],
+  ["NATS_URL", ["nats", "url"], String],
+  ["REDIS_URL", ["redis", "url"], String],
+  ["LOG_LEVEL", ["log", "level"], String],
+  ["SLACK_API_URL", ["notify", "slack", "apiUrl"], String],
+  ["BUILDCAST_DATA_DIR", ["dev", "dataDir"], String],
+  ["BUILDCAST_SPOOL_DIR", ["spool", "dir"], String],
+];
+
+const splitList = (raw: string | undefined): string[] =>
+  (raw ?? "")
+    .split(",")
+    .map((part) => part.trim())
+    .filter((part) => part.length > 0);
+
+const nonEmpty = (raw: string | undefined): string | null => (raw && raw.trim() !== "" ? raw.trim() : null);
+
+export function readSecrets(env: Env): Secrets {
+  return {
+    githubWebhookSecrets: splitList(env.GITHUB_WEBHOOK_SECRET),
+    gitlabWebhookTokens: splitList(env.GITLAB_WEBHOOK_TOKEN),
+    slackBotToken: nonEmpty(env.SLACK_BOT_TOKEN),
+    smtpUrl: nonEmpty(env.SMTP_URL),
+    apiToken: nonEmpty(env.BUILDCAST_API_TOKEN),
+  };
+}
+
+/**
+ * config/default.yaml, then the file named by BUILDCAST_CONFIG (or `file`), then the
+ * environment; validated as a whole. An invalid setting throws ConfigError naming its path.
+ */
+export function loadConfig(options: { env?: Env; file?: string; overrides?: Tree } = {}): LoadedConfig {
+  const env = options.env ?? process.env;
+  const files = [DEFAULT_CONFIG_FILE];
+  const extra = options.file ?? nonEmpty(env.BUILDCAST_CONFIG);
+  if (extra) files.push(resolve(extra));
+
+  let tree: Tree = {};
+  for (const file of files) tree = deepMerge(tree, readYaml(file));
+  for (const [name, path, read] of ENV_OVERRIDES) {
+    const raw = nonEmpty(env[name]);
+    if (raw !== null) setPath(tree, path, read(raw));
+  }
+  if (options.overrides) tree = deepMerge(tree, options.overrides);
+
+  const result = configSchema.safeParse(tree);
+  if (!result.success) {
+    const lines = result.error.issues.map((issue) => {
+      const path = issue.path.map(String).join(".") || "(top level)";
+      return `  - ${path}: ${issue.message}`;
+    });
+    throw new ConfigError(`invalid configuration (${files.join(", ")} + environment):\n${lines.join("\n")}`);
+  }
+  return {
+    config: result.data,
+    secrets: readSecrets(env),
+    explicit: { natsUrl: nonEmpty(env.NATS_URL) !== null, redisUrl: nonEmpty(env.REDIS_URL) !== null },
+    production: env.NODE_ENV === "production",
+    files,
+  };
+}

@@ -1,0 +1,221 @@
+import { z } from "zod";
+import { KINDS, PROVIDERS } from "../events/schema.ts";
+
+/** Byte sizes may be written as numbers or as "25mb", "512kb", "1gb". */
+const byteSize = z.union([
+  z.number().int().positive(),
+  z
+    .string()
+    .regex(/^\d+(\.\d+)?\s*(b|kb|mb|gb)$/i, 'a size such as "25mb", "512kb" or a number of bytes')
+    .transform((text) => {
+      const match = /^(\d+(?:\.\d+)?)\s*(b|kb|mb|gb)$/i.exec(text);
+      const units: Record<string, number> = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 };
+      return Math.round(Number(match?.[1]) * (units[match?.[2]?.toLowerCase() ?? "b"] ?? 1));
+    }),
+]);
+
+/** Durations may be written as milliseconds or as "500ms", "30s", "2h", "7d". */
+const duration = z.union([
+  z.number().int().nonnegative(),
+  z
+    .string()
+    .regex(/^\d+\s*(ms|s|m|h|d)$/, 'a duration such as "30s", "2h" or a number of milliseconds')
+    .transform((text) => {
+      const match = /^(\d+)\s*(ms|s|m|h|d)$/.exec(text);
+      const units: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+      return Number(match?.[1]) * (units[match?.[2] ?? "ms"] ?? 1);
+    }),
+]);
+
+const url = (schemes: readonly string[]) =>
+  z.string().refine(
+    (value) => {
+      try {
+        return schemes.includes(new URL(value).protocol.replace(/:$/, ""));
+      } catch {
+        return false;
+      }
+    },
+    `a URL with scheme ${schemes.join(" or ")}`,
+  );
+
+export const TRANSITIONS = ["failed", "still_failing", "fixed", "succeeded", "started", "canceled"] as const;
+export type Transition = (typeof TRANSITIONS)[number];
+
+const personSchema = z
+  .object({
+    name: z.string().optional(),
+    email: z.email().optional(),
+    github: z.string().optional(),
+    gitlab: z.string().optional(),
+    slack: z
+      .string()
+      .regex(/^[UW][A-Z0-9]+$/, "a Slack user id such as U012ABC")
+      .optional(),
+  })
+  .strict();
+
+const globList = z.array(z.string().min(1)).min(1);
+
+const routeSchema = z
+  .object({
+    name: z.string().min(1),
+    match: z
+      .object({
+        repositories: globList.optional(),
+        branches: globList.optional(),
+        pipelines: globList.optional(),
+        providers: z.array(z.enum(PROVIDERS)).min(1).optional(),
+        kinds: z.array(z.enum(KINDS)).min(1).default(["pipeline"]),
+      })
+      .strict()
+      .default({ kinds: ["pipeline"] }),
+    on: z.array(z.enum(TRANSITIONS)).min(1).default(["failed", "still_failing", "fixed"]),
+    slack: z
+      .object({
+        channel: z.string().min(1),
+        mentionAuthor: z.boolean().default(true),
+        threadFailures: z.boolean().default(true),
+      })
+      .strict()
+      .optional(),
+    email: z
+      .object({
+        to: z.array(z.email()).default([]),
+        author: z.boolean().default(false),
+      })
+      .strict()
+      .optional(),
+  })
+  .strict()
+  .refine((route) => route.slack !== undefined || route.email !== undefined, {
+    message: "a route needs a slack or an email target",
+  });
+
+export const configSchema = z
+  .object({
+    server: z
+      .object({
+        host: z.string().default("0.0.0.0"),
+        port: z.number().int().min(0).max(65535).default(3000),
+        bodyLimit: byteSize.default(25 * 1024 * 1024),
+        requestTimeout: duration.default(30_000),
+        webhookRateLimit: z
+          .object({ window: duration.default(60_000), max: z.number().int().positive().default(6000) })
+          .strict()
+          .default({ window: 60_000, max: 6000 }),
+        shutdownGrace: duration.default(25_000),
+      })
+      .strict()
+      .prefault({}),
+    nats: z
+      .object({
+        url: url(["nats", "tls", "ws", "wss"]).default("nats://127.0.0.1:4222"),
+        publishTimeout: duration.default(5000),
+        stream: z
+          .object({
+            name: z
+              .string()
+              .regex(/^[A-Za-z0-9_-]+$/)
+              .default("BUILD_EVENTS"),
+            replicas: z.number().int().min(1).max(5).default(1),
+            duplicateWindow: duration.default(2 * 3_600_000),
+            maxAge: duration.default(30 * 86_400_000),
+            storage: z.enum(["file", "memory"]).default("file"),
+          })
+          .strict()
+          .prefault({}),
+        consumer: z
+          .object({
+            maxDeliver: z.number().int().min(1).default(20),
+            ackWait: duration.default(30_000),
+          })
+          .strict()
+          .prefault({}),
+      })
+      .strict()
+      .prefault({}),
+    redis: z
+      .object({
+        url: url(["redis", "rediss"]).default("redis://127.0.0.1:6379"),
+        prefix: z.string().min(1).default("buildcast"),
+      })
+      .strict()
+      .prefault({}),
+    dev: z
+      .object({
+        /** start nats-server / redis-server when nothing listens at a default URL (never in production) */
+        startServers: z.boolean().default(true),
+        dataDir: z.string().default(".data"),
+      })
+      .strict()
+      .prefault({}),
+    spool: z
+      .object({
+        dir: z.string().default(".data/spool"),
+        maxBytes: byteSize.default(256 * 1024 * 1024),
+        flushInterval: duration.default(1000),
+      })
+      .strict()
+      .prefault({}),
+    status: z
+      .object({
+        bucket: z
+          .string()
+          .regex(/^[A-Za-z0-9_-]+$/)
+          .default("BUILD_STATUS"),
+        history: z.number().int().min(1).max(64).default(1),
+        replicas: z.number().int().min(1).max(5).default(1),
+        runsPerBranch: z.number().int().min(1).max(500).default(50),
+      })
+      .strict()
+      .prefault({}),
+    notify: z
+      .object({
+        bucket: z
+          .string()
+          .regex(/^[A-Za-z0-9_-]+$/)
+          .default("BUILD_NOTIFY"),
+        slack: z
+          .object({
+            apiUrl: z.string().default("https://slack.com/api/"),
+            /** minimum spacing between calls for one message, Slack allows about 1/s per channel */
+            minInterval: duration.default(1000),
+          })
+          .strict()
+          .prefault({}),
+        email: z
+          .object({
+            from: z.string().default("buildcast <buildcast@localhost>"),
+          })
+          .strict()
+          .prefault({}),
+        dashboardUrl: z.string().nullable().default(null),
+      })
+      .strict()
+      .prefault({}),
+    people: z.array(personSchema).default([]),
+    routes: z.array(routeSchema).default([]),
+    log: z
+      .object({
+        level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+        pretty: z.boolean().optional(),
+      })
+      .strict()
+      .prefault({}),
+  })
+  .strict();
+
+export type Config = z.infer<typeof configSchema>;
+export type Route = Config["routes"][number];
+export type Person = Config["people"][number];
+
+/** Secrets come only from the environment and are kept apart from the loggable config. */
+export interface Secrets {
+  /** several values (comma-separated in the env) so a secret can be rotated without downtime */
+  readonly githubWebhookSecrets: readonly string[];
+  readonly gitlabWebhookTokens: readonly string[];
+  readonly slackBotToken: string | null;
+  readonly smtpUrl: string | null;
+  readonly apiToken: string | null;
+}

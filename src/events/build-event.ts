@@ -1,0 +1,40 @@
+import { eventId, runKey } from "./ids.ts";
+import { DATA_SCHEMA_URI, buildEventSchema, type BuildEvent, type BuildEventData } from "./schema.ts";
+import { eventType } from "./subjects.ts";
+
+/** Wraps normalized data in its CloudEvents envelope. Pure: the time is the provider's. */
+export function toBuildEvent(data: BuildEventData, deliveryId: string | null): BuildEvent {
+  return {
+    specversion: "1.0",
+    id: eventId(data),
+    source: data.repository.url ?? `${data.provider}:${data.repository.fullName}`,
+    type: eventType(data.kind, data.phase),
+    subject: runKey(data),
+    time: data.updatedAt ?? data.finishedAt ?? data.startedAt ?? data.createdAt ?? "1970-01-01T00:00:00Z",
+    datacontenttype: "application/json",
+    dataschema: DATA_SCHEMA_URI,
+    provider: data.provider,
+    deliveryid: deliveryId ?? "",
+    data,
+  };
+}
+
+export class EventValidationError extends Error {
+  readonly issues: readonly string[];
+  constructor(issues: readonly string[]) {
+    super(`build event failed validation: ${issues.join("; ")}`);
+    this.name = "EventValidationError";
+    this.issues = issues;
+  }
+}
+
+/** Validates an event against the v1 schema (producer and consumer both call this). */
+export function parseBuildEvent(value: unknown): BuildEvent {
+  const result = buildEventSchema.safeParse(value);
+  if (!result.success) {
+    throw new EventValidationError(
+      result.error.issues.map((issue) => `${issue.path.join(".") || "(root)"}: ${issue.message}`),
+    );
+  }
+  return result.data;
+}

@@ -1,0 +1,14 @@
+import type { BuildEvent } from "../events/schema.ts";
+
+/** A pure normalizer: event name (from the provider's header) + parsed body → build events. */
+export interface NormalizeInput {
+  /** X-GitHub-Event or X-Gitlab-Event value */
+  readonly event: string;
+  /** X-GitHub-Delivery, or GitLab's X-Gitlab-Event-UUID / Idempotency-Key; null when absent */
+  readonly deliveryId: string | null;
+  readonly payload: unknown;
+}
+
+export type NormalizeResult =
+  | { readonly handled: true; readonly events: readonly BuildEvent[] }
+  | { readonly handled: false; readonly reason: string };

@@ -1,0 +1,104 @@
+import type { BuildEventData } from "../../events/schema.ts";
+import { PayloadError } from "../errors.ts";
+import {
+  actorOf,
+  emailAt,
+  firstLine,
+  idAt,
+  objectAt,
+  pathFromWebUrl,
+  person,
+  refType,
+  requiredId,
+  requiredString,
+  secondsToMs,
+  stringAt,
+  type JsonObject,
+} from "./fields.ts";
+import { DEFAULT_PIPELINE_NAME } from "./names.ts";
+import { gitlabPhaseAndStatus } from "./status.ts";
+import { latestTime, parseGitlabTime } from "./time.ts";
+
+/**
+ * Job hooks before GitLab 9.x (and some later ones) have no `project` object: the path then
+ * comes from repository.homepage, and last from project_name ("Group / Sub / Project"),
+ * which holds display names rather than the path but is all such payloads carry.
+ */
+function repositoryPath(payload: JsonObject, webUrl: string | null): string {
+  const fromProject = stringAt(objectAt(payload, "project"), "path_with_namespace") ?? pathFromWebUrl(webUrl);
+  if (fromProject !== null) return fromProject;
+  const projectName = stringAt(payload, "project_name")
+    ?.replace(/\s*\/\s*/g, "/")
+    .trim();
+  if (projectName) return projectName;
+  throw new PayloadError("neither project.path_with_namespace nor project_name is present");
+}
+
+/** Job Hook / Build Hook (object_kind "build") → one job event. */
+export function jobData(payload: JsonObject): BuildEventData {
+  const project = objectAt(payload, "project");
+  const commit = objectAt(payload, "commit");
+  const runner = objectAt(payload, "runner");
+
+  const jobId = requiredId(payload, "build_id", "payload");
+  const jobName = requiredString(payload, "build_name", "payload");
+  const providerStatus = requiredString(payload, "build_status", "payload");
+  // Old GitLab versions put the pipeline id in commit.id (it was never the commit sha), and
+  // some sent no pipeline_id at all.
+  const runId = idAt(payload, "pipeline_id") ?? idAt(commit, "id");
+  if (runId === null) throw new PayloadError("payload.pipeline_id is missing or not an id");
+  const sha = stringAt(payload, "sha") ?? stringAt(commit, "sha");
+  if (sha === null) throw new PayloadError("payload.sha is missing or not a string");
+  const projectId = idAt(payload, "project_id") ?? idAt(project, "id");
+  if (projectId === null) throw new PayloadError("payload.project_id is missing or not an id");
+  const webUrl = stringAt(project, "web_url") ?? stringAt(objectAt(payload, "repository"), "homepage");
+
+  const createdAt = parseGitlabTime(payload["build_created_at"]);
+  const startedAt = parseGitlabTime(payload["build_started_at"]);
+  const rawFinishedAt = parseGitlabTime(payload["build_finished_at"]);
+  const { phase, status } = gitlabPhaseAndStatus(providerStatus, { startedAt, finishedAt: rawFinishedAt });
+  const finished = phase === "finished";
+  const finishedAt = finished ? rawFinishedAt : null;
+  const ref = stringAt(payload, "ref");
+
+  return {
+    provider: "gitlab",
+    kind: "job",
+    phase,
+    status,
+    providerStatus,
+    repository: { id: projectId, fullName: repositoryPath(payload, webUrl), url: webUrl },
+    run: {
+      id: runId,
+      // In job hooks the `commit` object describes the pipeline: commit.name is its name.
+      name: stringAt(commit, "name") ?? DEFAULT_PIPELINE_NAME,
+      number: null,
+      attempt: 1,
+      url: webUrl === null ? null : `${webUrl}/-/pipelines/${runId}`,
+      trigger: null,
+    },
+    job: {
+      id: jobId,
+      name: jobName,
+      url: webUrl === null ? null : `${webUrl}/-/jobs/${jobId}`,
+      stage: stringAt(payload, "build_stage"),
+      runnerName: stringAt(runner, "description"),
+      allowFailure: payload["build_allow_failure"] === true,
+    },
+    ref: { name: ref, type: refType(ref, payload["tag"]), sha, pullRequest: null },
+    commit: {
+      sha,
+      title: firstLine(stringAt(commit, "message")),
+      url: webUrl === null ? null : `${webUrl}/-/commit/${sha}`,
+      author: person(stringAt(commit, "author_name"), emailAt(commit, "author_email"), null),
+    },
+    actor: actorOf(payload),
+    createdAt,
+    startedAt,
+    finishedAt,
+    // A retried job gets a new build_id, so within one job the newest time names the state.
+    updatedAt: latestTime([createdAt, startedAt, finishedAt]),
+    // build_duration of a running job is the time so far; only a finished job's is final.
+    durationMs: finished ? secondsToMs(payload, "build_duration") : null,
+  };
+}

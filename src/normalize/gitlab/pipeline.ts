@@ -1,0 +1,111 @@
+import type { BuildEventData } from "../../events/schema.ts";
+import { PayloadError } from "../errors.ts";
+import {
+  actorOf,
+  emailAt,
+  firstLine,
+  integerAt,
+  isObject,
+  objectAt,
+  pathFromWebUrl,
+  person,
+  refType,
+  requiredId,
+  requiredString,
+  secondsToMs,
+  stringAt,
+  type JsonObject,
+} from "./fields.ts";
+import { DEFAULT_PIPELINE_NAME } from "./names.ts";
+import { gitlabPhaseAndStatus } from "./status.ts";
+import { earliestTime, latestTime, parseGitlabTime } from "./time.ts";
+
+interface BuildTimes {
+  readonly started: (string | null)[];
+  readonly all: (string | null)[];
+}
+
+function buildTimes(payload: JsonObject): BuildTimes {
+  const builds = Array.isArray(payload["builds"]) ? (payload["builds"] as unknown[]) : [];
+  const started: (string | null)[] = [];
+  const all: (string | null)[] = [];
+  for (const build of builds) {
+    if (!isObject(build)) continue;
+    const startedAt = parseGitlabTime(build["started_at"]);
+    started.push(startedAt);
+    all.push(parseGitlabTime(build["created_at"]), startedAt, parseGitlabTime(build["finished_at"]));
+  }
+  return { started, all };
+}
+
+/** Pipeline Hook (object_kind "pipeline") → one pipeline event. */
+export function pipelineData(payload: JsonObject): BuildEventData {
+  if (!isObject(payload["object_attributes"])) throw new PayloadError("object_attributes is missing");
+  const attributes = objectAt(payload, "object_attributes");
+  const project = objectAt(payload, "project");
+  const commit = objectAt(payload, "commit");
+
+  const runId = requiredId(attributes, "id", "object_attributes");
+  const providerStatus = requiredString(attributes, "status", "object_attributes");
+  const sha = requiredString(attributes, "sha", "object_attributes");
+  const projectId = requiredId(project, "id", "project");
+  const webUrl = stringAt(project, "web_url");
+  const fullName = stringAt(project, "path_with_namespace") ?? pathFromWebUrl(webUrl);
+  if (fullName === null) throw new PayloadError("project.path_with_namespace is missing");
+
+  const builds = buildTimes(payload);
+  const createdAt = parseGitlabTime(attributes["created_at"]);
+  const rawFinishedAt = parseGitlabTime(attributes["finished_at"]);
+  const { phase, status } = gitlabPhaseAndStatus(providerStatus, {
+    startedAt: earliestTime(builds.started),
+    finishedAt: rawFinishedAt,
+  });
+  const finished = phase === "finished";
+  // A retried pipeline keeps its id and reports the previous attempt's finished_at and
+  // duration while running again, so both only count once the pipeline is finished.
+  const finishedAt = finished ? rawFinishedAt : null;
+  const ref = stringAt(attributes, "ref");
+  const mergeRequest = payload["merge_request"];
+
+  return {
+    provider: "gitlab",
+    kind: "pipeline",
+    phase,
+    status,
+    providerStatus,
+    repository: { id: projectId, fullName, url: webUrl },
+    run: {
+      id: runId,
+      name: stringAt(attributes, "name") ?? DEFAULT_PIPELINE_NAME,
+      number: integerAt(attributes, "iid"),
+      attempt: 1,
+      url: stringAt(attributes, "url") ?? (webUrl === null ? null : `${webUrl}/-/pipelines/${runId}`),
+      trigger: stringAt(attributes, "source"),
+    },
+    ref: {
+      name: ref,
+      type: refType(ref, attributes["tag"]),
+      sha,
+      pullRequest: isObject(mergeRequest) ? integerAt(mergeRequest, "iid") : null,
+    },
+    commit: {
+      sha,
+      title: stringAt(commit, "title") ?? firstLine(stringAt(commit, "message")),
+      url: stringAt(commit, "url"),
+      author: person(
+        stringAt(objectAt(commit, "author"), "name"),
+        emailAt(objectAt(commit, "author"), "email"),
+        null,
+      ),
+    },
+    actor: actorOf(payload),
+    createdAt,
+    startedAt: earliestTime(builds.started),
+    finishedAt,
+    // The newest time the payload reports for this state. A new state of the same pipeline
+    // (a retry, a late manual job) always carries a newer build or finish time, so it gets a
+    // new event id; the same state redelivered carries the same times and the same id.
+    updatedAt: latestTime([createdAt, finishedAt, ...builds.all]),
+    durationMs: finished ? secondsToMs(attributes, "duration") : null,
+  };
+}

@@ -1,0 +1,66 @@
+import type { BuildEvent } from "../../events/schema.ts";
+import {
+  durationBetween,
+  finalize,
+  firstPullRequest,
+  headCommit,
+  readRef,
+  readRepository,
+  requireSection,
+  userPerson,
+} from "./common.ts";
+import {
+  nullableString,
+  optObject,
+  optString,
+  optTime,
+  requireId,
+  requireString,
+  type JsonObject,
+} from "./read.ts";
+import { checksOutcome } from "./status-tables.ts";
+
+/** The run name of a check suite; check_run events reuse it so both land on one run. */
+export function suiteName(suite: JsonObject | null): string {
+  return optString(optObject(suite, "app"), "name") ?? "checks";
+}
+
+export function normalizeCheckSuite(payload: JsonObject, deliveryId: string | null): BuildEvent {
+  const suite = requireSection(payload, "check_suite");
+  const repository = readRepository(payload);
+  const sha = requireString(suite, "head_sha", "check_suite");
+  const status = nullableString(suite, "status", "check_suite");
+  const conclusion = nullableString(suite, "conclusion", "check_suite");
+  const { phase, status: normalized } = checksOutcome(status, conclusion);
+  const createdAt = optTime(suite, "created_at");
+  const updatedAt = optTime(suite, "updated_at");
+  const finishedAt = phase === "finished" ? updatedAt : null;
+  return finalize(
+    {
+      provider: "github",
+      kind: "pipeline",
+      phase,
+      status: normalized,
+      providerStatus: conclusion ?? status ?? "",
+      repository,
+      run: {
+        id: requireId(suite, "id", "check_suite"),
+        name: suiteName(suite),
+        number: null,
+        attempt: 1,
+        url: null,
+        trigger: null,
+      },
+      ref: readRef(optString(suite, "head_branch"), sha, firstPullRequest(suite)),
+      commit: headCommit(suite, sha, repository),
+      actor: userPerson(optObject(payload, "sender")),
+      createdAt,
+      // suites have no start time; GitHub hands a suite to its app as soon as it is created
+      startedAt: null,
+      finishedAt,
+      updatedAt,
+      durationMs: durationBetween(createdAt, finishedAt),
+    },
+    deliveryId,
+  );
+}

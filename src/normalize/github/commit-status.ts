@@ -1,0 +1,54 @@
+import type { BuildEvent } from "../../events/schema.ts";
+import { commitUrl, finalize, firstLine, gitPerson, readRepository, userPerson } from "./common.ts";
+import { firstOf, optObject, optString, optTime, optUrl, requireString, type JsonObject } from "./read.ts";
+import { commitStateOutcome } from "./status-tables.ts";
+
+/**
+ * A commit status has no run of its own: each POST by an external CI creates a new status
+ * object. One sha + context is what a user sees as one check, so that pair is the run.
+ */
+export function normalizeCommitStatus(payload: JsonObject, deliveryId: string | null): BuildEvent {
+  const repository = readRepository(payload);
+  const sha = requireString(payload, "sha", "status");
+  const context = requireString(payload, "context", "status");
+  const state = requireString(payload, "state", "status");
+  const { phase, status } = commitStateOutcome(state);
+  const updatedAt = optTime(payload, "updated_at");
+  const commit = optObject(payload, "commit");
+  const gitCommit = optObject(commit, "commit");
+  const author = gitPerson(optObject(gitCommit, "author"));
+  const authorLogin = optString(optObject(commit, "author"), "login");
+  const branch = optString(firstOf(payload, "branches"), "name");
+  return finalize(
+    {
+      provider: "github",
+      kind: "pipeline",
+      phase,
+      status,
+      providerStatus: state,
+      repository,
+      run: {
+        id: `${sha}:${context}`,
+        name: context,
+        number: null,
+        attempt: 1,
+        url: optUrl(payload, "target_url"),
+        trigger: null,
+      },
+      ref: { name: branch, type: branch === null ? null : "branch", sha, pullRequest: null },
+      commit: {
+        sha,
+        title: firstLine(optString(gitCommit, "message")),
+        url: optUrl(commit, "html_url") ?? commitUrl(repository, sha),
+        author: author === null || authorLogin === null ? author : { ...author, username: authorLogin },
+      },
+      actor: userPerson(optObject(payload, "sender")),
+      createdAt: optTime(payload, "created_at"),
+      startedAt: null,
+      finishedAt: phase === "finished" ? updatedAt : null,
+      updatedAt,
+      durationMs: null,
+    },
+    deliveryId,
+  );
+}

@@ -1,0 +1,66 @@
+import type { BuildEvent } from "../../events/schema.ts";
+import {
+  attempt,
+  durationBetween,
+  finalize,
+  firstPullRequest,
+  headCommit,
+  readRef,
+  readRepository,
+  requireSection,
+  userPerson,
+} from "./common.ts";
+import {
+  nullableString,
+  optInt,
+  optObject,
+  optString,
+  optTime,
+  optUrl,
+  requireId,
+  requireString,
+  type JsonObject,
+} from "./read.ts";
+import { checksOutcome } from "./status-tables.ts";
+
+export function normalizeWorkflowRun(payload: JsonObject, deliveryId: string | null): BuildEvent {
+  const run = requireSection(payload, "workflow_run");
+  const repository = readRepository(payload);
+  const sha = requireString(run, "head_sha", "workflow_run");
+  const status = nullableString(run, "status", "workflow_run");
+  const conclusion = nullableString(run, "conclusion", "workflow_run");
+  const { phase, status: normalized } = checksOutcome(status, conclusion);
+  const updatedAt = optTime(run, "updated_at");
+  const startedAt = optTime(run, "run_started_at");
+  // a finished run's last update is its end: GitHub has no separate completed_at on runs
+  const finishedAt = phase === "finished" ? updatedAt : null;
+  return finalize(
+    {
+      provider: "github",
+      kind: "pipeline",
+      phase,
+      status: normalized,
+      providerStatus: conclusion ?? status ?? "",
+      repository,
+      run: {
+        id: requireId(run, "id", "workflow_run"),
+        name: optString(run, "name") ?? "",
+        number: optInt(run, "run_number"),
+        attempt: attempt(optInt(run, "run_attempt")),
+        url: optUrl(run, "html_url"),
+        trigger: optString(run, "event"),
+      },
+      ref: readRef(optString(run, "head_branch"), sha, firstPullRequest(run)),
+      commit: headCommit(run, sha, repository),
+      actor: userPerson(
+        optObject(run, "triggering_actor") ?? optObject(run, "actor") ?? optObject(payload, "sender"),
+      ),
+      createdAt: optTime(run, "created_at"),
+      startedAt,
+      finishedAt,
+      updatedAt,
+      durationMs: durationBetween(startedAt, finishedAt),
+    },
+    deliveryId,
+  );
+}

@@ -152,6 +152,8 @@ export const configSchema = z
       .prefault({}),
     spool: z
       .object({
+        /** keep accepted webhooks on local disk while JetStream is unreachable (off → 503 instead) */
+        enabled: z.boolean().default(true),
         dir: z.string().default(".data/spool"),
         maxBytes: byteSize.default(256 * 1024 * 1024),
         flushInterval: duration.default(1000),

@@ -1,0 +1,67 @@
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
+import type { Logger } from "../observability/logger.ts";
+
+export interface Bus {
+  readonly nc: NatsConnection;
+  readonly js: JetStreamClient;
+  readonly jsm: JetStreamManager;
+  /** true while the connection to NATS is up */
+  connected(): boolean;
+  /** runs after every reconnect (re-create streams a restarted server lost, …) */
+  onReconnect(listener: () => void): void;
+  close(): Promise<void>;
+}
+
+/** Shown without credentials: NATS URLs may carry user:password. */
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = "***";
+    if (parsed.username) parsed.username = "***";
+    return parsed.toString();
+  } catch {
+    return "(unparsable URL)";
+  }
+}
+
+/**
+ * Connects to NATS and keeps reconnecting forever after the first success: an outage is
+ * ridden out by the spool, not by restarting the process.
+ */
+export async function connectBus(url: string, logger: Logger, name = "buildcast"): Promise<Bus> {
+  const nc = await connect({
+    servers: url,
+    name,
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 1000,
+    pingInterval: 10_000,
+    timeout: 5000,
+  });
+  let up = true;
+  const listeners: Array<() => void> = [];
+  void (async () => {
+    for await (const status of nc.status()) {
+      if (status.type === "disconnect") {
+        up = false;
+        logger.warn({ nats: redactUrl(url) }, "disconnected from NATS; reconnecting");
+      } else if (status.type === "reconnect") {
+        up = true;
+        logger.info({ nats: redactUrl(url) }, "reconnected to NATS");
+        for (const listener of listeners) listener();
+      }
+    }
+  })();
+  const js = jetstream(nc);
+  const jsm = await jetstreamManager(nc);
+  return {
+    nc,
+    js,
+    jsm,
+    connected: () => up && !nc.isClosed(),
+    onReconnect: (listener) => listeners.push(listener),
+    close: async () => {
+      if (!nc.isClosed()) await nc.drain();
+    },
+  };
+}

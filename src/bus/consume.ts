@@ -1,0 +1,160 @@
+import type { JetStreamClient, JetStreamManager, JsMsg, ConsumerMessages } from "@nats-io/jetstream";
+import { parseBuildEvent, EventValidationError } from "../events/build-event.ts";
+import type { BuildEvent } from "../events/schema.ts";
+import type { Logger } from "../observability/logger.ts";
+import type { Metrics } from "../observability/metrics.ts";
+import { deadLetterSubject, ensureDurableConsumer } from "./stream.ts";
+
+export interface HandlerContext {
+  /** 1 on the first delivery */
+  readonly deliveryCount: number;
+  readonly streamSequence: number;
+  /** tells JetStream the work is still going (resets ack_wait) */
+  working(): void;
+}
+
+export type EventHandler = (event: BuildEvent, context: HandlerContext) => Promise<void>;
+
+export interface ConsumerOptions {
+  readonly js: JetStreamClient;
+  readonly jsm: JetStreamManager;
+  readonly stream: string;
+  readonly durable: string;
+  readonly maxDeliver: number;
+  readonly ackWaitMs: number;
+  readonly handle: EventHandler;
+  readonly logger: Logger;
+  readonly metrics?: Metrics;
+  /** messages pulled per batch */
+  readonly batch?: number;
+}
+
+export interface RunningConsumer {
+  readonly durable: string;
+  /** stops pulling, lets the message in hand finish, returns the rest to the stream */
+  stop(): Promise<void>;
+}
+
+export interface DeadLetterRecord {
+  readonly consumer: string;
+  readonly stream: string;
+  readonly streamSequence: number;
+  readonly deliveries: number;
+  readonly reason: string;
+  readonly subject: string;
+  readonly body: string;
+}
+
+/** Redelivery delay after a failure: exponential from 1 s, capped at 60 s, with jitter. */
+export function retryDelayMs(deliveryCount: number, random: () => number = Math.random): number {
+  const base = Math.min(60_000, 1000 * 2 ** Math.max(0, deliveryCount - 1));
+  return Math.round(base / 2 + (random() * base) / 2);
+}
+
+/**
+ * Runs a durable pull consumer: each message is acked only after `handle` resolved (its side
+ * effect is done or durably queued). A failure naks with a growing delay; a message that
+ * fails on its last allowed delivery, or is not a valid build event, is written to the
+ * dead-letter stream before it is terminated — never dropped silently.
+ */
+export async function startConsumer(options: ConsumerOptions): Promise<RunningConsumer> {
+  const { js, jsm, stream, durable, logger } = options;
+  await ensureDurableConsumer(jsm, {
+    stream,
+    durable,
+    maxDeliver: options.maxDeliver,
+    ackWaitMs: options.ackWaitMs,
+  });
+  const consumer = await js.consumers.get(stream, durable);
+  const log = logger.child({ consumer: durable });
+  let stopping = false;
+  let messages: ConsumerMessages | undefined;
+
+  const deadLetter = async (msg: JsMsg, reason: string): Promise<void> => {
+    const record: DeadLetterRecord = {
+      consumer: durable,
+      stream,
+      streamSequence: msg.seq,
+      deliveries: msg.info.deliveryCount,
+      reason,
+      subject: msg.subject,
+      body: msg.string(),
+    };
+    await js.publish(deadLetterSubject(durable), JSON.stringify(record), {
+      msgID: `${durable}:${stream}:${msg.seq}`,
+    });
+    msg.term(reason);
+    options.metrics?.consumed.inc({ consumer: durable, outcome: "dead_letter" });
+    log.error({ seq: msg.seq, deliveries: msg.info.deliveryCount, reason }, "message dead-lettered");
+  };
+
+  const handleOne = async (msg: JsMsg): Promise<void> => {
+    let event: BuildEvent;
+    try {
+      event = parseBuildEvent(msg.json());
+    } catch (error) {
+      const reason = error instanceof EventValidationError ? error.message : `not JSON: ${String(error)}`;
+      await deadLetter(msg, reason);
+      return;
+    }
+    try {
+      await options.handle(event, {
+        deliveryCount: msg.info.deliveryCount,
+        streamSequence: msg.seq,
+        working: () => msg.working(),
+      });
+      // double ack: JetStream confirms it recorded the ack, so a lost ack cannot redeliver silently
+      await msg.ackAck();
+      options.metrics?.consumed.inc({ consumer: durable, outcome: "ack" });
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      if (msg.info.deliveryCount >= options.maxDeliver) {
+        await deadLetter(msg, reason);
+        return;
+      }
+      const delay = retryDelayMs(msg.info.deliveryCount);
+      msg.nak(delay);
+      options.metrics?.consumed.inc({ consumer: durable, outcome: "retry" });
+      log.warn(
+        { seq: msg.seq, deliveries: msg.info.deliveryCount, retryInMs: delay, err: reason },
+        "handler failed; will retry",
+      );
+    }
+  };
+
+  const loop = (async () => {
+    while (!stopping) {
+      try {
+        messages = await consumer.consume({ max_messages: options.batch ?? 64 });
+        for await (const msg of messages) {
+          if (stopping) {
+            msg.nak();
+            continue;
+          }
+          try {
+            await handleOne(msg);
+          } catch (error) {
+            // the ack/nak/dead-letter itself failed (connection lost): ack_wait brings it back
+            log.warn(
+              { seq: msg.seq, err: String(error) },
+              "could not settle message; it will be redelivered",
+            );
+          }
+        }
+      } catch (error) {
+        if (stopping) break;
+        log.warn({ err: String(error) }, "consumer interrupted; resuming");
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+      }
+    }
+  })();
+
+  return {
+    durable,
+    stop: async () => {
+      stopping = true;
+      await messages?.close();
+      await loop;
+    },
+  };
+}

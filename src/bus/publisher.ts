@@ -1,0 +1,153 @@
+import type { JetStreamClient } from "@nats-io/jetstream";
+import type { BuildEvent } from "../events/schema.ts";
+import type { Logger } from "../observability/logger.ts";
+import type { Metrics } from "../observability/metrics.ts";
+import { SpoolFullError, type Spool } from "./spool.ts";
+
+export class EventsUnavailableError extends Error {
+  constructor(reason: string) {
+    super(reason);
+    this.name = "EventsUnavailableError";
+  }
+}
+
+export interface PublishOutcome {
+  /** events JetStream acked in this call */
+  readonly stored: number;
+  /** of those, how many JetStream already had (same id within the duplicate window) */
+  readonly duplicates: number;
+  /** events written to the local spool instead, to be republished later */
+  readonly spooled: number;
+}
+
+export interface PublisherOptions {
+  readonly js: JetStreamClient;
+  /** whether the NATS connection is up right now; when it is not, skip straight to the spool */
+  readonly connected: () => boolean;
+  readonly timeoutMs: number;
+  readonly spool: Spool | null;
+  readonly logger: Logger;
+  readonly metrics?: Metrics;
+}
+
+/**
+ * Stores build events durably: in JetStream (Nats-Msg-Id = event id, so a redelivered
+ * webhook stores nothing twice) or, when JetStream cannot ack in time, in the local spool.
+ * Resolves only once every event is durable; throws EventsUnavailableError otherwise.
+ */
+export class EventPublisher {
+  readonly #options: PublisherOptions;
+  #flushing: Promise<void> | null = null;
+  #timer: NodeJS.Timeout | null = null;
+
+  constructor(options: PublisherOptions) {
+    this.#options = options;
+  }
+
+  /** Publishes one event to JetStream and resolves when it acked; `true` when it was a duplicate. */
+  async publishOne(event: BuildEvent): Promise<boolean> {
+    const started = performance.now();
+    try {
+      const ack = await this.#options.js.publish(event.type, JSON.stringify(event), {
+        msgID: event.id,
+        timeout: this.#options.timeoutMs,
+        retries: 0,
+      });
+      this.#options.metrics?.publishLatency.observe({ outcome: "ok" }, (performance.now() - started) / 1000);
+      this.#options.metrics?.eventsPublished.inc({ type: event.type, duplicate: String(ack.duplicate) });
+      return ack.duplicate;
+    } catch (error) {
+      this.#options.metrics?.publishLatency.observe(
+        { outcome: "error" },
+        (performance.now() - started) / 1000,
+      );
+      throw error;
+    }
+  }
+
+  async publish(events: readonly BuildEvent[]): Promise<PublishOutcome> {
+    let stored = 0;
+    let duplicates = 0;
+    let failure: unknown = null;
+    if (this.#options.connected()) {
+      const results = await Promise.allSettled(events.map((event) => this.publishOne(event)));
+      const leftover: BuildEvent[] = [];
+      results.forEach((result, index) => {
+        if (result.status === "fulfilled") {
+          stored += 1;
+          if (result.value) duplicates += 1;
+        } else {
+          failure = result.reason;
+          const event = events[index];
+          if (event) leftover.push(event);
+        }
+      });
+      if (leftover.length === 0) return { stored, duplicates, spooled: 0 };
+      return { stored, duplicates, spooled: this.#spool(leftover, failure) };
+    }
+    return { stored, duplicates, spooled: this.#spool(events, "not connected to NATS") };
+  }
+
+  #spool(events: readonly BuildEvent[], cause: unknown): number {
+    const spool = this.#options.spool;
+    const reason = cause instanceof Error ? cause.message : String(cause);
+    if (!spool) throw new EventsUnavailableError(`could not store the event in JetStream: ${reason}`);
+    try {
+      spool.append(events);
+    } catch (error) {
+      if (error instanceof SpoolFullError) throw new EventsUnavailableError(error.message);
+      throw new EventsUnavailableError(
+        `JetStream unavailable (${reason}) and the spool failed: ${String(error)}`,
+      );
+    }
+    this.#reportSpool();
+    this.#options.logger.warn(
+      { events: events.length, reason },
+      "JetStream unavailable; events spooled to disk",
+    );
+    return events.length;
+  }
+
+  #reportSpool(): void {
+    const stats = this.#options.spool?.stats();
+    if (stats) {
+      this.#options.metrics?.spoolDepth.set(stats.events);
+      this.#options.metrics?.spoolBytes.set(stats.bytes);
+    }
+  }
+
+  /** Republishes spooled events now (one flush at a time); resolves with how many went out. */
+  flush(): Promise<void> {
+    const spool = this.#options.spool;
+    if (!spool || spool.stats().events === 0 || !this.#options.connected()) return Promise.resolve();
+    this.#flushing ??= (async () => {
+      try {
+        const count = await spool.drain(async (event) => {
+          await this.publishOne(event);
+        });
+        if (count > 0)
+          this.#options.logger.info({ events: count }, "spooled events republished to JetStream");
+      } catch (error) {
+        this.#options.logger.warn({ err: String(error) }, "spool flush paused; JetStream still unavailable");
+      } finally {
+        this.#reportSpool();
+        this.#flushing = null;
+      }
+    })();
+    return this.#flushing;
+  }
+
+  startFlusher(intervalMs: number): void {
+    this.#reportSpool();
+    this.#timer = setInterval(() => void this.flush(), intervalMs);
+    this.#timer.unref();
+    void this.flush();
+  }
+
+  async stop(): Promise<void> {
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = null;
+    await this.#flushing;
+    this.#options.spool?.close();
+  }
+}

@@ -1,0 +1,132 @@
+import {
+  closeSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  unlinkSync,
+  writeSync,
+} from "node:fs";
+import { join } from "node:path";
+import type { BuildEvent } from "../events/schema.ts";
+
+export class SpoolFullError extends Error {
+  constructor(limit: number) {
+    super(`the local spool is full (limit ${limit} bytes); JetStream is unreachable — retry later`);
+    this.name = "SpoolFullError";
+  }
+}
+
+export interface SpoolStats {
+  readonly events: number;
+  readonly bytes: number;
+}
+
+/**
+ * A durable local buffer for accepted events while JetStream is unreachable. Append-only
+ * segment files of JSON lines; every append is fsynced before the webhook is answered.
+ * A segment is removed only after every event in it was acked by JetStream, and events
+ * keep their ids, so a crash mid-flush republishes a few events that JetStream then drops
+ * as duplicates (within the stream's duplicate window). One directory per process.
+ */
+export class Spool {
+  readonly #dir: string;
+  readonly #maxBytes: number;
+  #fd: number | null = null;
+  #current: string | null = null;
+  #sequence = 0;
+  #bytes = 0;
+  #events = 0;
+
+  constructor(dir: string, maxBytes: number) {
+    this.#dir = dir;
+    this.#maxBytes = maxBytes;
+    mkdirSync(dir, { recursive: true });
+    for (const segment of this.segments()) {
+      const text = readFileSync(join(dir, segment), "utf8");
+      this.#bytes += Buffer.byteLength(text);
+      this.#events += parseSegment(text).length;
+    }
+  }
+
+  stats(): SpoolStats {
+    return { events: this.#events, bytes: this.#bytes };
+  }
+
+  hasRoom(): boolean {
+    return this.#bytes < this.#maxBytes;
+  }
+
+  /** Appends events and fsyncs; throws SpoolFullError past the size limit. */
+  append(events: readonly BuildEvent[]): void {
+    const text = events.map((event) => JSON.stringify(event) + "\n").join("");
+    const size = Buffer.byteLength(text);
+    if (this.#bytes + size > this.#maxBytes) throw new SpoolFullError(this.#maxBytes);
+    if (this.#fd === null) {
+      this.#current = `${Date.now().toString().padStart(15, "0")}-${process.pid}-${this.#sequence++}.jsonl`;
+      this.#fd = openSync(join(this.#dir, this.#current), "a");
+    }
+    writeSync(this.#fd, text);
+    fsyncSync(this.#fd);
+    this.#bytes += size;
+    this.#events += events.length;
+  }
+
+  /** Segment file names, oldest first. */
+  segments(): string[] {
+    return readdirSync(this.#dir)
+      .filter((name) => name.endsWith(".jsonl"))
+      .sort();
+  }
+
+  /**
+   * Republishes every spooled event, oldest first, through `publish` (which must resolve only
+   * once JetStream acked). New appends go to a fresh segment meanwhile. Stops at the first
+   * failure, keeping the segment; returns how many events were published.
+   */
+  async drain(publish: (event: BuildEvent) => Promise<void>): Promise<number> {
+    this.#seal();
+    let published = 0;
+    for (const segment of this.segments()) {
+      if (segment === this.#current) continue;
+      const path = join(this.#dir, segment);
+      const text = readFileSync(path, "utf8");
+      const events = parseSegment(text);
+      for (const event of events) {
+        await publish(event);
+        published += 1;
+      }
+      unlinkSync(path);
+      this.#bytes = Math.max(0, this.#bytes - Buffer.byteLength(text));
+      this.#events = Math.max(0, this.#events - events.length);
+    }
+    return published;
+  }
+
+  close(): void {
+    this.#seal();
+  }
+
+  #seal(): void {
+    if (this.#fd !== null) {
+      closeSync(this.#fd);
+      this.#fd = null;
+      this.#current = null;
+    }
+  }
+}
+
+/** A torn last line (a crash mid-write, before the webhook was answered) is skipped. */
+function parseSegment(text: string): BuildEvent[] {
+  const events: BuildEvent[] = [];
+  for (const line of text.split("\n")) {
+    if (line.trim() === "") continue;
+    try {
+      events.push(JSON.parse(line) as BuildEvent);
+    } catch {
+      // only the unanswered tail of a crashed write can be partial
+    }
+  }
+  return events;
+}

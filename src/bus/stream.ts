@@ -1,0 +1,101 @@
+import {
+  AckPolicy,
+  DeliverPolicy,
+  DiscardPolicy,
+  JetStreamApiCodes,
+  JetStreamApiError,
+  RetentionPolicy,
+  StorageType,
+  type JetStreamManager,
+  type StreamConfig,
+} from "@nats-io/jetstream";
+import { SUBJECT_WILDCARD } from "../events/subjects.ts";
+import type { Config } from "../config/schema.ts";
+
+const ns = (ms: number): number => ms * 1_000_000;
+
+export const DEAD_LETTER_STREAM_SUFFIX = "_DEADLETTERS";
+export const deadLetterSubject = (consumer: string): string => `buildcast.deadletter.${consumer}`;
+
+/** BUILD_EVENTS: every build event; dedup by Nats-Msg-Id within the duplicate window. */
+export function buildEventsStreamConfig(config: Config["nats"]["stream"]): Partial<StreamConfig> {
+  return {
+    name: config.name,
+    subjects: [SUBJECT_WILDCARD],
+    retention: RetentionPolicy.Limits,
+    storage: config.storage === "memory" ? StorageType.Memory : StorageType.File,
+    num_replicas: config.replicas,
+    duplicate_window: ns(config.duplicateWindow),
+    max_age: ns(config.maxAge),
+    discard: DiscardPolicy.Old,
+  };
+}
+
+/** A stream of dead-letter records: messages a consumer could not handle after max_deliver. */
+export function deadLetterStreamConfig(config: Config["nats"]["stream"]): Partial<StreamConfig> {
+  return {
+    name: `${config.name}${DEAD_LETTER_STREAM_SUFFIX}`,
+    subjects: ["buildcast.deadletter.>"],
+    retention: RetentionPolicy.Limits,
+    storage: config.storage === "memory" ? StorageType.Memory : StorageType.File,
+    num_replicas: config.replicas,
+    max_age: ns(config.maxAge),
+  };
+}
+
+async function ensure(jsm: JetStreamManager, wanted: Partial<StreamConfig>): Promise<void> {
+  const name = wanted.name ?? "";
+  try {
+    const info = await jsm.streams.info(name);
+    // storage and retention cannot change on a live stream; the rest of what we set can
+    const { storage: _storage, retention: _retention, name: _name, ...updatable } = wanted;
+    await jsm.streams.update(name, { ...info.config, ...updatable });
+  } catch (error) {
+    if (error instanceof JetStreamApiError && error.code === JetStreamApiCodes.StreamNotFound) {
+      await jsm.streams.add({ ...wanted, name });
+      return;
+    }
+    throw error;
+  }
+}
+
+/** Creates or updates BUILD_EVENTS and its dead-letter stream to match the config. */
+export async function ensureStreams(jsm: JetStreamManager, config: Config["nats"]["stream"]): Promise<void> {
+  await ensure(jsm, buildEventsStreamConfig(config));
+  await ensure(jsm, deadLetterStreamConfig(config));
+}
+
+export interface DurableOptions {
+  readonly stream: string;
+  readonly durable: string;
+  readonly maxDeliver: number;
+  readonly ackWaitMs: number;
+  readonly filterSubject?: string;
+}
+
+/** A durable pull consumer with explicit acks; created once, updated when its settings change. */
+export async function ensureDurableConsumer(jsm: JetStreamManager, options: DurableOptions): Promise<void> {
+  const settings = {
+    durable_name: options.durable,
+    ack_policy: AckPolicy.Explicit,
+    deliver_policy: DeliverPolicy.All,
+    filter_subject: options.filterSubject ?? SUBJECT_WILDCARD,
+    max_deliver: options.maxDeliver,
+    ack_wait: ns(options.ackWaitMs),
+    max_ack_pending: 1000,
+  };
+  try {
+    await jsm.consumers.info(options.stream, options.durable);
+    await jsm.consumers.update(options.stream, options.durable, {
+      max_deliver: settings.max_deliver,
+      ack_wait: settings.ack_wait,
+      max_ack_pending: settings.max_ack_pending,
+    });
+  } catch (error) {
+    if (error instanceof JetStreamApiError && error.code === JetStreamApiCodes.ConsumerNotFound) {
+      await jsm.consumers.add(options.stream, settings);
+      return;
+    }
+    throw error;
+  }
+}

@@ -1,0 +1,195 @@
+import type { Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { join } from "node:path";
+import type { LoadedConfig } from "./config/load.ts";
+import { connectBus, redactUrl, type Bus } from "./bus/connect.ts";
+import { EventPublisher } from "./bus/publisher.ts";
+import { Spool } from "./bus/spool.ts";
+import { ensureStreams } from "./bus/stream.ts";
+import { isListening, startLocalNats, startLocalRedis, type LocalServer } from "./dev/local-servers.ts";
+import { createApp, type Readiness } from "./ingress/app.ts";
+import { createNotifyService } from "./notify/index.ts";
+import type { Logger } from "./observability/logger.ts";
+import { createMetrics, type Metrics } from "./observability/metrics.ts";
+import { createStatusService } from "./status/index.ts";
+
+export class StartupError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "StartupError";
+  }
+}
+
+export interface Gateway {
+  readonly url: string;
+  readonly server: Server;
+  readonly bus: Bus;
+  readonly metrics: Metrics;
+  readonly publisher: EventPublisher;
+  /** readiness false, finish requests, stop consumers and deliveries, close connections */
+  close(): Promise<void>;
+}
+
+export interface GatewayOptions {
+  readonly logger: Logger;
+  /** run the fan-out consumers in this process (default true) */
+  readonly consumers?: boolean;
+}
+
+/**
+ * When nothing listens at a default URL in development, start the server ourselves; with an
+ * explicit URL or in production, never: then an unreachable server is a clear startup error.
+ */
+async function ensureLocalServer(
+  kind: "nats" | "redis",
+  loaded: LoadedConfig,
+  logger: Logger,
+): Promise<LocalServer | null> {
+  const { config } = loaded;
+  const url = new URL(kind === "nats" ? config.nats.url : config.redis.url);
+  const port = Number(url.port || (kind === "nats" ? 4222 : 6379));
+  if (await isListening(url.hostname, port)) return null;
+  const explicit = kind === "nats" ? loaded.explicit.natsUrl : loaded.explicit.redisUrl;
+  const variable = kind === "nats" ? "NATS_URL" : "REDIS_URL";
+  if (loaded.production || explicit || !config.dev.startServers) {
+    throw new StartupError(
+      `cannot reach ${kind === "nats" ? "NATS" : "Redis"} at ${redactUrl(url.toString())}` +
+        (loaded.production ? " (NODE_ENV=production never starts local servers)" : "") +
+        `; start it or set ${variable}`,
+    );
+  }
+  return kind === "nats"
+    ? startLocalNats(url, config.dev.dataDir, logger)
+    : startLocalRedis(url, config.dev.dataDir, logger);
+}
+
+export async function startGateway(loaded: LoadedConfig, options: GatewayOptions): Promise<Gateway> {
+  const { config, secrets } = loaded;
+  const logger = options.logger;
+  const metrics = createMetrics();
+  const localServers: LocalServer[] = [];
+  const stopLocal = async (): Promise<void> => {
+    await Promise.all(localServers.splice(0).map((server) => server.stop()));
+  };
+
+  let bus: Bus;
+  try {
+    const nats = await ensureLocalServer("nats", loaded, logger);
+    if (nats) localServers.push(nats);
+    const redis = await ensureLocalServer("redis", loaded, logger);
+    if (redis) localServers.push(redis);
+    try {
+      bus = await connectBus(config.nats.url, logger);
+    } catch (error) {
+      throw new StartupError(
+        `cannot connect to NATS at ${redactUrl(config.nats.url)}: ${(error as Error).message}`,
+      );
+    }
+  } catch (error) {
+    await stopLocal();
+    throw error;
+  }
+
+  let streamReady = false;
+  const prepareStreams = async (): Promise<void> => {
+    try {
+      await ensureStreams(bus.jsm, config.nats.stream);
+      streamReady = true;
+    } catch (error) {
+      streamReady = false;
+      logger.error({ err: (error as Error).message }, "could not create or update the JetStream streams");
+      throw error;
+    }
+  };
+  try {
+    await prepareStreams();
+  } catch (error) {
+    await bus.close();
+    await stopLocal();
+    throw new StartupError(
+      `JetStream is not usable at ${redactUrl(config.nats.url)}: ${(error as Error).message} (is nats-server running with -js?)`,
+    );
+  }
+  bus.onReconnect(() => void prepareStreams().catch(() => undefined));
+
+  const spool = config.spool.enabled ? new Spool(join(config.spool.dir), config.spool.maxBytes) : null;
+  const publisher = new EventPublisher({
+    js: bus.js,
+    connected: () => bus.connected() && streamReady,
+    timeoutMs: config.nats.publishTimeout,
+    spool,
+    logger,
+    metrics,
+  });
+  publisher.startFlusher(config.spool.flushInterval);
+
+  const deps = { nc: bus.nc, js: bus.js, jsm: bus.jsm, config, secrets, logger, metrics };
+  const status = createStatusService(deps);
+  const notify = createNotifyService(deps);
+  const runConsumers = options.consumers ?? true;
+  if (runConsumers) {
+    await status.start();
+    await notify.start();
+  }
+
+  let draining = false;
+  const readiness = (): Readiness => {
+    const natsUp = bus.connected();
+    const spoolOpen = spool !== null && spool.hasRoom();
+    // Ready means "a webhook sent now will be stored": by JetStream, or by the spool while
+    // JetStream is away — taking the pod out of rotation then would lose the events instead.
+    const ready = !draining && ((natsUp && streamReady) || spoolOpen);
+    return {
+      ready,
+      checks: {
+        nats: natsUp ? "connected" : "disconnected",
+        stream: streamReady ? "ready" : "not ready",
+        spool:
+          spool === null ? "disabled" : spoolOpen ? `accepting (${spool.stats().events} queued)` : "full",
+        ...(draining ? { lifecycle: "draining" } : {}),
+      },
+    };
+  };
+
+  const app = createApp({ config, secrets, publisher, readiness, logger, metrics, routers: [status.router] });
+  const server = app.listen(config.server.port, config.server.host);
+  await new Promise<void>((resolve, reject) => {
+    server.once("listening", resolve);
+    server.once("error", reject);
+  }).catch(async (error: Error) => {
+    await notify.stop();
+    await status.stop();
+    await publisher.stop();
+    await bus.close();
+    await stopLocal();
+    throw new StartupError(`cannot listen on ${config.server.host}:${config.server.port}: ${error.message}`);
+  });
+  server.requestTimeout = config.server.requestTimeout;
+  server.headersTimeout = Math.min(config.server.requestTimeout, 60_000);
+  server.keepAliveTimeout = 5000;
+  const address = server.address() as AddressInfo;
+  const host =
+    config.server.host === "0.0.0.0" || config.server.host === "::" ? "localhost" : config.server.host;
+  const url = `http://${host}:${address.port}`;
+  logger.info(
+    { url, nats: redactUrl(config.nats.url), redis: redactUrl(config.redis.url) },
+    "buildcast is listening",
+  );
+
+  let closing: Promise<void> | null = null;
+  const close = (): Promise<void> =>
+    (closing ??= (async () => {
+      draining = true;
+      // stop taking connections; in-flight requests finish, idle keep-alive sockets close
+      const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      await serverClosed;
+      await notify.stop();
+      await status.stop();
+      await publisher.stop();
+      await bus.close();
+      await stopLocal();
+    })());
+
+  return { url, server, bus, metrics, publisher, close };
+}

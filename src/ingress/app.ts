@@ -1,0 +1,229 @@
+import express, {
+  type ErrorRequestHandler,
+  type Request,
+  type RequestHandler,
+  type Response,
+  type Router,
+} from "express";
+import { rateLimit } from "express-rate-limit";
+import helmet from "helmet";
+import type { Config, Secrets } from "../config/schema.ts";
+import { EventsUnavailableError, type EventEmitterLike } from "./publish-port.ts";
+import type { Logger } from "../observability/logger.ts";
+import type { Metrics } from "../observability/metrics.ts";
+import { receiveGithub } from "./github.ts";
+import { receiveGitlab } from "./gitlab.ts";
+import { HttpError } from "./http-error.ts";
+import type { Received, WebhookRequest } from "./received.ts";
+import { traceIdOf, traceparentFor } from "./trace.ts";
+
+export interface Readiness {
+  readonly ready: boolean;
+  readonly checks: Readonly<Record<string, string>>;
+}
+
+export interface AppDeps {
+  readonly config: Config;
+  readonly secrets: Secrets;
+  readonly publisher: EventEmitterLike;
+  readonly readiness: () => Readiness;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  /** routers mounted after the webhooks (status API, badges, dashboard) */
+  readonly routers?: readonly Router[];
+}
+
+type Receiver = (request: WebhookRequest) => Promise<Received> | Received;
+
+/** The HTTP edge: webhooks in, health and metrics out; everything else is mounted. */
+export function createApp(deps: AppDeps): express.Express {
+  const { config, secrets, logger, metrics } = deps;
+  const app = express();
+  app.disable("x-powered-by");
+  app.set("trust proxy", "loopback, linklocal, uniquelocal");
+  app.use(
+    helmet({
+      contentSecurityPolicy: {
+        directives: {
+          "default-src": ["'self'"],
+          "script-src": ["'self'"],
+          "style-src": ["'self'", "'unsafe-inline'"],
+          "img-src": ["'self'", "data:"],
+          "connect-src": ["'self'"],
+        },
+      },
+    }),
+  );
+
+  app.get("/healthz", (_req, res) => {
+    res.json({ status: "ok" });
+  });
+  app.get("/readyz", (_req, res) => {
+    const readiness = deps.readiness();
+    res
+      .status(readiness.ready ? 200 : 503)
+      .json({ status: readiness.ready ? "ready" : "not ready", ...readiness.checks });
+  });
+  app.get("/metrics", async (_req, res) => {
+    res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+  });
+
+  const limiter = rateLimit({
+    windowMs: config.server.webhookRateLimit.window,
+    limit: config.server.webhookRateLimit.max,
+    standardHeaders: "draft-7",
+    legacyHeaders: false,
+    handler: (_req, res) => {
+      const { window, max } = config.server.webhookRateLimit;
+      res.status(429).json({
+        error: "rate_limited",
+        message: `more than ${max} webhooks in ${window} ms from this address; retry later`,
+      });
+    },
+  });
+  const rawBody = express.raw({ type: () => true, limit: config.server.bodyLimit });
+  const webhook = (provider: "github" | "gitlab", receive: Receiver): RequestHandler[] => [
+    limiter,
+    rawBody,
+    (req, res, next) => {
+      handleWebhook(provider, receive, req, res, deps).catch(next);
+    },
+  ];
+  app.post("/webhooks/github", ...webhook("github", (request) => receiveGithub(request, secrets)));
+  app.post("/webhooks/gitlab", ...webhook("gitlab", (request) => receiveGitlab(request, secrets)));
+  app.all(["/webhooks/github", "/webhooks/gitlab"], (req, res) => {
+    res
+      .set("Allow", "POST")
+      .status(405)
+      .json({ error: "method_not_allowed", message: `${req.method} is not allowed; webhooks are POSTed` });
+  });
+
+  for (const router of deps.routers ?? []) app.use(router);
+
+  app.use((req, res) => {
+    res.status(404).json({ error: "not_found", message: `no route for ${req.method} ${req.path}` });
+  });
+  app.use(errorHandler(logger));
+  return app;
+}
+
+async function handleWebhook(
+  provider: "github" | "gitlab",
+  receive: Receiver,
+  req: Request,
+  res: Response,
+  deps: AppDeps,
+): Promise<void> {
+  const started = performance.now();
+  const traceparent = traceparentFor(req.get("traceparent"));
+  const log = deps.logger.child({ provider, traceId: traceIdOf(traceparent) });
+  let eventName = req.get(provider === "github" ? "x-github-event" : "x-gitlab-event") ?? "unknown";
+  const finish = (status: number, outcome: string, body: unknown): void => {
+    deps.metrics.webhooks.inc({ provider, event: eventName, outcome });
+    deps.metrics.ingressLatency.observe(
+      { provider, status: String(status) },
+      (performance.now() - started) / 1000,
+    );
+    res.status(status).json(body);
+  };
+  try {
+    const rawBody: unknown = req.body;
+    const request: WebhookRequest = {
+      header: (name) => req.get(name),
+      rawBody: Buffer.isBuffer(rawBody) ? rawBody : new Uint8Array(),
+    };
+    const received = await receive(request);
+    eventName = received.event;
+    if (received.outcome === "ping") {
+      log.info({ event: received.event }, "ping received");
+      finish(200, "ping", { ok: true, message: "pong" });
+      return;
+    }
+    if (received.outcome === "ignored") {
+      log.debug({ event: received.event }, "event ignored");
+      finish(202, "ignored", { ignored: received.event });
+      return;
+    }
+    const events = received.events.map((event) => ({ ...event, traceparent }));
+    const outcome = await deps.publisher.publish(events);
+    const ids = events.map((event) => ({ id: event.id, type: event.type }));
+    log.info(
+      { event: received.event, deliveryId: received.deliveryId, events: ids.map((e) => e.id), ...outcome },
+      outcome.spooled > 0 ? "webhook spooled" : "webhook accepted",
+    );
+    finish(
+      202,
+      outcome.spooled > 0
+        ? "spooled"
+        : outcome.duplicates === events.length && events.length > 0
+          ? "duplicate"
+          : "accepted",
+      {
+        accepted: events.length,
+        duplicates: outcome.duplicates,
+        spooled: outcome.spooled,
+        events: ids,
+      },
+    );
+  } catch (error) {
+    if (error instanceof HttpError) {
+      log.info({ event: eventName, status: error.status, error: error.code }, "webhook rejected");
+      res.set(error.headers);
+      finish(error.status, `rejected_${error.status}`, error.toJSON());
+      return;
+    }
+    if (error instanceof EventsUnavailableError) {
+      log.error({ event: eventName, err: error.message }, "webhook could not be stored");
+      res.set("Retry-After", "5");
+      finish(503, "rejected_503", { error: "unavailable", message: error.message });
+      return;
+    }
+    log.error(
+      { event: eventName, err: error instanceof Error ? error.stack : String(error) },
+      "webhook failed",
+    );
+    finish(500, "rejected_500", {
+      error: "internal",
+      message: "the gateway failed to handle this webhook; it was not stored",
+    });
+  }
+}
+
+/** body-parser and everything else that escaped a handler, as JSON; never a stack to the client. */
+function errorHandler(logger: Logger): ErrorRequestHandler {
+  return (error: unknown, req, res, next) => {
+    if (res.headersSent) {
+      next(error);
+      return;
+    }
+    const type = (error as { type?: unknown }).type;
+    const status = (error as { status?: unknown }).status;
+    if (type === "entity.too.large") {
+      const limit = (error as { limit?: number }).limit;
+      res.status(413).json({
+        error: "payload_too_large",
+        message: `the request body exceeds the limit of ${limit ?? "?"} bytes`,
+      });
+      return;
+    }
+    if (type === "encoding.unsupported" || type === "charset.unsupported") {
+      res.status(415).json({ error: "unsupported_encoding", message: (error as Error).message });
+      return;
+    }
+    if (
+      type === "request.aborted" ||
+      type === "request.size.invalid" ||
+      (typeof status === "number" && status >= 400 && status < 500)
+    ) {
+      res
+        .status(typeof status === "number" ? status : 400)
+        .json({ error: "bad_request", message: (error as Error).message });
+      return;
+    }
+    logger.error(
+      { path: req.path, err: error instanceof Error ? error.stack : String(error) },
+      "request failed",
+    );
+    res.status(500).json({ error: "internal", message: "internal error" });
+  };
+}

@@ -1,0 +1,36 @@
+import { HttpError } from "./http-error.ts";
+
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+/** The body as text, refusing bytes that are not UTF-8 (signatures are over valid UTF-8 JSON). */
+export function decodeUtf8(raw: Uint8Array): string {
+  try {
+    return utf8.decode(raw);
+  } catch {
+    throw new HttpError(400, "invalid_encoding", "the request body is not valid UTF-8");
+  }
+}
+
+export function mediaType(contentType: string | undefined): string {
+  return (contentType ?? "").split(";")[0]?.trim().toLowerCase() ?? "";
+}
+
+export function parseJson(text: string): unknown {
+  if (text.trim() === "") throw new HttpError(400, "empty_body", "the request body is empty");
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (error) {
+    throw new HttpError(
+      400,
+      "malformed_json",
+      `the request body is not valid JSON: ${(error as Error).message}`,
+    );
+  }
+}
+
+export function requireObject(payload: unknown): Record<string, unknown> {
+  if (typeof payload !== "object" || payload === null || Array.isArray(payload)) {
+    throw new HttpError(400, "invalid_payload", "the webhook payload must be a JSON object");
+  }
+  return payload as Record<string, unknown>;
+}

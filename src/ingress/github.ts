@@ -1,0 +1,64 @@
+import type { Secrets } from "../config/schema.ts";
+import { normalizeGithub } from "../normalize/github.ts";
+import { PayloadError } from "../normalize/errors.ts";
+import { decodeUtf8, mediaType, parseJson, requireObject } from "./body.ts";
+import { HttpError } from "./http-error.ts";
+import type { Received, WebhookRequest } from "./received.ts";
+import { verifyGithubSignature } from "./verify.ts";
+
+/**
+ * POST /webhooks/github, without express: signature on the raw bytes first, then the
+ * body, then the pure normalizer. Throws HttpError with the status to answer.
+ */
+export async function receiveGithub(
+  request: WebhookRequest,
+  secrets: Pick<Secrets, "githubWebhookSecrets">,
+): Promise<Received> {
+  const type = mediaType(request.header("content-type"));
+  if (type !== "application/json" && type !== "application/x-www-form-urlencoded") {
+    throw new HttpError(
+      415,
+      "unsupported_media_type",
+      `content type must be application/json (got "${type || "none"}")`,
+    );
+  }
+  if (secrets.githubWebhookSecrets.length === 0) {
+    throw new HttpError(
+      401,
+      "not_configured",
+      "GitHub webhooks are not accepted: GITHUB_WEBHOOK_SECRET is not set on the gateway",
+    );
+  }
+  const signature = request.header("x-hub-signature-256");
+  if (!signature) throw new HttpError(401, "missing_signature", "the X-Hub-Signature-256 header is missing");
+  const text = decodeUtf8(request.rawBody);
+  if (!(await verifyGithubSignature(secrets.githubWebhookSecrets, text, signature))) {
+    throw new HttpError(
+      401,
+      "invalid_signature",
+      "X-Hub-Signature-256 does not match the body for any configured secret",
+    );
+  }
+  const event = request.header("x-github-event");
+  if (!event) throw new HttpError(400, "missing_event", "the X-GitHub-Event header is missing");
+  const deliveryId = request.header("x-github-delivery") ?? null;
+
+  const payload = requireObject(parseJson(type === "application/json" ? text : formPayload(text)));
+  if (event === "ping") return { outcome: "ping", provider: "github", event };
+  try {
+    const result = normalizeGithub({ event, deliveryId, payload });
+    if (!result.handled) return { outcome: "ignored", provider: "github", event, reason: result.reason };
+    return { outcome: "events", provider: "github", event, deliveryId, events: result.events };
+  } catch (error) {
+    if (error instanceof PayloadError) throw new HttpError(400, "invalid_payload", error.message);
+    throw error;
+  }
+}
+
+/** GitHub's form content type sends the JSON as the `payload` field. */
+function formPayload(text: string): string {
+  const payload = new URLSearchParams(text).get("payload");
+  if (payload === null)
+    throw new HttpError(400, "invalid_payload", "form-encoded webhook without a payload field");
+  return payload;
+}

@@ -1,0 +1,52 @@
+import type { Secrets } from "../config/schema.ts";
+import { normalizeGitlab } from "../normalize/gitlab.ts";
+import { PayloadError } from "../normalize/errors.ts";
+import { decodeUtf8, mediaType, parseJson, requireObject } from "./body.ts";
+import { HttpError } from "./http-error.ts";
+import type { Received, WebhookRequest } from "./received.ts";
+import { verifyGitlabToken } from "./verify.ts";
+
+/** POST /webhooks/gitlab, without express: token first, then body, then the pure normalizer. */
+export function receiveGitlab(
+  request: WebhookRequest,
+  secrets: Pick<Secrets, "gitlabWebhookTokens">,
+): Received {
+  const type = mediaType(request.header("content-type"));
+  if (type !== "application/json") {
+    throw new HttpError(
+      415,
+      "unsupported_media_type",
+      `content type must be application/json (got "${type || "none"}")`,
+    );
+  }
+  if (secrets.gitlabWebhookTokens.length === 0) {
+    throw new HttpError(
+      401,
+      "not_configured",
+      "GitLab webhooks are not accepted: GITLAB_WEBHOOK_TOKEN is not set on the gateway",
+    );
+  }
+  const token = request.header("x-gitlab-token");
+  if (!token) throw new HttpError(401, "missing_token", "the X-Gitlab-Token header is missing");
+  if (!verifyGitlabToken(secrets.gitlabWebhookTokens, token)) {
+    throw new HttpError(401, "invalid_token", "X-Gitlab-Token does not match any configured token");
+  }
+  const event = request.header("x-gitlab-event");
+  if (!event) throw new HttpError(400, "missing_event", "the X-Gitlab-Event header is missing");
+  // GitLab 15+ sends a UUID per delivery; the Idempotency-Key header is newer still
+  const deliveryId =
+    request.header("x-gitlab-event-uuid") ??
+    request.header("x-gitlab-webhook-uuid") ??
+    request.header("idempotency-key") ??
+    null;
+
+  const payload = requireObject(parseJson(decodeUtf8(request.rawBody)));
+  try {
+    const result = normalizeGitlab({ event, deliveryId, payload });
+    if (!result.handled) return { outcome: "ignored", provider: "gitlab", event, reason: result.reason };
+    return { outcome: "events", provider: "gitlab", event, deliveryId, events: result.events };
+  } catch (error) {
+    if (error instanceof PayloadError) throw new HttpError(400, "invalid_payload", error.message);
+    throw error;
+  }
+}

@@ -1,0 +1,24 @@
+import type { BuildEvent, Provider } from "../events/schema.ts";
+
+/** What a verified webhook turned into, before anything is published. */
+export type Received =
+  | {
+      readonly outcome: "events";
+      readonly provider: Provider;
+      readonly event: string;
+      readonly deliveryId: string | null;
+      readonly events: readonly BuildEvent[];
+    }
+  | { readonly outcome: "ping"; readonly provider: Provider; readonly event: string }
+  | {
+      readonly outcome: "ignored";
+      readonly provider: Provider;
+      readonly event: string;
+      readonly reason: string;
+    };
+
+/** Request headers by lower-case name; the core never sees express. */
+export interface WebhookRequest {
+  header(name: string): string | undefined;
+  readonly rawBody: Uint8Array;
+}

@@ -1,0 +1,64 @@
+import { ConfigError, loadConfig, type LoadedConfig } from "./config/load.ts";
+import { StartupError, startGateway } from "./gateway.ts";
+import { secretValues } from "./config/secret-values.ts";
+import { createLogger } from "./observability/logger.ts";
+
+/** Composition root: load config, start the gateway, drain on SIGTERM/SIGINT. */
+async function main(): Promise<void> {
+  let loaded: LoadedConfig;
+  try {
+    loaded = loadConfig();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      console.error(`buildcast: ${error.message}`);
+      process.exit(78); // EX_CONFIG
+    }
+    throw error;
+  }
+  const { config } = loaded;
+  const logger = createLogger({
+    level: config.log.level,
+    pretty: config.log.pretty ?? (!loaded.production && process.stdout.isTTY),
+    secrets: secretValues(loaded),
+  });
+
+  let gateway;
+  try {
+    gateway = await startGateway(loaded, { logger });
+  } catch (error) {
+    if (error instanceof StartupError) {
+      logger.fatal(error.message);
+      process.exit(1);
+    }
+    throw error;
+  }
+
+  let stopping = false;
+  const shutdown = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal, graceMs: config.server.shutdownGrace }, "shutting down");
+    const timer = setTimeout(() => {
+      logger.error("shutdown grace period exceeded; exiting");
+      process.exit(1);
+    }, config.server.shutdownGrace);
+    timer.unref();
+    gateway.close().then(
+      () => {
+        logger.info("stopped");
+        process.exit(0);
+      },
+      (error: unknown) => {
+        logger.error({ err: String(error) }, "error while shutting down");
+        process.exit(1);
+      },
+    );
+  };
+  process.on("SIGTERM", () => shutdown("SIGTERM"));
+  process.on("SIGINT", () => shutdown("SIGINT"));
+  process.on("unhandledRejection", (reason) => {
+    logger.error({ err: reason instanceof Error ? reason.stack : String(reason) }, "unhandled rejection");
+  });
+}
+
+await main();

@@ -1,0 +1,87 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+
+/**
+ * Every metric buildcast exports, in one registry created per process (tests create their
+ * own). Modules receive the object and never touch prom-client's global registry.
+ */
+export function createMetrics() {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: "buildcast_" });
+  const registers = [registry];
+  return {
+    registry,
+    webhooks: new Counter({
+      name: "buildcast_webhooks_total",
+      help: "Webhooks received, by provider, event and outcome (accepted, spooled, ignored, duplicate, rejected_<status>)",
+      labelNames: ["provider", "event", "outcome"] as const,
+      registers,
+    }),
+    ingressLatency: new Histogram({
+      name: "buildcast_ingress_duration_seconds",
+      help: "Time from a webhook's arrival to its response",
+      labelNames: ["provider", "status"] as const,
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers,
+    }),
+    publishLatency: new Histogram({
+      name: "buildcast_jetstream_publish_duration_seconds",
+      help: "JetStream publish round trip (until the stream acked)",
+      labelNames: ["outcome"] as const,
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5],
+      registers,
+    }),
+    eventsPublished: new Counter({
+      name: "buildcast_events_published_total",
+      help: "Build events stored in JetStream, by type and whether JetStream found them duplicate",
+      labelNames: ["type", "duplicate"] as const,
+      registers,
+    }),
+    consumerPending: new Gauge({
+      name: "buildcast_consumer_pending_messages",
+      help: "Messages not yet delivered to a consumer (lag)",
+      labelNames: ["consumer"] as const,
+      registers,
+    }),
+    consumerAckPending: new Gauge({
+      name: "buildcast_consumer_ack_pending_messages",
+      help: "Messages delivered to a consumer and not yet acknowledged",
+      labelNames: ["consumer"] as const,
+      registers,
+    }),
+    consumed: new Counter({
+      name: "buildcast_consumer_messages_total",
+      help: "Messages handled by a consumer, by outcome (ack, retry, dead_letter)",
+      labelNames: ["consumer", "outcome"] as const,
+      registers,
+    }),
+    deliveries: new Counter({
+      name: "buildcast_deliveries_total",
+      help: "Outbound deliveries, by channel and outcome (sent, updated, retry, rate_limited, dead_letter)",
+      labelNames: ["channel", "outcome"] as const,
+      registers,
+    }),
+    slackRateLimited: new Counter({
+      name: "buildcast_slack_rate_limited_total",
+      help: "Slack answers with HTTP 429",
+      registers,
+    }),
+    deadLetters: new Gauge({
+      name: "buildcast_dead_letters",
+      help: "Deliveries in the dead-letter set, by channel",
+      labelNames: ["channel"] as const,
+      registers,
+    }),
+    spoolDepth: new Gauge({
+      name: "buildcast_spool_events",
+      help: "Events in the local spool waiting for JetStream",
+      registers,
+    }),
+    spoolBytes: new Gauge({
+      name: "buildcast_spool_bytes",
+      help: "Bytes used by the local spool",
+      registers,
+    }),
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;

@@ -1,0 +1,294 @@
+import assert from "node:assert/strict";
+import type { Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import type { JetStreamManager } from "@nats-io/jetstream";
+import { loadConfig } from "../../src/config/load.ts";
+import { connectBus, type Bus } from "../../src/bus/connect.ts";
+import { EventPublisher } from "../../src/bus/publisher.ts";
+import { Spool } from "../../src/bus/spool.ts";
+import { ensureStreams } from "../../src/bus/stream.ts";
+import { parseBuildEvent } from "../../src/events/build-event.ts";
+import { createApp } from "../../src/ingress/app.ts";
+import { createLogger } from "../../src/observability/logger.ts";
+import { createMetrics } from "../../src/observability/metrics.ts";
+import { startNats, type TestServer } from "../helpers/servers.ts";
+import {
+  GITHUB_SECRET,
+  GITLAB_TOKEN,
+  postGithub,
+  postGitlab,
+  postRaw,
+  readFixture,
+} from "../helpers/webhooks.ts";
+
+interface Harness {
+  url: string;
+  bus: Bus;
+  publisher: EventPublisher;
+  close(): Promise<void>;
+}
+
+async function startIngress(nats: TestServer, spoolDir: string | null): Promise<Harness> {
+  const loaded = loadConfig({
+    env: {
+      NATS_URL: nats.url,
+      GITHUB_WEBHOOK_SECRET: `old-secret,${GITHUB_SECRET}`,
+      GITLAB_WEBHOOK_TOKEN: GITLAB_TOKEN,
+    },
+    overrides: { server: { bodyLimit: "1mb" }, nats: { publishTimeout: 1000 } },
+  });
+  const logger = createLogger({ level: "silent", secrets: [] });
+  const metrics = createMetrics();
+  const bus = await connectBus(nats.url, logger);
+  await ensureStreams(bus.jsm, loaded.config.nats.stream);
+  const publisher = new EventPublisher({
+    js: bus.js,
+    connected: () => bus.connected(),
+    timeoutMs: 1000,
+    spool: spoolDir ? new Spool(spoolDir, 1024 * 1024) : null,
+    logger,
+    metrics,
+  });
+  const app = createApp({
+    config: loaded.config,
+    secrets: loaded.secrets,
+    publisher,
+    readiness: () => ({ ready: bus.connected(), checks: {} }),
+    logger,
+    metrics,
+  });
+  const server: Server = await new Promise((resolve) => {
+    const s = app.listen(0, "127.0.0.1", () => resolve(s));
+  });
+  const port = (server.address() as AddressInfo).port;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    bus,
+    publisher,
+    close: async () => {
+      await publisher.stop();
+      await new Promise((resolve) => server.close(resolve));
+      await bus.close().catch(() => undefined);
+    },
+  };
+}
+
+async function streamMessages(jsm: JetStreamManager): Promise<number> {
+  return (await jsm.streams.info("BUILD_EVENTS")).state.messages;
+}
+
+describe("ingress with real NATS", () => {
+  let nats: TestServer;
+  let ingress: Harness;
+  before(async () => {
+    nats = await startNats();
+    ingress = await startIngress(nats, null);
+  });
+  after(async () => {
+    await ingress.close();
+    await nats.dispose();
+  });
+
+  test("a signed workflow_run becomes one valid event on its build.* subject", async () => {
+    const body = readFixture("github/workflow_run.completed.2.json");
+    const before = await streamMessages(ingress.bus.jsm);
+    const result = await postGithub(ingress.url, "workflow_run", body);
+    assert.equal(result.status, 202, JSON.stringify(result.body));
+    const events = result.body.events as Array<{ id: string; type: string }>;
+    assert.equal(events.length, 1);
+    assert.equal(await streamMessages(ingress.bus.jsm), before + 1);
+    const stored = await ingress.bus.jsm.streams.getMessage("BUILD_EVENTS", {
+      last_by_subj: events[0]!.type,
+    });
+    assert.ok(stored);
+    assert.equal(stored.subject, events[0]!.type);
+    const event = parseBuildEvent(stored.json());
+    assert.equal(event.id, events[0]!.id);
+    assert.equal(event.type, stored.subject);
+    assert.equal(event.data.provider, "github");
+    assert.match(event.traceparent ?? "", /^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
+    assert.equal(event.deliveryid, "72d3162e-cc78-11e3-81ab-4c9367dc0958");
+  });
+
+  test("the same webhook delivered twice stores one message", async () => {
+    const body = readFixture("github/workflow_job.completed.1.json");
+    const first = await postGithub(ingress.url, "workflow_job", body, { delivery: "a" });
+    const count = await streamMessages(ingress.bus.jsm);
+    const second = await postGithub(ingress.url, "workflow_job", body, { delivery: "b" });
+    assert.equal(first.status, 202);
+    assert.equal(second.status, 202);
+    assert.equal(second.body.duplicates, 1);
+    assert.equal(await streamMessages(ingress.bus.jsm), count);
+  });
+
+  test("a GitLab pipeline hook with the token is stored", async () => {
+    const result = await postGitlab(ingress.url, "Pipeline Hook", readFixture("gitlab/pipeline.doc.1.json"));
+    assert.equal(result.status, 202, JSON.stringify(result.body));
+    const events = result.body.events as Array<{ type: string }>;
+    assert.ok(events.length >= 1);
+    assert.match(events[0]!.type, /^build\.pipeline\.(queued|started|finished)\.v1$/);
+  });
+
+  test("a secret being rotated out still verifies", async () => {
+    const result = await postGithub(
+      ingress.url,
+      "workflow_run",
+      readFixture("github/workflow_run.completed.3.json"),
+      {
+        secret: "old-secret",
+      },
+    );
+    assert.equal(result.status, 202);
+  });
+
+  test("ping answers 200, unhandled events 202 ignored, and nothing is stored", async () => {
+    const count = await streamMessages(ingress.bus.jsm);
+    const ping = await postGithub(ingress.url, "ping", readFixture("github/ping.ex.1.json"));
+    assert.equal(ping.status, 200);
+    const push = await postGithub(ingress.url, "push", readFixture("github/push.ex.1.json"));
+    assert.equal(push.status, 202);
+    assert.deepEqual(push.body, { ignored: "push" });
+    const gitlabPush = await postGitlab(ingress.url, "Push Hook", readFixture("gitlab/push.doc.1.json"));
+    assert.deepEqual(gitlabPush.body, { ignored: "Push Hook" });
+    assert.equal(await streamMessages(ingress.bus.jsm), count);
+  });
+
+  test("bad signatures, tokens and bodies get specific JSON errors and store nothing", async () => {
+    const body = readFixture("github/workflow_run.completed.1.json");
+    const count = await streamMessages(ingress.bus.jsm);
+    const cases: Array<
+      [string, () => Promise<{ status: number; body: Record<string, unknown> }>, number, string]
+    > = [
+      [
+        "wrong secret",
+        () => postGithub(ingress.url, "workflow_run", body, { secret: "nope" }),
+        401,
+        "invalid_signature",
+      ],
+      [
+        "no signature",
+        () =>
+          postRaw(`${ingress.url}/webhooks/github`, body, {
+            "content-type": "application/json",
+            "x-github-event": "workflow_run",
+          }),
+        401,
+        "missing_signature",
+      ],
+      [
+        "wrong token",
+        () => postGitlab(ingress.url, "Pipeline Hook", "{}", { token: "nope" }),
+        401,
+        "invalid_token",
+      ],
+      ["malformed JSON", () => postGithub(ingress.url, "workflow_run", "{not json"), 400, "malformed_json"],
+      [
+        "not the event it claims",
+        () => postGithub(ingress.url, "workflow_run", '{"action":"completed"}'),
+        400,
+        "invalid_payload",
+      ],
+      [
+        "event header contradicts object_kind",
+        () => postGitlab(ingress.url, "Job Hook", readFixture("gitlab/pipeline.doc.1.json")),
+        400,
+        "invalid_payload",
+      ],
+      [
+        "wrong content type",
+        () => postGithub(ingress.url, "workflow_run", body, { headers: { "content-type": "text/plain" } }),
+        415,
+        "unsupported_media_type",
+      ],
+      [
+        "over the size limit",
+        () => postGithub(ingress.url, "workflow_run", "x".repeat(1024 * 1024 + 1)),
+        413,
+        "payload_too_large",
+      ],
+    ];
+    for (const [name, send, status, code] of cases) {
+      const result = await send();
+      assert.equal(result.status, status, `${name}: ${JSON.stringify(result.body)}`);
+      assert.equal(result.body.error, code, name);
+      assert.equal(typeof result.body.message, "string", name);
+      assert.doesNotMatch(JSON.stringify(result.body), new RegExp(GITHUB_SECRET), name);
+    }
+    assert.equal(await streamMessages(ingress.bus.jsm), count);
+    const health = await fetch(`${ingress.url}/healthz`);
+    assert.equal(health.status, 200);
+  });
+});
+
+describe("ingress while NATS is down", () => {
+  test("without a spool: 503, and after NATS returns the same webhook is accepted", async () => {
+    const nats = await startNats();
+    const ingress = await startIngress(nats, null);
+    try {
+      const body = readFixture("github/workflow_run.completed.1.json");
+      await nats.stop();
+      const refused = await postGithub(ingress.url, "workflow_run", body);
+      assert.equal(refused.status, 503, JSON.stringify(refused.body));
+      assert.equal(refused.body.error, "unavailable");
+      assert.equal(refused.headers.get("retry-after"), "5");
+      await nats.restart();
+      await waitFor(() => ingress.bus.connected());
+      const accepted = await postGithub(ingress.url, "workflow_run", body);
+      assert.equal(accepted.status, 202, JSON.stringify(accepted.body));
+      assert.equal(await streamMessages(ingress.bus.jsm), 1);
+    } finally {
+      await ingress.close();
+      await nats.dispose();
+    }
+  });
+
+  test("with a spool: 202, and the spooled events reach the stream once NATS is back", async () => {
+    const nats = await startNats();
+    const spoolDir = mkdtempSync(join(tmpdir(), "buildcast-spool-"));
+    const ingress = await startIngress(nats, spoolDir);
+    try {
+      await nats.stop();
+      const bodies = [
+        "workflow_run.completed.1.json",
+        "workflow_run.completed.2.json",
+        "workflow_job.completed.1.json",
+      ];
+      const ids = new Set<string>();
+      for (const name of bodies) {
+        const result = await postGithub(ingress.url, name.split(".")[0]!, readFixture(`github/${name}`));
+        assert.equal(result.status, 202);
+        assert.equal(result.body.spooled, 1);
+        for (const event of result.body.events as Array<{ id: string }>) ids.add(event.id);
+      }
+      assert.equal(ids.size, 3);
+      // one of them again: the spool keeps it, JetStream will drop the copy by its id
+      await postGithub(ingress.url, "workflow_run", readFixture(`github/${bodies[0]}`));
+      assert.equal(spoolFiles(spoolDir), 1);
+      await nats.restart();
+      await waitFor(() => ingress.bus.connected());
+      await ingress.publisher.flush();
+      assert.equal(await streamMessages(ingress.bus.jsm), 3);
+      assert.equal(spoolFiles(spoolDir), 0, "a flushed segment is removed");
+    } finally {
+      await ingress.close();
+      await nats.dispose();
+      rmSync(spoolDir, { recursive: true, force: true });
+    }
+  });
+});
+
+function spoolFiles(dir: string): number {
+  return readdirSync(dir).filter((name) => name.endsWith(".jsonl")).length;
+}
+
+async function waitFor(check: () => boolean, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error("condition not met in time");
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}

@@ -193,6 +193,15 @@ export const configSchema = z
           .strict()
           .prefault({}),
         dashboardUrl: z.string().nullable().default(null),
+        /** bullmq delivery jobs: retries with exponential backoff and jitter, then the dead-letter set */
+        delivery: z
+          .object({
+            attempts: z.number().int().min(1).max(100).default(10),
+            backoff: duration.default(2000),
+            concurrency: z.number().int().min(1).max(256).default(8),
+          })
+          .strict()
+          .prefault({}),
       })
       .strict()
       .prefault({}),

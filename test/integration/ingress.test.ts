@@ -1,81 +1,13 @@
 import assert from "node:assert/strict";
-import type { Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import type { JetStreamManager } from "@nats-io/jetstream";
-import { loadConfig } from "../../src/config/load.ts";
-import { connectBus, type Bus } from "../../src/bus/connect.ts";
-import { EventPublisher } from "../../src/bus/publisher.ts";
-import { Spool } from "../../src/bus/spool.ts";
-import { ensureStreams } from "../../src/bus/stream.ts";
 import { parseBuildEvent } from "../../src/events/build-event.ts";
-import { createApp } from "../../src/ingress/app.ts";
-import { createLogger } from "../../src/observability/logger.ts";
-import { createMetrics } from "../../src/observability/metrics.ts";
+import { startIngress, type IngressHarness } from "../helpers/ingress.ts";
 import { startNats, type TestServer } from "../helpers/servers.ts";
-import {
-  GITHUB_SECRET,
-  GITLAB_TOKEN,
-  postGithub,
-  postGitlab,
-  postRaw,
-  readFixture,
-} from "../helpers/webhooks.ts";
-
-interface Harness {
-  url: string;
-  bus: Bus;
-  publisher: EventPublisher;
-  close(): Promise<void>;
-}
-
-async function startIngress(nats: TestServer, spoolDir: string | null): Promise<Harness> {
-  const loaded = loadConfig({
-    env: {
-      NATS_URL: nats.url,
-      GITHUB_WEBHOOK_SECRET: `old-secret,${GITHUB_SECRET}`,
-      GITLAB_WEBHOOK_TOKEN: GITLAB_TOKEN,
-    },
-    overrides: { server: { bodyLimit: "1mb" }, nats: { publishTimeout: 1000 } },
-  });
-  const logger = createLogger({ level: "silent", secrets: [] });
-  const metrics = createMetrics();
-  const bus = await connectBus(nats.url, logger);
-  await ensureStreams(bus.jsm, loaded.config.nats.stream);
-  const publisher = new EventPublisher({
-    js: bus.js,
-    connected: () => bus.connected(),
-    timeoutMs: 1000,
-    spool: spoolDir ? new Spool(spoolDir, 1024 * 1024) : null,
-    logger,
-    metrics,
-  });
-  const app = createApp({
-    config: loaded.config,
-    secrets: loaded.secrets,
-    publisher,
-    readiness: () => ({ ready: bus.connected(), checks: {} }),
-    logger,
-    metrics,
-  });
-  const server: Server = await new Promise((resolve) => {
-    const s = app.listen(0, "127.0.0.1", () => resolve(s));
-  });
-  const port = (server.address() as AddressInfo).port;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    bus,
-    publisher,
-    close: async () => {
-      await publisher.stop();
-      await new Promise((resolve) => server.close(resolve));
-      await bus.close().catch(() => undefined);
-    },
-  };
-}
+import { GITHUB_SECRET, postGithub, postGitlab, postRaw, readFixture } from "../helpers/webhooks.ts";
 
 async function streamMessages(jsm: JetStreamManager): Promise<number> {
   return (await jsm.streams.info("BUILD_EVENTS")).state.messages;
@@ -83,7 +15,7 @@ async function streamMessages(jsm: JetStreamManager): Promise<number> {
 
 describe("ingress with real NATS", () => {
   let nats: TestServer;
-  let ingress: Harness;
+  let ingress: IngressHarness;
   before(async () => {
     nats = await startNats();
     ingress = await startIngress(nats, null);

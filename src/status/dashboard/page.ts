@@ -1,0 +1,69 @@
+import type { State } from "../model.ts";
+import { STATES } from "../model.ts";
+import type { BranchRow } from "../queries.ts";
+import { escapeHtml } from "../html.ts";
+import { renderRow } from "./row.ts";
+import { DASHBOARD_CSS } from "./style.ts";
+
+export interface PageInput {
+  readonly rows: readonly BranchRow[];
+  readonly now: number;
+  /** KV revision the rows reflect; the live feed resumes after it */
+  readonly revision: number;
+  /** where the router is mounted, so links work under a prefix too */
+  readonly base: string;
+}
+
+export function renderCounts(rows: readonly BranchRow[]): string {
+  const counts = new Map<State, number>();
+  for (const row of rows) counts.set(row.state, (counts.get(row.state) ?? 0) + 1);
+  return STATES.filter((s) => counts.has(s))
+    .map((s) => `<li class="s-${s}">${counts.get(s) ?? 0} ${s}</li>`)
+    .join("");
+}
+
+/** The whole dashboard, server-rendered; the script only swaps rows the live feed sends. */
+export function renderPage(input: PageInput): string {
+  const base = input.base.endsWith("/") ? input.base : `${input.base}/`;
+  const body = input.rows.map((row) => renderRow(row, input.now)).join("\n");
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="color-scheme" content="light dark">
+<title>buildcast · build status</title>
+<style>${DASHBOARD_CSS}</style>
+<script src="${escapeHtml(base)}dashboard.js" defer></script>
+</head>
+<body data-revision="${input.revision}" data-events="${escapeHtml(base)}api/v1/events">
+<header>
+<h1>buildcast <span>build status</span></h1>
+<ul class="counts" id="counts">${renderCounts(input.rows)}</ul>
+<div class="live" id="live" aria-live="polite">connecting…</div>
+</header>
+<main>
+<table>
+<thead><tr><th>State</th><th>Repository</th><th>Branch</th><th>Pipelines · latest commit</th><th>Last run</th><th>Duration</th><th>Trend</th></tr></thead>
+<tbody id="rows">
+${body}
+</tbody>
+</table>
+<p class="empty" id="empty"${input.rows.length ? " hidden" : ""}>No builds yet. Point a GitHub or GitLab webhook at buildcast and they appear here live.</p>
+</main>
+</body>
+</html>
+`;
+}
+
+export function renderLoginPage(base: string, failed: boolean): string {
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="color-scheme" content="light dark"><title>buildcast · sign in</title>
+<style>${DASHBOARD_CSS} form{max-width:22rem;margin:4rem auto;display:grid;gap:.6rem;padding:0 1rem}input,button{font:inherit;padding:.5rem;border-radius:6px;border:1px solid var(--line)}</style></head>
+<body><form method="get" action="${escapeHtml(base)}">
+<h1>buildcast</h1><label for="token">This dashboard needs the API token.</label>
+<input id="token" name="token" type="password" autocomplete="current-password" required autofocus>
+${failed ? '<p class="failed">That token is not valid.</p>' : ""}<button type="submit">Open dashboard</button></form></body></html>
+`;
+}

@@ -1,0 +1,110 @@
+import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
+import { Kvm, type KV } from "@nats-io/kv";
+import type { NatsConnection } from "@nats-io/nats-core";
+import type { Router } from "express";
+import { startConsumer, type RunningConsumer } from "../bus/consume.ts";
+import type { Config, Secrets } from "../config/schema.ts";
+import type { Logger } from "../observability/logger.ts";
+import type { Metrics } from "../observability/metrics.ts";
+import { runLocator } from "./locate-run.ts";
+import { createStatusRouter } from "./router.ts";
+import { createSseHub } from "./sse.ts";
+import { applyToStore } from "./store.ts";
+import { startView, type RunningView, type StatusView } from "./view.ts";
+
+export const STATUS_CONSUMER = "status-store";
+
+export interface StatusServiceDeps {
+  readonly nc: NatsConnection;
+  readonly js: JetStreamClient;
+  readonly jsm: JetStreamManager;
+  readonly config: Config;
+  readonly secrets: Secrets;
+  readonly logger: Logger;
+  readonly metrics?: Metrics;
+  /** SSE comment heartbeat; proxies close idle streams after 30–60 s */
+  readonly heartbeatMs?: number;
+  /** run the consumer (false: a read-only replica that only serves the API) */
+  readonly consume?: boolean;
+}
+
+export interface StatusService {
+  /** GET /, /dashboard.js, /badge.svg, /api/v1/status, /api/v1/runs, /api/v1/runs/:provider/:runId, /api/v1/events */
+  readonly router: Router;
+  /** opens the KV bucket, loads the view, starts the consumer; the router answers 503 until then */
+  start(): Promise<void>;
+  /** ends live streams, stops the consumer (the message in hand finishes) and the watch */
+  stop(): Promise<void>;
+}
+
+export async function openStatusBucket(nc: NatsConnection, config: Config["status"]): Promise<KV> {
+  return new Kvm(nc).create(config.bucket, { history: config.history, replicas: config.replicas });
+}
+
+export function createStatusService(deps: StatusServiceDeps): StatusService {
+  const log = deps.logger.child({ component: "status" });
+  let view: RunningView | null = null;
+  let kv: KV | null = null;
+  let consumer: RunningConsumer | null = null;
+
+  // the router exists before start() so the app can mount it; until then it reads an empty view
+  const emptyView: StatusView = {
+    states: () => [],
+    forRepository: () => [],
+    revision: () => 0,
+    changedSince: () => [],
+    subscribe: () => () => undefined,
+  };
+  const liveView: StatusView = {
+    states: () => (view ?? emptyView).states(),
+    forRepository: (name) => (view ?? emptyView).forRepository(name),
+    revision: () => (view ?? emptyView).revision(),
+    changedSince: (rev) => (view ?? emptyView).changedSince(rev),
+    subscribe: (listener) => (view ?? emptyView).subscribe(listener),
+  };
+  const sse = createSseHub(liveView, { heartbeatMs: deps.heartbeatMs ?? 15_000 });
+  const router = createStatusRouter({
+    view: liveView,
+    sse,
+    apiToken: deps.secrets.apiToken,
+    ready: () => view !== null,
+    locateRun: (provider, runId) => (kv ? runLocator(kv, liveView)(provider, runId) : Promise.resolve(null)),
+  });
+  return {
+    router,
+    async start() {
+      const bucket = await openStatusBucket(deps.nc, deps.config.status);
+      kv = bucket;
+      view = await startView(bucket, log);
+      if (deps.consume !== false) {
+        consumer = await startConsumer({
+          js: deps.js,
+          jsm: deps.jsm,
+          stream: deps.config.nats.stream.name,
+          durable: STATUS_CONSUMER,
+          maxDeliver: deps.config.nats.consumer.maxDeliver,
+          ackWaitMs: deps.config.nats.consumer.ackWait,
+          logger: log,
+          ...(deps.metrics ? { metrics: deps.metrics } : {}),
+          handle: async (event) => {
+            const result = await applyToStore(
+              { kv: bucket, runsPerBranch: deps.config.status.runsPerBranch },
+              event,
+            );
+            log.debug({ eventId: event.id, ...result }, "status applied");
+          },
+        });
+      }
+      log.info(
+        { bucket: deps.config.status.bucket, consumer: consumer ? STATUS_CONSUMER : null },
+        "status store started",
+      );
+    },
+    async stop() {
+      sse.close();
+      await consumer?.stop();
+      consumer = null;
+      await view?.stop();
+    },
+  };
+}

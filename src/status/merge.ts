@@ -1,0 +1,182 @@
+import type { BuildEvent, Phase, Status } from "../events/schema.ts";
+import type {
+  DeploymentState,
+  JobState,
+  Mark,
+  PipelineHead,
+  RunContext,
+  RunState,
+  StoredPerson,
+} from "./model.ts";
+
+const PHASE_RANK: Record<Phase, number> = { queued: 0, started: 1, finished: 2 };
+
+/** Only breaks ties between events of the same phase and time; failure wins so nothing hides it. */
+const STATUS_TIE_ORDER: readonly Status[] = [
+  "unknown",
+  "queued",
+  "running",
+  "manual",
+  "action_required",
+  "skipped",
+  "neutral",
+  "success",
+  "canceled",
+  "timed_out",
+  "failure",
+];
+
+const millis = (time: string): number => {
+  const value = Date.parse(time);
+  return Number.isNaN(value) ? 0 : value;
+};
+
+/** A total order on marks: > 0 when `a` is further along than `b`. */
+export function compareMarks(a: Mark, b: Mark): number {
+  return (
+    a.rank - b.rank ||
+    millis(a.time) - millis(b.time) ||
+    STATUS_TIE_ORDER.indexOf(a.status) - STATUS_TIE_ORDER.indexOf(b.status) ||
+    (a.eventId < b.eventId ? -1 : a.eventId > b.eventId ? 1 : 0)
+  );
+}
+
+export function markOf(event: BuildEvent): Mark {
+  return {
+    rank: PHASE_RANK[event.data.phase],
+    time: event.time,
+    status: event.data.status,
+    eventId: event.id,
+  };
+}
+
+const person = (p: BuildEvent["data"]["actor"]): StoredPerson | null =>
+  p === null ? null : { name: p.name, email: p.email, username: p.username };
+
+function contextOf(event: BuildEvent, mark: Mark): RunContext {
+  const { data } = event;
+  return {
+    mark,
+    fromPipeline: data.kind === "pipeline",
+    repository: { id: data.repository.id, fullName: data.repository.fullName, url: data.repository.url },
+    name: data.run.name,
+    number: data.run.number,
+    url: data.run.url,
+    trigger: data.run.trigger,
+    ref: { name: data.ref.name, type: data.ref.type, sha: data.ref.sha, pullRequest: data.ref.pullRequest },
+    commit: {
+      sha: data.commit.sha,
+      title: data.commit.title,
+      url: data.commit.url,
+      author: person(data.commit.author),
+    },
+    actor: person(data.actor),
+  };
+}
+
+const timing = (event: BuildEvent) => ({
+  createdAt: event.data.createdAt,
+  startedAt: event.data.startedAt,
+  finishedAt: event.data.finishedAt,
+  durationMs: event.data.durationMs,
+});
+
+function headOf(event: BuildEvent, mark: Mark): PipelineHead {
+  return {
+    mark,
+    phase: event.data.phase,
+    status: event.data.status,
+    providerStatus: event.data.providerStatus,
+    ...timing(event),
+  };
+}
+
+/** Replaces (or inserts) the item with this id when the candidate is further along; keeps ids sorted. */
+function upsertById<T extends { readonly id: string; readonly mark: Mark }>(
+  items: readonly T[],
+  candidate: T,
+): readonly T[] {
+  const index = items.findIndex((item) => item.id === candidate.id);
+  if (index >= 0) {
+    const existing = items[index];
+    if (existing && compareMarks(candidate.mark, existing.mark) <= 0) return items;
+    return items.map((item, i) => (i === index ? candidate : item));
+  }
+  return [...items, candidate].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+}
+
+/** Pipeline events say more about the run than job events; among equals the newest wins. */
+function newerContext(current: RunContext, candidate: RunContext): RunContext {
+  if (candidate.fromPipeline !== current.fromPipeline) return candidate.fromPipeline ? candidate : current;
+  return compareMarks(candidate.mark, current.mark) > 0 ? candidate : current;
+}
+
+/**
+ * Folds one build event into a run. The result is a join: it does not depend on the order
+ * in which events arrive, and applying an event twice changes nothing. Each slot (the
+ * pipeline, every job, every deployment) keeps its furthest event, so a late `running`
+ * never overwrites `finished`. A higher attempt starts the run afresh; events of an older
+ * attempt are ignored. Returns `current` itself when the event changes nothing.
+ */
+export function applyEvent(current: RunState | null, event: BuildEvent): RunState {
+  const { data } = event;
+  if (current && data.run.attempt < current.attempt) return current;
+  const base = current && data.run.attempt === current.attempt ? current : null;
+  const mark = markOf(event);
+  const candidateContext = contextOf(event, mark);
+  const context = base ? newerContext(base.context, candidateContext) : candidateContext;
+
+  let pipeline = base?.pipeline ?? null;
+  let jobs = base?.jobs ?? [];
+  let deployments = base?.deployments ?? [];
+  if (data.kind === "pipeline" && (pipeline === null || compareMarks(mark, pipeline.mark) > 0)) {
+    pipeline = headOf(event, mark);
+  }
+  if (data.kind === "job" && data.job) {
+    const job: JobState = {
+      id: data.job.id,
+      name: data.job.name,
+      stage: data.job.stage,
+      url: data.job.url,
+      runnerName: data.job.runnerName,
+      allowFailure: data.job.allowFailure,
+      mark,
+      phase: data.phase,
+      status: data.status,
+      providerStatus: data.providerStatus,
+      ...timing(event),
+    };
+    jobs = upsertById(jobs, job);
+  }
+  if (data.kind === "deployment" && data.deployment) {
+    const deployment: DeploymentState = {
+      id: data.deployment.id,
+      environment: data.deployment.environment,
+      url: data.deployment.url,
+      mark,
+      phase: data.phase,
+      status: data.status,
+    };
+    deployments = upsertById(deployments, deployment);
+  }
+
+  if (
+    base &&
+    context === base.context &&
+    pipeline === base.pipeline &&
+    jobs === base.jobs &&
+    deployments === base.deployments
+  ) {
+    return base;
+  }
+  return {
+    v: 1,
+    provider: data.provider,
+    runId: data.run.id,
+    attempt: data.run.attempt,
+    context,
+    pipeline,
+    jobs,
+    deployments,
+  };
+}

@@ -1,0 +1,63 @@
+import { PROVIDERS, type Provider } from "../events/schema.ts";
+
+export class BadParameterError extends Error {
+  readonly parameter: string;
+  constructor(parameter: string, message: string) {
+    super(message);
+    this.name = "BadParameterError";
+    this.parameter = parameter;
+  }
+}
+
+type Query = Readonly<Record<string, unknown>>;
+
+const MAX_NAME_LENGTH = 1024;
+
+function single(query: Query, name: string): string | null {
+  const value = query[name];
+  if (value === undefined) return null;
+  if (typeof value !== "string")
+    throw new BadParameterError(name, `${name} must be given once, as a plain value`);
+  return value;
+}
+
+/** A name as the provider spells it: repository path, branch or pipeline. Any characters but control ones. */
+export function nameParam(query: Query, name: string, required: true): string;
+export function nameParam(query: Query, name: string, required: false): string | null;
+export function nameParam(query: Query, name: string, required: boolean): string | null {
+  const value = single(query, name);
+  if (value === null || value === "") {
+    if (required) throw new BadParameterError(name, `${name} is required`);
+    return null;
+  }
+  // eslint-disable-next-line no-control-regex -- rejecting control characters is the point
+  if (value.length > MAX_NAME_LENGTH || /[\u0000-\u001f\u007f]/.test(value)) {
+    throw new BadParameterError(
+      name,
+      `${name} must be at most ${MAX_NAME_LENGTH} characters without control characters`,
+    );
+  }
+  return value;
+}
+
+export function providerParam(query: Query, name = "provider"): Provider | null {
+  const value = single(query, name);
+  if (value === null || value === "") return null;
+  return providerValue(value, name);
+}
+
+export function providerValue(value: string, name = "provider"): Provider {
+  const provider = PROVIDERS.find((p) => p === value);
+  if (!provider) throw new BadParameterError(name, `${name} must be one of ${PROVIDERS.join(", ")}`);
+  return provider;
+}
+
+export function limitParam(query: Query, fallback: number, max: number): number {
+  const value = single(query, "limit");
+  if (value === null || value === "") return fallback;
+  const limit = /^\d+$/.test(value) ? Number(value) : NaN;
+  if (!Number.isInteger(limit) || limit < 1 || limit > max) {
+    throw new BadParameterError("limit", `limit must be an integer from 1 to ${max}`);
+  }
+  return limit;
+}

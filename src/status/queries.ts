@@ -1,0 +1,164 @@
+import type { Provider } from "../events/schema.ts";
+import type { BranchState, RunSummary, State } from "./model.ts";
+import { compareNewestFirst } from "./summary.ts";
+
+/** any failure → failing; else any running → running; all passing → passing; else canceled, else unknown. */
+export function overallState(states: readonly State[]): State {
+  if (states.length === 0) return "unknown";
+  if (states.includes("failing")) return "failing";
+  if (states.includes("running")) return "running";
+  if (states.every((s) => s === "passing")) return "passing";
+  if (states.includes("canceled")) return "canceled";
+  return "unknown";
+}
+
+export type Lookup<T> =
+  { readonly found: true; readonly value: T } | { readonly found: false; readonly message: string };
+
+const nonEmpty = (states: readonly BranchState[]) => states.filter((s) => s.runs.length > 0);
+
+function ofRepository(states: readonly BranchState[], repository: string, provider: Provider | null) {
+  return nonEmpty(states).filter(
+    (s) => s.repository.fullName === repository && (provider === null || s.provider === provider),
+  );
+}
+
+const unknownRepository = (repository: string, provider: Provider | null) => ({
+  found: false as const,
+  message: `unknown repository: ${repository}${provider ? ` (provider ${provider})` : ""}`,
+});
+
+export interface PipelineStatus {
+  readonly provider: Provider;
+  readonly pipeline: string;
+  readonly state: State;
+  readonly run: RunSummary;
+}
+
+export interface StatusAnswer {
+  readonly repository: string;
+  readonly branch: string;
+  readonly provider: Provider | null;
+  readonly state: State;
+  readonly pipelines: readonly PipelineStatus[];
+}
+
+export function branchStatus(
+  states: readonly BranchState[],
+  query: { repository: string; branch: string; provider: Provider | null; pipeline?: string | null },
+): Lookup<StatusAnswer> {
+  const repo = ofRepository(states, query.repository, query.provider);
+  if (repo.length === 0) return unknownRepository(query.repository, query.provider);
+  const onBranch = repo.filter(
+    (s) => s.branch === query.branch && (query.pipeline == null || s.pipeline === query.pipeline),
+  );
+  if (onBranch.length === 0) {
+    const what = query.pipeline == null ? "" : ` for pipeline ${query.pipeline}`;
+    return {
+      found: false,
+      message: `no runs recorded on branch ${query.branch} of ${query.repository}${what}`,
+    };
+  }
+  const pipelines = onBranch
+    .flatMap((s) =>
+      s.runs[0]
+        ? [{ provider: s.provider, pipeline: s.pipeline, state: s.runs[0].state, run: s.runs[0] }]
+        : [],
+    )
+    .sort((a, b) => a.pipeline.localeCompare(b.pipeline) || a.provider.localeCompare(b.provider));
+  return {
+    found: true,
+    value: {
+      repository: query.repository,
+      branch: query.branch,
+      provider: query.provider,
+      state: overallState(pipelines.map((p) => p.state)),
+      pipelines,
+    },
+  };
+}
+
+export function recentRuns(
+  states: readonly BranchState[],
+  query: {
+    repository: string;
+    branch: string | null;
+    pipeline: string | null;
+    provider: Provider | null;
+    limit: number;
+  },
+): Lookup<RunSummary[]> {
+  const repo = ofRepository(states, query.repository, query.provider);
+  if (repo.length === 0) return unknownRepository(query.repository, query.provider);
+  const runs = repo
+    .filter(
+      (s) =>
+        (query.branch === null || s.branch === query.branch) &&
+        (query.pipeline === null || s.pipeline === query.pipeline),
+    )
+    .flatMap((s) => s.runs)
+    .sort(compareNewestFirst)
+    .slice(0, query.limit);
+  return { found: true, value: runs };
+}
+
+/** One dashboard row: every pipeline of one branch of one repository. */
+export interface BranchRow {
+  readonly id: string;
+  readonly provider: Provider;
+  readonly repository: string;
+  readonly repositoryUrl: string | null;
+  readonly branch: string;
+  readonly state: State;
+  readonly pipelines: readonly PipelineStatus[];
+  /** recent runs of all its pipelines, newest first */
+  readonly runs: readonly RunSummary[];
+}
+
+export const rowId = (provider: Provider, repository: string, branch: string): string =>
+  `row-${Buffer.from(`${provider}\u0000${repository}\u0000${branch}`, "utf8").toString("base64url")}`;
+
+const BRANCH_FIRST = ["main", "master", "develop", "trunk"];
+
+/** Repositories alphabetically; within one, the usual default branches first, then by name. */
+export function rowSortKey(row: Pick<BranchRow, "repository" | "branch" | "provider">): string {
+  const rank = BRANCH_FIRST.indexOf(row.branch);
+  return `${row.repository.toLowerCase()}\t${rank < 0 ? 9 : rank}${row.branch.toLowerCase()}\t${row.provider}`;
+}
+
+export function dashboardRows(states: Iterable<BranchState>, runsPerRow = 20): BranchRow[] {
+  const groups = new Map<string, BranchState[]>();
+  for (const state of states) {
+    if (state.runs.length === 0) continue;
+    const id = rowId(state.provider, state.repository.fullName, state.branch);
+    groups.set(id, [...(groups.get(id) ?? []), state]);
+  }
+  return [...groups.entries()]
+    .map(([id, group]) => rowOf(id, group, runsPerRow))
+    .sort((a, b) => (rowSortKey(a) < rowSortKey(b) ? -1 : rowSortKey(a) > rowSortKey(b) ? 1 : 0));
+}
+
+export function rowOf(id: string, group: readonly BranchState[], runsPerRow = 20): BranchRow {
+  const first = group[0];
+  if (!first) throw new Error("a dashboard row needs at least one pipeline");
+  const pipelines = group
+    .flatMap((s) =>
+      s.runs[0]
+        ? [{ provider: s.provider, pipeline: s.pipeline, state: s.runs[0].state, run: s.runs[0] }]
+        : [],
+    )
+    .sort((a, b) => a.pipeline.localeCompare(b.pipeline));
+  return {
+    id,
+    provider: first.provider,
+    repository: first.repository.fullName,
+    repositoryUrl: first.repository.url,
+    branch: first.branch,
+    state: overallState(pipelines.map((p) => p.state)),
+    pipelines,
+    runs: group
+      .flatMap((s) => s.runs)
+      .sort(compareNewestFirst)
+      .slice(0, runsPerRow),
+  };
+}

@@ -1,0 +1,156 @@
+import { readFileSync } from "node:fs";
+import express, { type NextFunction, type Request, type Response, type Router } from "express";
+import { isAuthorized, queryToken, sessionCookie } from "./auth.ts";
+import { renderBadge } from "./badge.ts";
+import { renderLoginPage, renderPage } from "./dashboard/page.ts";
+import { BadParameterError, limitParam, nameParam, providerParam, providerValue } from "./params.ts";
+import { branchStatus, dashboardRows, recentRuns } from "./queries.ts";
+import { runDetail, type RunLocator } from "./run-detail.ts";
+import type { SseHub } from "./sse.ts";
+import type { StatusView } from "./view.ts";
+
+const CLIENT_JS = readFileSync(new URL("./dashboard/client.js", import.meta.url), "utf8");
+export const MAX_RUNS_LIMIT = 100;
+const DEFAULT_RUNS_LIMIT = 20;
+
+export interface RouterDeps {
+  readonly view: StatusView;
+  readonly locateRun: RunLocator;
+  readonly sse: SseHub;
+  readonly apiToken: string | null;
+  readonly now?: () => number;
+  /** false until the view has loaded: answer 503 rather than a misleading 404 */
+  readonly ready?: () => boolean;
+}
+
+const query = (req: Request): Readonly<Record<string, unknown>> => req.query;
+
+const notFound = (res: Response, message: string): void => {
+  res.status(404).json({ error: "not_found", message });
+};
+
+/** Badges and answers change with every build: caches must ask again, and may only briefly reuse. */
+const FRESH = "no-cache, max-age=0, must-revalidate";
+
+export function createStatusRouter(deps: RouterDeps): Router {
+  const router = express.Router();
+  const now = deps.now ?? Date.now;
+  const token = deps.apiToken;
+  const ready = deps.ready ?? (() => true);
+
+  const starting = (res: Response): void => {
+    res
+      .status(503)
+      .set("Retry-After", "1")
+      .json({ error: "starting", message: "the status store is starting" });
+  };
+
+  router.get("/dashboard.js", (_req, res) => {
+    res.type("text/javascript").set("Cache-Control", "no-cache").send(CLIENT_JS);
+  });
+
+  router.get("/", (req, res) => {
+    if (!ready()) return starting(res);
+    const base = req.baseUrl || "/";
+    if (token !== null) {
+      const offered = queryToken(req);
+      if (!isAuthorized(req, token)) {
+        res
+          .status(401)
+          .type("html")
+          .set("Cache-Control", "no-store")
+          .send(renderLoginPage(base, offered !== null));
+        return;
+      }
+      if (offered !== null) {
+        // trade the token in the address bar for a cookie, then drop it from the URL and history
+        res.set("Set-Cookie", sessionCookie(token, base, req.secure)).redirect(303, base);
+        return;
+      }
+    }
+    const rows = dashboardRows(deps.view.states());
+    res
+      .type("html")
+      .set("Cache-Control", "no-store")
+      .send(renderPage({ rows, now: now(), revision: deps.view.revision(), base }));
+  });
+
+  // per route, not router.use: the app mounts this router at / next to the webhook routes
+  const guard = (req: Request, res: Response, next: NextFunction): void => {
+    if (!ready()) return starting(res);
+    if (isAuthorized(req, token)) return next();
+    res
+      .status(401)
+      .set("WWW-Authenticate", 'Bearer realm="buildcast"')
+      .json({
+        error: "unauthorized",
+        message: "a valid API token is required (Authorization: Bearer <token>)",
+      });
+  };
+
+  router.get("/badge.svg", guard, (req, res) => {
+    const q = query(req);
+    const repository = nameParam(q, "repository", true);
+    const branch = nameParam(q, "branch", true);
+    const pipeline = nameParam(q, "pipeline", false);
+    const provider = providerParam(q);
+    const label = nameParam(q, "label", false) ?? pipeline ?? "build";
+    const answer = branchStatus([...deps.view.forRepository(repository)], {
+      repository,
+      branch,
+      provider,
+      pipeline,
+    });
+    // an unknown branch still gets an image: a README must never show a broken one
+    const state = answer.found ? answer.value.state : "unknown";
+    res.status(200).type("image/svg+xml").set("Cache-Control", FRESH).send(renderBadge(label, state));
+  });
+
+  router.get("/api/v1/status", guard, (req, res) => {
+    const q = query(req);
+    const repository = nameParam(q, "repository", true);
+    const branch = nameParam(q, "branch", true);
+    const provider = providerParam(q);
+    const answer = branchStatus(deps.view.forRepository(repository), { repository, branch, provider });
+    if (!answer.found) return notFound(res, answer.message);
+    res.set("Cache-Control", FRESH).json(answer.value);
+  });
+
+  router.get("/api/v1/runs", guard, (req, res) => {
+    const q = query(req);
+    const repository = nameParam(q, "repository", true);
+    const branch = nameParam(q, "branch", false);
+    const pipeline = nameParam(q, "pipeline", false);
+    const provider = providerParam(q);
+    const limit = limitParam(q, DEFAULT_RUNS_LIMIT, MAX_RUNS_LIMIT);
+    const answer = recentRuns(deps.view.forRepository(repository), {
+      repository,
+      branch,
+      pipeline,
+      provider,
+      limit,
+    });
+    if (!answer.found) return notFound(res, answer.message);
+    res.set("Cache-Control", FRESH).json({ repository, branch, pipeline, provider, runs: answer.value });
+  });
+
+  router.get("/api/v1/runs/:provider/:runId", guard, async (req, res) => {
+    const provider = providerValue(String(req.params.provider));
+    const runId = String(req.params.runId);
+    const found = await deps.locateRun(provider, runId);
+    if (!found) return notFound(res, `unknown run: ${provider} ${runId}`);
+    res.set("Cache-Control", FRESH).json(runDetail(found.run, found.revision));
+  });
+
+  router.get("/api/v1/events", guard, (req, res) => deps.sse.handle(req, res));
+
+  router.use((error: unknown, _req: Request, res: Response, next: NextFunction) => {
+    if (error instanceof BadParameterError) {
+      res.status(400).json({ error: "bad_request", parameter: error.parameter, message: error.message });
+      return;
+    }
+    next(error);
+  });
+
+  return router;
+}

@@ -1,0 +1,63 @@
+import type { Provider } from "../events/schema.ts";
+import type { DeploymentState, JobState, RunState, RunSummary, State } from "./model.ts";
+import { currentJobs, stateOf, summarize } from "./summary.ts";
+
+export interface JobView {
+  readonly id: string;
+  readonly name: string;
+  readonly stage: string | null;
+  readonly url: string | null;
+  readonly runnerName: string | null;
+  readonly allowFailure: boolean;
+  readonly phase: JobState["phase"];
+  readonly status: JobState["status"];
+  readonly providerStatus: string;
+  readonly state: State;
+  /** a newer try of the same job exists (GitLab retries get a new id) */
+  readonly retried: boolean;
+  readonly createdAt: string | null;
+  readonly startedAt: string | null;
+  readonly finishedAt: string | null;
+  readonly durationMs: number | null;
+}
+
+export interface RunDetail extends RunSummary {
+  readonly repository: { readonly id: string; readonly fullName: string; readonly url: string | null };
+  readonly jobs: readonly JobView[];
+  readonly deployments: readonly Omit<DeploymentState, "mark">[];
+}
+
+const byStart = (a: JobState, b: JobState): number =>
+  (Date.parse(a.startedAt ?? a.createdAt ?? a.mark.time) || 0) -
+    (Date.parse(b.startedAt ?? b.createdAt ?? b.mark.time) || 0) || a.name.localeCompare(b.name);
+
+export function runDetail(run: RunState, revision: number): RunDetail {
+  const current = new Set(currentJobs(run.jobs).map((j) => j.id));
+  return {
+    ...summarize(run, revision),
+    repository: run.context.repository,
+    jobs: [...run.jobs].sort(byStart).map((job) => ({
+      id: job.id,
+      name: job.name,
+      stage: job.stage,
+      url: job.url,
+      runnerName: job.runnerName,
+      allowFailure: job.allowFailure,
+      phase: job.phase,
+      status: job.status,
+      providerStatus: job.providerStatus,
+      state: stateOf(job.status),
+      retried: !current.has(job.id),
+      createdAt: job.createdAt,
+      startedAt: job.startedAt,
+      finishedAt: job.finishedAt,
+      durationMs: job.durationMs,
+    })),
+    deployments: run.deployments.map(({ mark: _mark, ...rest }) => rest),
+  };
+}
+
+export type RunLocator = (
+  provider: Provider,
+  runId: string,
+) => Promise<{ run: RunState; revision: number } | null>;

@@ -1,0 +1,90 @@
+import type { Request, Response } from "express";
+import type { StatusView, ViewChange } from "./view.ts";
+import { dashboardRows, rowId, rowOf } from "./queries.ts";
+import type { BranchState } from "./model.ts";
+import { renderRow } from "./dashboard/row.ts";
+import { renderCounts } from "./dashboard/page.ts";
+
+export interface RowMessage {
+  readonly id: string;
+  /** the row's markup, or null when the row is gone */
+  readonly html: string | null;
+  /** the header's state counts */
+  readonly counts: string;
+}
+
+const rowIdOf = (state: BranchState): string =>
+  rowId(state.provider, state.repository.fullName, state.branch);
+
+/** The row a changed branch list belongs to, rendered from everything the view holds now. */
+export function rowMessages(view: StatusView, changes: readonly ViewChange[], now: number): RowMessage[] {
+  const ids = new Set<string>();
+  for (const change of changes) {
+    if (change.state) ids.add(rowIdOf(change.state));
+    if (change.previous) ids.add(rowIdOf(change.previous));
+  }
+  if (ids.size === 0) return [];
+  const all = [...view.states()];
+  const counts = renderCounts(dashboardRows(all));
+  return [...ids].map((id) => {
+    const group = all.filter((s) => s.runs.length > 0 && rowIdOf(s) === id);
+    return { id, html: group.length ? renderRow(rowOf(id, group), now) : null, counts };
+  });
+}
+
+export interface SseHub {
+  handle(req: Request, res: Response): void;
+  /** ends every open stream (on shutdown) */
+  close(): void;
+}
+
+const frame = (event: string, id: number, data: unknown): string =>
+  `event: ${event}\nid: ${id}\ndata: ${JSON.stringify(data)}\n\n`;
+
+/**
+ * GET /api/v1/events: every change of a dashboard row as an SSE `row` event whose id is the
+ * KV revision. A client that reconnects (Last-Event-ID) or opens with ?since= first gets the
+ * rows changed after that revision, so nothing between page load and stream start is lost.
+ */
+export function createSseHub(view: StatusView, options: { heartbeatMs: number; now?: () => number }): SseHub {
+  const open = new Set<Response>();
+  const now = options.now ?? Date.now;
+
+  return {
+    handle(req, res) {
+      const lastId = req.headers["last-event-id"] ?? (req.query as Record<string, unknown>).since;
+      const since = typeof lastId === "string" && /^\d+$/.test(lastId) ? Number(lastId) : null;
+      res.status(200).set({
+        "Content-Type": "text/event-stream; charset=utf-8",
+        "Cache-Control": "no-cache, no-transform",
+        Connection: "keep-alive",
+        // nginx and similar proxies would otherwise hold events back in a buffer
+        "X-Accel-Buffering": "no",
+      });
+      res.flushHeaders();
+      res.write(`retry: 3000\n: buildcast live feed\n\n`);
+      open.add(res);
+
+      if (since !== null) {
+        const missed = view.changedSince(since);
+        const revision = view.revision();
+        for (const message of rowMessages(view, missed, now())) res.write(frame("row", revision, message));
+      }
+      const unsubscribe = view.subscribe((change) => {
+        for (const message of rowMessages(view, [change], now()))
+          res.write(frame("row", change.revision, message));
+      });
+      const heartbeat = setInterval(() => res.write(": ping\n\n"), options.heartbeatMs);
+      const cleanup = (): void => {
+        clearInterval(heartbeat);
+        unsubscribe();
+        open.delete(res);
+      };
+      res.on("close", cleanup);
+    },
+    close() {
+      for (const res of open) res.end();
+      open.clear();
+    },
+  };
+}

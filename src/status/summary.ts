@@ -1,0 +1,156 @@
+import type { Status } from "../events/schema.ts";
+import { compareMarks } from "./merge.ts";
+import type { BranchState, FailedJob, JobState, RunState, RunSummary, State } from "./model.ts";
+
+const STATE_OF: Record<Status, State> = {
+  success: "passing",
+  neutral: "passing",
+  skipped: "passing",
+  failure: "failing",
+  timed_out: "failing",
+  queued: "running",
+  running: "running",
+  manual: "running",
+  action_required: "running",
+  canceled: "canceled",
+  unknown: "unknown",
+};
+
+export const stateOf = (status: Status): State => STATE_OF[status];
+
+const earliest = (values: readonly (string | null)[]): string | null =>
+  values.reduce<string | null>(
+    (min, v) => (v !== null && (min === null || Date.parse(v) < Date.parse(min)) ? v : min),
+    null,
+  );
+
+const latest = (values: readonly string[]): string =>
+  values.reduce((max, v) => (Date.parse(v) > Date.parse(max) ? v : max));
+
+/**
+ * A retried job (GitLab) gets a new id under the same name; only the newest try of each
+ * name counts, so a job that failed and then passed on retry is not listed as failed.
+ */
+export function currentJobs(jobs: readonly JobState[]): JobState[] {
+  const byName = new Map<string, JobState>();
+  for (const job of jobs) {
+    const key = `${job.stage ?? ""}\u0000${job.name}`;
+    const seen = byName.get(key);
+    const started = (j: JobState) => Date.parse(j.startedAt ?? j.createdAt ?? j.mark.time) || 0;
+    if (
+      !seen ||
+      started(job) - started(seen) > 0 ||
+      (started(job) === started(seen) && compareMarks(job.mark, seen.mark) > 0)
+    ) {
+      byName.set(key, job);
+    }
+  }
+  return [...byName.values()];
+}
+
+export function failedJobs(jobs: readonly JobState[]): FailedJob[] {
+  return currentJobs(jobs)
+    .filter((job) => STATE_OF[job.status] === "failing" && !job.allowFailure)
+    .map((job) => ({ id: job.id, name: job.name, stage: job.stage, url: job.url, status: job.status }));
+}
+
+/** Without a pipeline event the run's jobs tell whether it has started. */
+export function runStatus(run: RunState): { status: Status; phase: RunSummary["phase"] } {
+  if (run.pipeline) return { status: run.pipeline.status, phase: run.pipeline.phase };
+  const started = run.jobs.some((job) => job.phase !== "queued");
+  return started ? { status: "running", phase: "started" } : { status: "queued", phase: "queued" };
+}
+
+export function summarize(run: RunState, revision: number): RunSummary {
+  const { context, pipeline } = run;
+  const { status, phase } = runStatus(run);
+  const createdAt = pipeline?.createdAt ?? earliest(run.jobs.map((j) => j.createdAt));
+  const startedAt = pipeline?.startedAt ?? earliest(run.jobs.map((j) => j.startedAt));
+  const finishedAt = pipeline?.finishedAt ?? null;
+  const measured =
+    startedAt !== null && finishedAt !== null
+      ? Math.max(0, Date.parse(finishedAt) - Date.parse(startedAt))
+      : null;
+  const author = context.commit.author;
+  return {
+    provider: run.provider,
+    repositoryId: context.repository.id,
+    runId: run.runId,
+    revision,
+    pipeline: context.name,
+    number: context.number,
+    attempt: run.attempt,
+    url: context.url,
+    trigger: context.trigger,
+    phase,
+    status,
+    state: stateOf(status),
+    ref: context.ref,
+    commit: {
+      sha: context.commit.sha,
+      title: context.commit.title,
+      url: context.commit.url,
+      author: author === null ? null : { name: author.name, username: author.username },
+    },
+    createdAt,
+    startedAt,
+    finishedAt,
+    durationMs: pipeline?.durationMs ?? (Number.isNaN(measured) ? null : measured),
+    updatedAt: latest([
+      context.mark.time,
+      ...(pipeline ? [pipeline.mark.time] : []),
+      ...run.jobs.map((j) => j.mark.time),
+    ]),
+    failedJobs: failedJobs(run.jobs),
+  };
+}
+
+/** Runs on tags and runs made only of deployments have no place on a branch. */
+export function branchOf(run: RunState): string | null {
+  const { ref } = run.context;
+  if (ref.name === null || ref.type === "tag") return null;
+  if (run.pipeline === null && run.jobs.length === 0) return null;
+  return ref.name;
+}
+
+const sortTime = (run: RunSummary): number =>
+  Date.parse(run.createdAt ?? run.startedAt ?? run.updatedAt) || 0;
+
+/** Newest first: by creation time, then run number, then id, so every replica sorts alike. */
+export function compareNewestFirst(a: RunSummary, b: RunSummary): number {
+  return (
+    sortTime(b) - sortTime(a) ||
+    (b.number ?? 0) - (a.number ?? 0) ||
+    (a.runId < b.runId ? 1 : a.runId > b.runId ? -1 : 0) ||
+    (a.repositoryId < b.repositoryId ? 1 : a.repositoryId > b.repositoryId ? -1 : 0)
+  );
+}
+
+/**
+ * Puts a run's summary into its branch list. A summary made from a later revision of the
+ * run record replaces an older one (run records only move forward, so a higher revision
+ * is never behind); the list stays newest first and at most `limit` long. Returns
+ * `current` itself when nothing changes.
+ */
+export function mergeBranch(
+  current: BranchState | null,
+  run: RunState,
+  summary: RunSummary,
+  branch: string,
+  limit: number,
+): BranchState {
+  const runs = current?.runs ?? [];
+  const same = (r: RunSummary) => r.runId === summary.runId && r.repositoryId === summary.repositoryId;
+  const existing = runs.find(same);
+  if (current && existing && existing.revision >= summary.revision) return current;
+  const next = [...runs.filter((r) => !same(r)), summary].sort(compareNewestFirst).slice(0, limit);
+  if (current && !next.includes(summary)) return current;
+  return {
+    v: 1,
+    provider: run.provider,
+    repository: run.context.repository,
+    branch,
+    pipeline: run.context.name,
+    runs: next,
+  };
+}

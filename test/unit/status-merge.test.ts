@@ -1,0 +1,166 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import fc from "fast-check";
+import type { BuildEvent } from "../../src/events/schema.ts";
+import { applyEvent } from "../../src/status/merge.ts";
+import type { RunState } from "../../src/status/model.ts";
+import { mergeBranch, summarize } from "../../src/status/summary.ts";
+import { buildEvent } from "../helpers/events.ts";
+
+const fold = (events: readonly BuildEvent[], start: RunState | null = null): RunState | null =>
+  events.reduce<RunState | null>((state, event) => applyEvent(state, event), start);
+
+const t = (minute: number) => `2024-05-01T10:${String(minute).padStart(2, "0")}:00Z`;
+
+describe("status merge", () => {
+  it("moves a run forward only: a late running after finished is ignored", () => {
+    const queued = buildEvent({ status: "queued", at: t(0) });
+    const running = buildEvent({ status: "running", at: t(1) });
+    const done = buildEvent({ status: "failure", at: t(5) });
+    const state = fold([done, running, queued]);
+    assert.equal(state?.pipeline?.status, "failure");
+    assert.deepEqual(state, fold([queued, running, done]));
+  });
+
+  it("lets a later finish win over an earlier one (GitLab: success → running → failed after a manual job)", () => {
+    const first = buildEvent({ status: "success", at: t(5) });
+    const rerun = buildEvent({ status: "running", at: t(7) });
+    const last = buildEvent({ status: "failure", at: t(9) });
+    assert.equal(fold([first, rerun, last])?.pipeline?.status, "failure");
+    assert.equal(fold([last, first, rerun])?.pipeline?.status, "failure");
+  });
+
+  it("starts afresh on a higher attempt and ignores the older attempt afterwards", () => {
+    const failed = buildEvent({ status: "failure", at: t(5) });
+    const failedJob = buildEvent({ status: "failure", at: t(4), job: { id: "j1", name: "test" } });
+    const retry = buildEvent({ status: "running", attempt: 2, at: t(10) });
+    const state = fold([failed, failedJob, retry]);
+    assert.equal(state?.attempt, 2);
+    assert.equal(state?.pipeline?.status, "running");
+    assert.deepEqual(state?.jobs, []);
+    assert.equal(applyEvent(state, failed), state, "an event of attempt 1 changes nothing");
+  });
+
+  it("returns the same object when an event is applied twice", () => {
+    const event = buildEvent({ status: "running", job: { id: "j1", name: "build" } });
+    const once = applyEvent(null, event);
+    assert.equal(applyEvent(once, event), once);
+    const roundTripped = JSON.parse(JSON.stringify(once)) as RunState;
+    assert.equal(applyEvent(roundTripped, event), roundTripped, "also after a JSON round trip through KV");
+  });
+
+  it("keeps each job's furthest state inside the run and lists failed jobs", () => {
+    const state = fold([
+      buildEvent({ status: "failure", at: t(3), job: { id: "j1", name: "test" } }),
+      buildEvent({ status: "running", at: t(1), job: { id: "j1", name: "test" } }),
+      buildEvent({ status: "success", at: t(2), job: { id: "j2", name: "lint" } }),
+      buildEvent({ status: "failure", at: t(2), job: { id: "j3", name: "flaky", allowFailure: true } }),
+    ]);
+    assert.deepEqual(
+      state?.jobs.map((j) => [j.id, j.status]),
+      [
+        ["j1", "failure"],
+        ["j2", "success"],
+        ["j3", "failure"],
+      ],
+    );
+    assert.ok(state);
+    const summary = summarize(state, 1);
+    assert.equal(summary.status, "running", "no pipeline event yet, jobs have started");
+    assert.deepEqual(
+      summary.failedJobs.map((j) => j.name),
+      ["test"],
+      "allowed failures are not failed jobs",
+    );
+  });
+
+  it("counts only the newest try of a retried job (GitLab gives the retry a new id)", () => {
+    const state = fold([
+      buildEvent({ status: "failure", at: t(2), startedAt: t(1), job: { id: "10", name: "test" } }),
+      buildEvent({ status: "success", at: t(6), startedAt: t(4), job: { id: "11", name: "test" } }),
+    ]);
+    assert.ok(state);
+    assert.deepEqual(summarize(state, 1).failedJobs, []);
+  });
+});
+
+describe("branch list merge", () => {
+  const runOf = (runId: string, created: number, status: "success" | "failure" = "success") =>
+    fold([buildEvent({ runId, status, createdAt: t(created), at: t(created + 1) })])!;
+
+  it("keeps runs newest first, replaces a run by a newer revision only, and caps the list", () => {
+    let branch = mergeBranch(null, runOf("1", 1), summarize(runOf("1", 1), 1), "main", 2);
+    branch = mergeBranch(branch, runOf("3", 3), summarize(runOf("3", 3), 2), "main", 2);
+    branch = mergeBranch(branch, runOf("2", 2), summarize(runOf("2", 2), 3), "main", 2);
+    assert.deepEqual(
+      branch.runs.map((r) => r.runId),
+      ["3", "2"],
+    );
+    const stale = summarize(runOf("3", 3, "failure"), 1);
+    assert.equal(mergeBranch(branch, runOf("3", 3), stale, "main", 2), branch, "older revision ignored");
+    const fresh = summarize(runOf("3", 3, "failure"), 9);
+    assert.equal(mergeBranch(branch, runOf("3", 3), fresh, "main", 2).runs[0]?.status, "failure");
+    const ancient = summarize(runOf("0", 0), 10);
+    assert.equal(mergeBranch(branch, runOf("0", 0), ancient, "main", 2), branch, "older than the kept runs");
+  });
+});
+
+describe("status merge property", () => {
+  const statuses = ["queued", "running", "success", "failure", "canceled"] as const;
+  const eventArb = fc
+    .record({
+      attempt: fc.integer({ min: 1, max: 3 }),
+      minute: fc.integer({ min: 0, max: 59 }),
+      status: fc.constantFrom(...statuses),
+      job: fc.option(fc.constantFrom("j1", "j2", "j3"), { nil: null }),
+      pipeline: fc.constantFrom("CI", "Deploy"),
+    })
+    .map((e) =>
+      buildEvent({
+        attempt: e.attempt,
+        at: t(e.minute),
+        status: e.status,
+        pipeline: e.pipeline,
+        ...(e.job ? { job: { id: e.job, name: `job ${e.job}` } } : {}),
+      }),
+    );
+
+  it("reaches the in-order state for any interleaving, duplication and reordering of a run's events", () => {
+    fc.assert(
+      fc.property(
+        fc.array(eventArb, { minLength: 1, maxLength: 25 }).chain((events) =>
+          fc.tuple(
+            fc.constant(events),
+            // a delivery order: every event at least once, some twice or three times, shuffled
+            fc
+              .array(fc.nat({ max: events.length - 1 }), { maxLength: events.length * 2 })
+              .chain((extra) =>
+                fc.shuffledSubarray([...events.keys(), ...extra], {
+                  minLength: events.length + extra.length,
+                }),
+              ),
+          ),
+        ),
+        ([events, order]) => {
+          const inOrder = fold(events);
+          const delivered = fold(order.map((i) => events[i]!));
+          // compare what the store would hold: the JSON written to KV
+          assert.deepEqual(JSON.parse(JSON.stringify(delivered)), JSON.parse(JSON.stringify(inOrder)));
+          assert.equal(JSON.stringify(delivered), JSON.stringify(inOrder), "byte-identical in KV");
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+
+  it("applying any event a second time changes nothing", () => {
+    fc.assert(
+      fc.property(fc.array(eventArb, { minLength: 1, maxLength: 15 }), fc.nat(), (events, pick) => {
+        const state = fold(events);
+        const again = events[pick % events.length]!;
+        assert.equal(applyEvent(state, again), state);
+      }),
+      { numRuns: 300 },
+    );
+  });
+});

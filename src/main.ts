@@ -2,6 +2,7 @@ import { ConfigError, loadConfig, type LoadedConfig } from "./config/load.ts";
 import { StartupError, startGateway } from "./gateway.ts";
 import { secretValues } from "./config/secret-values.ts";
 import { createLogger } from "./observability/logger.ts";
+import { initTracing } from "./observability/tracing.ts";
 
 /** Composition root: load config, start the gateway, drain on SIGTERM/SIGINT. */
 async function main(): Promise<void> {
@@ -21,6 +22,9 @@ async function main(): Promise<void> {
     pretty: config.log.pretty ?? (!loaded.production && process.stdout.isTTY),
     secrets: secretValues(loaded),
   });
+
+  const stopTracing = initTracing();
+  if (stopTracing) logger.info("exporting OpenTelemetry spans (OTEL_EXPORTER_OTLP_ENDPOINT is set)");
 
   let gateway;
   try {
@@ -43,16 +47,19 @@ async function main(): Promise<void> {
       process.exit(1);
     }, config.server.shutdownGrace);
     timer.unref();
-    gateway.close().then(
-      () => {
-        logger.info("stopped");
-        process.exit(0);
-      },
-      (error: unknown) => {
-        logger.error({ err: String(error) }, "error while shutting down");
-        process.exit(1);
-      },
-    );
+    gateway
+      .close()
+      .then(() => stopTracing?.())
+      .then(
+        () => {
+          logger.info("stopped");
+          process.exit(0);
+        },
+        (error: unknown) => {
+          logger.error({ err: String(error) }, "error while shutting down");
+          process.exit(1);
+        },
+      );
   };
   process.on("SIGTERM", () => shutdown("SIGTERM"));
   process.on("SIGINT", () => shutdown("SIGINT"));

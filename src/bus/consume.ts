@@ -3,12 +3,16 @@ import { parseBuildEvent, EventValidationError } from "../events/build-event.ts"
 import type { BuildEvent } from "../events/schema.ts";
 import type { Logger } from "../observability/logger.ts";
 import type { Metrics } from "../observability/metrics.ts";
+import { traceIdOf } from "../ingress/trace.ts";
+import { inSpan } from "../observability/tracing.ts";
 import { deadLetterSubject, ensureDurableConsumer } from "./stream.ts";
 
 export interface HandlerContext {
   /** 1 on the first delivery */
   readonly deliveryCount: number;
   readonly streamSequence: number;
+  /** the W3C trace id this event carries, for log correlation from webhook to delivery */
+  readonly traceId: string | null;
   /** tells JetStream the work is still going (resets ack_wait) */
   working(): void;
 }
@@ -98,11 +102,14 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
       return;
     }
     try {
-      await options.handle(event, {
-        deliveryCount: msg.info.deliveryCount,
-        streamSequence: msg.seq,
-        working: () => msg.working(),
-      });
+      await inSpan(`consume ${durable}`, event.traceparent, "consumer", () =>
+        options.handle(event, {
+          deliveryCount: msg.info.deliveryCount,
+          streamSequence: msg.seq,
+          traceId: event.traceparent ? traceIdOf(event.traceparent) : null,
+          working: () => msg.working(),
+        }),
+      );
       // double ack: JetStream confirms it recorded the ack, so a lost ack cannot redeliver silently
       await msg.ackAck();
       options.metrics?.consumed.inc({ consumer: durable, outcome: "ack" });
@@ -116,7 +123,13 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
       msg.nak(delay);
       options.metrics?.consumed.inc({ consumer: durable, outcome: "retry" });
       log.warn(
-        { seq: msg.seq, deliveries: msg.info.deliveryCount, retryInMs: delay, err: reason },
+        {
+          seq: msg.seq,
+          eventId: event.id,
+          deliveries: msg.info.deliveryCount,
+          retryInMs: delay,
+          err: reason,
+        },
         "handler failed; will retry",
       );
     }

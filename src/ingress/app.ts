@@ -15,7 +15,8 @@ import { receiveGithub } from "./github.ts";
 import { receiveGitlab } from "./gitlab.ts";
 import { HttpError } from "./http-error.ts";
 import type { Received, WebhookRequest } from "./received.ts";
-import { traceIdOf, traceparentFor } from "./trace.ts";
+import { inSpan, traceparentOf } from "../observability/tracing.ts";
+import { traceIdOf } from "./trace.ts";
 
 export interface Readiness {
   readonly ready: boolean;
@@ -86,7 +87,9 @@ export function createApp(deps: AppDeps): express.Express {
     limiter,
     rawBody,
     (req, res, next) => {
-      handleWebhook(provider, receive, req, res, deps).catch(next);
+      inSpan(`POST /webhooks/${provider}`, req.get("traceparent"), "server", (span) =>
+        handleWebhook(provider, receive, req, res, deps, traceparentOf(span, req.get("traceparent"))),
+      ).catch(next);
     },
   ];
   app.post("/webhooks/github", ...webhook("github", (request) => receiveGithub(request, secrets)));
@@ -113,9 +116,9 @@ async function handleWebhook(
   req: Request,
   res: Response,
   deps: AppDeps,
+  traceparent: string,
 ): Promise<void> {
   const started = performance.now();
-  const traceparent = traceparentFor(req.get("traceparent"));
   const log = deps.logger.child({ provider, traceId: traceIdOf(traceparent) });
   let eventName = req.get(provider === "github" ? "x-github-event" : "x-gitlab-event") ?? "unknown";
   const finish = (status: number, outcome: string, body: unknown): void => {

@@ -1,0 +1,70 @@
+import {
+  context,
+  propagation,
+  trace,
+  SpanKind,
+  SpanStatusCode,
+  type Span,
+  type Context,
+} from "@opentelemetry/api";
+import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http";
+import { resourceFromAttributes } from "@opentelemetry/resources";
+import { BatchSpanProcessor, NodeTracerProvider } from "@opentelemetry/sdk-trace-node";
+import { traceparentFor } from "../ingress/trace.ts";
+
+const tracer = trace.getTracer("buildcast");
+
+/**
+ * Span export is on when OTEL_EXPORTER_OTLP_ENDPOINT (or …_TRACES_ENDPOINT) is set, the way
+ * every OpenTelemetry SDK reads it; the exporter reads the rest of the OTEL_* variables itself.
+ * Without it the API's no-op tracer costs nothing and trace ids still flow through events.
+ */
+export function initTracing(
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): (() => Promise<void>) | null {
+  if (!env.OTEL_EXPORTER_OTLP_ENDPOINT && !env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) return null;
+  const provider = new NodeTracerProvider({
+    resource: resourceFromAttributes({ "service.name": env.OTEL_SERVICE_NAME ?? "buildcast" }),
+    spanProcessors: [new BatchSpanProcessor(new OTLPTraceExporter())],
+  });
+  provider.register();
+  return () => provider.shutdown();
+}
+
+/** The context a W3C traceparent names (incoming header or an event's extension). */
+export function contextFrom(traceparent: string | undefined): Context {
+  return traceparent ? propagation.extract(context.active(), { traceparent }) : context.active();
+}
+
+/** The traceparent to hand on for `span`; a fresh one when tracing is off (no valid span). */
+export function traceparentOf(span: Span, fallbackParent: string | undefined): string {
+  const carrier: Record<string, string> = {};
+  propagation.inject(trace.setSpan(context.active(), span), carrier);
+  return carrier.traceparent ?? traceparentFor(fallbackParent);
+}
+
+/** Runs `work` inside a span that is a child of `traceparent`, ending it with the outcome. */
+export async function inSpan<T>(
+  name: string,
+  traceparent: string | undefined,
+  kind: "server" | "consumer" | "producer" | "internal",
+  work: (span: Span) => Promise<T>,
+): Promise<T> {
+  const spanKind = {
+    server: SpanKind.SERVER,
+    consumer: SpanKind.CONSUMER,
+    producer: SpanKind.PRODUCER,
+    internal: SpanKind.INTERNAL,
+  }[kind];
+  return tracer.startActiveSpan(name, { kind: spanKind }, contextFrom(traceparent), async (span) => {
+    try {
+      return await work(span);
+    } catch (error) {
+      span.recordException(error instanceof Error ? error : String(error));
+      span.setStatus({ code: SpanStatusCode.ERROR });
+      throw error;
+    } finally {
+      span.end();
+    }
+  });
+}

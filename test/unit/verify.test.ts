@@ -1,0 +1,54 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { sign } from "@octokit/webhooks-methods";
+import { verifyGithubSignature, verifyGitlabToken } from "../../src/ingress/verify.ts";
+import { retryDelayMs } from "../../src/bus/consume.ts";
+import { secretScrubber, urlCredentials } from "../../src/observability/logger.ts";
+
+test("GitHub signatures verify against any configured secret and nothing else", async () => {
+  const body = '{"zen":"Keep it logically awesome."}';
+  const signature = await sign("s3cret-new", body);
+  assert.equal(await verifyGithubSignature(["s3cret-old", "s3cret-new"], body, signature), true);
+  assert.equal(await verifyGithubSignature(["s3cret-old"], body, signature), false);
+  assert.equal(await verifyGithubSignature(["s3cret-new"], body + " ", signature), false);
+  assert.equal(
+    await verifyGithubSignature(["s3cret-new"], body, signature.replace("sha256=", "sha1=")),
+    false,
+  );
+  assert.equal(await verifyGithubSignature(["s3cret-new"], body, "sha256=zz"), false);
+});
+
+test("GitLab tokens compare exactly, whatever their length", () => {
+  assert.equal(verifyGitlabToken(["a-token", "b-token"], "b-token"), true);
+  assert.equal(verifyGitlabToken(["a-token"], "a-token "), false);
+  assert.equal(verifyGitlabToken(["a-token"], ""), false);
+  assert.equal(verifyGitlabToken([], "a-token"), false);
+});
+
+test("retry delays grow exponentially with jitter and stay capped", () => {
+  assert.equal(
+    retryDelayMs(1, () => 0),
+    500,
+  );
+  assert.equal(
+    retryDelayMs(1, () => 1),
+    1000,
+  );
+  assert.equal(
+    retryDelayMs(4, () => 1),
+    8000,
+  );
+  assert.equal(
+    retryDelayMs(30, () => 1),
+    60_000,
+  );
+});
+
+test("the log scrubber removes secret values anywhere in a line, including URL passwords", () => {
+  const scrub = secretScrubber(["hunter22", ...urlCredentials("smtp://mailer:p%40ss-word@mail:587")]);
+  const line = scrub(
+    '{"msg":"connect smtp://mailer:p%40ss-word@mail failed","token":"hunter22","x":"p@ss-word"}',
+  );
+  assert.doesNotMatch(line, /hunter22|p%40ss-word|p@ss-word/);
+  assert.match(line, /\[REDACTED]/);
+});

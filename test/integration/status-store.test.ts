@@ -1,0 +1,425 @@
+import assert from "node:assert/strict";
+import type { AddressInfo } from "node:net";
+import type { Server } from "node:http";
+import { after, before, describe, it } from "node:test";
+import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
+import { Kvm } from "@nats-io/kv";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import express from "express";
+import { ensureStreams } from "../../src/bus/stream.ts";
+import { loadConfig } from "../../src/config/load.ts";
+import { createLogger } from "../../src/observability/logger.ts";
+import { createStatusService, type StatusService } from "../../src/status/index.ts";
+import { branchStoreKey, runStoreKey } from "../../src/status/keys.ts";
+import { applyToStore } from "../../src/status/store.ts";
+import type { BranchState, RunState } from "../../src/status/model.ts";
+import { buildEvent, publishEvent } from "../helpers/events.ts";
+import { startNats, type TestServer } from "../helpers/servers.ts";
+
+const TOKEN = "status-api-token-0123456789";
+
+interface Harness {
+  readonly url: string;
+  readonly service: StatusService;
+  close(): Promise<void>;
+}
+
+async function until<T>(probe: () => Promise<T | undefined>, what: string, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe("status store against a real NATS", () => {
+  let nats: TestServer;
+  let nc: NatsConnection;
+  let js: JetStreamClient;
+  let jsm: JetStreamManager;
+  const harnesses: Harness[] = [];
+  const loaded = () =>
+    loadConfig({
+      env: {},
+      overrides: { status: { runsPerBranch: 5 }, nats: { consumer: { ackWait: 5000, maxDeliver: 5 } } },
+    });
+
+  async function startService(options: { token?: string; consume?: boolean } = {}): Promise<Harness> {
+    const { config, secrets } = loaded();
+    const service = createStatusService({
+      nc,
+      js,
+      jsm,
+      config,
+      secrets: { ...secrets, apiToken: options.token ?? null },
+      logger: createLogger({ level: "silent", secrets: [] }),
+      heartbeatMs: 200,
+      consume: options.consume ?? true,
+    });
+    await service.start();
+    const app = express();
+    app.use(service.router);
+    const server: Server = await new Promise((resolve) => {
+      const s = app.listen(0, "127.0.0.1", () => resolve(s));
+    });
+    const harness: Harness = {
+      url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      service,
+      close: async () => {
+        await service.stop();
+        server.closeAllConnections();
+        await new Promise((resolve) => server.close(resolve));
+      },
+    };
+    harnesses.push(harness);
+    return harness;
+  }
+
+  before(async () => {
+    nats = await startNats();
+    nc = await connect({ servers: nats.url });
+    js = jetstream(nc);
+    jsm = await jetstreamManager(nc);
+    await ensureStreams(jsm, loaded().config.nats.stream);
+  });
+
+  after(async () => {
+    for (const h of harnesses) await h.close();
+    await nc.drain();
+    await nats.dispose();
+  });
+
+  const getJson = async (url: string, init?: RequestInit) => {
+    const res = await fetch(url, init);
+    return { status: res.status, headers: res.headers, body: (await res.json()) as Record<string, unknown> };
+  };
+
+  it("answers status, runs and one run from published events", async () => {
+    const h = await startService();
+    const repo = "group/sub group/api";
+    const branch = "feature/ß #1.x";
+    await publishEvent(
+      js,
+      buildEvent({
+        repository: repo,
+        branch,
+        runId: "1",
+        status: "success",
+        createdAt: "2024-05-01T08:00:00Z",
+        at: "2024-05-01T08:05:00Z",
+        durationMs: 300_000,
+      }),
+    );
+    await publishEvent(
+      js,
+      buildEvent({
+        repository: repo,
+        branch,
+        runId: "2",
+        status: "failure",
+        createdAt: "2024-05-01T09:00:00Z",
+        at: "2024-05-01T09:04:00Z",
+        durationMs: 240_000,
+      }),
+    );
+    await publishEvent(
+      js,
+      buildEvent({
+        repository: repo,
+        branch,
+        runId: "2",
+        status: "failure",
+        at: "2024-05-01T09:03:00Z",
+        job: { id: "77", name: "unit tests" },
+      }),
+    );
+    await publishEvent(
+      js,
+      buildEvent({
+        repository: repo,
+        branch,
+        runId: "3",
+        pipeline: "Docs",
+        status: "running",
+        createdAt: "2024-05-01T09:30:00Z",
+        at: "2024-05-01T09:31:00Z",
+      }),
+    );
+    // a branch differing only in a character the key encoding must keep apart
+    await publishEvent(
+      js,
+      buildEvent({ repository: repo, branch: "feature/ß #1-x", runId: "9", status: "success" }),
+    );
+
+    const q = `repository=${encodeURIComponent(repo)}&branch=${encodeURIComponent(branch)}`;
+    const status = await until(async () => {
+      const r = await getJson(`${h.url}/api/v1/status?${q}`);
+      const pipelines = r.body.pipelines as { run: { failedJobs: unknown[] } }[] | undefined;
+      return r.status === 200 && pipelines?.length === 2 && pipelines[0]?.run.failedJobs.length === 1
+        ? r
+        : undefined;
+    }, "status with two pipelines");
+    assert.equal(status.body.state, "failing", "any failure → failing");
+    assert.match(status.headers.get("cache-control") ?? "", /no-cache/);
+    const pipelines = status.body.pipelines as { pipeline: string; state: string; run: { runId: string } }[];
+    assert.deepEqual(
+      pipelines.map((p) => [p.pipeline, p.state, p.run.runId]),
+      [
+        ["CI", "failing", "2"],
+        ["Docs", "running", "3"],
+      ],
+    );
+
+    const runs = await getJson(`${h.url}/api/v1/runs?${q}&pipeline=CI`);
+    assert.equal(runs.status, 200);
+    const list = runs.body.runs as {
+      runId: string;
+      status: string;
+      durationMs: number;
+      commit: { sha: string; author: unknown };
+      url: string;
+      failedJobs: { name: string }[];
+    }[];
+    assert.deepEqual(
+      list.map((r) => r.runId),
+      ["2", "1"],
+      "newest first",
+    );
+    assert.equal(list[0]?.durationMs, 240_000);
+    assert.deepEqual(
+      list[0]?.failedJobs.map((j) => j.name),
+      ["unit tests"],
+    );
+    assert.deepEqual(
+      list[0]?.commit.author,
+      { name: "Ada Lovelace", username: "ada" },
+      "no e-mail in public answers",
+    );
+    assert.match(list[0]?.url ?? "", /runs\/2$/);
+
+    const limited = await getJson(`${h.url}/api/v1/runs?repository=${encodeURIComponent(repo)}&limit=1`);
+    assert.deepEqual(
+      (limited.body.runs as { runId: string }[]).map((r) => r.runId),
+      ["9"],
+    );
+
+    const other = await getJson(
+      `${h.url}/api/v1/status?repository=${encodeURIComponent(repo)}&branch=${encodeURIComponent("feature/ß #1-x")}`,
+    );
+    assert.equal(other.body.state, "passing", "the similar branch was not merged into the first");
+
+    const one = await getJson(`${h.url}/api/v1/runs/github/2`);
+    assert.equal(one.status, 200);
+    assert.equal(one.body.status, "failure");
+    assert.deepEqual(
+      (one.body.jobs as { id: string; state: string }[]).map((j) => [j.id, j.state]),
+      [["77", "failing"]],
+    );
+  });
+
+  it("answers 404 for unknown repositories and runs, 400 naming the bad parameter", async () => {
+    const h = harnesses[0]!;
+    const unknown = await getJson(`${h.url}/api/v1/status?repository=nobody/nothing&branch=main`);
+    assert.equal(unknown.status, 404);
+    assert.match(String(unknown.body.message), /unknown repository: nobody\/nothing/);
+    assert.equal((await getJson(`${h.url}/api/v1/runs?repository=nobody/nothing`)).status, 404);
+    assert.equal((await getJson(`${h.url}/api/v1/runs/gitlab/123456`)).status, 404);
+
+    const cases: [string, string][] = [
+      ["/api/v1/status?branch=main", "repository"],
+      ["/api/v1/status?repository=acme/api", "branch"],
+      ["/api/v1/status?repository=acme/api&branch=main&provider=bitbucket", "provider"],
+      ["/api/v1/runs?repository=acme/api&limit=0", "limit"],
+      ["/api/v1/runs?repository=acme/api&limit=abc", "limit"],
+      ["/api/v1/runs?repository=a&repository=b", "repository"],
+      ["/api/v1/runs/bitbucket/1", "provider"],
+      ["/badge.svg?repository=acme/api", "branch"],
+    ];
+    for (const [path, parameter] of cases) {
+      const r = await getJson(`${h.url}${path}`);
+      assert.equal(r.status, 400, path);
+      assert.equal(r.body.parameter, parameter, path);
+      assert.match(String(r.body.message), new RegExp(parameter), path);
+    }
+  });
+
+  it("serves badges as SVG with no-cache headers and the state's colour", async () => {
+    const h = harnesses[0]!;
+    await publishEvent(js, buildEvent({ repository: "acme/badges", runId: "50", status: "success" }));
+    await publishEvent(
+      js,
+      buildEvent({ repository: "acme/badges", branch: "red", runId: "51", status: "failure" }),
+    );
+    await publishEvent(
+      js,
+      buildEvent({ repository: "acme/badges", branch: "wip", runId: "52", status: "running" }),
+    );
+    await publishEvent(
+      js,
+      buildEvent({ repository: "acme/badges", branch: "stop", runId: "53", status: "canceled" }),
+    );
+    const colours: Record<string, [string, string]> = {
+      main: ["passing", "#2e9f46"],
+      red: ["failing", "#d9453a"],
+      wip: ["running", "#d29b10"],
+      stop: ["canceled", "#8a6fd1"],
+      nowhere: ["unknown", "#9f9f9f"],
+    };
+    for (const [branch, [state, colour]] of Object.entries(colours)) {
+      const svg = await until(async () => {
+        const res = await fetch(`${h.url}/badge.svg?repository=acme/badges&branch=${branch}`);
+        const text = await res.text();
+        assert.equal(res.status, 200);
+        assert.equal(res.headers.get("content-type"), "image/svg+xml; charset=utf-8");
+        assert.match(res.headers.get("cache-control") ?? "", /no-cache/);
+        return text.includes(`>${state}</text>`) ? text : undefined;
+      }, `badge ${state}`);
+      assert.ok(svg.includes(`fill="${colour}"`), `${state} is ${colour}`);
+      assert.ok(svg.startsWith("<svg"));
+    }
+    const labelled = await (
+      await fetch(`${h.url}/badge.svg?repository=acme/badges&branch=main&label=<x>`)
+    ).text();
+    assert.ok(labelled.includes("&lt;x&gt;") && !labelled.includes("<x>"), "label escaped");
+  });
+
+  it("requires the token when one is set: header, query or the dashboard cookie", async () => {
+    const h = await startService({ token: TOKEN, consume: false });
+    const path = "/api/v1/runs?repository=acme/badges";
+    const denied = await fetch(`${h.url}${path}`);
+    assert.equal(denied.status, 401);
+    assert.match(denied.headers.get("www-authenticate") ?? "", /Bearer/);
+    assert.equal(
+      (await fetch(`${h.url}${path}`, { headers: { authorization: "Bearer wrong" } })).status,
+      401,
+    );
+    assert.equal(
+      (await fetch(`${h.url}${path}`, { headers: { authorization: `Bearer ${TOKEN}` } })).status,
+      200,
+    );
+    assert.equal(
+      (await fetch(`${h.url}/badge.svg?repository=acme/badges&branch=main&token=${TOKEN}`)).status,
+      200,
+    );
+
+    const page = await fetch(`${h.url}/`);
+    assert.equal(page.status, 401);
+    assert.match(await page.text(), /<form/);
+    const login = await fetch(`${h.url}/?token=${TOKEN}`, { redirect: "manual" });
+    assert.equal(login.status, 303);
+    assert.equal(login.headers.get("location"), "/");
+    const cookie = (login.headers.get("set-cookie") ?? "").split(";")[0] ?? "";
+    assert.ok(!cookie.includes(TOKEN), "the cookie does not hold the token itself");
+    assert.match(login.headers.get("set-cookie") ?? "", /HttpOnly/);
+    assert.equal((await fetch(`${h.url}/`, { headers: { cookie } })).status, 200);
+    assert.equal((await fetch(`${h.url}${path}`, { headers: { cookie } })).status, 200);
+    assert.equal((await fetch(`${h.url}/`, { headers: { cookie: "buildcast_token=forged" } })).status, 401);
+  });
+
+  it("never loses an update when two consumers (one durable) race on one run", async () => {
+    const second = await startService();
+    assert.ok(second);
+    const repo = "acme/race";
+    const events = Array.from({ length: 40 }, (_, i) =>
+      buildEvent({
+        repository: repo,
+        runId: "700",
+        status: i % 3 === 0 ? "failure" : "success",
+        at: `2024-05-01T10:${String(i).padStart(2, "0")}:00Z`,
+        job: { id: `job-${i}`, name: `job ${i}` },
+      }),
+    );
+    events.push(
+      buildEvent({ repository: repo, runId: "700", status: "failure", at: "2024-05-01T11:00:00Z" }),
+    );
+    await Promise.all(events.map((e) => publishEvent(js, e)));
+
+    const kv = await new Kvm(nc).open(loaded().config.status.bucket);
+    const run = await until(async () => {
+      const entry = await kv.get(runStoreKey("github", `id-${repo}`, "700"));
+      const state = entry?.json<RunState>();
+      return state && state.jobs.length === 40 && state.pipeline ? state : undefined;
+    }, "all 40 jobs in the run record");
+    assert.equal(run.pipeline?.status, "failure");
+    const branch = await until(async () => {
+      const state = (await kv.get(branchStoreKey("github", repo, "main", "CI")))?.json<BranchState>();
+      return state?.runs[0]?.failedJobs.length === 14 ? state : undefined;
+    }, "branch list with every failed job");
+    assert.equal(branch.runs.length, 1);
+    const info = await jsm.consumers.info(loaded().config.nats.stream.name, "status-store");
+    assert.equal(info.num_pending, 0);
+  });
+
+  it("compare-and-set keeps every update when two writers on separate connections race", async () => {
+    const bucket = loaded().config.status.bucket;
+    const other = await connect({ servers: nats.url });
+    const kvA = await new Kvm(nc).open(bucket);
+    const kvB = await new Kvm(other).open(bucket);
+    const repo = "acme/cas";
+    const events = Array.from({ length: 60 }, (_, i) =>
+      buildEvent({
+        repository: repo,
+        runId: "750",
+        status: "running",
+        job: { id: `j${i}`, name: `job ${i}` },
+      }),
+    );
+    const results = await Promise.all(
+      events.map((e, i) => applyToStore({ kv: i % 2 ? kvA : kvB, runsPerBranch: 5 }, e)),
+    );
+    assert.ok(results.every((r) => r.changed));
+    const run = (await kvA.get(runStoreKey("github", `id-${repo}`, "750")))?.json<RunState>();
+    assert.equal(run?.jobs.length, 60);
+    await other.close();
+  });
+
+  it("a redelivered event changes nothing", async () => {
+    const kv = await new Kvm(nc).open(loaded().config.status.bucket);
+    const event = buildEvent({ repository: "acme/redeliver", runId: "800", status: "success" });
+    await publishEvent(js, event);
+    const key = runStoreKey("github", "id-acme/redeliver", "800");
+    const first = await until(async () => (await kv.get(key)) ?? undefined, "run record");
+    const branchKey = branchStoreKey("github", "acme/redeliver", "main", "CI");
+    const branchFirst = await until(async () => (await kv.get(branchKey)) ?? undefined, "branch record");
+    // the same event again under a new message id, as a redelivery past the dedup window would be
+    await js.publish(event.type, JSON.stringify(event), { msgID: `${event.id}-again` });
+    await until(async () => {
+      const info = await jsm.consumers.info(loaded().config.nats.stream.name, "status-store");
+      return info.num_pending === 0 && info.num_ack_pending === 0 ? true : undefined;
+    }, "consumer caught up");
+    assert.equal((await kv.get(key))?.revision, first.revision);
+    assert.equal((await kv.get(branchKey))?.revision, branchFirst.revision);
+  });
+
+  it("streams row changes over SSE with heartbeats, and ends streams on stop", async () => {
+    const h = await startService({ consume: false });
+    const controller = new AbortController();
+    const res = await fetch(`${h.url}/api/v1/events`, { signal: controller.signal });
+    assert.equal(res.headers.get("content-type"), "text/event-stream; charset=utf-8");
+    const reader = res.body!.getReader();
+    const decoder = new TextDecoder();
+    let text = "";
+    let ended = false;
+    // read continuously in the background so no chunk is dropped between checks
+    const pump = (async () => {
+      for (;;) {
+        const chunk = await reader.read();
+        if (chunk.done) break;
+        text += decoder.decode(chunk.value);
+      }
+      ended = true;
+    })().catch(() => undefined);
+    const readUntil = async (pattern: RegExp) =>
+      until(async () => Promise.resolve(pattern.test(text) ? text : undefined), `SSE ${pattern}`);
+    await readUntil(/: ping/);
+    await publishEvent(js, buildEvent({ repository: "acme/live", runId: "900", status: "failure" }));
+    const received = await readUntil(/event: row\nid: \d+\ndata: .*s-failing/);
+    assert.match(received, /acme\/live/);
+    await h.service.stop();
+    await until(async () => Promise.resolve(ended ? true : undefined), "stream end");
+    await pump;
+    controller.abort();
+  });
+});

@@ -1,0 +1,70 @@
+import Table from "cli-table3";
+import type { Command } from "commander";
+import { loadConfig } from "../../config/load.ts";
+import { DeadLetters, type DeadLetter } from "../../notify/dead-letters.ts";
+import { redisConnection } from "../../notify/queue.ts";
+
+export interface Output {
+  log(line: string): void;
+}
+
+/** The table `dead-letters list` prints; exported so tests can read what an operator sees. */
+export function deadLetterTable(rows: readonly DeadLetter[]): string {
+  const table = new Table({
+    head: ["id", "channel", "target", "subject", "attempts", "failed at", "reason"],
+  });
+  for (const row of rows) {
+    table.push([
+      row.id,
+      row.channel,
+      row.target,
+      row.subject,
+      String(row.attempts),
+      row.failedAt?.toISOString() ?? "",
+      row.reason.length > 80 ? `${row.reason.slice(0, 79)}…` : row.reason,
+    ]);
+  }
+  return table.toString();
+}
+
+async function withDeadLetters<T>(run: (letters: DeadLetters) => Promise<T>): Promise<T> {
+  const { config } = loadConfig();
+  const connection = redisConnection(config.redis.url);
+  const letters = new DeadLetters(connection, config.redis.prefix);
+  try {
+    return await run(letters);
+  } finally {
+    await letters.close();
+    await connection.quit().catch(() => undefined);
+  }
+}
+
+export function registerDeadLetters(program: Command, out: Output = console): void {
+  const command = program.command("dead-letters").description("failed Slack and e-mail deliveries");
+
+  command
+    .command("list")
+    .description("print the failed deliveries as a table")
+    .action(async () => {
+      const rows = await withDeadLetters((letters) => letters.list());
+      out.log(rows.length === 0 ? "no dead letters" : deadLetterTable(rows));
+    });
+
+  command
+    .command("retry")
+    .description("send failed deliveries again")
+    .argument("[id]", "a dead letter id from `dead-letters list` (channel:job)")
+    .option("--all", "retry every dead letter")
+    .action(async (id: string | undefined, options: { all?: boolean }) => {
+      if (!options.all && id === undefined) {
+        program.error("give a dead letter id or --all");
+      }
+      const retried = await withDeadLetters(async (letters) =>
+        options.all ? letters.retryAll() : (await letters.retry(id ?? "")) ? [id ?? ""] : [],
+      );
+      if (!options.all && retried.length === 0) program.error(`no dead letter with id ${id ?? ""}`);
+      const table = new Table({ head: ["retried"] });
+      for (const retriedId of retried) table.push([retriedId]);
+      out.log(retried.length === 0 ? "no dead letters" : table.toString());
+    });
+}

@@ -1,0 +1,167 @@
+import type { KV } from "@nats-io/kv";
+import { Queue, UnrecoverableError, Worker, type Job } from "bullmq";
+import type { Redis } from "ioredis";
+import nodemailer from "nodemailer";
+import type { Config, Route, Transition } from "../../config/schema.ts";
+import type { BuildEventData } from "../../events/schema.ts";
+import type { Logger } from "../../observability/logger.ts";
+import type { Metrics } from "../../observability/metrics.ts";
+import { readJson } from "../kv-state.ts";
+import { recordKvKey, shortHash } from "../keys.ts";
+import { authorEmail, findPerson } from "../people.ts";
+import { QUEUE_NAMES, jobOptions } from "../queue.ts";
+import type { EntityRecord } from "../record.ts";
+import { messageId, renderEmail } from "../render/email.ts";
+import { trackEvent } from "../track.ts";
+import { buildView } from "../view.ts";
+import type { DeliveryChannel } from "./channel.ts";
+import { classifySmtpError } from "./smtp-errors.ts";
+
+export interface EmailJobData {
+  readonly route: string;
+  readonly to: readonly string[];
+  readonly transition: Transition;
+  readonly noticeId: string;
+  readonly threadRootId: string | null;
+  readonly entityKey: string;
+  /** the state at the transition: a mail tells what happened then, not what happens later */
+  readonly data: BuildEventData;
+}
+
+export interface EmailChannelDeps {
+  readonly kv: KV;
+  readonly connection: Redis;
+  readonly config: Config;
+  readonly smtpUrl: string;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+}
+
+/** Who gets a route's mail: its list, plus the commit author when asked; case-insensitively unique. */
+export function recipients(route: Route, data: BuildEventData, people: Config["people"]): string[] {
+  if (!route.email) return [];
+  const list = [...route.email.to];
+  if (route.email.author) {
+    const author = data.commit.author;
+    const email = authorEmail(author, findPerson(people, author, data.provider));
+    // GitHub's noreply addresses bounce
+    if (email !== null && !/@users\.noreply\.github\.com$/i.test(email)) list.push(email);
+  }
+  const seen = new Set<string>();
+  return list.filter((address) => {
+    const lower = address.toLowerCase();
+    if (seen.has(lower)) return false;
+    seen.add(lower);
+    return true;
+  });
+}
+
+/** One pooled transport; `pool` set in the URL so nodemailer keeps connections open. */
+export function createTransport(smtpUrl: string) {
+  const url = new URL(smtpUrl);
+  url.searchParams.set("pool", "true");
+  return nodemailer.createTransport(url.toString());
+}
+
+export function createEmailChannel(deps: EmailChannelDeps): DeliveryChannel {
+  const { kv, connection, config, logger, metrics } = deps;
+  const log = logger.child({ channel: "email" });
+  const prefix = config.redis.prefix;
+  const queue = new Queue<EmailJobData>(QUEUE_NAMES.email, { connection, prefix });
+  const transport = createTransport(deps.smtpUrl);
+  const options = jobOptions("email", config.notify.delivery);
+  const from = config.notify.email.from;
+  let worker: Worker<EmailJobData> | undefined;
+
+  const deliver = async (job: Job<EmailJobData>): Promise<string> => {
+    const { data, transition, noticeId, threadRootId, entityKey } = job.data;
+    // failed jobs come from the record: job events often arrive after the run's own event
+    const stored = (await readJson<EntityRecord>(kv, recordKvKey("email", entityKey)))?.value;
+    const jobs = stored?.jobs ?? {};
+    const record: EntityRecord & { data: BuildEventData } = {
+      version: 1,
+      key: entityKey,
+      data,
+      jobs,
+      notice: { transition, attempt: data.run.attempt, noticeId },
+      targets: {},
+    };
+    const content = renderEmail(buildView(record, config.people, config.notify.dashboardUrl), transition);
+    const root = threadRootId === null ? null : messageId(threadRootId, from);
+    try {
+      const info = await transport.sendMail({
+        from,
+        to: [...job.data.to],
+        subject: content.subject,
+        text: content.text,
+        html: content.html,
+        messageId: messageId(noticeId, from),
+        ...(root === null ? {} : { inReplyTo: root, references: [root] }),
+        headers: { "X-Buildcast-Transition": transition, "Auto-Submitted": "auto-generated" },
+      });
+      const rejected = (info.rejected ?? []).map(String);
+      if (rejected.length > 0) log.warn({ job: job.id, rejected }, "some recipients were rejected");
+      metrics.deliveries.inc({ channel: "email", outcome: "sent" });
+      return info.messageId;
+    } catch (error) {
+      const failure = classifySmtpError(error);
+      if (failure.permanent) throw new UnrecoverableError(`smtp: ${failure.reason}`);
+      throw new Error(`smtp: ${failure.reason}`, { cause: error });
+    }
+  };
+
+  return {
+    name: "email",
+    async handle(event, context) {
+      const tracked = await trackEvent(kv, "email", config.routes, event.data);
+      for (const entity of tracked) {
+        const { decision } = entity;
+        if (decision.transition === null || decision.noticeId === null) continue;
+        // a replayed decision is only re-queued for a redelivery (crash before Queue.add)
+        if (!decision.fresh && context.deliveryCount === 1) continue;
+        for (const route of entity.routes) {
+          const to = recipients(route, event.data, config.people);
+          if (to.length === 0) continue;
+          const data: EmailJobData = {
+            route: route.name,
+            to,
+            transition: decision.transition,
+            noticeId: decision.noticeId,
+            threadRootId: decision.threadRootId,
+            entityKey: entity.record.key,
+            data: event.data,
+          };
+          // the job id names the notice: adding it again is a no-op
+          await queue.add("deliver", data, {
+            ...options,
+            jobId: `email-${shortHash(decision.noticeId, route.name)}`,
+          });
+        }
+      }
+    },
+    startWorker() {
+      worker = new Worker<EmailJobData>(QUEUE_NAMES.email, deliver, {
+        connection,
+        prefix,
+        concurrency: config.notify.delivery.concurrency,
+      });
+      worker.on("failed", (job, error) => {
+        void (async () => {
+          const dead = job ? await job.isFailed() : false;
+          metrics.deliveries.inc({ channel: "email", outcome: dead ? "dead_letter" : "retry" });
+          if (dead) metrics.deadLetters.set({ channel: "email" }, await queue.getFailedCount());
+          log[dead ? "error" : "warn"](
+            { job: job?.id, route: job?.data.route, err: error.message },
+            dead ? "e-mail delivery dead-lettered" : "e-mail delivery failed; will retry",
+          );
+        })().catch(() => undefined);
+      });
+      worker.on("error", (error) => log.warn({ err: error.message }, "e-mail worker error"));
+    },
+    async close() {
+      await worker?.close();
+      await queue.close();
+      transport.close();
+    },
+  };
+}

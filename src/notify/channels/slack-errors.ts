@@ -1,0 +1,57 @@
+import { ErrorCode } from "@slack/web-api";
+
+export type SlackFailure =
+  | { readonly kind: "rate_limited"; readonly retryAfterMs: number; readonly reason: string }
+  | { readonly kind: "permanent"; readonly reason: string }
+  | { readonly kind: "transient"; readonly reason: string };
+
+/** Platform errors that no retry can fix: the dead-letter set is the place for them. */
+export const PERMANENT_SLACK_ERRORS: ReadonlySet<string> = new Set([
+  "channel_not_found",
+  "not_in_channel",
+  "is_archived",
+  "invalid_auth",
+  "not_authed",
+  "account_inactive",
+  "token_revoked",
+  "token_expired",
+  "no_permission",
+  "missing_scope",
+  "msg_too_long",
+  "msg_blocks_too_long",
+  "invalid_blocks",
+  "invalid_arguments",
+  "too_many_attachments",
+  "restricted_action",
+  "message_not_found",
+  "cant_update_message",
+  "edit_window_closed",
+]);
+
+interface SlackLikeError {
+  code?: unknown;
+  retryAfter?: unknown;
+  statusCode?: unknown;
+  data?: { error?: unknown };
+  message?: unknown;
+}
+
+/** Sorts an error from @slack/web-api into what the job should do about it. */
+export function classifySlackError(error: unknown): SlackFailure {
+  const e = (typeof error === "object" && error !== null ? error : {}) as SlackLikeError;
+  if (e.code === ErrorCode.RateLimitedError) {
+    const seconds = typeof e.retryAfter === "number" && e.retryAfter > 0 ? e.retryAfter : 1;
+    return { kind: "rate_limited", retryAfterMs: seconds * 1000, reason: `rate limited for ${seconds} s` };
+  }
+  if (e.code === ErrorCode.PlatformError) {
+    const reason = typeof e.data?.error === "string" ? e.data.error : "unknown_error";
+    return PERMANENT_SLACK_ERRORS.has(reason) ? { kind: "permanent", reason } : { kind: "transient", reason };
+  }
+  if (e.code === ErrorCode.HTTPError) {
+    const status = typeof e.statusCode === "number" ? e.statusCode : 0;
+    // 4xx other than 429 means the request itself is wrong; retrying sends the same request
+    if (status >= 400 && status < 500) return { kind: "permanent", reason: `HTTP ${status}` };
+    return { kind: "transient", reason: `HTTP ${status}` };
+  }
+  return { kind: "transient", reason: typeof e.message === "string" ? e.message : String(error) };
+}

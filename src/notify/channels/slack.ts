@@ -1,0 +1,228 @@
+import type { KV } from "@nats-io/kv";
+import { WebClient } from "@slack/web-api";
+import { Queue, UnrecoverableError, Worker, type Job } from "bullmq";
+import type { Redis } from "ioredis";
+import type { Config, Route } from "../../config/schema.ts";
+import type { Logger } from "../../observability/logger.ts";
+import type { Metrics } from "../../observability/metrics.ts";
+import { casUpdate, readJson } from "../kv-state.ts";
+import { recordKvKey, shortHash, slackMessageKvKey } from "../keys.ts";
+import { QUEUE_NAMES, jobOptions } from "../queue.ts";
+import type { EntityRecord, SlackTarget } from "../record.ts";
+import { renderSlackFailureThread, renderSlackMessage, type SlackMessage } from "../render/slack.ts";
+import { trackEvent } from "../track.ts";
+import { buildView } from "../view.ts";
+import type { DeliveryChannel } from "./channel.ts";
+import { classifySlackError } from "./slack-errors.ts";
+
+export interface SlackJobData {
+  readonly slackChannel: string;
+  readonly entityKey: string;
+}
+
+/** The message about one entity in one Slack channel, kept in KV so any replica can update it. */
+interface SlackMessageState {
+  readonly ts: string;
+  /** the id Slack answered with (postMessage accepts names, chat.update needs the id) */
+  readonly channelId: string;
+  /** hash of what was last sent: an identical render costs no call */
+  readonly hash: string;
+  readonly lastCallAt: number;
+  /** the attempt whose failed jobs were posted as a thread reply */
+  readonly threadAttempt: number | null;
+}
+
+export interface SlackChannelDeps {
+  readonly kv: KV;
+  readonly connection: Redis;
+  readonly config: Config;
+  readonly token: string;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+const targetsOf = (routes: readonly Route[]): Record<string, SlackTarget> =>
+  Object.fromEntries(
+    routes.flatMap((route) =>
+      route.slack
+        ? [
+            [
+              route.slack.channel,
+              {
+                route: route.name,
+                mentionAuthor: route.slack.mentionAuthor,
+                threadFailures: route.slack.threadFailures,
+              },
+            ],
+          ]
+        : [],
+    ),
+  );
+
+export function createSlackChannel(deps: SlackChannelDeps): DeliveryChannel {
+  const { kv, connection, config, logger, metrics } = deps;
+  const log = logger.child({ channel: "slack" });
+  const prefix = config.redis.prefix;
+  const queue = new Queue<SlackJobData>(QUEUE_NAMES.slack, { connection, prefix });
+  const client = new WebClient(deps.token, {
+    slackApiUrl: config.notify.slack.apiUrl,
+    // bullmq owns retries and waiting: a 429 or 5xx must come back to the job at once
+    rejectRateLimitedCalls: true,
+    retryConfig: { retries: 0 },
+    timeout: 10_000,
+  });
+  const options = jobOptions("slack", config.notify.delivery);
+  let worker: Worker<SlackJobData> | undefined;
+
+  const call = async <T>(what: string, send: () => Promise<T>): Promise<T> => {
+    try {
+      return await send();
+    } catch (error) {
+      const failure = classifySlackError(error);
+      if (failure.kind === "rate_limited") {
+        metrics.slackRateLimited.inc();
+        metrics.deliveries.inc({ channel: "slack", outcome: "rate_limited" });
+        log.warn({ retryAfterMs: failure.retryAfterMs, call: what }, "Slack rate limit; pausing the queue");
+        await queue.rateLimit(failure.retryAfterMs);
+        throw Worker.RateLimitError();
+      }
+      if (failure.kind === "permanent") throw new UnrecoverableError(`slack ${what}: ${failure.reason}`);
+      throw new Error(`slack ${what}: ${failure.reason}`, { cause: error });
+    }
+  };
+
+  const saveMessage = (key: string, patch: Partial<SlackMessageState> & { ts: string; channelId: string }) =>
+    casUpdate<SlackMessageState, SlackMessageState>(kv, key, (current) => {
+      const next: SlackMessageState = {
+        hash: "",
+        lastCallAt: 0,
+        threadAttempt: null,
+        ...current,
+        ...patch,
+      };
+      return { next, result: next };
+    });
+
+  const readRecord = async (entityKey: string) =>
+    (await readJson<EntityRecord>(kv, recordKvKey("slack", entityKey)))?.value ?? null;
+
+  const deliver = async (job: Job<SlackJobData>): Promise<string> => {
+    const { slackChannel, entityKey } = job.data;
+    const messageKey = slackMessageKvKey(slackChannel, entityKey);
+    const previous = (await readJson<SlackMessageState>(kv, messageKey))?.value ?? null;
+    // spacing calls for one message coalesces bursts: newer states pile up behind this job
+    const wait = (previous?.lastCallAt ?? 0) + config.notify.slack.minInterval - Date.now();
+    if (wait > 0) await sleep(wait);
+
+    const record = await readRecord(entityKey);
+    const target = record?.targets[slackChannel];
+    if (!record?.data || !target) return "nothing to send";
+    const view = buildView({ ...record, data: record.data }, config.people, config.notify.dashboardUrl);
+    const message: SlackMessage = renderSlackMessage(view, { mentionAuthor: target.mentionAuthor });
+    const hash = shortHash(JSON.stringify(message));
+
+    let state = previous;
+    if (state === null) {
+      const posted = await call("chat.postMessage", () =>
+        client.chat.postMessage({
+          channel: slackChannel,
+          text: message.text,
+          blocks: [...message.blocks],
+          unfurl_links: false,
+          unfurl_media: false,
+        }),
+      );
+      if (!posted.ts) throw new UnrecoverableError("slack chat.postMessage: answer without ts");
+      state = await saveMessage(messageKey, {
+        ts: posted.ts,
+        channelId: posted.channel ?? slackChannel,
+        hash,
+        lastCallAt: Date.now(),
+      });
+      metrics.deliveries.inc({ channel: "slack", outcome: "sent" });
+    } else if (state.hash !== hash) {
+      const { ts, channelId } = state;
+      await call("chat.update", () =>
+        client.chat.update({ channel: channelId, ts, text: message.text, blocks: [...message.blocks] }),
+      );
+      state = await saveMessage(messageKey, { ts, channelId, hash, lastCallAt: Date.now() });
+      metrics.deliveries.inc({ channel: "slack", outcome: "updated" });
+    }
+
+    if (
+      target.threadFailures &&
+      view.tone === "failure" &&
+      view.failedJobs.length > 0 &&
+      state.threadAttempt !== view.attempt
+    ) {
+      const reply = renderSlackFailureThread(view);
+      const { ts, channelId } = state;
+      await call("chat.postMessage (thread)", () =>
+        client.chat.postMessage({
+          channel: channelId,
+          thread_ts: ts,
+          text: reply.text,
+          blocks: [...reply.blocks],
+          unfurl_links: false,
+        }),
+      );
+      await saveMessage(messageKey, { ts, channelId, threadAttempt: view.attempt, lastCallAt: Date.now() });
+    }
+    return state.ts;
+  };
+
+  return {
+    name: "slack",
+    async handle(event, context) {
+      const tracked = await trackEvent(kv, "slack", config.routes, event.data, targetsOf);
+      for (const entity of tracked) {
+        // a redelivery may follow a crash between the KV write and Queue.add: add again
+        if (!entity.changed && context.deliveryCount === 1) continue;
+        for (const slackChannel of Object.keys(entity.record.targets)) {
+          await queue.add(
+            "deliver",
+            { slackChannel, entityKey: entity.record.key },
+            {
+              ...options,
+              deduplication: {
+                id: shortHash("slack", slackChannel, entity.record.key),
+                keepLastIfActive: true,
+                replace: true,
+              },
+            },
+          );
+        }
+      }
+    },
+    startWorker() {
+      worker = new Worker<SlackJobData>(QUEUE_NAMES.slack, deliver, {
+        connection,
+        prefix,
+        concurrency: config.notify.delivery.concurrency,
+      });
+      worker.on("failed", (job, error) => {
+        void (async () => {
+          const dead = job ? await job.isFailed() : false;
+          metrics.deliveries.inc({ channel: "slack", outcome: dead ? "dead_letter" : "retry" });
+          if (dead) metrics.deadLetters.set({ channel: "slack" }, await queue.getFailedCount());
+          log[dead ? "error" : "warn"](
+            {
+              job: job?.id,
+              slackChannel: job?.data.slackChannel,
+              run: job?.data.entityKey,
+              err: error.message,
+            },
+            dead ? "Slack delivery dead-lettered" : "Slack delivery failed; will retry",
+          );
+        })().catch(() => undefined);
+      });
+      worker.on("error", (error) => log.warn({ err: error.message }, "Slack worker error"));
+    },
+    async close() {
+      await worker?.close();
+      await queue.close();
+    },
+  };
+}

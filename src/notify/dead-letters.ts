@@ -1,0 +1,75 @@
+import { Queue, type Job } from "bullmq";
+import type { Redis } from "ioredis";
+import type { ChannelName } from "./keys.ts";
+import { QUEUE_NAMES } from "./queue.ts";
+
+export interface DeadLetter {
+  /** `<channel>:<job id>`, what `dead-letters retry` takes */
+  readonly id: string;
+  readonly channel: ChannelName;
+  /** the Slack channel or the e-mail recipients */
+  readonly target: string;
+  /** the run (or job/deployment) the notice is about */
+  readonly subject: string;
+  readonly reason: string;
+  readonly attempts: number;
+  readonly failedAt: Date | null;
+}
+
+const CHANNELS: readonly ChannelName[] = ["slack", "email"];
+
+function describe(channel: ChannelName, job: Job): DeadLetter {
+  const data = (job.data ?? {}) as { slackChannel?: string; to?: string[]; entityKey?: string };
+  return {
+    id: `${channel}:${job.id ?? ""}`,
+    channel,
+    target: channel === "slack" ? (data.slackChannel ?? "") : (data.to ?? []).join(", "),
+    subject: data.entityKey ?? "",
+    reason: job.failedReason ?? "",
+    attempts: job.attemptsMade,
+    failedAt: job.finishedOn === undefined ? null : new Date(job.finishedOn),
+  };
+}
+
+/** Failed deliveries (the bullmq failed sets of both channels), newest first. */
+export class DeadLetters {
+  private readonly queues: Record<ChannelName, Queue>;
+
+  constructor(connection: Redis, prefix: string) {
+    this.queues = {
+      slack: new Queue(QUEUE_NAMES.slack, { connection, prefix }),
+      email: new Queue(QUEUE_NAMES.email, { connection, prefix }),
+    };
+  }
+
+  async list(): Promise<DeadLetter[]> {
+    const rows: DeadLetter[] = [];
+    for (const channel of CHANNELS) {
+      const jobs = await this.queues[channel].getFailed(0, -1);
+      rows.push(...jobs.map((job) => describe(channel, job)));
+    }
+    return rows.sort((a, b) => (b.failedAt?.getTime() ?? 0) - (a.failedAt?.getTime() ?? 0));
+  }
+
+  /** Sends one dead letter again; false when no failed delivery has that id. */
+  async retry(id: string): Promise<boolean> {
+    const [channel, jobId] = [id.slice(0, id.indexOf(":")), id.slice(id.indexOf(":") + 1)];
+    if (channel !== "slack" && channel !== "email") return false;
+    const job = await this.queues[channel].getJob(jobId);
+    if (!job || !(await job.isFailed())) return false;
+    await job.retry("failed", { resetAttemptsMade: true });
+    return true;
+  }
+
+  async retryAll(): Promise<string[]> {
+    const retried: string[] = [];
+    for (const letter of await this.list()) {
+      if (await this.retry(letter.id)) retried.push(letter.id);
+    }
+    return retried;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(CHANNELS.map((channel) => this.queues[channel].close()));
+  }
+}

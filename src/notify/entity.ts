@@ -1,0 +1,73 @@
+import { runKey } from "../events/ids.ts";
+import type { BuildEventData, Status } from "../events/schema.ts";
+
+/**
+ * What a notice is about. A pipeline event's entity is its run; a job or deployment event
+ * has its own entity (for routes with kinds [job] or [deployment]) and also feeds its run's
+ * job list. The lane is the stream of entities whose outcomes form transitions:
+ * (provider, kind, repository, branch, name).
+ */
+export interface Entity {
+  readonly key: string;
+  readonly laneId: string;
+  readonly attempt: number;
+  readonly order: RunOrder;
+}
+
+/** Runs of one lane are ordered by their number when both have one, else by creation time. */
+export interface RunOrder {
+  readonly number: number | null;
+  readonly createdMs: number | null;
+}
+
+export type Outcome = "success" | "failure" | "canceled";
+
+/** Finished statuses that count; skipped, action_required, manual and the like never notify. */
+export function outcomeOf(status: Status): Outcome | null {
+  switch (status) {
+    case "success":
+    case "neutral":
+      return "success";
+    case "failure":
+    case "timed_out":
+      return "failure";
+    case "canceled":
+      return "canceled";
+    default:
+      return null;
+  }
+}
+
+export function entityName(data: BuildEventData): string {
+  if (data.kind === "job") return `${data.run.name} / ${data.job?.name ?? ""}`;
+  if (data.kind === "deployment") return `deploy to ${data.deployment?.environment ?? ""}`;
+  return data.run.name;
+}
+
+export function entityOf(data: BuildEventData): Entity {
+  const run = runKey(data);
+  const key =
+    data.kind === "job"
+      ? `${run}/job/${data.job?.id ?? ""}`
+      : data.kind === "deployment"
+        ? `${run}/deployment/${data.deployment?.id ?? ""}`
+        : run;
+  const laneName = data.kind === "deployment" ? (data.deployment?.environment ?? "") : entityName(data);
+  const laneId = [data.provider, data.kind, data.repository.fullName, data.ref.name ?? "", laneName].join(
+    "\u0000",
+  );
+  const created = data.createdAt ?? data.startedAt;
+  return {
+    key,
+    laneId,
+    attempt: data.run.attempt,
+    order: { number: data.run.number, createdMs: created === null ? null : Date.parse(created) },
+  };
+}
+
+/** Negative when `a` is an older run than `b`; 0 when they cannot be told apart. */
+export function compareOrder(a: RunOrder, b: RunOrder): number {
+  if (a.number !== null && b.number !== null && a.number !== b.number) return a.number - b.number;
+  if (a.createdMs !== null && b.createdMs !== null) return a.createdMs - b.createdMs;
+  return 0;
+}

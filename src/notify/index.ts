@@ -1,0 +1,90 @@
+import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { startConsumer, type RunningConsumer } from "../bus/consume.ts";
+import type { Config, Secrets } from "../config/schema.ts";
+import type { Logger } from "../observability/logger.ts";
+import type { Metrics } from "../observability/metrics.ts";
+import type { DeliveryChannel } from "./channels/channel.ts";
+import { createEmailChannel } from "./channels/email.ts";
+import { createSlackChannel } from "./channels/slack.ts";
+import { openNotifyBucket } from "./kv-state.ts";
+import { redisConnection } from "./queue.ts";
+
+export interface NotifyDeps {
+  readonly nc: NatsConnection;
+  readonly js: JetStreamClient;
+  readonly jsm: JetStreamManager;
+  readonly config: Config;
+  readonly secrets: Secrets;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+}
+
+export interface NotifyService {
+  start(): Promise<void>;
+  /** stops pulling events, lets running deliveries finish, closes workers, queues and transports */
+  stop(): Promise<void>;
+}
+
+/**
+ * Slack and e-mail notices: one durable JetStream consumer per channel (notify-slack,
+ * notify-email) turns build events into bullmq jobs; each channel's worker delivers them.
+ * A channel whose credentials are missing is off, and the log says so once.
+ */
+export function createNotifyService(deps: NotifyDeps): NotifyService {
+  const { config, secrets, logger, metrics } = deps;
+  const log = logger.child({ component: "notify" });
+  const channels: DeliveryChannel[] = [];
+  const consumers: RunningConsumer[] = [];
+  let redis: ReturnType<typeof redisConnection> | undefined;
+
+  return {
+    async start() {
+      const wanted = {
+        slack: config.routes.some((route) => route.slack !== undefined),
+        email: config.routes.some((route) => route.email !== undefined),
+      };
+      if (secrets.slackBotToken === null) log.info("Slack notices are off: SLACK_BOT_TOKEN is not set");
+      if (secrets.smtpUrl === null) log.info("e-mail notices are off: SMTP_URL is not set");
+      if (secrets.slackBotToken !== null && !wanted.slack) log.info("no route sends to Slack");
+      if (secrets.smtpUrl !== null && !wanted.email) log.info("no route sends e-mail");
+      if (secrets.slackBotToken === null && secrets.smtpUrl === null) return;
+
+      redis = redisConnection(config.redis.url);
+      const kv = await openNotifyBucket(deps.js, {
+        bucket: config.notify.bucket,
+        replicas: config.nats.stream.replicas,
+        maxAgeMs: config.nats.stream.maxAge,
+      });
+      const shared = { kv, connection: redis, config, logger, metrics };
+      if (secrets.slackBotToken !== null)
+        channels.push(createSlackChannel({ ...shared, token: secrets.slackBotToken }));
+      if (secrets.smtpUrl !== null)
+        channels.push(createEmailChannel({ ...shared, smtpUrl: secrets.smtpUrl }));
+
+      for (const channel of channels) {
+        channel.startWorker();
+        consumers.push(
+          await startConsumer({
+            js: deps.js,
+            jsm: deps.jsm,
+            stream: config.nats.stream.name,
+            durable: `notify-${channel.name}`,
+            maxDeliver: config.nats.consumer.maxDeliver,
+            ackWaitMs: config.nats.consumer.ackWait,
+            handle: (event, context) => channel.handle(event, context),
+            logger,
+            metrics,
+          }),
+        );
+        log.info({ channel: channel.name }, "notices on");
+      }
+    },
+    async stop() {
+      await Promise.all(consumers.splice(0).map((consumer) => consumer.stop()));
+      await Promise.all(channels.splice(0).map((channel) => channel.close()));
+      await redis?.quit().catch(() => undefined);
+      redis = undefined;
+    },
+  };
+}

@@ -1,0 +1,131 @@
+import type { Transition } from "../config/schema.ts";
+import type { BuildEventData, Phase, Status } from "../events/schema.ts";
+
+/** A job of a run as its latest event described it. */
+export interface JobLine {
+  readonly id: string;
+  readonly name: string;
+  readonly status: Status;
+  readonly url: string | null;
+  readonly attempt: number;
+  readonly allowFailure: boolean;
+  readonly rank: StateRank;
+}
+
+export interface SlackTarget {
+  readonly route: string;
+  readonly mentionAuthor: boolean;
+  readonly threadFailures: boolean;
+}
+
+export interface NoticeMark {
+  readonly transition: Transition;
+  readonly attempt: number;
+  readonly noticeId: string;
+}
+
+/**
+ * What a channel knows about one entity (usually a run): its latest state, its jobs, the
+ * last notice decided for it and the Slack channels that carry a message about it. Kept in
+ * KV per channel; the delivery jobs render from it at send time.
+ */
+export interface EntityRecord {
+  readonly version: 1;
+  readonly key: string;
+  readonly data: BuildEventData | null;
+  readonly jobs: Readonly<Record<string, JobLine>>;
+  readonly notice: NoticeMark | null;
+  readonly targets: Readonly<Record<string, SlackTarget>>;
+}
+
+/** States only move forward: a higher attempt, then a later phase, then a later update time. */
+export type StateRank = readonly [attempt: number, phase: number, updatedMs: number];
+
+const PHASE_RANK: Record<Phase, number> = { queued: 0, started: 1, finished: 2 };
+
+export function stateRank(data: BuildEventData): StateRank {
+  const time = data.updatedAt ?? data.finishedAt ?? data.startedAt ?? data.createdAt;
+  return [data.run.attempt, PHASE_RANK[data.phase], time === null ? 0 : Date.parse(time)];
+}
+
+export function compareRank(a: StateRank, b: StateRank): number {
+  return a[0] - b[0] || a[1] - b[1] || a[2] - b[2];
+}
+
+export const MAX_JOB_LINES = 1000;
+
+export interface RecordChange {
+  /** a newer state of the record's own entity */
+  readonly data?: BuildEventData;
+  /** a job event of the record's run */
+  readonly job?: BuildEventData;
+  readonly notice?: NoticeMark;
+  readonly targets?: Readonly<Record<string, SlackTarget>>;
+}
+
+function withJob(
+  jobs: Readonly<Record<string, JobLine>>,
+  data: BuildEventData,
+): Record<string, JobLine> | null {
+  if (!data.job) return null;
+  const rank = stateRank(data);
+  const current = jobs[data.job.id];
+  if (current && compareRank(rank, current.rank) <= 0) return null;
+  const next: Record<string, JobLine> = {
+    ...jobs,
+    [data.job.id]: {
+      id: data.job.id,
+      name: data.job.name,
+      status: data.status,
+      url: data.job.url,
+      attempt: data.run.attempt,
+      allowFailure: data.job.allowFailure,
+      rank,
+    },
+  };
+  const ids = Object.keys(next);
+  if (ids.length <= MAX_JOB_LINES) return next;
+  // a run with thousands of jobs: forget passing ones first, failures are what we show
+  const drop = ids.filter((id) => next[id]?.status === "success").slice(0, ids.length - MAX_JOB_LINES);
+  for (const id of drop) delete next[id];
+  return next;
+}
+
+/** A run's finish outranks its start, a later attempt outranks both (late events never win). */
+const noticeRank = (notice: NoticeMark): number =>
+  notice.attempt * 2 + (notice.transition === "started" ? 0 : 1);
+
+/** Applies a change; `changed` is false when nothing new was learnt (a duplicate). */
+export function applyToRecord(
+  current: EntityRecord | null,
+  key: string,
+  change: RecordChange,
+): { record: EntityRecord; changed: boolean } {
+  let record: EntityRecord = current ?? { version: 1, key, data: null, jobs: {}, notice: null, targets: {} };
+  let changed = current === null;
+  if (
+    change.data &&
+    (record.data === null || compareRank(stateRank(change.data), stateRank(record.data)) > 0)
+  ) {
+    record = { ...record, data: change.data };
+    changed = true;
+  }
+  if (change.job) {
+    const jobs = withJob(record.jobs, change.job);
+    if (jobs) {
+      record = { ...record, jobs };
+      changed = true;
+    }
+  }
+  const notice = change.notice;
+  if (notice && (record.notice === null || noticeRank(notice) > noticeRank(record.notice))) {
+    record = { ...record, notice };
+    changed = true;
+  }
+  for (const [channel, target] of Object.entries(change.targets ?? {})) {
+    if (record.targets[channel]) continue;
+    record = { ...record, targets: { ...record.targets, [channel]: target } };
+    changed = true;
+  }
+  return { record, changed };
+}

@@ -1,0 +1,141 @@
+import type { NoticeView, Tone } from "../view.ts";
+import { formatDuration } from "../view.ts";
+import { clip, oneLine, safeUrl } from "./text.ts";
+
+export interface MrkdwnText {
+  readonly type: "mrkdwn";
+  readonly text: string;
+}
+
+export type SlackBlock =
+  | { readonly type: "section"; readonly text: MrkdwnText; readonly fields?: readonly MrkdwnText[] }
+  | { readonly type: "section"; readonly fields: readonly MrkdwnText[] }
+  | { readonly type: "context"; readonly elements: readonly MrkdwnText[] };
+
+export interface SlackMessage {
+  /** the notification/fallback text */
+  readonly text: string;
+  readonly blocks: readonly SlackBlock[];
+}
+
+/** Slack's limits: https://api.slack.com/reference/block-kit/blocks */
+export const SLACK_LIMITS = { blocks: 50, text: 4000, sectionText: 3000, field: 2000, fields: 10 } as const;
+
+const EMOJI: Record<Tone, string> = {
+  failure: ":red_circle:",
+  success: ":large_green_circle:",
+  running: ":large_yellow_circle:",
+  neutral: ":white_circle:",
+};
+
+/**
+ * Escapes provider text for mrkdwn. With `<`, `>` and `&` escaped, nothing from a payload can
+ * form a control sequence: no <!channel>, <!here>, <@U…> or <url|label> injection.
+ */
+export function escapeMrkdwn(text: string): string {
+  return text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+}
+
+/** A link when the URL is http(s), else the bare label; the label is escaped either way. */
+export function slackLink(url: string | null, label: string): string {
+  const safe = safeUrl(url);
+  const text = escapeMrkdwn(label);
+  if (safe === null) return text;
+  const href = safe.replace(/\|/g, "%7C").replace(/</g, "%3C").replace(/>/g, "%3E");
+  // the first "|" ends the URL, so a "|" in the label is harmless, but keep it unambiguous
+  return `<${href}|${text.replace(/\|/g, "¦")}>`;
+}
+
+function runLabel(view: NoticeView): string {
+  const number = view.runNumber === null ? "" : ` #${view.runNumber}`;
+  return clip(oneLine(`${view.pipeline}${number}`), 150);
+}
+
+function authorText(view: NoticeView, mentionAuthor: boolean): string {
+  // slackId comes from our validated config (U…/W…), never from a payload
+  if (mentionAuthor && view.author.slackId !== null) return `<@${view.author.slackId}>`;
+  return view.author.name === null ? "unknown" : escapeMrkdwn(clip(oneLine(view.author.name), 100));
+}
+
+/** Joins lines until the limit, then says how many were left out. */
+function boundedLines(lines: readonly string[], max: number): string {
+  let out = "";
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i] ?? "";
+    const more = `\n…and ${lines.length - i} more`;
+    if (out.length + line.length + 1 + more.length > max) return `${out}${more}`;
+    out = out === "" ? line : `${out}\n${line}`;
+  }
+  return out;
+}
+
+function failedJobLines(view: NoticeView): string[] {
+  return view.failedJobs.map(
+    (job) =>
+      `• ${slackLink(job.url, clip(oneLine(job.name), 150))}${job.allowFailure ? " _(allowed to fail)_" : ""}`,
+  );
+}
+
+export function fallbackText(view: NoticeView): string {
+  const branch = view.branch === null ? "" : ` on ${view.branch}`;
+  const raw = `${view.headline}: ${view.repository.name} ${runLabel(view)}${branch} (${view.commit.shortSha})`;
+  return escapeMrkdwn(clip(oneLine(raw), 700));
+}
+
+/** The run's message: posted once, then updated in place as the run moves. */
+export function renderSlackMessage(view: NoticeView, options: { mentionAuthor: boolean }): SlackMessage {
+  const attempt = view.attempt > 1 ? ` (attempt ${view.attempt})` : "";
+  const branch = view.branch === null ? "" : ` · \`${escapeMrkdwn(clip(oneLine(view.branch), 150))}\``;
+  const pr = view.pullRequest === null ? "" : ` · PR #${view.pullRequest}`;
+  const header =
+    `${EMOJI[view.tone]} *${escapeMrkdwn(view.headline)}* · ${slackLink(view.runUrl, runLabel(view))}${attempt}\n` +
+    `${slackLink(view.repository.url, clip(view.repository.name, 200))}${branch}${pr}`;
+
+  const title = view.commit.title === null ? "" : ` ${escapeMrkdwn(clip(oneLine(view.commit.title), 200))}`;
+  const fields: MrkdwnText[] = [
+    { type: "mrkdwn", text: `*Commit*\n${slackLink(view.commit.url, view.commit.shortSha)}${title}` },
+    { type: "mrkdwn", text: `*Author*\n${authorText(view, options.mentionAuthor)}` },
+  ];
+  if (view.durationMs !== null) {
+    fields.push({ type: "mrkdwn", text: `*Duration*\n${formatDuration(view.durationMs)}` });
+  }
+  if (view.failedJobs.length > 0) {
+    fields.push({ type: "mrkdwn", text: `*Failed jobs*\n${view.failedJobs.length} of ${view.jobCount}` });
+  }
+
+  const blocks: SlackBlock[] = [
+    { type: "section", text: { type: "mrkdwn", text: header } },
+    { type: "section", fields: fields.slice(0, SLACK_LIMITS.fields) },
+  ];
+  if (view.failedJobs.length > 0) {
+    blocks.push({
+      type: "section",
+      text: { type: "mrkdwn", text: boundedLines(failedJobLines(view).slice(0, 20), 1500) },
+    });
+  }
+  const context = [escapeMrkdwn(view.provider)];
+  if (view.trigger !== null) context.push(escapeMrkdwn(clip(oneLine(view.trigger), 50)));
+  if (view.dashboardUrl !== null) context.push(slackLink(view.dashboardUrl, "status page"));
+  blocks.push({ type: "context", elements: [{ type: "mrkdwn", text: context.join(" · ") }] });
+
+  return { text: fallbackText(view), blocks: blocks.slice(0, SLACK_LIMITS.blocks) };
+}
+
+/** The thread reply under a failed run's message: every failed job with its link. */
+export function renderSlackFailureThread(view: NoticeView): SlackMessage {
+  const lines = failedJobLines(view);
+  const heading = `*${lines.length} failed job${lines.length === 1 ? "" : "s"}* in ${slackLink(view.runUrl, runLabel(view))}`;
+  const blocks: SlackBlock[] = [{ type: "section", text: { type: "mrkdwn", text: heading } }];
+  // several sections so long lists stay within the 3,000 characters of one
+  for (let i = 0; i < lines.length && blocks.length < 10; i += 25) {
+    const chunk = lines.slice(i, i + 25);
+    const rest = blocks.length === 9 ? lines.slice(i) : chunk;
+    blocks.push({
+      type: "section",
+      text: { type: "mrkdwn", text: boundedLines(rest, SLACK_LIMITS.sectionText - 100) },
+    });
+  }
+  const names = view.failedJobs.map((job) => oneLine(job.name)).join(", ");
+  // escaping grows text at most fivefold (& → &amp;): 700 raw characters stay under 4,000
+  return { text: escapeMrkdwn(clip(`Failed jobs: ${names}`, 700)), blocks };
+}

@@ -1,0 +1,132 @@
+import type { Person, Transition } from "../config/schema.ts";
+import type { BuildEventData } from "../events/schema.ts";
+import { entityName, outcomeOf } from "./entity.ts";
+import { displayName, findPerson } from "./people.ts";
+import type { EntityRecord } from "./record.ts";
+
+export type Tone = "failure" | "success" | "running" | "neutral";
+
+export interface JobLink {
+  readonly name: string;
+  readonly url: string | null;
+  readonly allowFailure: boolean;
+}
+
+/** Everything a renderer shows, decided once so Slack and e-mail say the same thing. */
+export interface NoticeView {
+  readonly provider: string;
+  readonly repository: { readonly name: string; readonly url: string | null };
+  readonly branch: string | null;
+  readonly pipeline: string;
+  readonly runNumber: number | null;
+  readonly attempt: number;
+  readonly runUrl: string | null;
+  readonly trigger: string | null;
+  readonly pullRequest: number | null;
+  readonly tone: Tone;
+  readonly headline: string;
+  /** the transition shown, when the current attempt's state is one */
+  readonly transition: Transition | null;
+  readonly commit: {
+    readonly sha: string;
+    readonly shortSha: string;
+    readonly title: string | null;
+    readonly url: string | null;
+  };
+  readonly author: { readonly name: string | null; readonly slackId: string | null };
+  readonly durationMs: number | null;
+  readonly failedJobs: readonly JobLink[];
+  readonly jobCount: number;
+  readonly dashboardUrl: string | null;
+}
+
+const TRANSITION_HEADLINES: Record<Transition, string> = {
+  failed: "Failed",
+  still_failing: "Still failing",
+  fixed: "Fixed",
+  succeeded: "Succeeded",
+  started: "Running",
+  canceled: "Canceled",
+};
+
+const STATUS_HEADLINES: Partial<Record<BuildEventData["status"], string>> = {
+  queued: "Queued",
+  running: "Running",
+  success: "Succeeded",
+  failure: "Failed",
+  canceled: "Canceled",
+  skipped: "Skipped",
+  timed_out: "Timed out",
+  action_required: "Action required",
+  manual: "Waiting for a manual action",
+};
+
+function toneOf(data: BuildEventData): Tone {
+  if (data.phase !== "finished") return "running";
+  const outcome = outcomeOf(data.status);
+  return outcome === "failure" ? "failure" : outcome === "success" ? "success" : "neutral";
+}
+
+function durationOf(data: BuildEventData): number | null {
+  if (data.durationMs !== null) return data.durationMs;
+  if (data.startedAt === null || data.finishedAt === null) return null;
+  const ms = Date.parse(data.finishedAt) - Date.parse(data.startedAt);
+  return Number.isFinite(ms) && ms >= 0 ? ms : null;
+}
+
+export function formatDuration(ms: number): string {
+  const seconds = Math.round(ms / 1000);
+  const h = Math.floor(seconds / 3600);
+  const m = Math.floor((seconds % 3600) / 60);
+  const s = seconds % 60;
+  if (h > 0) return `${h}h ${m}m`;
+  if (m > 0) return `${m}m ${s}s`;
+  return `${s}s`;
+}
+
+/** The view of a record's latest state; `data` must be present (the caller checks). */
+export function buildView(
+  record: EntityRecord & { readonly data: BuildEventData },
+  people: readonly Person[],
+  dashboardUrl: string | null,
+): NoticeView {
+  const data = record.data;
+  const notice = record.notice;
+  const current = notice !== null && notice.attempt === data.run.attempt ? notice.transition : null;
+  // a `started` notice only names the state while the run is still going
+  const transition = current === "started" && data.phase === "finished" ? null : current;
+  const headline =
+    (transition ? TRANSITION_HEADLINES[transition] : STATUS_HEADLINES[data.status]) ?? data.providerStatus;
+  const author = data.commit.author;
+  const person = findPerson(people, author, data.provider);
+  const jobs = Object.values(record.jobs).filter((job) => job.attempt === data.run.attempt);
+  const failedJobs = jobs
+    .filter((job) => outcomeOf(job.status) === "failure")
+    .sort((a, b) => Number(a.allowFailure) - Number(b.allowFailure) || a.name.localeCompare(b.name))
+    .map((job) => ({ name: job.name, url: job.url, allowFailure: job.allowFailure }));
+  return {
+    provider: data.provider,
+    repository: { name: data.repository.fullName, url: data.repository.url },
+    branch: data.ref.name,
+    pipeline: entityName(data),
+    runNumber: data.run.number,
+    attempt: data.run.attempt,
+    runUrl: data.kind === "job" ? (data.job?.url ?? data.run.url) : data.run.url,
+    trigger: data.run.trigger,
+    pullRequest: data.ref.pullRequest,
+    tone: toneOf(data),
+    headline,
+    transition,
+    commit: {
+      sha: data.commit.sha,
+      shortSha: data.commit.sha.slice(0, 7),
+      title: data.commit.title,
+      url: data.commit.url,
+    },
+    author: { name: displayName(author, person), slackId: person?.slack ?? null },
+    durationMs: durationOf(data),
+    failedJobs,
+    jobCount: jobs.length,
+    dashboardUrl,
+  };
+}

@@ -1,0 +1,115 @@
+import { createServer, type IncomingMessage, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+
+export interface SlackCall {
+  readonly method: string;
+  readonly args: Record<string, unknown>;
+  readonly token: string | null;
+  readonly at: number;
+  /** what the server answered: 200 with ok, or the scripted failure */
+  readonly answered: number | string;
+}
+
+export type ScriptedFailure =
+  | { readonly status: 429; readonly retryAfter: number }
+  | { readonly status: 500 }
+  | { readonly error: string };
+
+export interface SlackServer {
+  /** base URL for WebClient's slackApiUrl (ends with /api/) */
+  readonly apiUrl: string;
+  readonly calls: SlackCall[];
+  /** calls that Slack accepted */
+  accepted(method?: string): SlackCall[];
+  /** answers the next `times` calls (optionally only of one method) with a failure */
+  failNext(failure: ScriptedFailure, times?: number, method?: string): void;
+  /** answers every call for this channel with {ok:false,error} until cleared */
+  failChannel(channel: string, error: string | null): void;
+  close(): Promise<void>;
+}
+
+async function readBody(req: IncomingMessage): Promise<Record<string, unknown>> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(chunk as Buffer);
+  const raw = Buffer.concat(chunks).toString("utf8");
+  if ((req.headers["content-type"] ?? "").includes("application/json")) {
+    return JSON.parse(raw) as Record<string, unknown>;
+  }
+  // WebClient posts form-encoded, with JSON-encoded arrays (blocks)
+  const args: Record<string, unknown> = {};
+  for (const [key, value] of new URLSearchParams(raw)) {
+    args[key] = /^[[{]/.test(value) ? (JSON.parse(value) as unknown) : value;
+  }
+  return args;
+}
+
+/** A local HTTP server speaking enough of the Slack Web API: chat.postMessage and chat.update. */
+export async function startSlackServer(): Promise<SlackServer> {
+  const calls: SlackCall[] = [];
+  const script: Array<{ failure: ScriptedFailure; method: string | undefined }> = [];
+  const channelErrors = new Map<string, string>();
+  let nextTs = 1_700_000_000;
+
+  const server: Server = createServer((req, res) => {
+    void (async () => {
+      const method = (req.url ?? "").replace(/^\/api\//, "").split("?")[0] ?? "";
+      const args = await readBody(req);
+      const auth = req.headers.authorization ?? null;
+      const token = auth?.startsWith("Bearer ") ? auth.slice(7) : null;
+      const channel = typeof args.channel === "string" ? args.channel : "";
+      const record = (answered: number | string) =>
+        calls.push({ method, args, token, at: Date.now(), answered });
+      const json = (status: number, body: unknown, headers: Record<string, string> = {}) => {
+        res.writeHead(status, { "content-type": "application/json", ...headers });
+        res.end(JSON.stringify(body));
+      };
+
+      const index = script.findIndex((entry) => entry.method === undefined || entry.method === method);
+      const scripted = index >= 0 ? script.splice(index, 1)[0]?.failure : undefined;
+      if (scripted && "status" in scripted) {
+        record(scripted.status);
+        if (scripted.status === 429) {
+          json(429, { ok: false, error: "ratelimited" }, { "retry-after": String(scripted.retryAfter) });
+        } else {
+          json(500, { ok: false, error: "internal_error" });
+        }
+        return;
+      }
+      const error = scripted?.error ?? channelErrors.get(channel);
+      if (error !== undefined) {
+        record(error);
+        json(200, { ok: false, error });
+        return;
+      }
+      if (method !== "chat.postMessage" && method !== "chat.update") {
+        record("unknown_method");
+        json(200, { ok: false, error: "unknown_method" });
+        return;
+      }
+      record(200);
+      const ts = method === "chat.update" ? String(args.ts) : `${nextTs++}.000100`;
+      json(200, { ok: true, channel, ts, message: { text: args.text } });
+    })();
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+
+  return {
+    apiUrl: `http://127.0.0.1:${port}/api/`,
+    calls,
+    accepted: (method) =>
+      calls.filter((call) => call.answered === 200 && (!method || call.method === method)),
+    failNext(failure, times = 1, method) {
+      for (let i = 0; i < times; i++) script.push({ failure, method });
+    },
+    failChannel(channel, error) {
+      if (error === null) channelErrors.delete(channel);
+      else channelErrors.set(channel, error);
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}

@@ -1,0 +1,68 @@
+import type { AddressInfo } from "node:net";
+import { simpleParser, type ParsedMail } from "mailparser";
+import { SMTPServer } from "smtp-server";
+
+export interface SinkMail {
+  readonly envelopeTo: readonly string[];
+  readonly parsed: ParsedMail;
+  readonly raw: string;
+}
+
+export interface SmtpSink {
+  readonly url: string;
+  readonly mails: SinkMail[];
+  /** answers RCPT TO for this address with 550 (a permanent recipient error) */
+  rejectRecipient(address: string): void;
+  /** answers the next `times` DATA commands with 451 (a transient error) */
+  failNext(times?: number): void;
+  close(): Promise<void>;
+}
+
+/** A local SMTP server that accepts everything (no TLS, no auth) and records each mail. */
+export async function startSmtpSink(): Promise<SmtpSink> {
+  const mails: SinkMail[] = [];
+  const rejected = new Set<string>();
+  let transientFailures = 0;
+  const server = new SMTPServer({
+    authOptional: true,
+    disabledCommands: ["STARTTLS", "AUTH"],
+    logger: false,
+    onRcptTo(address, _session, callback) {
+      if (rejected.has(address.address.toLowerCase())) {
+        const error = Object.assign(new Error("5.1.1 no such user"), { responseCode: 550 });
+        callback(error);
+        return;
+      }
+      callback();
+    },
+    onData(stream, session, callback) {
+      const chunks: Buffer[] = [];
+      stream.on("data", (chunk: Buffer) => chunks.push(chunk));
+      stream.on("end", () => {
+        if (transientFailures > 0) {
+          transientFailures--;
+          callback(Object.assign(new Error("4.3.0 try again later"), { responseCode: 451 }));
+          return;
+        }
+        const raw = Buffer.concat(chunks).toString("utf8");
+        simpleParser(raw)
+          .then((parsed) => {
+            mails.push({ envelopeTo: session.envelope.rcptTo.map((rcpt) => rcpt.address), parsed, raw });
+            callback();
+          })
+          .catch((error: Error) => callback(error));
+      });
+    },
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.server.address() as AddressInfo;
+  return {
+    url: `smtp://127.0.0.1:${port}`,
+    mails,
+    rejectRecipient: (address) => rejected.add(address.toLowerCase()),
+    failNext: (times = 1) => {
+      transientFailures += times;
+    },
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}

@@ -1,0 +1,153 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { configSchema } from "../../src/config/schema.ts";
+import type { BuildEvent } from "../../src/events/schema.ts";
+import { applyToRecord, type EntityRecord } from "../../src/notify/record.ts";
+import { emailSubject, messageId, renderEmail } from "../../src/notify/render/email.ts";
+import {
+  escapeMrkdwn,
+  renderSlackFailureThread,
+  renderSlackMessage,
+  SLACK_LIMITS,
+  slackLink,
+} from "../../src/notify/render/slack.ts";
+import { buildView, formatDuration } from "../../src/notify/view.ts";
+import { buildEvent } from "../helpers/events.ts";
+
+const people = configSchema.parse({
+  people: [{ email: "ada@example.com", github: "ada", slack: "U012ABC" }],
+}).people;
+
+function viewOf(run: BuildEvent, jobs: BuildEvent[] = [], transition: "failed" | "fixed" | null = "failed") {
+  let record: EntityRecord = applyToRecord(null, run.subject, { data: run.data }).record;
+  for (const job of jobs) record = applyToRecord(record, run.subject, { job: job.data }).record;
+  if (transition) {
+    record = applyToRecord(record, run.subject, {
+      notice: { transition, attempt: run.data.run.attempt, noticeId: "n1" },
+    }).record;
+  }
+  return buildView({ ...record, data: run.data }, people, "https://buildcast.example.com/");
+}
+
+const allText = (message: { text: string; blocks: readonly unknown[] }) =>
+  message.text + JSON.stringify(message.blocks);
+
+describe("Slack rendering", () => {
+  it("shows status, repository, branch, pipeline, commit, author mention, duration and failed jobs", () => {
+    const run = buildEvent({ status: "failure", durationMs: 192_000, runId: "42" });
+    const jobs = [
+      buildEvent({ status: "failure", runId: "42", job: { id: "1", name: "test (node 20)" } }),
+      buildEvent({ status: "success", runId: "42", job: { id: "2", name: "lint" } }),
+    ];
+    const message = renderSlackMessage(viewOf(run, jobs), { mentionAuthor: true });
+    const text = allText(message);
+    assert.match(message.text, /^Failed: acme\/api CI #42 on main \(0123456\)$/);
+    assert.match(text, /:red_circle: \*Failed\*/);
+    assert.match(text, /<https:\/\/github.com\/acme\/api\/actions\/runs\/42\|CI #42>/);
+    assert.match(text, /`main`/);
+    assert.match(
+      text,
+      /<https:\/\/github.com\/acme\/api\/commit\/0123456789abcdef0123456789abcdef01234567\|0123456> Fix the flaky test/,
+    );
+    assert.match(text, /<@U012ABC>/);
+    assert.match(text, /3m 12s/);
+    assert.match(text, /<https:\/\/github.com\/acme\/api\/jobs\/1\|test \(node 20\)>/);
+    assert.doesNotMatch(text, /jobs\/2/);
+    assert.ok(message.blocks.length <= SLACK_LIMITS.blocks);
+  });
+
+  it("falls back to the plain name when the author is unknown or mentions are off", () => {
+    const run = buildEvent({ status: "failure", author: "Grace Hopper" });
+    const unknown = {
+      ...run,
+      data: {
+        ...run.data,
+        commit: {
+          ...run.data.commit,
+          author: { name: "Grace Hopper", email: "g@example.com", username: "grace" },
+        },
+      },
+    };
+    assert.match(allText(renderSlackMessage(viewOf(unknown), { mentionAuthor: true })), /Grace Hopper/);
+    assert.doesNotMatch(allText(renderSlackMessage(viewOf(run), { mentionAuthor: false })), /<@U/);
+  });
+
+  it("neutralizes mention and link injection from provider data", () => {
+    const run = buildEvent({
+      status: "failure",
+      title: "<!channel> deploy <@U999> & <https://evil.example|click>",
+      author: "<!here> Mallory",
+      branch: "x<!everyone>",
+      pipeline: "CI <!subteam^S1>",
+      job: undefined,
+    });
+    const job = buildEvent({
+      status: "failure",
+      job: { id: "9", name: "<@W123> job", url: "javascript:alert(1)" },
+    });
+    const text = allText(renderSlackMessage(viewOf(run, [job]), { mentionAuthor: false }));
+    const thread = allText(renderSlackFailureThread(viewOf(run, [job])));
+    for (const output of [text, thread]) {
+      assert.doesNotMatch(output, /<!|<@(?!U012ABC)|<https:\/\/evil/);
+      assert.doesNotMatch(output, /javascript:/);
+    }
+    assert.match(text, /&lt;!channel&gt; deploy &lt;@U999&gt; &amp;/);
+    assert.equal(escapeMrkdwn("a<b>&c"), "a&lt;b&gt;&amp;c");
+    assert.equal(slackLink("https://x.example/a|b>c", "l"), "<https://x.example/a%7Cb%3Ec|l>");
+  });
+
+  it("stays within Slack's limits for huge runs", () => {
+    const run = buildEvent({ status: "failure", title: "x".repeat(10_000), pipeline: "P".repeat(5000) });
+    const jobs = Array.from({ length: 400 }, (_, i) =>
+      buildEvent({ status: "failure", job: { id: String(i), name: `job ${i} ${"&".repeat(200)}` } }),
+    );
+    for (const message of [
+      renderSlackMessage(viewOf(run, jobs), { mentionAuthor: true }),
+      renderSlackFailureThread(viewOf(run, jobs)),
+    ]) {
+      assert.ok(message.text.length <= SLACK_LIMITS.text, `text ${message.text.length}`);
+      assert.ok(message.blocks.length <= SLACK_LIMITS.blocks);
+      for (const block of message.blocks) {
+        if ("text" in block) assert.ok(block.text.text.length <= SLACK_LIMITS.sectionText);
+        if ("fields" in block && block.fields) {
+          for (const field of block.fields) assert.ok(field.text.length <= SLACK_LIMITS.field);
+        }
+      }
+    }
+  });
+
+  it("headlines follow the run: running, then the transition", () => {
+    const running = buildEvent({ status: "running" });
+    assert.equal(viewOf(running, [], null).headline, "Running");
+    assert.equal(viewOf(buildEvent({ status: "success" }), [], "fixed").headline, "Fixed");
+    assert.equal(formatDuration(3_723_000), "1h 2m");
+  });
+});
+
+describe("e-mail rendering", () => {
+  it("subject names repository, pipeline, transition, branch and short sha", () => {
+    const view = viewOf(buildEvent({ status: "failure", sha: "a1b2c3d4e5f6a1b2c3d4e5f6a1b2c3d4e5f6a1b2" }));
+    assert.equal(emailSubject(view, "failed"), "[acme/api] CI failed on main (a1b2c3d)");
+    assert.equal(emailSubject(view, "fixed"), "[acme/api] CI fixed on main (a1b2c3d)");
+  });
+
+  it("escapes HTML, keeps one-line subjects and lists failed jobs in both parts", () => {
+    const run = buildEvent({
+      status: "failure",
+      title: "<script>alert(1)</script>\nBcc: x@evil",
+      branch: "a\r\nb",
+    });
+    const job = buildEvent({ status: "failure", job: { id: "1", name: "build <b>" } });
+    const mail = renderEmail(viewOf(run, [job]), "failed");
+    assert.doesNotMatch(mail.subject, /[\r\n]/);
+    assert.doesNotMatch(mail.html, /<script>|<b>/);
+    assert.match(mail.html, /&lt;script&gt;/);
+    assert.match(mail.html, /<a href="https:\/\/github.com\/acme\/api\/jobs\/1">build &lt;b&gt;<\/a>/);
+    assert.match(mail.text, /Failed jobs:\n- build <b> <https:\/\/github.com\/acme\/api\/jobs\/1>/);
+    assert.match(mail.text, /Author: Ada Lovelace/);
+  });
+
+  it("Message-IDs use the sender's domain", () => {
+    assert.equal(messageId("abc", "buildcast <ci@example.org>"), "<abc@example.org>");
+  });
+});

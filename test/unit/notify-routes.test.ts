@@ -1,0 +1,83 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { configSchema, type Route } from "../../src/config/schema.ts";
+import { globToRegExp, matchesAnyGlob, matchesGlob } from "../../src/notify/glob.ts";
+import { decodeKeyPart, encodeKeyPart } from "../../src/notify/keys.ts";
+import { matchRoutes } from "../../src/notify/routes.ts";
+import { buildEvent } from "../helpers/events.ts";
+
+const routes = (raw: unknown[]): Route[] => configSchema.parse({ routes: raw }).routes;
+
+describe("glob", () => {
+  it("* stays in a segment, ** crosses segments, ? is one character", () => {
+    assert.equal(matchesGlob("acme/api", "acme/*"), true);
+    assert.equal(matchesGlob("acme/sub/api", "acme/*"), false);
+    assert.equal(matchesGlob("acme/sub/api", "acme/**"), true);
+    assert.equal(matchesGlob("acme/api", "acme/**/api"), true);
+    assert.equal(matchesGlob("release/1.2", "release/*"), true);
+    assert.equal(matchesGlob("release-1", "release/*"), false);
+    assert.equal(matchesGlob("v1", "v?"), true);
+  });
+
+  it("regex characters are literal", () => {
+    assert.equal(matchesGlob("a.b", "a.b"), true);
+    assert.equal(matchesGlob("axb", "a.b"), false);
+    assert.equal(matchesGlob("CI (push)", "CI (push)"), true);
+    assert.equal(globToRegExp("a+b").test("aab"), false);
+  });
+
+  it("an omitted list matches anything, a missing value matches no list", () => {
+    assert.equal(matchesAnyGlob(null, undefined), true);
+    assert.equal(matchesAnyGlob(null, ["*"]), false);
+  });
+});
+
+describe("KV key encoding", () => {
+  it("keeps safe characters, escapes the rest and round-trips", () => {
+    for (const name of ["acme/api", "feature/ü x.y", "", "=", "a\u0000b", "C0123456"]) {
+      const encoded = encodeKeyPart(name);
+      assert.match(encoded, /^[-/_=a-zA-Z0-9]+$/);
+      assert.equal(decodeKeyPart(encoded), name);
+    }
+    assert.equal(encodeKeyPart("acme/api"), "acme/api");
+    assert.notEqual(encodeKeyPart(""), encodeKeyPart("="));
+  });
+});
+
+describe("matchRoutes", () => {
+  const config = routes([
+    {
+      name: "main-breakage",
+      match: {
+        repositories: ["acme/*"],
+        branches: ["main", "release/*"],
+        pipelines: ["CI"],
+        providers: ["github", "gitlab"],
+      },
+      on: ["failed", "still_failing", "fixed"],
+      slack: { channel: "C0123456" },
+    },
+    { name: "everything", on: ["succeeded"], email: { to: ["team@example.com"] } },
+    { name: "jobs", match: { kinds: ["job"] }, on: ["failed"], email: { to: ["jobs@example.com"] } },
+  ]);
+  const names = (list: Route[]) => list.map((route) => route.name);
+
+  it("matches repository, branch, pipeline and provider globs and the transition", () => {
+    assert.deepEqual(names(matchRoutes(config, buildEvent({ status: "failure" }).data, "failed")), [
+      "main-breakage",
+    ]);
+    assert.deepEqual(names(matchRoutes(config, buildEvent({ branch: "release/2.0" }).data, "fixed")), [
+      "main-breakage",
+    ]);
+    assert.deepEqual(names(matchRoutes(config, buildEvent({ branch: "feature/x" }).data, "failed")), []);
+    assert.deepEqual(names(matchRoutes(config, buildEvent({ repository: "other/api" }).data, "failed")), []);
+    assert.deepEqual(names(matchRoutes(config, buildEvent({ pipeline: "Lint" }).data, "failed")), []);
+    assert.deepEqual(names(matchRoutes(config, buildEvent({ branch: null }).data, "failed")), []);
+  });
+
+  it("kinds default to pipeline; job routes match job events only", () => {
+    const job = buildEvent({ status: "failure", job: { id: "7", name: "test" } }).data;
+    assert.deepEqual(names(matchRoutes(config, job, "failed")), ["jobs"]);
+    assert.deepEqual(names(matchRoutes(config, buildEvent().data, "succeeded")), ["everything"]);
+  });
+});

@@ -1,0 +1,127 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import type { Transition } from "../../src/config/schema.ts";
+import type { BuildEvent } from "../../src/events/schema.ts";
+import { entityOf } from "../../src/notify/entity.ts";
+import {
+  decideTransition,
+  MAX_REMEMBERED_RUNS,
+  type Decision,
+  type LaneState,
+} from "../../src/notify/transitions.ts";
+import { buildEvent, type EventSpec } from "../helpers/events.ts";
+
+/** Feeds events through one lane; returns the transitions (null for none) and the final lane. */
+function feed(events: readonly BuildEvent[], start: LaneState | null = null) {
+  let lane = start;
+  const decisions: Decision[] = [];
+  for (const event of events) {
+    const result = decideTransition(lane, entityOf(event.data), event.data.phase, event.data.status);
+    lane = result.lane;
+    decisions.push(result.decision);
+  }
+  return { lane, decisions, transitions: decisions.map((d) => d.transition) };
+}
+
+const run = (n: number, status: EventSpec["status"], extra: EventSpec = {}) =>
+  buildEvent({
+    runId: String(1000 + n),
+    runNumber: n,
+    status,
+    createdAt: `2024-05-01T10:${String(n).padStart(2, "0")}:00Z`,
+    at: `2024-05-01T10:${String(n).padStart(2, "0")}:30Z`,
+    ...extra,
+  });
+
+describe("decideTransition", () => {
+  it("flapping success → failure → failure → success gives succeeded, failed, still_failing, fixed", () => {
+    const { transitions } = feed([
+      run(1, "success"),
+      run(2, "failure"),
+      run(3, "failure"),
+      run(4, "success"),
+    ]);
+    assert.deepEqual(transitions, ["succeeded", "failed", "still_failing", "fixed"] satisfies Transition[]);
+  });
+
+  it("a first failure with no history is failed; a start is started", () => {
+    assert.deepEqual(feed([run(1, "running"), run(1, "failure")]).transitions, ["started", "failed"]);
+  });
+
+  it("canceled is not a failure and does not break a failure streak", () => {
+    const { transitions } = feed([run(1, "failure"), run(2, "canceled"), run(3, "success")]);
+    assert.deepEqual(transitions, ["failed", "canceled", "fixed"]);
+    assert.deepEqual(feed([run(1, "success"), run(2, "canceled"), run(3, "failure")]).transitions, [
+      "succeeded",
+      "canceled",
+      "failed",
+    ]);
+  });
+
+  it("a duplicate replays the recorded decision as not fresh and changes nothing", () => {
+    const first = feed([run(1, "failure")]);
+    const again = decideTransition(first.lane, entityOf(run(1, "failure").data), "finished", "failure");
+    assert.equal(again.changed, false);
+    assert.equal(again.decision.fresh, false);
+    assert.equal(again.decision.transition, "failed");
+    assert.equal(again.decision.noticeId, first.decisions[0]?.noticeId);
+  });
+
+  it("late events of a run that already finished give no new transition", () => {
+    const { decisions } = feed([run(1, "failure"), run(1, "running"), run(1, "queued")]);
+    assert.deepEqual(
+      decisions.map((d) => d.fresh),
+      [true, false, false],
+    );
+  });
+
+  it("a late finish of an older run is ignored after a newer one finished", () => {
+    const { transitions, lane } = feed([run(2, "failure"), run(1, "success"), run(3, "success")]);
+    assert.deepEqual(transitions, ["failed", null, "fixed"]);
+    assert.equal(lane?.last?.key, entityOf(run(3, "success").data).key);
+  });
+
+  it("a higher attempt that succeeds after a failure is fixed; the old attempt's events are stale", () => {
+    const { transitions } = feed([
+      run(1, "failure"),
+      run(1, "running", { attempt: 2 }),
+      run(1, "success", { attempt: 2 }),
+      run(1, "failure"),
+    ]);
+    assert.deepEqual(transitions, ["failed", "started", "fixed", null]);
+  });
+
+  it("still_failing and fixed thread under the failed notice that opened the streak", () => {
+    const { decisions } = feed([run(1, "failure"), run(2, "failure"), run(3, "success"), run(4, "failure")]);
+    const [failed, still, fixed, again] = decisions;
+    assert.equal(failed?.threadRootId, null);
+    assert.equal(still?.threadRootId, failed?.noticeId);
+    assert.equal(fixed?.threadRootId, failed?.noticeId);
+    assert.equal(again?.transition, "failed");
+    assert.equal(again?.threadRootId, null);
+    assert.notEqual(again?.noticeId, failed?.noticeId);
+  });
+
+  it("skipped, manual and queued states decide nothing", () => {
+    assert.deepEqual(feed([run(1, "skipped"), run(2, "manual"), run(3, "queued")]).transitions, [
+      null,
+      null,
+      null,
+    ]);
+  });
+
+  it("remembers a bounded number of runs and still counts each once", () => {
+    const events = Array.from({ length: MAX_REMEMBERED_RUNS + 20 }, (_, i) =>
+      run(i + 1, i % 2 === 0 ? "failure" : "success", {
+        createdAt: new Date(Date.UTC(2024, 4, 1, 10, i)).toISOString(),
+      }),
+    );
+    const { lane } = feed(events);
+    assert.ok(Object.keys(lane?.runs ?? {}).length <= MAX_REMEMBERED_RUNS);
+    const replay = feed(events, lane);
+    assert.deepEqual(
+      replay.decisions.filter((d) => d.fresh),
+      [],
+    );
+  });
+});

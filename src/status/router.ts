@@ -79,13 +79,10 @@ export function createStatusRouter(deps: RouterDeps): Router {
   const guard = (req: Request, res: Response, next: NextFunction): void => {
     if (!ready()) return starting(res);
     if (isAuthorized(req, token)) return next();
-    res
-      .status(401)
-      .set("WWW-Authenticate", 'Bearer realm="buildcast"')
-      .json({
-        error: "unauthorized",
-        message: "a valid API token is required (Authorization: Bearer <token>)",
-      });
+    res.status(401).set("WWW-Authenticate", 'Bearer realm="buildcast"').json({
+      error: "unauthorized",
+      message: "a valid API token is required (Authorization: Bearer <token>)",
+    });
   };
 
   router.get("/badge.svg", guard, (req, res) => {

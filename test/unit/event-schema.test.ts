@@ -1,0 +1,246 @@
+import assert from "node:assert/strict";
+import { readFileSync, readdirSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
+import {
+  EVENTS_DOC_PATH,
+  REGENERATE_COMMAND,
+  SCHEMA_PATH,
+  generateDocs,
+  spliceSections,
+} from "../../scripts/events-doc.ts";
+import { parseBuildEvent } from "../../src/events/build-event.ts";
+import { BUILD_EVENT_SCHEMA_TITLE, buildEventJsonSchema } from "../../src/events/json-schema.ts";
+import { DATA_SCHEMA_URI, type BuildEvent } from "../../src/events/schema.ts";
+import {
+  GITHUB_COMMIT_STATE_TABLE,
+  GITHUB_CONCLUSION_TABLE,
+  GITHUB_DEPLOYMENT_STATE_TABLE,
+  GITHUB_STATUS_TABLE,
+  normalizeGithub,
+} from "../../src/normalize/github.ts";
+import { GITLAB_STATUS_TABLE, normalizeGitlab } from "../../src/normalize/gitlab.ts";
+import type { NormalizeResult } from "../../src/normalize/types.ts";
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), "../..");
+const FIXTURES = join(ROOT, "test/fixtures/webhooks");
+
+type Schema = Record<string, unknown>;
+
+/**
+ * Just enough JSON Schema (2020-12) to check events against the generated file. A keyword it
+ * does not know is an error, so a schema change can never make this check silently pass.
+ */
+const KNOWN_KEYWORDS = new Set([
+  ...["$schema", "$id", "title", "description", "format"],
+  ...["type", "const", "enum", "pattern", "minLength", "minimum", "maximum"],
+  ...["properties", "required", "anyOf", "allOf", "if", "then"],
+]);
+
+function typeMatches(type: string, value: unknown): boolean {
+  switch (type) {
+    case "null":
+      return value === null;
+    case "object":
+      return typeof value === "object" && value !== null && !Array.isArray(value);
+    case "integer":
+      return Number.isInteger(value);
+    default:
+      return typeof value === type;
+  }
+}
+
+function validate(schema: Schema, value: unknown, path = "$"): string[] {
+  const unknown = Object.keys(schema).filter((key) => !KNOWN_KEYWORDS.has(key));
+  if (unknown.length > 0) throw new Error(`${path}: validator does not know ${unknown.join(", ")}`);
+  const errors: string[] = [];
+  const types = schema["type"] === undefined ? [] : ([schema["type"]].flat() as string[]);
+  if (types.length > 0 && !types.some((type) => typeMatches(type, value))) {
+    return [`${path}: expected ${types.join(" or ")}`];
+  }
+  if ("const" in schema && value !== schema["const"])
+    errors.push(`${path}: expected ${String(schema["const"])}`);
+  if (Array.isArray(schema["enum"]) && !schema["enum"].includes(value)) errors.push(`${path}: not in enum`);
+  if (typeof value === "string") {
+    if (typeof schema["pattern"] === "string" && !new RegExp(schema["pattern"], "u").test(value)) {
+      errors.push(`${path}: does not match ${schema["pattern"]}`);
+    }
+    if (typeof schema["minLength"] === "number" && [...value].length < schema["minLength"]) {
+      errors.push(`${path}: shorter than ${schema["minLength"]}`);
+    }
+  }
+  if (typeof value === "number") {
+    if (typeof schema["minimum"] === "number" && value < schema["minimum"])
+      errors.push(`${path}: below minimum`);
+    if (typeof schema["maximum"] === "number" && value > schema["maximum"])
+      errors.push(`${path}: above maximum`);
+  }
+  if (typeMatches("object", value)) {
+    const object = value as Record<string, unknown>;
+    for (const key of (schema["required"] ?? []) as string[]) {
+      if (!(key in object)) errors.push(`${path}: missing ${key}`);
+    }
+    for (const [key, child] of Object.entries((schema["properties"] ?? {}) as Record<string, Schema>)) {
+      if (key in object) errors.push(...validate(child, object[key], `${path}.${key}`));
+    }
+  }
+  if (Array.isArray(schema["anyOf"])) {
+    const branches = (schema["anyOf"] as Schema[]).map((branch) => validate(branch, value, path));
+    if (!branches.some((branchErrors) => branchErrors.length === 0))
+      errors.push(`${path}: matches no anyOf branch`);
+  }
+  for (const branch of (schema["allOf"] ?? []) as Schema[]) errors.push(...validate(branch, value, path));
+  if (schema["if"] !== undefined && validate(schema["if"] as Schema, value, path).length === 0) {
+    errors.push(...validate((schema["then"] ?? {}) as Schema, value, path));
+  }
+  return errors;
+}
+
+const GITLAB_HOOKS: Readonly<Record<string, string>> = {
+  pipeline: "Pipeline Hook",
+  job: "Job Hook",
+  build: "Build Hook",
+  deployment: "Deployment Hook",
+};
+
+/** Every event the normalizers produce from the copied real fixtures (handled ones only). */
+function fixtureEvents(): { file: string; event: BuildEvent }[] {
+  const out: { file: string; event: BuildEvent }[] = [];
+  const collect = (file: string, result: NormalizeResult): void => {
+    if (result.handled) for (const event of result.events) out.push({ file, event });
+  };
+  for (const file of readdirSync(join(FIXTURES, "github"))) {
+    const payload: unknown = JSON.parse(readFileSync(join(FIXTURES, "github", file), "utf8"));
+    collect(file, normalizeGithub({ event: file.split(".")[0]!, deliveryId: "d-1", payload }));
+  }
+  for (const file of readdirSync(join(FIXTURES, "gitlab"))) {
+    const hook = GITLAB_HOOKS[file.split(".")[0]!];
+    if (hook === undefined) continue;
+    const payload: unknown = JSON.parse(readFileSync(join(FIXTURES, "gitlab", file), "utf8"));
+    collect(file, normalizeGitlab({ event: hook, deliveryId: null, payload }));
+  }
+  return out;
+}
+
+const schema = buildEventJsonSchema();
+const events = fixtureEvents();
+const sample = events.find(({ event }) => event.data.kind === "job")!.event;
+
+/** A deep copy of the sample with one change applied. */
+function broken(
+  change: (event: Record<string, unknown> & { data: Record<string, unknown> }) => void,
+): unknown {
+  const copy = structuredClone(sample) as unknown as Record<string, unknown> & {
+    data: Record<string, unknown>;
+  };
+  change(copy);
+  return copy;
+}
+
+describe("generated docs", () => {
+  it(`${SCHEMA_PATH} and ${EVENTS_DOC_PATH} match what the code generates`, async () => {
+    const expected = await generateDocs(ROOT);
+    const stale = `is out of date with src/events/schema.ts or the status tables: run \`${REGENERATE_COMMAND}\` and commit the result`;
+    assert.equal(readFileSync(join(ROOT, SCHEMA_PATH), "utf8"), expected.schema, `${SCHEMA_PATH} ${stale}`);
+    assert.equal(
+      readFileSync(join(ROOT, EVENTS_DOC_PATH), "utf8"),
+      expected.eventsDoc,
+      `${EVENTS_DOC_PATH} ${stale}`,
+    );
+  });
+
+  it("events.md shows every row of every status table", () => {
+    const doc = readFileSync(join(ROOT, EVENTS_DOC_PATH), "utf8");
+    const row = (...cells: string[]): RegExp =>
+      new RegExp(`^\\|\\s*${cells.map((cell) => `\`${cell}\``).join("\\s*\\|\\s*")}\\s*\\|`, "m");
+    for (const table of [GITHUB_COMMIT_STATE_TABLE, GITHUB_DEPLOYMENT_STATE_TABLE, GITLAB_STATUS_TABLE]) {
+      for (const [raw, { phase, status }] of Object.entries(table))
+        assert.match(doc, row(raw, phase, status));
+    }
+    for (const [raw, { phase, status }] of Object.entries(GITHUB_STATUS_TABLE)) {
+      assert.match(doc, status === null ? row(raw, phase) : row(raw, phase, status));
+    }
+    for (const [raw, status] of Object.entries(GITHUB_CONCLUSION_TABLE)) {
+      assert.match(doc, row(raw, "finished", status));
+    }
+  });
+
+  it("refuses a document that lost a generated section's markers", () => {
+    assert.throws(() => spliceSections("# no markers\n", { "gitlab-status": "x" }), /gitlab-status/);
+  });
+
+  it("the schema file is pretty-printed JSON with a trailing newline", () => {
+    const text = readFileSync(join(ROOT, SCHEMA_PATH), "utf8");
+    assert.ok(text.endsWith("}\n"));
+    assert.equal(text, `${JSON.stringify(JSON.parse(text), null, 2)}\n`);
+  });
+});
+
+describe("the JSON Schema", () => {
+  it("is identified by the URI every event carries in dataschema", () => {
+    assert.equal(schema["$id"], DATA_SCHEMA_URI);
+    assert.equal(schema["$schema"], "https://json-schema.org/draft/2020-12/schema");
+    assert.equal(schema["title"], BUILD_EVENT_SCHEMA_TITLE);
+    assert.equal(sample.dataschema, schema["$id"]);
+  });
+
+  it("accepts every event the normalizers make from real fixtures", () => {
+    assert.ok(events.length >= 50, `only ${events.length} fixture events`);
+    for (const { file, event } of events) assert.deepEqual(validate(schema, event), [], file);
+    const kinds = new Set(events.map(({ event }) => `${event.data.provider}/${event.data.kind}`));
+    assert.equal(kinds.size, 6, [...kinds].join(", "));
+  });
+
+  it("accepts the traceparent extension and fields added later within v1", () => {
+    const later = broken((event) => {
+      event["traceparent"] = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+      event["newextension"] = "x";
+      event.data["queuedDurationMs"] = 1200;
+    });
+    assert.deepEqual(validate(schema, later), []);
+    assert.doesNotThrow(() => parseBuildEvent(later));
+  });
+
+  const breakages: [string, Parameters<typeof broken>[0], RegExp][] = [
+    ["a missing data.run", (e) => delete e.data["run"], /\$\.data: missing run/],
+    ["a missing id", (e) => delete e["id"], /\$: missing id/],
+    ["a status outside the enum", (e) => (e.data["status"] = "passed"), /\$\.data\.status: not in enum/],
+    ["a kind outside the enum", (e) => (e.data["kind"] = "stage"), /\$\.data\.kind: not in enum/],
+    ["an id that is not a content hash", (e) => (e["id"] = "abc"), /\$\.id: does not match/],
+    [
+      "attempt as a string",
+      (e) => ((e.data["run"] as Record<string, unknown>)["attempt"] = "1"),
+      /attempt: expected integer/,
+    ],
+    [
+      "attempt 0",
+      (e) => ((e.data["run"] as Record<string, unknown>)["attempt"] = 0),
+      /attempt: below minimum/,
+    ],
+    [
+      "an undefined commit author",
+      (e) => ((e.data["commit"] as Record<string, unknown>)["author"] = "ada"),
+      /author: matches no anyOf/,
+    ],
+    ["a time without an offset", (e) => (e["time"] = "2024-05-01 10:00"), /\$\.time: does not match/],
+    ["a wrong specversion", (e) => (e["specversion"] = "0.3"), /specversion: expected 1\.0/],
+    [
+      "a type that does not match data",
+      (e) => (e["type"] = "build.pipeline.finished.v1"),
+      /\$\.type: expected build\.job\./,
+    ],
+    ["a malformed traceparent", (e) => (e["traceparent"] = "trace-me"), /traceparent: does not match/],
+  ];
+  for (const [what, change, message] of breakages) {
+    it(`rejects ${what}, as the zod contract does`, () => {
+      const event = broken(change);
+      assert.match(validate(schema, event).join("\n"), message);
+      assert.throws(() => parseBuildEvent(event));
+    });
+  }
+
+  it("the checker refuses keywords it does not implement", () => {
+    assert.throws(() => validate({ type: "array", items: {} }, []), /items/);
+  });
+});

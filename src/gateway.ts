@@ -46,7 +46,8 @@ async function ensureLocalServer(
   logger: Logger,
 ): Promise<LocalServer | null> {
   const { config } = loaded;
-  const url = new URL(kind === "nats" ? config.nats.url : config.redis.url);
+  // a cluster's seed list is never a development default, so the first entry is enough
+  const url = new URL((kind === "nats" ? config.nats.url : config.redis.url).split(",")[0]?.trim() ?? "");
   const port = Number(url.port || (kind === "nats" ? 4222 : 6379));
   if (await isListening(url.hostname, port)) return null;
   const explicit = kind === "nats" ? loaded.explicit.natsUrl : loaded.explicit.redisUrl;

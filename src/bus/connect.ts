@@ -13,8 +13,13 @@ export interface Bus {
   close(): Promise<void>;
 }
 
-/** Shown without credentials: NATS URLs may carry user:password. */
+/** Shown without credentials: NATS URLs may carry user:password. Lists are redacted item by item. */
 export function redactUrl(url: string): string {
+  if (url.includes(","))
+    return url
+      .split(",")
+      .map((part) => redactUrl(part.trim()))
+      .join(",");
   try {
     const parsed = new URL(url);
     if (parsed.password) parsed.password = "***";
@@ -31,7 +36,7 @@ export function redactUrl(url: string): string {
  */
 export async function connectBus(url: string, logger: Logger, name = "buildcast"): Promise<Bus> {
   const nc = await connect({
-    servers: url,
+    servers: url.split(",").map((server) => server.trim()),
     name,
     maxReconnectAttempts: -1,
     reconnectTimeWait: 1000,

@@ -27,17 +27,25 @@ const duration = z.union([
     }),
 ]);
 
+const hasScheme = (value: string, schemes: readonly string[]): boolean => {
+  try {
+    return schemes.includes(new URL(value.trim()).protocol.replace(/:$/, ""));
+  } catch {
+    return false;
+  }
+};
+
 const url = (schemes: readonly string[]) =>
-  z.string().refine(
-    (value) => {
-      try {
-        return schemes.includes(new URL(value).protocol.replace(/:$/, ""));
-      } catch {
-        return false;
-      }
-    },
-    `a URL with scheme ${schemes.join(" or ")}`,
-  );
+  z.string().refine((value) => hasScheme(value, schemes), `a URL with scheme ${schemes.join(" or ")}`);
+
+/** One URL or several, comma-separated (the seed servers of a NATS cluster). */
+const urlList = (schemes: readonly string[]) =>
+  z
+    .string()
+    .refine(
+      (value) => value.split(",").every((part) => hasScheme(part, schemes)),
+      `one or more comma-separated URLs with scheme ${schemes.join(" or ")}`,
+    );
 
 export const TRANSITIONS = ["failed", "still_failing", "fixed", "succeeded", "started", "canceled"] as const;
 export type Transition = (typeof TRANSITIONS)[number];
@@ -110,7 +118,8 @@ export const configSchema = z
       .prefault({}),
     nats: z
       .object({
-        url: url(["nats", "tls", "ws", "wss"]).default("nats://127.0.0.1:4222"),
+        /** one URL, or several comma-separated seed servers of a cluster */
+        url: urlList(["nats", "tls", "ws", "wss"]).default("nats://127.0.0.1:4222"),
         publishTimeout: duration.default(5000),
         stream: z
           .object({

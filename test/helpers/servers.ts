@@ -121,3 +121,78 @@ export function startRedis(port?: number): Promise<TestServer> {
     port,
   );
 }
+
+export interface TestCluster {
+  readonly nodes: readonly TestServer[];
+  /** all client URLs, comma-separated (NATS_URL for a cluster) */
+  readonly url: string;
+  dispose(): Promise<void>;
+}
+
+/**
+ * A JetStream cluster of `size` nats-server processes on loopback, each with its own data
+ * directory, client port and route port. Resolves once JetStream has a meta leader.
+ */
+export async function startNatsCluster(size = 3): Promise<TestCluster> {
+  const clientPorts: number[] = [];
+  const routePorts: number[] = [];
+  for (let i = 0; i < size; i++) {
+    clientPorts.push(await freePort());
+    routePorts.push(await freePort());
+  }
+  const routes = routePorts.map((port) => `nats-route://127.0.0.1:${port}`).join(",");
+  const nodes = await Promise.all(
+    clientPorts.map((clientPort, i) =>
+      startManaged(
+        `nats-n${i + 1}`,
+        "nats-server",
+        (p, dir) => [
+          "-a",
+          "127.0.0.1",
+          "-p",
+          String(p),
+          "-js",
+          "-sd",
+          dir,
+          "--server_name",
+          `n${i + 1}`,
+          "--cluster_name",
+          "buildcast-test",
+          "--cluster",
+          `nats://127.0.0.1:${routePorts[i]}`,
+          "--routes",
+          routes,
+        ],
+        "nats",
+        clientPort,
+      ),
+    ),
+  );
+  const url = nodes.map((node) => node.url).join(",");
+  const { connect } = await import("@nats-io/transport-node");
+  const { jetstreamManager } = await import("@nats-io/jetstream");
+  const nc = await connect({ servers: nodes.map((node) => node.url) });
+  try {
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      try {
+        const jsm = await jetstreamManager(nc);
+        await jsm.getAccountInfo();
+        break;
+      } catch (error) {
+        if (Date.now() > deadline)
+          throw new Error(`JetStream cluster did not elect a leader: ${String(error)}`);
+        await new Promise((resolve) => setTimeout(resolve, 250));
+      }
+    }
+  } finally {
+    await nc.close();
+  }
+  return {
+    nodes,
+    url,
+    dispose: async () => {
+      await Promise.all(nodes.map((node) => node.dispose()));
+    },
+  };
+}

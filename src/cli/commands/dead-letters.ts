@@ -4,8 +4,9 @@ import { loadConfig } from "../../config/load.ts";
 import { DeadLetters, type DeadLetter } from "../../notify/dead-letters.ts";
 import { redisConnection } from "../../notify/queue.ts";
 
-export interface Output {
-  log(line: string): void;
+export interface CommandIo {
+  readonly out: { log(line: string): void };
+  readonly env: Readonly<Record<string, string | undefined>>;
 }
 
 /** The table `dead-letters list` prints; exported so tests can read what an operator sees. */
@@ -27,8 +28,8 @@ export function deadLetterTable(rows: readonly DeadLetter[]): string {
   return table.toString();
 }
 
-async function withDeadLetters<T>(run: (letters: DeadLetters) => Promise<T>): Promise<T> {
-  const { config } = loadConfig();
+async function withDeadLetters<T>(io: CommandIo, run: (letters: DeadLetters) => Promise<T>): Promise<T> {
+  const { config } = loadConfig({ env: io.env });
   const connection = redisConnection(config.redis.url);
   const letters = new DeadLetters(connection, config.redis.prefix);
   try {
@@ -39,14 +40,18 @@ async function withDeadLetters<T>(run: (letters: DeadLetters) => Promise<T>): Pr
   }
 }
 
-export function registerDeadLetters(program: Command, out: Output = console): void {
+export function registerDeadLetters(
+  program: Command,
+  io: CommandIo = { out: console, env: process.env },
+): void {
+  const { out } = io;
   const command = program.command("dead-letters").description("failed Slack and e-mail deliveries");
 
   command
     .command("list")
     .description("print the failed deliveries as a table")
     .action(async () => {
-      const rows = await withDeadLetters((letters) => letters.list());
+      const rows = await withDeadLetters(io, (letters) => letters.list());
       out.log(rows.length === 0 ? "no dead letters" : deadLetterTable(rows));
     });
 
@@ -59,7 +64,7 @@ export function registerDeadLetters(program: Command, out: Output = console): vo
       if (!options.all && id === undefined) {
         program.error("give a dead letter id or --all");
       }
-      const retried = await withDeadLetters(async (letters) =>
+      const retried = await withDeadLetters(io, async (letters) =>
         options.all ? letters.retryAll() : (await letters.retry(id ?? "")) ? [id ?? ""] : [],
       );
       if (!options.all && retried.length === 0) program.error(`no dead letter with id ${id ?? ""}`);

@@ -1,0 +1,252 @@
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { Command } from "commander";
+import { Redis } from "ioredis";
+import { registerDeadLetters } from "../../src/cli/commands/dead-letters.ts";
+import type { BuildEvent } from "../../src/events/schema.ts";
+import { DeadLetters } from "../../src/notify/dead-letters.ts";
+import { buildEvent, publishEvent, type EventSpec } from "../helpers/events.ts";
+import { eventually, sleep, startNotifyHarness, type NotifyHarness } from "../helpers/notify-harness.ts";
+import { startSlackServer, type SlackCall, type SlackServer } from "../helpers/slack-server.ts";
+
+const TESTS = ["api", "flap", "order", "burst", "limit", "flaky", "bad"] as const;
+const channelOf = (test: (typeof TESTS)[number]) => `C${test.toUpperCase()}`;
+
+let slack: SlackServer;
+let harness: NotifyHarness;
+
+before(async () => {
+  slack = await startSlackServer();
+  harness = await startNotifyHarness(
+    { SLACK_BOT_TOKEN: "xoxb-test-token", SLACK_API_URL: slack.apiUrl },
+    {
+      people: [{ email: "ada@example.com", github: "ada", slack: "U012ABC" }],
+      routes: TESTS.map((test) => ({
+        name: test,
+        match: { repositories: [`acme/${test}`], branches: ["main"] },
+        on: ["failed", "still_failing", "fixed"],
+        slack: { channel: channelOf(test), mentionAuthor: true },
+      })),
+      notify: {
+        slack: { apiUrl: slack.apiUrl, minInterval: 300 },
+        delivery: { attempts: 4, backoff: 200, concurrency: 8 },
+      },
+    },
+  );
+});
+
+after(async () => {
+  await harness.close();
+  await slack.close();
+});
+
+const callsTo = (channel: string, method?: string): SlackCall[] =>
+  slack.calls.filter(
+    (call) => call.args.channel === channel && (method === undefined || call.method === method),
+  );
+const accepted = (channel: string) => callsTo(channel).filter((call) => call.answered === 200);
+const blocksText = (call: SlackCall | undefined) => JSON.stringify(call?.args.blocks ?? null);
+
+function runEvent(
+  test: (typeof TESTS)[number],
+  n: number,
+  status: EventSpec["status"] & string,
+  extra: EventSpec = {},
+) {
+  const minute = String(n).padStart(2, "0");
+  return buildEvent({
+    repository: `acme/${test}`,
+    runId: String(100 + n),
+    runNumber: n,
+    status,
+    createdAt: `2024-05-01T10:${minute}:00Z`,
+    at: `2024-05-01T10:${minute}:${status === "running" ? "10" : "50"}Z`,
+    ...extra,
+  });
+}
+
+const publish = async (...events: BuildEvent[]) => {
+  for (const event of events) await publishEvent(harness.bus.js, event);
+};
+
+describe("Slack notices", () => {
+  it("posts once on failure with the run's facts, replies in a thread, then updates in place", async () => {
+    const channel = channelOf("api");
+    await publish(runEvent("api", 1, "success"), runEvent("api", 2, "running"));
+    await publish(
+      runEvent("api", 2, "failure", { job: { id: "j1", name: "test (node 20)" } }),
+      runEvent("api", 2, "success", { job: { id: "j2", name: "lint" }, at: "2024-05-01T10:02:20Z" }),
+      runEvent("api", 2, "failure", { durationMs: 95_000 }),
+    );
+    const [post, thread] = await eventually(() => {
+      const calls = accepted(channel);
+      return calls.length >= 2 ? calls : undefined;
+    }, "post and thread reply");
+    assert.equal(post?.method, "chat.postMessage");
+    assert.equal(post?.token, "xoxb-test-token");
+    assert.equal(post?.args.thread_ts, undefined);
+    assert.match(String(post?.args.text), /^Failed: acme\/api CI #2 on main \(0123456\)$/);
+    const blocks = blocksText(post);
+    assert.match(blocks, /:red_circle: \*Failed\*/);
+    assert.match(blocks, /<@U012ABC>/);
+    assert.match(blocks, /1m 35s/);
+    assert.equal(thread?.method, "chat.postMessage");
+    assert.equal(thread?.args.thread_ts, "1700000000.000100");
+    assert.match(blocksText(thread), /test \(node 20\)/);
+    assert.doesNotMatch(blocksText(thread), /lint/);
+
+    // a re-run of the same run: the message follows it, then shows the fix
+    await publish(runEvent("api", 2, "running", { attempt: 2, at: "2024-05-01T11:00:00Z" }));
+    const running = await eventually(() => accepted(channel)[2], "update to running");
+    assert.equal(running.method, "chat.update");
+    assert.equal(running.args.ts, post?.args.ts ?? "1700000000.000100");
+    assert.match(blocksText(running), /\*Running\*.*\(attempt 2\)/);
+    await publish(runEvent("api", 2, "success", { attempt: 2, at: "2024-05-01T11:05:00Z" }));
+    const fixed = await eventually(() => accepted(channel)[3], "update to fixed");
+    assert.equal(fixed.method, "chat.update");
+    assert.match(String(fixed.args.text), /^Fixed: /);
+    assert.match(blocksText(fixed), /:large_green_circle: \*Fixed\*/);
+    await sleep(800);
+    assert.equal(accepted(channel).length, 4, "no further calls");
+    assert.equal(
+      callsTo(channel, "chat.postMessage").filter((c) => c.args.thread_ts === undefined).length,
+      1,
+    );
+  });
+
+  it("flapping success → failure → failure → success notifies failed, still_failing, fixed once each", async () => {
+    const channel = channelOf("flap");
+    const events = [
+      runEvent("flap", 1, "success"),
+      runEvent("flap", 2, "failure"),
+      runEvent("flap", 3, "failure"),
+      runEvent("flap", 4, "success"),
+    ];
+    for (const event of events) await publish(event);
+    await eventually(() => accepted(channel).length >= 3, "three messages");
+    // the same states again (a redelivered webhook past the dedup window) and late, reordered events
+    for (const event of [...events].reverse()) {
+      await harness.bus.js.publish(event.type, JSON.stringify(event), { msgID: `${event.id}-again` });
+    }
+    await publish(runEvent("flap", 2, "running"), runEvent("flap", 3, "queued"));
+    await sleep(1500);
+    const texts = accepted(channel).map((call) => String(call.args.text).split(":")[0]);
+    assert.deepEqual(texts, ["Failed", "Still failing", "Fixed"]);
+    assert.ok(accepted(channel).every((call) => call.method === "chat.postMessage"));
+  });
+
+  it("out-of-order delivery gives the same notices as in-order", async () => {
+    const channel = channelOf("order");
+    await publish(
+      runEvent("order", 2, "failure"),
+      runEvent("order", 2, "running"),
+      runEvent("order", 1, "success"),
+      runEvent("order", 1, "running"),
+      runEvent("order", 3, "success"),
+    );
+    await eventually(() => accepted(channel).length >= 2, "two messages");
+    await sleep(1000);
+    assert.deepEqual(
+      accepted(channel).map((call) => String(call.args.text).split(":")[0]),
+      ["Failed", "Fixed"],
+    );
+  });
+
+  it("a burst of 500 job events of one run coalesces into a handful of calls showing the final state", async () => {
+    const channel = channelOf("burst");
+    await publish(runEvent("burst", 1, "failure"));
+    await eventually(() => accepted(channel).length >= 1, "first post");
+    const jobs: BuildEvent[] = [];
+    for (let i = 0; i < 250; i++) {
+      const job = { id: `job-${i}`, name: `shard ${String(i).padStart(3, "0")}` };
+      jobs.push(
+        runEvent("burst", 1, "running", { job, at: `2024-05-01T10:01:${String(i % 60).padStart(2, "0")}Z` }),
+      );
+      jobs.push(
+        runEvent("burst", 1, i % 2 === 0 ? "failure" : "success", { job, at: "2024-05-01T10:02:00Z" }),
+      );
+    }
+    await publish(...jobs);
+    const finalState = /125 of 250/;
+    await eventually(
+      () =>
+        accepted(channel).some((call) => call.method === "chat.update" && finalState.test(blocksText(call))),
+      "an update with the final state",
+      30_000,
+    );
+    await sleep(1000);
+    const calls = accepted(channel);
+    const updates = calls.filter((call) => call.method === "chat.update");
+    assert.ok(calls.length <= 15, `${calls.length} calls for 500 events`);
+    assert.match(blocksText(updates.at(-1)), finalState);
+    assert.equal(calls.filter((call) => call.args.thread_ts !== undefined).length, 1, "one thread reply");
+    // calls for one message keep the configured spacing (the thread reply is another message)
+    const times = callsTo(channel)
+      .filter((call) => call.args.thread_ts === undefined)
+      .map((call) => call.at);
+    for (let i = 1; i < times.length; i++) assert.ok((times[i] ?? 0) - (times[i - 1] ?? 0) >= 250);
+  });
+
+  it("honours Retry-After on 429", async () => {
+    const channel = channelOf("limit");
+    slack.failNext({ status: 429, retryAfter: 1 }, 1, "chat.postMessage");
+    await publish(runEvent("limit", 1, "failure"));
+    const ok = await eventually(() => accepted(channel)[0], "the post after the rate limit");
+    const limited = callsTo(channel).find((call) => call.answered === 429);
+    assert.ok(limited, "the first call was rate limited");
+    assert.ok(ok.at - limited.at >= 950, `waited ${ok.at - limited.at} ms`);
+    assert.equal(callsTo(channel).length, 2);
+    assert.ok((await harness.metrics.slackRateLimited.get()).values[0]?.value === 1);
+  });
+
+  it("retries a 500 with backoff", async () => {
+    const channel = channelOf("flaky");
+    slack.failNext({ status: 500 }, 2, "chat.postMessage");
+    await publish(runEvent("flaky", 1, "failure"));
+    await eventually(() => accepted(channel)[0], "the post after two 500s");
+    assert.deepEqual(
+      callsTo(channel).map((call) => call.answered),
+      [500, 500, 200],
+    );
+  });
+
+  it("dead-letters channel_not_found at once; the CLI lists it and its retry re-sends it", async () => {
+    const channel = channelOf("bad");
+    slack.failChannel(channel, "channel_not_found");
+    await publish(runEvent("bad", 1, "failure"));
+    const connection = new Redis(harness.redis.url, { maxRetriesPerRequest: null });
+    const letters = new DeadLetters(connection, harness.loaded.config.redis.prefix);
+    try {
+      const letter = await eventually(
+        async () => (await letters.list()).find((row) => row.target === channel),
+        "a dead letter",
+      );
+      assert.match(letter.reason, /channel_not_found/);
+      assert.equal(callsTo(channel).length, 1, "permanent errors are not retried");
+
+      const output: string[] = [];
+      const cli = (...args: string[]) => {
+        const program = new Command().exitOverride();
+        registerDeadLetters(program, {
+          out: { log: (line) => output.push(line) },
+          env: { REDIS_URL: harness.redis.url },
+        });
+        return program.parseAsync(["node", "buildcast", ...args]);
+      };
+      await cli("dead-letters", "list");
+      assert.match(output.join("\n"), new RegExp(`${letter.id}.*${channel}.*channel_not_found`));
+
+      slack.failChannel(channel, null);
+      await cli("dead-letters", "retry", letter.id);
+      const sent = await eventually(() => accepted(channel)[0], "the retried post");
+      assert.equal(sent.method, "chat.postMessage");
+      await eventually(
+        async () => (await letters.list()).every((row) => row.id !== letter.id),
+        "an empty set",
+      );
+    } finally {
+      await letters.close();
+      await connection.quit();
+    }
+  });
+});

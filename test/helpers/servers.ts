@@ -181,7 +181,7 @@ export async function startNatsCluster(size = 3): Promise<TestCluster> {
         break;
       } catch (error) {
         if (Date.now() > deadline)
-          throw new Error(`JetStream cluster did not elect a leader: ${String(error)}`);
+          throw new Error(`JetStream cluster did not elect a leader: ${String(error)}`, { cause: error });
         await new Promise((resolve) => setTimeout(resolve, 250));
       }
     }

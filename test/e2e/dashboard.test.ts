@@ -146,13 +146,14 @@ describe("dashboard in a browser", () => {
             pipeline,
             runId: String(runId),
             status,
-            title: [
-              "Bump dependencies",
-              "Fix flaky payment test",
-              "Add retry to webhook client",
-              "Refactor config loader",
-            ][runId % 4],
-            author: ["Ada Lovelace", "Grace Hopper", "Alan Turing"][runId % 3],
+            title:
+              [
+                "Bump dependencies",
+                "Fix flaky payment test",
+                "Add retry to webhook client",
+                "Refactor config loader",
+              ][runId % 4] ?? null,
+            author: ["Ada Lovelace", "Grace Hopper", "Alan Turing"][runId % 3] ?? null,
             createdAt: at(8 + i, 0),
             startedAt: at(8 + i, 1),
             at: at(8 + i, 1 + minutes),

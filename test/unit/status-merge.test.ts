@@ -132,13 +132,11 @@ describe("status merge property", () => {
           fc.tuple(
             fc.constant(events),
             // a delivery order: every event at least once, some twice or three times, shuffled
-            fc
-              .array(fc.nat({ max: events.length - 1 }), { maxLength: events.length * 2 })
-              .chain((extra) =>
-                fc.shuffledSubarray([...events.keys(), ...extra], {
-                  minLength: events.length + extra.length,
-                }),
-              ),
+            fc.array(fc.nat({ max: events.length - 1 }), { maxLength: events.length * 2 }).chain((extra) =>
+              fc.shuffledSubarray([...events.keys(), ...extra], {
+                minLength: events.length + extra.length,
+              }),
+            ),
           ),
         ),
         ([events, order]) => {

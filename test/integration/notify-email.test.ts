@@ -1,0 +1,138 @@
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { Redis } from "ioredis";
+import type { BuildEvent } from "../../src/events/schema.ts";
+import { DeadLetters } from "../../src/notify/dead-letters.ts";
+import { buildEvent, publishEvent, type EventSpec } from "../helpers/events.ts";
+import { eventually, sleep, startNotifyHarness, type NotifyHarness } from "../helpers/notify-harness.ts";
+import { startSmtpSink, type SinkMail, type SmtpSink } from "../helpers/smtp-sink.ts";
+
+let smtp: SmtpSink;
+let harness: NotifyHarness;
+
+before(async () => {
+  smtp = await startSmtpSink();
+  smtp.rejectRecipient("nobody@example.com");
+  harness = await startNotifyHarness(
+    { SMTP_URL: smtp.url },
+    {
+      people: [{ email: "ada@example.org", github: "ada", slack: "U012ABC" }],
+      routes: [
+        {
+          name: "team",
+          match: { repositories: ["acme/api", "acme/flaky"], branches: ["main"] },
+          on: ["failed", "still_failing", "fixed"],
+          email: { to: ["team@example.com"], author: true },
+        },
+        {
+          name: "bounce",
+          match: { repositories: ["acme/bounce"] },
+          on: ["failed"],
+          email: { to: ["nobody@example.com"] },
+        },
+      ],
+      notify: {
+        email: { from: "buildcast <ci@buildcast.example>" },
+        delivery: { attempts: 4, backoff: 200, concurrency: 4 },
+      },
+    },
+  );
+});
+
+after(async () => {
+  await harness.close();
+  await smtp.close();
+});
+
+function runEvent(
+  repository: string,
+  n: number,
+  status: EventSpec["status"] & string,
+  extra: EventSpec = {},
+) {
+  const minute = String(n).padStart(2, "0");
+  return buildEvent({
+    repository,
+    runId: String(200 + n),
+    runNumber: n,
+    status,
+    sha: "a1b2c3d4e5f60718293a4b5c6d7e8f9012345678",
+    createdAt: `2024-05-01T10:${minute}:00Z`,
+    at: `2024-05-01T10:${minute}:50Z`,
+    ...extra,
+  });
+}
+
+const publish = async (...events: BuildEvent[]) => {
+  for (const event of events) await publishEvent(harness.bus.js, event);
+};
+const mailsFor = (repository: string): SinkMail[] =>
+  smtp.mails.filter((mail) => mail.parsed.subject?.startsWith(`[${repository}]`));
+
+describe("e-mail notices", () => {
+  it("sends failed, still_failing and fixed, threaded under the failed mail, with HTML and text parts", async () => {
+    const events = [
+      runEvent("acme/api", 1, "success"),
+      runEvent("acme/api", 2, "failure"),
+      runEvent("acme/api", 2, "failure", { job: { id: "j1", name: "unit <tests>" } }),
+      runEvent("acme/api", 3, "failure"),
+      runEvent("acme/api", 4, "success"),
+    ];
+    for (const event of events) await publish(event);
+    const mails = await eventually(() => {
+      const found = mailsFor("acme/api");
+      return found.length >= 3 ? found : undefined;
+    }, "three mails");
+    // a duplicate (past the JetStream dedup window) and a late event send nothing more
+    await harness.bus.js.publish(events[1]!.type, JSON.stringify(events[1]), { msgID: "again" });
+    await publish(runEvent("acme/api", 2, "running"));
+    await sleep(1000);
+    assert.equal(mailsFor("acme/api").length, 3);
+
+    const bySubject = new Map(mails.map((mail) => [mail.parsed.subject, mail]));
+    const failed = bySubject.get("[acme/api] CI failed on main (a1b2c3d)");
+    const still = bySubject.get("[acme/api] CI still failing on main (a1b2c3d)");
+    const fixed = bySubject.get("[acme/api] CI fixed on main (a1b2c3d)");
+    assert.ok(failed && still && fixed, [...bySubject.keys()].join(", "));
+    assert.deepEqual([...failed.envelopeTo].sort(), ["ada@example.org", "team@example.com"]);
+    assert.match(failed.parsed.messageId ?? "", /^<[0-9a-f]{24}@buildcast\.example>$/);
+    assert.equal(failed.parsed.inReplyTo, undefined);
+    assert.equal(still.parsed.inReplyTo, failed.parsed.messageId);
+    assert.equal(fixed.parsed.inReplyTo, failed.parsed.messageId);
+    assert.deepEqual([fixed.parsed.references].flat(), [failed.parsed.messageId]);
+    assert.match(
+      String(failed.parsed.html),
+      /<h2[^>]*>Failed: <a href="https:\/\/github.com\/acme\/api\/actions\/runs\/202">CI<\/a>/,
+    );
+    assert.match(failed.parsed.text ?? "", /Commit: a1b2c3d Fix the flaky test/);
+    assert.equal(failed.parsed.headers.get("x-buildcast-transition"), "failed");
+  });
+
+  it("retries a transient SMTP error", async () => {
+    smtp.failNext(1);
+    await publish(runEvent("acme/flaky", 1, "failure"));
+    const [mail] = await eventually(() => {
+      const found = mailsFor("acme/flaky");
+      return found.length > 0 ? found : undefined;
+    }, "the mail after a 451");
+    assert.equal(mail?.parsed.subject, "[acme/flaky] CI failed on main (a1b2c3d)");
+  });
+
+  it("dead-letters a permanent recipient error with its reason", async () => {
+    await publish(runEvent("acme/bounce", 1, "failure"));
+    const connection = new Redis(harness.redis.url, { maxRetriesPerRequest: null });
+    const letters = new DeadLetters(connection, harness.loaded.config.redis.prefix);
+    try {
+      const letter = await eventually(
+        async () => (await letters.list()).find((row) => row.channel === "email"),
+        "an e-mail dead letter",
+      );
+      assert.equal(letter.target, "nobody@example.com");
+      assert.match(letter.reason, /550/);
+      assert.equal(letter.attempts, 1, "not retried");
+    } finally {
+      await letters.close();
+      await connection.quit();
+    }
+  });
+});

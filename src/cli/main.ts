@@ -1,0 +1,19 @@
+import { Command } from "commander";
+import { register as registerConfigCheck } from "./commands/config-check.ts";
+import { registerDeadLetters } from "./commands/dead-letters.ts";
+import { register as registerReplay } from "./commands/replay.ts";
+import { register as registerSend } from "./commands/send.ts";
+
+/** Operator commands; each lives in commands/<name>.ts and registers itself here. */
+export function buildProgram(): Command {
+  const program = new Command("buildcast")
+    .description("Operator commands for the buildcast build-status gateway")
+    .showHelpAfterError();
+  registerConfigCheck(program);
+  registerSend(program);
+  registerReplay(program);
+  registerDeadLetters(program);
+  return program;
+}
+
+await buildProgram().parseAsync(process.argv);

@@ -1,0 +1,309 @@
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { DeliverPolicy } from "@nats-io/jetstream";
+import { connectBus, type Bus } from "../../src/bus/connect.ts";
+import { startConsumer } from "../../src/bus/consume.ts";
+import { ensureDurableConsumer, ensureStreams } from "../../src/bus/stream.ts";
+import { loadConfig } from "../../src/config/load.ts";
+import { createLogger } from "../../src/observability/logger.ts";
+import { buildEvent, publishEvent } from "../helpers/events.ts";
+import { startIngress, type IngressHarness } from "../helpers/ingress.ts";
+import { startNats, type TestServer } from "../helpers/servers.ts";
+import { FIXTURES, GITHUB_SECRET, GITLAB_TOKEN } from "../helpers/webhooks.ts";
+
+interface CliResult {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+const MAIN = join(import.meta.dirname, "../../src/cli/main.ts");
+/** the variables the CLI reads, cleared so the developer's shell cannot change a result */
+const CLEAN_ENV = {
+  BUILDCAST_CONFIG: "",
+  GITHUB_WEBHOOK_SECRET: "",
+  GITLAB_WEBHOOK_TOKEN: "",
+  SLACK_BOT_TOKEN: "",
+  SMTP_URL: "",
+  NATS_URL: "",
+};
+
+/** Runs the CLI as an operator would: its own process, its exit code, its output. */
+function runCli(args: readonly string[], env: Record<string, string> = {}): Promise<CliResult> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      ["--import", "tsx", MAIN, ...args],
+      { env: { ...process.env, ...CLEAN_ENV, ...env }, timeout: 120_000 },
+      (error, stdout, stderr) => {
+        const code = error ? (typeof error.code === "number" ? error.code : -1) : 0;
+        resolve({ code, stdout, stderr });
+      },
+    );
+  });
+}
+
+const tmp = mkdtempSync(join(tmpdir(), "buildcast-cli-"));
+after(() => rmSync(tmp, { recursive: true, force: true }));
+
+function writeConfig(name: string, yaml: string): string {
+  const file = join(tmp, name);
+  writeFileSync(file, yaml);
+  return file;
+}
+
+describe("config check", () => {
+  test("a valid file: exit 0, the routes it applies, channel switches without secret values", async () => {
+    const file = writeConfig(
+      "good.yaml",
+      [
+        "routes:",
+        "  - name: main-breakage",
+        "    match: { repositories: ['acme/*'], branches: [main] }",
+        "    on: [failed, fixed]",
+        "    slack: { channel: C0123456 }",
+        "    email: { to: [team@example.com], author: true }",
+        "  - name: deploys",
+        "    match: { kinds: [deployment] }",
+        "    on: [failed]",
+        "    slack: { channel: C0DEPLOY }",
+      ].join("\n"),
+    );
+    const token = "xoxb-very-secret-token-value";
+    const result = await runCli(["config", "check", file], { SLACK_BOT_TOKEN: token });
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /configuration is valid/);
+    assert.match(result.stdout, /main-breakage/);
+    assert.match(result.stdout, /repositories acme\/\*; branches main; kinds pipeline/);
+    assert.match(result.stdout, /C0123456/);
+    assert.match(result.stdout, /team@example\.com, commit author/);
+    assert.match(result.stdout, /deploys/);
+    assert.match(result.stdout, /kinds deployment/);
+    assert.match(result.stdout, /slack\s+on\s+\(SLACK_BOT_TOKEN is set\)/);
+    assert.match(result.stdout, /email\s+off \(SMTP_URL is not set\)/);
+    assert.match(result.stdout, /route "main-breakage" sends e-mail, but SMTP_URL is not set/);
+    assert.ok(!result.stdout.includes(token), "the token value must never be printed");
+    assert.ok(!result.stdout.includes("\u001b["), "piped output has no colour codes");
+  });
+
+  test("an invalid file: exit 1 and every bad setting named by its path", async () => {
+    const file = writeConfig(
+      "bad.yaml",
+      ["server: { port: seventy }", "routes:", "  - name: x", "    on: [exploded]", "  - name: y"].join("\n"),
+    );
+    const result = await runCli(["config", "check", file]);
+    assert.equal(result.code, 1);
+    assert.equal(result.stdout, "");
+    assert.match(result.stderr, /server\.port: .*expected number/);
+    assert.match(result.stderr, /routes\.0\.on\.0: Invalid option/);
+    assert.match(result.stderr, /routes\.1: a route needs a slack or an email target/);
+  });
+
+  test("a missing file and broken YAML: exit 1 with the reason", async () => {
+    const missing = await runCli(["config", "check", join(tmp, "nope.yaml")]);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /cannot read config file .*nope\.yaml: ENOENT/);
+    const broken = await runCli(["config", "check", writeConfig("broken.yaml", "routes: [\n")]);
+    assert.equal(broken.code, 1);
+    assert.match(broken.stderr, /is not valid YAML/);
+  });
+});
+
+describe("send", () => {
+  let nats: TestServer;
+  let ingress: IngressHarness;
+  const messages = async (): Promise<number> =>
+    (await ingress.bus.jsm.streams.info("BUILD_EVENTS")).state.messages;
+  before(async () => {
+    nats = await startNats();
+    ingress = await startIngress(nats, null);
+  });
+  after(async () => {
+    await ingress.close();
+    await nats.dispose();
+  });
+
+  test("a GitHub fixture signed with the first GITHUB_WEBHOOK_SECRET value is accepted", async () => {
+    const before = await messages();
+    const result = await runCli(
+      ["send", join(FIXTURES, "github/workflow_run.completed.1.json"), "--url", ingress.url],
+      { GITHUB_WEBHOOK_SECRET: `${GITHUB_SECRET},old-secret` },
+    );
+    assert.equal(result.code, 0, result.stderr + result.stdout);
+    assert.match(result.stdout, /\/webhooks\/github \(workflow_run\) → 202/);
+    const answer = JSON.parse(result.stdout.slice(result.stdout.indexOf("{"))) as { accepted: number };
+    assert.equal(answer.accepted, 1);
+    assert.equal(await messages(), before + 1);
+  });
+
+  test("a GitLab fixture: provider and event header inferred, token sent", async () => {
+    const before = await messages();
+    const result = await runCli(
+      ["send", join(FIXTURES, "gitlab/pipeline.nuecagram-real.failed.json"), "--url", ingress.url],
+      { GITLAB_WEBHOOK_TOKEN: GITLAB_TOKEN },
+    );
+    assert.equal(result.code, 0, result.stderr + result.stdout);
+    assert.match(result.stdout, /\/webhooks\/gitlab \(Pipeline Hook\) → 202/);
+    assert.equal(await messages(), before + 1);
+  });
+
+  test("a wrong secret: the gateway's 401 is printed and the exit status is 1", async () => {
+    const result = await runCli([
+      "send",
+      join(FIXTURES, "github/workflow_run.completed.1.json"),
+      "--event",
+      "workflow_run",
+      "--url",
+      ingress.url,
+      "--secret",
+      "not-the-secret",
+    ]);
+    assert.equal(result.code, 1);
+    assert.match(result.stdout, /→ 401/);
+    assert.match(result.stdout, /"error"/);
+  });
+
+  test("no secret anywhere, or no gateway listening: a clear message, non-zero exit", async () => {
+    const fixture = join(FIXTURES, "github/workflow_run.completed.1.json");
+    const noSecret = await runCli(["send", fixture, "--url", ingress.url]);
+    assert.equal(noSecret.code, 1);
+    assert.match(noSecret.stderr, /set GITHUB_WEBHOOK_SECRET or pass --secret/);
+    const unreachable = await runCli(["send", fixture, "--url", "http://127.0.0.1:9", "--secret", "x"]);
+    assert.equal(unreachable.code, 2);
+    assert.match(unreachable.stderr, /POST http:\/\/127\.0\.0\.1:9\/webhooks\/github failed/);
+  });
+});
+
+describe("replay", () => {
+  let nats: TestServer;
+  let bus: Bus;
+  let since: Date;
+  const STREAM = "BUILD_EVENTS";
+  const logs: string[] = [];
+  const logger = createLogger({ level: "debug", secrets: [], write: (line) => logs.push(line) });
+  const consumerSettings = (durable: string) => ({
+    stream: STREAM,
+    durable,
+    maxDeliver: 5,
+    ackWaitMs: 30_000,
+  });
+
+  before(async () => {
+    nats = await startNats();
+    bus = await connectBus(nats.url, logger);
+    await ensureStreams(bus.jsm, loadConfig({ env: {} }).config.nats.stream);
+    for (let i = 0; i < 6; i++) await publishEvent(bus.js, buildEvent({ runId: `old-${i}` }));
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    since = new Date();
+    for (let i = 0; i < 4; i++) await publishEvent(bus.js, buildEvent({ runId: `new-${i}` }));
+  });
+  after(async () => {
+    await bus.close();
+    await nats.dispose();
+  });
+
+  async function ackEverything(durable: string): Promise<void> {
+    const consumer = await bus.js.consumers.get(STREAM, durable);
+    const batch = await consumer.fetch({ max_messages: 100, expires: 1000 });
+    for await (const msg of batch) await msg.ackAck();
+    assert.equal((await bus.jsm.consumers.info(STREAM, durable)).num_pending, 0);
+  }
+
+  test("--no-wait recreates a caught-up durable at --since: only the newer events are pending again", async () => {
+    await ensureDurableConsumer(bus.jsm, consumerSettings("status-store"));
+    await ackEverything("status-store");
+    const result = await runCli([
+      "replay",
+      "--since",
+      since.toISOString(),
+      "--consumer",
+      "status-store",
+      "--nats",
+      nats.url,
+      "--no-wait",
+    ]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /status-store: recreated from .*; 4 messages to deliver/);
+    const info = await bus.jsm.consumers.info(STREAM, "status-store");
+    assert.equal(info.num_pending, 4);
+    assert.equal(info.config.deliver_policy, DeliverPolicy.StartTime);
+    assert.equal(info.config.max_deliver, 5, "the consumer keeps its settings");
+    assert.equal(info.config.ack_wait, 30_000 * 1_000_000);
+  });
+
+  test("unacked events older than --since are not skipped: the start moves back to them", async () => {
+    await ensureDurableConsumer(bus.jsm, consumerSettings("notify-email"));
+    const result = await runCli([
+      "replay",
+      "--since",
+      since.toISOString(),
+      "--consumer",
+      "notify-email",
+      "--nats",
+      nats.url,
+      "--no-wait",
+    ]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /from stream sequence 1 \(an unacked message older than/);
+    assert.equal((await bus.jsm.consumers.info(STREAM, "notify-email")).num_pending, 10);
+  });
+
+  test("an unknown consumer and a bad --since are refused", async () => {
+    const unknown = await runCli(["replay", "--since", "1h", "--consumer", "nope", "--nats", nats.url]);
+    assert.equal(unknown.code, 1);
+    assert.match(
+      unknown.stderr,
+      /no consumer "nope" on stream BUILD_EVENTS; durable consumers: .*status-store/,
+    );
+    const bad = await runCli(["replay", "--since", "yesterday", "--nats", nats.url]);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /neither a duration/);
+  });
+
+  test("a running consumer re-attaches to the recreated durable and the CLI waits until it caught up", async () => {
+    const seen: string[] = [];
+    await ensureDurableConsumer(bus.jsm, consumerSettings("notify-slack"));
+    const running = await startConsumer({
+      js: bus.js,
+      jsm: bus.jsm,
+      stream: STREAM,
+      durable: "notify-slack",
+      maxDeliver: 5,
+      ackWaitMs: 30_000,
+      handle: (event) => {
+        seen.push(event.data.run.id);
+        return Promise.resolve();
+      },
+      logger,
+    });
+    try {
+      const deadline = Date.now() + 10_000;
+      while (seen.length < 10 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      assert.equal(seen.length, 10, "the consumer first handles every event once");
+      const started = Date.now();
+      const result = await runCli([
+        "replay",
+        "--since",
+        since.toISOString(),
+        "--consumer",
+        "notify-slack",
+        "--nats",
+        nats.url,
+        "--timeout",
+        "90s",
+      ]);
+      assert.equal(result.code, 0, result.stderr);
+      assert.match(result.stdout, /replay done: notify-slack caught up/);
+      assert.deepEqual(seen.slice(10).sort(), ["new-0", "new-1", "new-2", "new-3"]);
+      const info = await bus.jsm.consumers.info(STREAM, "notify-slack");
+      assert.equal(info.num_pending + info.num_ack_pending, 0);
+      console.log(`re-attach and replay took ${Date.now() - started} ms`);
+    } finally {
+      await running.stop();
+    }
+  });
+});

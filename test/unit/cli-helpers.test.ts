@@ -1,0 +1,97 @@
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, test } from "node:test";
+import { inferWebhook } from "../../src/cli/infer-webhook.ts";
+import { chooseReplayStart } from "../../src/cli/replay-start.ts";
+import { parseSince } from "../../src/cli/since.ts";
+import { FIXTURES } from "../helpers/webhooks.ts";
+
+describe("parseSince", () => {
+  const now = Date.parse("2024-05-01T12:00:00Z");
+  test("durations count back from now", () => {
+    assert.equal(parseSince("2h", now), Date.parse("2024-05-01T10:00:00Z"));
+    assert.equal(parseSince("30m", now), Date.parse("2024-05-01T11:30:00Z"));
+    assert.equal(parseSince("90s", now), Date.parse("2024-05-01T11:58:30Z"));
+    assert.equal(parseSince("1d", now), Date.parse("2024-04-30T12:00:00Z"));
+    assert.equal(parseSince("1.5h", now), Date.parse("2024-05-01T10:30:00Z"));
+  });
+  test("ISO times need a zone; a bare date is UTC midnight", () => {
+    assert.equal(parseSince("2024-05-01T10:00:00Z", now), Date.parse("2024-05-01T10:00:00Z"));
+    assert.equal(parseSince("2024-05-01T12:00:00+02:00", now), Date.parse("2024-05-01T10:00:00Z"));
+    assert.equal(parseSince("2024-05-01", now), Date.parse("2024-05-01T00:00:00Z"));
+    assert.throws(() => parseSince("2024-05-01T10:00", now), /ISO time with a zone/);
+  });
+  test("garbage and the future are refused", () => {
+    assert.throws(() => parseSince("yesterday", now), /neither a duration/);
+    assert.throws(() => parseSince("2h ago", now), /neither a duration/);
+    assert.throws(() => parseSince("2024-05-02T00:00:00Z", now), /in the future/);
+  });
+});
+
+describe("chooseReplayStart", () => {
+  const since = new Date("2024-05-01T10:00:00Z");
+  test("a caught-up consumer starts at --since", () => {
+    const start = chooseReplayStart(since, {
+      ackFloorSequence: 40,
+      ackPending: 0,
+      pending: 0,
+      firstUnackedTime: null,
+    });
+    assert.deepEqual(start, { policy: "by_start_time", time: since });
+  });
+  test("an unacked message older than --since moves the start back to it", () => {
+    const start = chooseReplayStart(since, {
+      ackFloorSequence: 7,
+      ackPending: 1,
+      pending: 3,
+      firstUnackedTime: new Date("2024-05-01T09:00:00Z"),
+    });
+    assert.deepEqual(start, { policy: "by_start_sequence", sequence: 8 });
+  });
+  test("unacked messages newer than --since are replayed anyway", () => {
+    const start = chooseReplayStart(since, {
+      ackFloorSequence: 7,
+      ackPending: 0,
+      pending: 3,
+      firstUnackedTime: new Date("2024-05-01T11:00:00Z"),
+    });
+    assert.deepEqual(start, { policy: "by_start_time", time: since });
+  });
+  test("an unknown time of the first unacked message errs on the early side", () => {
+    const start = chooseReplayStart(since, {
+      ackFloorSequence: 0,
+      ackPending: 0,
+      pending: 5,
+      firstUnackedTime: null,
+    });
+    assert.deepEqual(start, { policy: "by_start_sequence", sequence: 1 });
+  });
+});
+
+describe("inferWebhook", () => {
+  const fixture = (path: string): unknown => JSON.parse(readFileSync(join(FIXTURES, path), "utf8"));
+  const cases: ReadonlyArray<readonly [string, string, string]> = [
+    ["github/workflow_run.completed.1.json", "github", "workflow_run"],
+    ["github/workflow_job.queued.1.json", "github", "workflow_job"],
+    ["github/check_run.completed.1.json", "github", "check_run"],
+    ["github/check_suite.completed.1.json", "github", "check_suite"],
+    ["github/deployment_status.created.1.json", "github", "deployment_status"],
+    ["github/status.ex.1.json", "github", "status"],
+    ["github/ping.ex.1.json", "github", "ping"],
+    ["github/push.ex.1.json", "github", "push"],
+    ["gitlab/pipeline.doc.1.json", "gitlab", "Pipeline Hook"],
+    ["gitlab/job.doc.1.json", "gitlab", "Job Hook"],
+    ["gitlab/deployment.doc.1.json", "gitlab", "Deployment Hook"],
+  ];
+  for (const [path, provider, event] of cases) {
+    test(`${path} → ${provider} ${event}`, () => {
+      assert.deepEqual(inferWebhook(fixture(path)), { provider, event });
+    });
+  }
+  test("anything else is left to the operator", () => {
+    assert.deepEqual(inferWebhook({ hello: "world" }), { provider: null, event: null });
+    assert.deepEqual(inferWebhook([1, 2]), { provider: null, event: null });
+    assert.deepEqual(inferWebhook({ object_kind: "note" }), { provider: "gitlab", event: null });
+  });
+});

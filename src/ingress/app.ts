@@ -11,6 +11,7 @@ import type { Config, Secrets } from "../config/schema.ts";
 import { EventsUnavailableError, type EventEmitterLike } from "./publish-port.ts";
 import type { Logger } from "../observability/logger.ts";
 import type { Metrics } from "../observability/metrics.ts";
+import { GITHUB_HANDLED_EVENTS } from "../normalize/github.ts";
 import { receiveGithub } from "./github.ts";
 import { receiveGitlab } from "./gitlab.ts";
 import { HttpError } from "./http-error.ts";
@@ -35,6 +36,16 @@ export interface AppDeps {
 }
 
 type Receiver = (request: WebhookRequest) => Promise<Received> | Received;
+
+/**
+ * Event names a rejected webhook may be counted under. Its header was never verified, and
+ * each distinct label value is a time series kept for the life of the process: labelling
+ * by whatever a stranger sends would let anyone grow /metrics without bound.
+ */
+const COUNTED_EVENTS: Readonly<Record<"github" | "gitlab", ReadonlySet<string>>> = {
+  github: new Set([...GITHUB_HANDLED_EVENTS.keys(), "ping"]),
+  gitlab: new Set(["Pipeline Hook", "Job Hook", "Build Hook", "Deployment Hook"]),
+};
 
 /** The HTTP edge: webhooks in, health and metrics out; everything else is mounted. */
 export function createApp(deps: AppDeps): express.Express {
@@ -82,7 +93,9 @@ export function createApp(deps: AppDeps): express.Express {
       });
     },
   });
-  const rawBody = express.raw({ type: () => true, limit: config.server.bodyLimit });
+  // Neither provider compresses webhooks; inflating would turn a small request into up to
+  // bodyLimit bytes of work before the signature is checked, so Content-Encoding gets a 415.
+  const rawBody = express.raw({ type: () => true, limit: config.server.bodyLimit, inflate: false });
   const webhook = (provider: "github" | "gitlab", receive: Receiver): RequestHandler[] => [
     limiter,
     rawBody,
@@ -120,7 +133,8 @@ async function handleWebhook(
 ): Promise<void> {
   const started = performance.now();
   const log = deps.logger.child({ provider, traceId: traceIdOf(traceparent) });
-  let eventName = req.get(provider === "github" ? "x-github-event" : "x-gitlab-event") ?? "unknown";
+  const claimed = req.get(provider === "github" ? "x-github-event" : "x-gitlab-event") ?? "unknown";
+  let eventName = COUNTED_EVENTS[provider].has(claimed) ? claimed : "other";
   const finish = (status: number, outcome: string, body: unknown): void => {
     deps.metrics.webhooks.inc({ provider, event: eventName, outcome });
     deps.metrics.ingressLatency.observe(
@@ -170,19 +184,19 @@ async function handleWebhook(
     );
   } catch (error) {
     if (error instanceof HttpError) {
-      log.info({ event: eventName, status: error.status, error: error.code }, "webhook rejected");
+      log.info({ event: claimed, status: error.status, error: error.code }, "webhook rejected");
       res.set(error.headers);
       finish(error.status, `rejected_${error.status}`, error.toJSON());
       return;
     }
     if (error instanceof EventsUnavailableError) {
-      log.error({ event: eventName, err: error.message }, "webhook could not be stored");
+      log.error({ event: claimed, err: error.message }, "webhook could not be stored");
       res.set("Retry-After", "5");
       finish(503, "rejected_503", { error: "unavailable", message: error.message });
       return;
     }
     log.error(
-      { event: eventName, err: error instanceof Error ? error.stack : String(error) },
+      { event: claimed, err: error instanceof Error ? error.stack : String(error) },
       "webhook failed",
     );
     finish(500, "rejected_500", {
@@ -209,7 +223,14 @@ function errorHandler(logger: Logger): ErrorRequestHandler {
       });
       return;
     }
-    if (type === "encoding.unsupported" || type === "charset.unsupported") {
+    if (type === "encoding.unsupported") {
+      res.status(415).json({
+        error: "unsupported_encoding",
+        message: `Content-Encoding "${req.get("content-encoding") ?? ""}" is not accepted; send the body uncompressed`,
+      });
+      return;
+    }
+    if (type === "charset.unsupported") {
       res.status(415).json({ error: "unsupported_encoding", message: (error as Error).message });
       return;
     }

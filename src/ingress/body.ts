@@ -1,8 +1,10 @@
 import { HttpError } from "./http-error.ts";
 
-const utf8 = new TextDecoder("utf-8", { fatal: true });
+// ignoreBOM keeps a leading byte order mark in the text: the signature is over the exact
+// bytes, and a decoder that drops the BOM would verify a body the sender never signed.
+const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
-/** The body as text, refusing bytes that are not UTF-8 (signatures are over valid UTF-8 JSON). */
+/** The body as text, byte for byte, refusing bytes that are not UTF-8 (signatures are over valid UTF-8 JSON). */
 export function decodeUtf8(raw: Uint8Array): string {
   try {
     return utf8.decode(raw);
@@ -18,7 +20,7 @@ export function mediaType(contentType: string | undefined): string {
 export function parseJson(text: string): unknown {
   if (text.trim() === "") throw new HttpError(400, "empty_body", "the request body is empty");
   try {
-    return JSON.parse(text) as unknown;
+    return JSON.parse(text.startsWith("\uFEFF") ? text.slice(1) : text) as unknown;
   } catch (error) {
     throw new HttpError(
       400,

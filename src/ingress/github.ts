@@ -31,6 +31,8 @@ export async function receiveGithub(
   }
   const signature = request.header("x-hub-signature-256");
   if (!signature) throw new HttpError(401, "missing_signature", "the X-Hub-Signature-256 header is missing");
+  // an empty body cannot be signed (GitHub never sends one); say so instead of "bad signature"
+  if (request.rawBody.length === 0) throw new HttpError(400, "empty_body", "the request body is empty");
   const text = decodeUtf8(request.rawBody);
   if (!(await verifyGithubSignature(secrets.githubWebhookSecrets, text, signature))) {
     throw new HttpError(
@@ -50,7 +52,14 @@ export async function receiveGithub(
     if (!result.handled) return { outcome: "ignored", provider: "github", event, reason: result.reason };
     return { outcome: "events", provider: "github", event, deliveryId, events: result.events };
   } catch (error) {
-    if (error instanceof PayloadError) throw new HttpError(400, "invalid_payload", error.message);
+    if (error instanceof PayloadError) {
+      // the normalizer names a field; the sender also needs to know which event it was read as
+      throw new HttpError(
+        400,
+        "invalid_payload",
+        `the body is not the "${event}" event that X-GitHub-Event claims: ${error.message}`,
+      );
+    }
     throw error;
   }
 }

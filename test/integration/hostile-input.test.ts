@@ -1,0 +1,525 @@
+import assert from "node:assert/strict";
+import { createHmac } from "node:crypto";
+import { after, before, describe, test } from "node:test";
+import type { JetStreamManager } from "@nats-io/jetstream";
+import { parseBuildEvent } from "../../src/events/build-event.ts";
+import { startIngress, type IngressHarness } from "../helpers/ingress.ts";
+import { startNats, type TestServer } from "../helpers/servers.ts";
+import {
+  GITHUB_SECRET,
+  GITLAB_TOKEN,
+  postGithub,
+  postGitlab,
+  postRaw,
+  readFixture,
+  type PostResult,
+} from "../helpers/webhooks.ts";
+
+const RUN = readFixture("github/workflow_run.completed.2.json");
+const PIPELINE = readFixture("gitlab/pipeline.doc.1.json");
+const DEEP_OBJECT = '{"a":'.repeat(10_000) + "1" + "}".repeat(10_000);
+const DEEP_ARRAY = "[".repeat(10_000) + "]".repeat(10_000);
+const THIRTY_MB = 30 * 1024 * 1024;
+/** `{"a":"` + 0xFF 0xFE + `"}`: bytes no UTF-8 decoder accepts */
+const INVALID_UTF8 = new Uint8Array([0x7b, 0x22, 0x61, 0x22, 0x3a, 0x22, 0xff, 0xfe, 0x22, 0x7d]);
+
+/** X-Hub-Signature-256 over exact bytes, for bodies a string cannot carry (empty, invalid UTF-8, BOM). */
+function signBytes(body: string | Uint8Array, secret = GITHUB_SECRET): string {
+  return `sha256=${createHmac("sha256", secret).update(body).digest("hex")}`;
+}
+
+function githubHeaders(event: string, signature: string): Record<string, string> {
+  return { "content-type": "application/json", "x-github-event": event, "x-hub-signature-256": signature };
+}
+
+function gitlabHeaders(event: string): Record<string, string> {
+  return { "content-type": "application/json", "x-gitlab-event": event, "x-gitlab-token": GITLAB_TOKEN };
+}
+
+/** A JSON literal spliced in where a JSON value cannot hold it (1e400 parses to Infinity). */
+function withLiteral(
+  json: string,
+  set: (payload: Record<string, Record<string, unknown>>) => void,
+  literal: string,
+): string {
+  const payload = JSON.parse(json) as Record<string, Record<string, unknown>>;
+  set(payload);
+  return JSON.stringify(payload).replace('"__LITERAL__"', literal);
+}
+
+const githubRunId = (literal: string): string =>
+  withLiteral(RUN, (p) => void (p["workflow_run"]!["id"] = "__LITERAL__"), literal);
+const gitlabPipelineId = (literal: string): string =>
+  withLiteral(PIPELINE, (p) => void (p["object_attributes"]!["id"] = "__LITERAL__"), literal);
+
+interface Rejected {
+  readonly name: string;
+  readonly send: (base: string) => Promise<PostResult>;
+  readonly status: number;
+  readonly error: string;
+  /** what the sender must be told to fix it */
+  readonly message: RegExp;
+}
+
+const GH = (base: string): string => `${base}/webhooks/github`;
+const GL = (base: string): string => `${base}/webhooks/gitlab`;
+
+const REJECTED: readonly Rejected[] = [
+  // --- GitHub: authentication
+  {
+    name: "github: no signature",
+    send: (base) =>
+      postRaw(GH(base), RUN, { "content-type": "application/json", "x-github-event": "workflow_run" }),
+    status: 401,
+    error: "missing_signature",
+    message: /X-Hub-Signature-256 header is missing/,
+  },
+  {
+    name: "github: signature made with another secret",
+    send: (base) => postGithub(base, "workflow_run", RUN, { secret: "not-the-secret" }),
+    status: 401,
+    error: "invalid_signature",
+    message: /does not match the body/,
+  },
+  {
+    name: "github: signature of a different body",
+    send: (base) =>
+      postRaw(GH(base), RUN, githubHeaders("workflow_run", signBytes(RUN.replace("master", "main")))),
+    status: 401,
+    error: "invalid_signature",
+    message: /does not match the body/,
+  },
+  {
+    name: "github: legacy sha1 signature only",
+    send: (base) =>
+      postRaw(
+        GH(base),
+        RUN,
+        githubHeaders("workflow_run", `sha1=${createHmac("sha1", GITHUB_SECRET).update(RUN).digest("hex")}`),
+      ),
+    status: 401,
+    error: "invalid_signature",
+    message: /X-Hub-Signature-256/,
+  },
+  {
+    name: "github: signature that is not hex",
+    send: (base) => postRaw(GH(base), RUN, githubHeaders("workflow_run", `sha256=${"z".repeat(64)}`)),
+    status: 401,
+    error: "invalid_signature",
+    message: /does not match/,
+  },
+  {
+    name: "github: signature over the body without its byte order mark",
+    send: (base) => postRaw(GH(base), `\uFEFF${RUN}`, githubHeaders("workflow_run", signBytes(RUN))),
+    status: 401,
+    error: "invalid_signature",
+    message: /does not match the body/,
+  },
+  // --- GitHub: headers that lie about a correctly signed body
+  {
+    name: "github: valid signature, X-GitHub-Event changed to workflow_job on a workflow_run body",
+    send: (base) => postGithub(base, "workflow_job", RUN),
+    status: 400,
+    error: "invalid_payload",
+    message: /not the "workflow_job" event that X-GitHub-Event claims: workflow_job must be an object/,
+  },
+  {
+    name: "github: valid signature, X-GitHub-Event check_run on a workflow_run body",
+    send: (base) => postGithub(base, "check_run", RUN),
+    status: 400,
+    error: "invalid_payload",
+    message: /not the "check_run" event/,
+  },
+  {
+    name: "github: valid signature, X-GitHub-Event status on a workflow_run body",
+    send: (base) => postGithub(base, "status", RUN),
+    status: 400,
+    error: "invalid_payload",
+    message: /not the "status" event.*status\.sha/,
+  },
+  {
+    name: "github: no X-GitHub-Event",
+    send: (base) =>
+      postRaw(GH(base), RUN, { "content-type": "application/json", "x-hub-signature-256": signBytes(RUN) }),
+    status: 400,
+    error: "missing_event",
+    message: /X-GitHub-Event header is missing/,
+  },
+  // --- GitHub: bodies
+  {
+    name: "github: empty body with the signature of an empty body",
+    send: (base) => postRaw(GH(base), "", githubHeaders("workflow_run", signBytes(""))),
+    status: 400,
+    error: "empty_body",
+    message: /body is empty/,
+  },
+  {
+    name: "github: invalid UTF-8, correctly signed",
+    send: (base) =>
+      postRaw(GH(base), new Blob([INVALID_UTF8]), githubHeaders("workflow_run", signBytes(INVALID_UTF8))),
+    status: 400,
+    error: "invalid_encoding",
+    message: /not valid UTF-8/,
+  },
+  {
+    name: "github: not JSON",
+    send: (base) => postGithub(base, "workflow_run", "<xml>hello</xml>"),
+    status: 400,
+    error: "malformed_json",
+    message: /not valid JSON/,
+  },
+  {
+    name: "github: a JSON array",
+    send: (base) => postGithub(base, "workflow_run", "[1,2,3]"),
+    status: 400,
+    error: "invalid_payload",
+    message: /must be a JSON object/,
+  },
+  {
+    name: "github: JSON null",
+    send: (base) => postGithub(base, "workflow_run", "null"),
+    status: 400,
+    error: "invalid_payload",
+    message: /must be a JSON object/,
+  },
+  {
+    name: "github: 10,000 levels of nested objects",
+    send: (base) => postGithub(base, "workflow_run", DEEP_OBJECT),
+    status: 400,
+    error: "invalid_payload",
+    message: /workflow_run must be an object/,
+  },
+  {
+    name: "github: 10,000 levels of nested arrays",
+    send: (base) => postGithub(base, "workflow_run", DEEP_ARRAY),
+    status: 400,
+    error: "invalid_payload",
+    message: /must be a JSON object/,
+  },
+  {
+    name: "github: 30 MB body (limit 25 MB)",
+    send: (base) => postGithub(base, "workflow_run", `{"pad":"${"x".repeat(THIRTY_MB)}"}`),
+    status: 413,
+    error: "payload_too_large",
+    message: /exceeds the limit of 26214400 bytes/,
+  },
+  {
+    name: "github: text/plain",
+    send: (base) => postGithub(base, "workflow_run", RUN, { headers: { "content-type": "text/plain" } }),
+    status: 415,
+    error: "unsupported_media_type",
+    message: /must be application\/json \(got "text\/plain"\)/,
+  },
+  {
+    name: "github: no content type at all",
+    send: (base) =>
+      postRaw(GH(base), new Blob([RUN]), {
+        "x-github-event": "workflow_run",
+        "x-hub-signature-256": signBytes(RUN),
+      }),
+    status: 415,
+    error: "unsupported_media_type",
+    message: /got "none"/,
+  },
+  {
+    name: "github: gzip Content-Encoding",
+    send: (base) => postGithub(base, "workflow_run", RUN, { headers: { "content-encoding": "gzip" } }),
+    status: 415,
+    error: "unsupported_encoding",
+    message: /Content-Encoding "gzip" is not accepted/,
+  },
+  {
+    name: "github: form-encoded without a payload field",
+    send: (base) =>
+      postGithub(base, "workflow_run", "other=1", {
+        headers: { "content-type": "application/x-www-form-urlencoded" },
+      }),
+    status: 400,
+    error: "invalid_payload",
+    message: /without a payload field/,
+  },
+  // --- GitHub: huge numbers
+  ...["1e400", "-1e400", "123456789012345678901234567890", "9007199254740993", "1.5"].map(
+    (literal): Rejected => ({
+      name: `github: workflow_run.id ${literal}`,
+      send: (base) => postGithub(base, "workflow_run", githubRunId(literal)),
+      status: 400,
+      error: "invalid_payload",
+      message: /workflow_run\.id must be an integer or a non-empty string/,
+    }),
+  ),
+  // --- GitLab: authentication
+  {
+    name: "gitlab: no token",
+    send: (base) =>
+      postRaw(GL(base), PIPELINE, { "content-type": "application/json", "x-gitlab-event": "Pipeline Hook" }),
+    status: 401,
+    error: "missing_token",
+    message: /X-Gitlab-Token header is missing/,
+  },
+  {
+    name: "gitlab: wrong token",
+    send: (base) => postGitlab(base, "Pipeline Hook", PIPELINE, { token: "not-the-token" }),
+    status: 401,
+    error: "invalid_token",
+    message: /does not match any configured token/,
+  },
+  {
+    name: "gitlab: the token with one more character",
+    send: (base) => postGitlab(base, "Pipeline Hook", PIPELINE, { token: `${GITLAB_TOKEN}x` }),
+    status: 401,
+    error: "invalid_token",
+    message: /does not match/,
+  },
+  {
+    name: "gitlab: the token in upper case",
+    send: (base) => postGitlab(base, "Pipeline Hook", PIPELINE, { token: GITLAB_TOKEN.toUpperCase() }),
+    status: 401,
+    error: "invalid_token",
+    message: /does not match/,
+  },
+  {
+    name: "gitlab: GitHub's signature instead of a token",
+    send: (base) =>
+      postRaw(GL(base), PIPELINE, {
+        "content-type": "application/json",
+        "x-gitlab-event": "Pipeline Hook",
+        "x-hub-signature-256": signBytes(PIPELINE),
+      }),
+    status: 401,
+    error: "missing_token",
+    message: /X-Gitlab-Token/,
+  },
+  // --- GitLab: headers that lie
+  {
+    name: "gitlab: Job Hook header on a pipeline body",
+    send: (base) => postGitlab(base, "Job Hook", PIPELINE),
+    status: 400,
+    error: "invalid_payload",
+    message: /X-Gitlab-Event "Job Hook" does not match object_kind "pipeline"/,
+  },
+  {
+    name: "gitlab: Deployment Hook header on a pipeline body",
+    send: (base) => postGitlab(base, "Deployment Hook", PIPELINE),
+    status: 400,
+    error: "invalid_payload",
+    message: /does not match object_kind "pipeline"/,
+  },
+  {
+    name: "gitlab: no X-Gitlab-Event",
+    send: (base) =>
+      postRaw(GL(base), PIPELINE, { "content-type": "application/json", "x-gitlab-token": GITLAB_TOKEN }),
+    status: 400,
+    error: "missing_event",
+    message: /X-Gitlab-Event header is missing/,
+  },
+  // --- GitLab: bodies
+  {
+    name: "gitlab: empty body",
+    send: (base) => postGitlab(base, "Pipeline Hook", ""),
+    status: 400,
+    error: "empty_body",
+    message: /body is empty/,
+  },
+  {
+    name: "gitlab: whitespace only",
+    send: (base) => postGitlab(base, "Pipeline Hook", " \n\t "),
+    status: 400,
+    error: "empty_body",
+    message: /body is empty/,
+  },
+  {
+    name: "gitlab: invalid UTF-8",
+    send: (base) => postRaw(GL(base), new Blob([INVALID_UTF8]), gitlabHeaders("Pipeline Hook")),
+    status: 400,
+    error: "invalid_encoding",
+    message: /not valid UTF-8/,
+  },
+  {
+    name: "gitlab: not JSON",
+    send: (base) => postGitlab(base, "Pipeline Hook", "object_kind=pipeline"),
+    status: 400,
+    error: "malformed_json",
+    message: /not valid JSON/,
+  },
+  {
+    name: "gitlab: truncated JSON",
+    send: (base) => postGitlab(base, "Pipeline Hook", PIPELINE.slice(0, PIPELINE.length / 2)),
+    status: 400,
+    error: "malformed_json",
+    message: /not valid JSON/,
+  },
+  {
+    name: "gitlab: a JSON string",
+    send: (base) => postGitlab(base, "Pipeline Hook", '"pipeline"'),
+    status: 400,
+    error: "invalid_payload",
+    message: /must be a JSON object/,
+  },
+  {
+    name: "gitlab: 10,000 levels of nested objects",
+    send: (base) => postGitlab(base, "Pipeline Hook", DEEP_OBJECT),
+    status: 400,
+    error: "invalid_payload",
+    message: /does not match object_kind \(missing\)/,
+  },
+  {
+    name: "gitlab: 10,000 levels of nested arrays",
+    send: (base) => postGitlab(base, "Pipeline Hook", DEEP_ARRAY),
+    status: 400,
+    error: "invalid_payload",
+    message: /must be a JSON object/,
+  },
+  {
+    name: "gitlab: 30 MB body (limit 25 MB)",
+    send: (base) => postGitlab(base, "Pipeline Hook", `{"pad":"${"x".repeat(THIRTY_MB)}"}`),
+    status: 413,
+    error: "payload_too_large",
+    message: /exceeds the limit/,
+  },
+  {
+    name: "gitlab: form-encoded",
+    send: (base) =>
+      postGitlab(base, "Pipeline Hook", `payload=${encodeURIComponent(PIPELINE)}`, {
+        headers: { "content-type": "application/x-www-form-urlencoded" },
+      }),
+    status: 415,
+    error: "unsupported_media_type",
+    message: /must be application\/json/,
+  },
+  {
+    name: "gitlab: deflate Content-Encoding",
+    send: (base) =>
+      postGitlab(base, "Pipeline Hook", PIPELINE, { headers: { "content-encoding": "deflate" } }),
+    status: 415,
+    error: "unsupported_encoding",
+    message: /Content-Encoding "deflate" is not accepted/,
+  },
+  // --- GitLab: huge numbers
+  ...["1e400", "123456789012345678901234567890", "-5", "1.5"].map((literal): Rejected => ({
+    name: `gitlab: object_attributes.id ${literal}`,
+    send: (base) => postGitlab(base, "Pipeline Hook", gitlabPipelineId(literal)),
+    status: 400,
+    error: "invalid_payload",
+    message: /object_attributes\.id is missing or not an id/,
+  })),
+];
+
+/** Hostile-looking text that is still a legal value: stored byte for byte, escaped only where it is rendered. */
+const ODD_BUT_LEGAL: ReadonlyArray<readonly [string, string]> = [
+  ["shell metacharacters", "feat/$(rm -rf ~);`id`|&&>out<in'\"*?"],
+  ["HTML", 'fix/<script>alert(1)</script>&amp;<img src=x onerror="x">'],
+  ["Slack mention syntax", "<!channel> <@U123|boss> *bold*"],
+  ["control characters", "ma\u0000in\u0007\u001b[31m\r\nX-Injected: 1"],
+  ["bidi override and lone surrogate", "release/\u202etxt.exe\ud800"],
+  ["10,000 characters", "b".repeat(10_000)],
+];
+
+async function streamMessages(jsm: JetStreamManager): Promise<number> {
+  return (await jsm.streams.info("BUILD_EVENTS")).state.messages;
+}
+
+async function assertHealthy(base: string, after: string): Promise<void> {
+  const health = await fetch(`${base}/healthz`);
+  assert.equal(health.status, 200, `healthz after ${after}`);
+}
+
+describe("hostile requests to both webhook endpoints", () => {
+  let nats: TestServer;
+  let ingress: IngressHarness;
+  before(async () => {
+    nats = await startNats();
+    ingress = await startIngress(nats, null, { server: { bodyLimit: "25mb" } });
+  });
+  after(async () => {
+    await ingress.close();
+    await nats.dispose();
+  });
+
+  for (const hostile of REJECTED) {
+    test(`${hostile.name} → ${hostile.status} ${hostile.error}`, async () => {
+      const count = await streamMessages(ingress.bus.jsm);
+      const result = await hostile.send(ingress.url);
+      const shown = JSON.stringify(result.body).slice(0, 500);
+      assert.equal(result.status, hostile.status, shown);
+      assert.match(result.headers.get("content-type") ?? "", /^application\/json/);
+      assert.deepEqual(Object.keys(result.body).sort(), ["error", "message"], shown);
+      assert.equal(result.body.error, hostile.error, shown);
+      assert.match(String(result.body.message), hostile.message);
+      assert.ok(String(result.body.message).length < 1000, "the message stays short");
+      assert.equal(await streamMessages(ingress.bus.jsm), count, "nothing is published");
+      await assertHealthy(ingress.url, hostile.name);
+    });
+  }
+
+  test("a correctly signed body with a byte order mark is verified over its exact bytes and accepted", async () => {
+    const body = `\uFEFF${githubRunId("424242")}`;
+    const count = await streamMessages(ingress.bus.jsm);
+    const result = await postRaw(GH(ingress.url), body, githubHeaders("workflow_run", signBytes(body)));
+    assert.equal(result.status, 202, JSON.stringify(result.body));
+    assert.equal(await streamMessages(ingress.bus.jsm), count + 1);
+  });
+
+  test("__proto__ keys in a payload are plain data", async () => {
+    const body = githubRunId("434343").replace('{"action"', '{"__proto__":{"polluted":true},"action"');
+    const result = await postGithub(ingress.url, "workflow_run", body);
+    assert.equal(result.status, 202, JSON.stringify(result.body));
+    assert.equal(({} as Record<string, unknown>)["polluted"], undefined);
+  });
+
+  test("an event nobody handles is acknowledged, whatever its body, and not stored", async () => {
+    const count = await streamMessages(ingress.bus.jsm);
+    const github = await postGithub(ingress.url, "$(reboot)<script>", DEEP_OBJECT);
+    assert.equal(github.status, 202);
+    assert.deepEqual(github.body, { ignored: "$(reboot)<script>" });
+    const gitlab = await postGitlab(ingress.url, "Nonsense Hook", "{}");
+    assert.equal(gitlab.status, 202);
+    assert.equal(await streamMessages(ingress.bus.jsm), count);
+  });
+
+  ODD_BUT_LEGAL.forEach(([what, text], index) => {
+    test(`github: a branch and commit message with ${what} are stored exactly`, async () => {
+      const payload = JSON.parse(RUN) as { workflow_run: Record<string, unknown> };
+      payload.workflow_run["id"] = 900_000 + index;
+      payload.workflow_run["head_branch"] = text;
+      (payload.workflow_run["head_commit"] as Record<string, unknown>)["message"] = `${text}\n\nbody`;
+      payload.workflow_run["name"] = text;
+      const result = await postGithub(ingress.url, "workflow_run", JSON.stringify(payload));
+      assert.equal(result.status, 202, JSON.stringify(result.body));
+      const event = await storedEvent(ingress, result);
+      assert.equal(event.data.ref.name, text);
+      assert.equal(event.data.commit.title, firstLine(text));
+      assert.equal(event.data.run.name, text);
+      await assertHealthy(ingress.url, what);
+    });
+
+    test(`gitlab: a branch and commit message with ${what} are stored exactly`, async () => {
+      const payload = JSON.parse(PIPELINE) as Record<string, Record<string, unknown>>;
+      payload["object_attributes"]!["id"] = 800_000 + index;
+      payload["object_attributes"]!["ref"] = text;
+      payload["commit"]!["message"] = text;
+      const result = await postGitlab(ingress.url, "Pipeline Hook", JSON.stringify(payload));
+      assert.equal(result.status, 202, JSON.stringify(result.body));
+      const event = await storedEvent(ingress, result);
+      assert.equal(event.data.ref.name, text);
+      assert.equal(event.data.commit.title, firstLine(text));
+      await assertHealthy(ingress.url, what);
+    });
+  });
+});
+
+/** A commit title is the message's first line. */
+function firstLine(text: string): string {
+  return text.split(/\r\n|\r|\n/)[0] ?? "";
+}
+
+/** The event a 202 answer names, read back from the stream and validated. */
+async function storedEvent(ingress: IngressHarness, result: PostResult) {
+  const [answered] = result.body.events as Array<{ id: string; type: string }>;
+  assert.ok(answered);
+  const stored = await ingress.bus.jsm.streams.getMessage("BUILD_EVENTS", { last_by_subj: answered.type });
+  assert.ok(stored);
+  const event = parseBuildEvent(stored.json());
+  assert.equal(event.id, answered.id, "the stored message is the one this request produced");
+  return event;
+}

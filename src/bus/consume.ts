@@ -135,6 +135,18 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
     }
   };
 
+  // lag for /metrics: what the stream holds that this consumer has not yet seen or acked
+  const lagTimer = setInterval(() => {
+    consumer.info(false).then(
+      (info) => {
+        options.metrics?.consumerPending.set({ consumer: durable }, info.num_pending);
+        options.metrics?.consumerAckPending.set({ consumer: durable }, info.num_ack_pending);
+      },
+      () => undefined,
+    );
+  }, 5000);
+  lagTimer.unref();
+
   const loop = (async () => {
     while (!stopping) {
       try {
@@ -166,6 +178,7 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
     durable,
     stop: async () => {
       stopping = true;
+      clearInterval(lagTimer);
       await messages?.close();
       await loop;
     },

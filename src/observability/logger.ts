@@ -18,12 +18,17 @@ export function secretScrubber(secrets: readonly string[]): (line: string) => st
 /** Credentials inside URLs (smtp://user:pass@host, redis://:pass@host) are secrets too. */
 export function urlCredentials(url: string | null | undefined): string[] {
   if (!url) return [];
-  try {
-    const parsed = new URL(url);
-    return [parsed.password, decodeURIComponent(parsed.password)].filter((s) => s.length > 0);
-  } catch {
-    return [];
-  }
+  // a NATS seed list is several URLs separated by commas
+  return url.split(",").flatMap((part) => {
+    try {
+      const { username, password } = new URL(part.trim());
+      // nats://TOKEN@host carries a token where a user name would be
+      const token = password === "" ? [username] : [];
+      return [password, decodeURIComponent(password), ...token].filter((s) => s.length > 0);
+    } catch {
+      return [];
+    }
+  });
 }
 
 export interface LoggerOptions {

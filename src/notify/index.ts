@@ -8,7 +8,7 @@ import type { DeliveryChannel } from "./channels/channel.ts";
 import { createEmailChannel } from "./channels/email.ts";
 import { createSlackChannel } from "./channels/slack.ts";
 import { openNotifyBucket } from "./kv-state.ts";
-import { redisConnection } from "./queue.ts";
+import { producerConnection, redisConnection } from "./queue.ts";
 
 export interface NotifyDeps {
   readonly nc: NatsConnection;
@@ -36,7 +36,7 @@ export function createNotifyService(deps: NotifyDeps): NotifyService {
   const log = logger.child({ component: "notify" });
   const channels: DeliveryChannel[] = [];
   const consumers: RunningConsumer[] = [];
-  let redis: ReturnType<typeof redisConnection> | undefined;
+  const connections: Array<ReturnType<typeof redisConnection>> = [];
 
   return {
     async start() {
@@ -50,13 +50,15 @@ export function createNotifyService(deps: NotifyDeps): NotifyService {
       if (secrets.smtpUrl !== null && !wanted.email) log.info("no route sends e-mail");
       if (secrets.slackBotToken === null && secrets.smtpUrl === null) return;
 
-      redis = redisConnection(config.redis.url);
+      const redis = redisConnection(config.redis.url);
+      const producer = producerConnection(config.redis.url);
+      connections.push(redis, producer);
       const kv = await openNotifyBucket(deps.js, {
         bucket: config.notify.bucket,
         replicas: config.nats.stream.replicas,
         maxAgeMs: config.nats.stream.maxAge,
       });
-      const shared = { kv, connection: redis, config, logger, metrics };
+      const shared = { kv, connection: redis, producer, config, logger, metrics };
       if (secrets.slackBotToken !== null)
         channels.push(createSlackChannel({ ...shared, token: secrets.slackBotToken }));
       if (secrets.smtpUrl !== null)
@@ -83,8 +85,7 @@ export function createNotifyService(deps: NotifyDeps): NotifyService {
     async stop() {
       await Promise.all(consumers.splice(0).map((consumer) => consumer.stop()));
       await Promise.all(channels.splice(0).map((channel) => channel.close()));
-      await redis?.quit().catch(() => undefined);
-      redis = undefined;
+      await Promise.all(connections.splice(0).map((connection) => connection.quit().catch(() => undefined)));
     },
   };
 }

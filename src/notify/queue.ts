@@ -5,9 +5,17 @@ import type { ChannelName } from "./keys.ts";
 
 export const QUEUE_NAMES: Record<ChannelName, string> = { slack: "notify-slack", email: "notify-email" };
 
-/** bullmq blocks on its connection, so it must never give up on a request (maxRetriesPerRequest: null). */
+/** bullmq workers block on their connection, so it must never give up on a request (maxRetriesPerRequest: null). */
 export function redisConnection(url: string): Redis {
   return new Redis(url, { maxRetriesPerRequest: null });
+}
+
+/**
+ * For Queue.add from a JetStream handler: fail at once while Redis is unreachable, so the
+ * handler throws and the message waits on the stream (nak with backoff) instead of hanging.
+ */
+export function producerConnection(url: string): Redis {
+  return new Redis(url, { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
 }
 
 const DAY_SECONDS = 86_400;

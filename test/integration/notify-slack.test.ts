@@ -9,7 +9,7 @@ import { buildEvent, publishEvent, type EventSpec } from "../helpers/events.ts";
 import { eventually, sleep, startNotifyHarness, type NotifyHarness } from "../helpers/notify-harness.ts";
 import { startSlackServer, type SlackCall, type SlackServer } from "../helpers/slack-server.ts";
 
-const TESTS = ["api", "flap", "order", "burst", "limit", "flaky", "bad"] as const;
+const TESTS = ["api", "flap", "order", "burst", "limit", "flaky", "bad", "outage"] as const;
 const channelOf = (test: (typeof TESTS)[number]) => `C${test.toUpperCase()}`;
 
 let slack: SlackServer;
@@ -248,5 +248,17 @@ describe("Slack notices", () => {
       await letters.close();
       await connection.quit();
     }
+  });
+  it("while Redis is down, events wait on the stream and are delivered once it is back", async () => {
+    const channel = channelOf("outage");
+    await harness.redis.stop();
+    await publish(runEvent("outage", 1, "failure"));
+    await sleep(1500);
+    assert.equal(callsTo(channel).length, 0);
+    await harness.redis.restart();
+    const post = await eventually(() => accepted(channel)[0], "the post after Redis came back", 30_000);
+    assert.match(String(post.args.text), /^Failed: acme\/outage/);
+    await sleep(1000);
+    assert.equal(accepted(channel).length, 1);
   });
 });

@@ -30,7 +30,10 @@ export interface EmailJobData {
 
 export interface EmailChannelDeps {
   readonly kv: KV;
+  /** for workers (blocking) */
   readonly connection: Redis;
+  /** for Queue.add (fails fast) */
+  readonly producer: Redis;
   readonly config: Config;
   readonly smtpUrl: string;
   readonly logger: Logger;
@@ -67,7 +70,7 @@ export function createEmailChannel(deps: EmailChannelDeps): DeliveryChannel {
   const { kv, connection, config, logger, metrics } = deps;
   const log = logger.child({ channel: "email" });
   const prefix = config.redis.prefix;
-  const queue = new Queue<EmailJobData>(QUEUE_NAMES.email, { connection, prefix });
+  const queue = new Queue<EmailJobData>(QUEUE_NAMES.email, { connection: deps.producer, prefix });
   const transport = createTransport(deps.smtpUrl);
   const options = jobOptions("email", config.notify.delivery);
   const from = config.notify.email.from;

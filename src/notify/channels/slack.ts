@@ -34,7 +34,10 @@ interface SlackMessageState {
 
 export interface SlackChannelDeps {
   readonly kv: KV;
+  /** for workers (blocking) */
   readonly connection: Redis;
+  /** for Queue.add (fails fast) */
+  readonly producer: Redis;
   readonly config: Config;
   readonly token: string;
   readonly logger: Logger;
@@ -65,7 +68,7 @@ export function createSlackChannel(deps: SlackChannelDeps): DeliveryChannel {
   const { kv, connection, config, logger, metrics } = deps;
   const log = logger.child({ channel: "slack" });
   const prefix = config.redis.prefix;
-  const queue = new Queue<SlackJobData>(QUEUE_NAMES.slack, { connection, prefix });
+  const queue = new Queue<SlackJobData>(QUEUE_NAMES.slack, { connection: deps.producer, prefix });
   const client = new WebClient(deps.token, {
     slackApiUrl: config.notify.slack.apiUrl,
     // bullmq owns retries and waiting: a 429 or 5xx must come back to the job at once

@@ -1,0 +1,90 @@
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { startTestGateway, type TestGateway } from "../helpers/gateway.ts";
+import { eventually, sleep } from "../helpers/notify-harness.ts";
+import { startSlackServer, type SlackServer } from "../helpers/slack-server.ts";
+import { startSmtpSink, type SmtpSink } from "../helpers/smtp-sink.ts";
+import { postGitlab, readFixture } from "../helpers/webhooks.ts";
+
+let slack: SlackServer;
+let smtp: SmtpSink;
+let gateway: TestGateway;
+
+before(async () => {
+  slack = await startSlackServer();
+  smtp = await startSmtpSink();
+  gateway = await startTestGateway({
+    env: { SLACK_BOT_TOKEN: "xoxb-e2e", SLACK_API_URL: slack.apiUrl, SMTP_URL: smtp.url },
+    overrides: {
+      routes: [
+        {
+          name: "customer-app",
+          match: { repositories: ["android-team/*"], branches: ["main"], providers: ["gitlab"] },
+          on: ["failed", "still_failing", "fixed"],
+          slack: { channel: "CANDROID" },
+          email: { to: ["android@example.com"] },
+        },
+      ],
+      notify: { slack: { apiUrl: slack.apiUrl, minInterval: 200 }, delivery: { backoff: 200 } },
+    },
+  });
+});
+
+after(async () => {
+  await gateway.close();
+  await slack.close();
+  await smtp.close();
+});
+
+const pipeline = (name: string) => readFixture(`gitlab/pipeline.nuecagram-real.${name}.json`);
+
+/** The failed pipeline's next run, green: a later pipeline id, iid and times. */
+function nextGreenPipeline(): string {
+  const payload = JSON.parse(pipeline("failed")) as {
+    object_attributes: Record<string, unknown>;
+    builds?: Array<Record<string, unknown>>;
+  };
+  Object.assign(payload.object_attributes, {
+    id: 53480,
+    iid: 2924,
+    status: "success",
+    detailed_status: "passed",
+    created_at: "2024-06-19 04:00:00 UTC",
+    finished_at: "2024-06-19 04:10:00 UTC",
+  });
+  for (const build of payload.builds ?? []) build.status = "success";
+  return JSON.stringify(payload);
+}
+
+describe("authenticated webhooks through the gateway to Slack and e-mail", () => {
+  it("a GitLab pipeline failing then fixed posts two messages and sends two threaded mails", async () => {
+    for (const body of [pipeline("running"), pipeline("failed")]) {
+      assert.equal((await postGitlab(gateway.url, "Pipeline Hook", body)).status, 202);
+    }
+    const failedPost = await eventually(() => slack.accepted("chat.postMessage")[0], "the failure message");
+    assert.equal(failedPost.args.channel, "CANDROID");
+    assert.match(String(failedPost.args.text), /^Failed: android-team\/customer-app .* on main/);
+    const failedMail = await eventually(() => smtp.mails[0], "the failure mail");
+    assert.match(
+      failedMail.parsed.subject ?? "",
+      /^\[android-team\/customer-app\] .+ failed on main \([0-9a-f]{7}\)$/,
+    );
+
+    // a redelivery and a late "running" add nothing
+    await postGitlab(gateway.url, "Pipeline Hook", pipeline("failed"));
+    await postGitlab(gateway.url, "Pipeline Hook", pipeline("running"));
+    assert.equal((await postGitlab(gateway.url, "Pipeline Hook", nextGreenPipeline())).status, 202);
+
+    const fixedMail = await eventually(() => smtp.mails[1], "the fixed mail");
+    assert.match(fixedMail.parsed.subject ?? "", / fixed on main /);
+    assert.equal(fixedMail.parsed.inReplyTo, failedMail.parsed.messageId);
+    await eventually(() => slack.accepted().some((call) => /^Fixed: /.test(String(call.args.text))), "fixed");
+    await sleep(1000);
+    const texts = slack
+      .accepted()
+      .filter((call) => call.args.thread_ts === undefined)
+      .map((call) => `${call.method} ${String(call.args.text).split(":")[0]}`);
+    assert.deepEqual(texts, ["chat.postMessage Failed", "chat.postMessage Fixed"]);
+    assert.equal(smtp.mails.length, 2);
+  });
+});

@@ -8,6 +8,7 @@ import { Spool } from "./bus/spool.ts";
 import { ensureStreams } from "./bus/stream.ts";
 import { isListening, startLocalNats, startLocalRedis, type LocalServer } from "./dev/local-servers.ts";
 import { createApp, type Readiness } from "./ingress/app.ts";
+import { listenHttp } from "./ingress/listen.ts";
 import { createNotifyService } from "./notify/index.ts";
 import type { Logger } from "./observability/logger.ts";
 import { createMetrics, type Metrics } from "./observability/metrics.ts";
@@ -153,21 +154,23 @@ export async function startGateway(loaded: LoadedConfig, options: GatewayOptions
   };
 
   const app = createApp({ config, secrets, publisher, readiness, logger, metrics, routers: [status.router] });
-  const server = app.listen(config.server.port, config.server.host);
-  await new Promise<void>((resolve, reject) => {
-    server.once("listening", resolve);
-    server.once("error", reject);
-  }).catch(async (error: Error) => {
+  let server: Server;
+  try {
+    server = await listenHttp(app, {
+      host: config.server.host,
+      port: config.server.port,
+      requestTimeout: config.server.requestTimeout,
+    });
+  } catch (error) {
     await notify.stop();
     await status.stop();
     await publisher.stop();
     await bus.close();
     await stopLocal();
-    throw new StartupError(`cannot listen on ${config.server.host}:${config.server.port}: ${error.message}`);
-  });
-  server.requestTimeout = config.server.requestTimeout;
-  server.headersTimeout = Math.min(config.server.requestTimeout, 60_000);
-  server.keepAliveTimeout = 5000;
+    throw new StartupError(
+      `cannot listen on ${config.server.host}:${config.server.port}: ${(error as Error).message}`,
+    );
+  }
   const address = server.address() as AddressInfo;
   const host =
     config.server.host === "0.0.0.0" || config.server.host === "::" ? "localhost" : config.server.host;

@@ -1,0 +1,117 @@
+import assert from "node:assert/strict";
+import { request } from "node:http";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import { sign } from "@octokit/webhooks-methods";
+import { connect } from "@nats-io/transport-node";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { startGatewayProcess } from "../helpers/gateway-process.ts";
+import { isListening } from "../../src/dev/local-servers.ts";
+import { freePort, startNats, startRedis } from "../helpers/servers.ts";
+import { workflowRun } from "../helpers/synthetic-webhooks.ts";
+import { GITHUB_SECRET } from "../helpers/webhooks.ts";
+
+test(
+  "SIGTERM: an in-flight webhook is still answered and stored, then the process exits 0",
+  { timeout: 90_000 },
+  async () => {
+    const nats = await startNats();
+    const redis = await startRedis();
+    const spoolDir = mkdtempSync(join(tmpdir(), "buildcast-lifecycle-"));
+    const gateway = await startGatewayProcess({
+      NATS_URL: nats.url,
+      REDIS_URL: redis.url,
+      BUILDCAST_SPOOL_DIR: spoolDir,
+    });
+    try {
+      const body = workflowRun({ runId: 424242, status: "completed", conclusion: "failure", at: 60 });
+      const signature = await sign(GITHUB_SECRET, body);
+      const half = Math.floor(body.length / 2);
+      const answer = new Promise<{ status: number; text: string }>((resolve, reject) => {
+        const req = request(
+          `${gateway.url}/webhooks/github`,
+          {
+            method: "POST",
+            headers: {
+              "content-type": "application/json",
+              "content-length": Buffer.byteLength(body),
+              "x-github-event": "workflow_run",
+              "x-hub-signature-256": signature,
+            },
+          },
+          (res) => {
+            let text = "";
+            res.on("data", (chunk: Buffer) => (text += chunk.toString()));
+            res.on("end", () => resolve({ status: res.statusCode ?? 0, text }));
+          },
+        );
+        req.on("error", reject);
+        req.write(body.slice(0, half));
+        // the rest arrives after SIGTERM
+        setTimeout(() => req.end(body.slice(half)), 700);
+      });
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      const exited = gateway.terminate();
+      const result = await answer;
+      assert.equal(result.status, 202, result.text);
+      const code = await exited;
+      assert.equal(code, 0, gateway.output());
+      assert.match(gateway.output(), /shutting down/);
+      // the accepted event is in the stream
+      const nc = await connect({ servers: nats.url });
+      const jsm = await jetstreamManager(nc);
+      assert.equal((await jsm.streams.info("BUILD_EVENTS")).state.messages, 1);
+      await nc.close();
+    } finally {
+      await gateway.kill().catch(() => undefined);
+      await nats.dispose();
+      await redis.dispose();
+      rmSync(spoolDir, { recursive: true, force: true });
+    }
+  },
+);
+
+test(
+  "NODE_ENV=production never starts servers and says clearly what it could not reach",
+  { timeout: 60_000 },
+  async () => {
+    await assert.rejects(
+      startGatewayProcess({ NATS_URL: "nats://127.0.0.1:1", REDIS_URL: "redis://127.0.0.1:1" }),
+      (error: Error) => /cannot reach NATS at nats:\/\/127\.0\.0\.1:1/.test(error.message),
+    );
+  },
+);
+
+test(
+  "in development, with nothing listening at the configured URLs, it starts nats-server and redis-server and stops them on exit",
+  { timeout: 90_000 },
+  async () => {
+    const dir = mkdtempSync(join(tmpdir(), "buildcast-devservers-"));
+    const natsPort = await freePort();
+    const redisPort = await freePort();
+    const configFile = join(dir, "config.yaml");
+    writeFileSync(
+      configFile,
+      `nats: { url: "nats://127.0.0.1:${natsPort}" }\nredis: { url: "redis://127.0.0.1:${redisPort}" }\ndev: { dataDir: "${join(dir, "data")}" }\n`,
+    );
+    const gateway = await startGatewayProcess({
+      NODE_ENV: "development",
+      BUILDCAST_CONFIG: configFile,
+      BUILDCAST_SPOOL_DIR: join(dir, "spool"),
+    });
+    try {
+      assert.match(gateway.output(), /started a local nats-server for development/);
+      assert.match(gateway.output(), /started a local redis-server for development/);
+      assert.equal(await isListening("127.0.0.1", natsPort), true);
+      assert.equal(await isListening("127.0.0.1", redisPort), true);
+      assert.equal(await gateway.terminate(), 0);
+      assert.equal(await isListening("127.0.0.1", natsPort), false, "nats-server stopped with the gateway");
+      assert.equal(await isListening("127.0.0.1", redisPort), false, "redis-server stopped with the gateway");
+    } finally {
+      await gateway.kill().catch(() => undefined);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+);

@@ -1,0 +1,77 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { waitForPort } from "../test/helpers/servers.ts";
+
+const ROOT = join(import.meta.dirname, "..");
+
+export interface Child {
+  readonly process: ChildProcess;
+  readonly pid: number;
+  /** the last lines it wrote, for error messages */
+  output(): string;
+  stop(): Promise<void>;
+}
+
+/** A TypeScript entry point in its own node process (tsx loader), output kept in a ring buffer. */
+export function spawnTs(entry: string, args: readonly string[], env: Record<string, string>): Child {
+  const child = spawn(process.execPath, ["--import", "tsx", join(ROOT, entry), ...args], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const lines: string[] = [];
+  const keep = (chunk: Buffer) => {
+    lines.push(chunk.toString("utf8"));
+    if (lines.length > 50) lines.shift();
+  };
+  child.stdout.on("data", keep);
+  child.stderr.on("data", keep);
+  return {
+    process: child,
+    pid: child.pid ?? 0,
+    output: () => lines.join(""),
+    stop: () =>
+      new Promise((resolve) => {
+        if (child.exitCode !== null || child.signalCode !== null) return resolve();
+        child.once("exit", () => resolve());
+        child.kill("SIGTERM");
+        setTimeout(() => child.kill("SIGKILL"), 15_000).unref();
+      }),
+  };
+}
+
+/** Runs a TypeScript entry point to completion and parses the JSON line it printed. */
+export async function runTsForJson<T>(entry: string, args: readonly string[]): Promise<T> {
+  const child = spawnTs(entry, args, {});
+  const chunks: Buffer[] = [];
+  child.process.stdout?.on("data", (chunk: Buffer) => chunks.push(chunk));
+  const code = await new Promise<number | null>((resolve) => child.process.once("exit", resolve));
+  const text = Buffer.concat(chunks).toString("utf8").trim();
+  if (code !== 0) throw new Error(`${entry} exited with ${code}: ${child.output()}`);
+  return JSON.parse(text.split("\n").pop() ?? "") as T;
+}
+
+/** Polls GET `url` until it answers 2xx. */
+export async function waitForHttp(url: string, child: Child, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (child.process.exitCode !== null) throw new Error(`process exited early:\n${child.output()}`);
+    try {
+      if ((await fetch(url)).ok) return;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) throw new Error(`${url} not ready within ${timeoutMs} ms:\n${child.output()}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+export { waitForPort };
+
+/** Peak resident set size (VmHWM) of a process, in MB. */
+export function peakRssMb(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  const kb = Number(/^VmHWM:\s+(\d+)\s+kB/m.exec(status)?.[1] ?? Number.NaN);
+  return kb / 1024;
+}

@@ -1,0 +1,125 @@
+import type { BurstRound } from "./burst.ts";
+import type { E2eRound } from "./e2e.ts";
+import type { IngressResult } from "./ingress.ts";
+import type { Machine } from "./machine.ts";
+import { median, round } from "./stats.ts";
+
+export interface Results {
+  readonly machine: Machine;
+  readonly settings: {
+    readonly ingress: { rounds: number; durationMs: number; connections: number; payloadBytes: number };
+    readonly e2e: { rounds: number; durationMs: number; rate: number };
+    readonly burst: { rounds: number };
+  };
+  readonly quick: boolean;
+  readonly ingress: IngressResult;
+  readonly e2e: readonly E2eRound[];
+  readonly burst: readonly BurstRound[];
+  readonly totalSeconds: number;
+}
+
+const verdict = (ok: boolean): string => (ok ? "**met**" : "**not met**");
+const list = (values: readonly number[], digits = 1): string =>
+  values.map((v) => round(v, digits)).join(" · ");
+
+export function renderResults(results: Results): string {
+  const { machine, ingress, e2e, burst, settings } = results;
+  const gwRps = ingress.rounds.map((r) => r.gateway.rps);
+  const bareRps = ingress.rounds.map((r) => r.bare.rps);
+  const ratios = ingress.rounds.map((r) => r.ratio);
+  const gwP50 = ingress.rounds.map((r) => r.gateway.p50);
+  const gwP99 = ingress.rounds.map((r) => r.gateway.p99);
+  const bareP50 = ingress.rounds.map((r) => r.bare.p50);
+  const bareP99 = ingress.rounds.map((r) => r.bare.p99);
+  const errors = ingress.rounds.flatMap((r) =>
+    Object.entries(r.gateway.statuses).filter(([status]) => status !== "202"),
+  );
+  const e2eP50 = e2e.map((r) => r.p50);
+  const e2eP99 = e2e.map((r) => r.p99);
+  const burstCalls = burst.map((r) => r.calls);
+  const burstLag = burst.map((r) => r.lagMs);
+
+  const lines = [
+    "# buildcast benchmark results",
+    "",
+    `Written by \`npm run bench\` (bench/run.ts) on ${machine.date}; total run time ${results.totalSeconds} s.`,
+    "",
+    "| machine | |",
+    "|---|---|",
+    `| CPU | ${machine.cpu} |`,
+    `| cores | ${machine.cores} |`,
+    `| memory | ${machine.memoryGb} GB |`,
+    `| node | ${machine.node} |`,
+    `| nats-server | ${machine.natsServer} |`,
+    `| redis-server | ${machine.redis} |`,
+    `| load average at start (1 min) | ${machine.loadAverage} |`,
+    "",
+    "Every process — gateway, nats-server, redis-server, load generator, baseline server — runs on",
+    "this one machine and shares its cores; each figure is the median of the runs listed next to it.",
+    "",
+    "## Summary",
+    "",
+    "| benchmark | figure (median) | target | |",
+    "|---|---|---|---|",
+    `| 1. ingress ratio gateway / bare verify | ${round(median(ratios), 2)} | ≥ 0.5 | ${verdict(median(ratios) >= 0.5)} |`,
+    `| 1. ingress p99 latency (gateway) | ${round(median(gwP99))} ms | ≤ 25 ms | ${verdict(median(gwP99) <= 25)} |`,
+    `| 2. end-to-end p99, request → Slack API | ${round(median(e2eP99))} ms | ≤ 150 ms | ${verdict(median(e2eP99) <= 150)} |`,
+    `| 3. burst: Slack calls for 1,000 job events | ${median(burstCalls)} | ≤ 10 | ${verdict(median(burstCalls) <= 10)} |`,
+    `| 3. burst: final state after last event | ${round(median(burstLag), 0)} ms, shown in ${burst.filter((r) => r.finalShown).length}/${burst.length} runs | ≤ 2,000 ms | ${verdict(median(burstLag) <= 2000 && burst.every((r) => r.finalShown))} |`,
+    `| 4. peak RSS of the gateway (VmHWM) | ${round(ingress.peakRssMb)} MB | ≤ 200 MB | ${verdict(ingress.peakRssMb <= 200)} |`,
+    "",
+    "## 1. Ingress throughput",
+    "",
+    `Signed \`workflow_run\` payloads of ${ingress.payloadBytes} bytes (a fixture padded with a long head-commit`,
+    `message, a distinct run id per request so none is a duplicate), ${ingress.connections} keep-alive connections,`,
+    `closed loop, ${ingress.durationMs / 1000} s per measurement after 1 s of warm-up, ${ingress.rounds.length} rounds. Each round measures the`,
+    "gateway, then the baseline, with the same load generator (its own process): the ratio is per round.",
+    "- gateway: `src/main.ts` as its own process with every consumer running (status store, Slack and",
+    "  e-mail notify state), log level warn; a 202 only after JetStream acked the event.",
+    "- baseline: `@octokit/webhooks` `verify()` on bare `node:http` (bench/bare-server.ts), nothing stored.",
+    "",
+    "| | per round | median |",
+    "|---|---|---|",
+    `| gateway req/s | ${list(gwRps, 0)} | ${round(median(gwRps), 0)} |`,
+    `| baseline req/s | ${list(bareRps, 0)} | ${round(median(bareRps), 0)} |`,
+    `| ratio | ${list(ratios, 2)} | ${round(median(ratios), 2)} |`,
+    `| gateway p50 / p99 ms | ${gwP50.map((v, i) => `${round(v)} / ${round(gwP99[i] ?? 0)}`).join(" · ")} | ${round(median(gwP50))} / ${round(median(gwP99))} |`,
+    `| baseline p50 / p99 ms | ${bareP50.map((v, i) => `${round(v)} / ${round(bareP99[i] ?? 0)}`).join(" · ")} | ${round(median(bareP50))} / ${round(median(bareP99))} |`,
+    "",
+    `Durability check: the gateway answered 202 to ${ingress.accepted} webhooks (warm-up included) and the`,
+    `stream grew by ${ingress.stored} messages.${errors.length > 0 ? ` Non-202 answers: ${JSON.stringify(errors)}.` : " No other answers."}`,
+    "",
+    "## 2. End to end",
+    "",
+    `${settings.e2e.rate} webhooks/s, open loop, for ${settings.e2e.durationMs / 1000} s per run, each a completed run of a routed repository`,
+    "(one `chat.postMessage` each); latency from sending the request to the local Slack-API server",
+    "(test/helpers/slack-server.ts) receiving the call, both in the benchmark process.",
+    "",
+    "| run | sent | notified | p50 ms | p99 ms | max ms |",
+    "|---|---|---|---|---|---|",
+    ...e2e.map((r, i) => `| ${i + 1} | ${r.sent} | ${r.notified} | ${r.p50} | ${r.p99} | ${r.max} |`),
+    `| median | | | ${median(e2eP50)} | ${median(e2eP99)} | |`,
+    "",
+    "## 3. Burst",
+    "",
+    "A run is started (one `chat.postMessage`); then 1,000 `workflow_job` events of that run (500 jobs,",
+    "in_progress then completed, every 50th failing, the last job included) are sent within 2 s.",
+    "Counted: Slack calls about the run from the first job event on; whether the last call shows the",
+    "final tally (`Failed jobs 10 of 500`); time from the last event's 202 to that call.",
+    "",
+    "| run | events | sent in ms | consumers done after last event, ms | Slack calls | last call shows | last call after last event, ms |",
+    "|---|---|---|---|---|---|---|",
+    ...burst.map(
+      (r, i) =>
+        `| ${i + 1} | ${r.events} | ${r.sendMs} | ${r.consumedMs} | ${r.calls} | ${r.lastTally}${r.finalShown ? " (final)" : ""} | ${r.lagMs} |`,
+    ),
+    "",
+    "## 4. Memory",
+    "",
+    `Peak resident set size (VmHWM from /proc/<pid>/status) of the gateway process used for benchmark 1,`,
+    `read after its last round: ${round(ingress.peakRssMb)} MB.`,
+    "",
+  ];
+  if (results.quick) lines.splice(2, 0, "**Quick run (--quick): single short rounds, not for quoting.**", "");
+  return lines.join("\n");
+}

@@ -204,6 +204,9 @@ export function createSlackChannel(deps: SlackChannelDeps): DeliveryChannel {
         connection,
         prefix,
         concurrency: config.notify.delivery.concurrency,
+        // bullmq only honours Queue.rateLimit (our 429 pause) when a limiter is set; Slack's
+        // own limits are per channel and far below this ceiling
+        limiter: { max: 50, duration: 1000 },
       });
       worker.on("failed", (job, error) => {
         void (async () => {

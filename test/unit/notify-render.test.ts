@@ -79,7 +79,6 @@ describe("Slack rendering", () => {
       author: "<!here> Mallory",
       branch: "x<!everyone>",
       pipeline: "CI <!subteam^S1>",
-      job: undefined,
     });
     const job = buildEvent({
       status: "failure",

@@ -23,7 +23,7 @@ function feed(events: readonly BuildEvent[], start: LaneState | null = null) {
   return { lane, decisions, transitions: decisions.map((d) => d.transition) };
 }
 
-const run = (n: number, status: EventSpec["status"], extra: EventSpec = {}) =>
+const run = (n: number, status: NonNullable<EventSpec["status"]>, extra: EventSpec = {}) =>
   buildEvent({
     runId: String(1000 + n),
     runNumber: n,

@@ -18,11 +18,7 @@ export interface PostResult {
   readonly headers: Headers;
 }
 
-async function post(
-  url: string,
-  body: string | Blob,
-  headers: Record<string, string>,
-): Promise<PostResult> {
+async function post(url: string, body: string | Blob, headers: Record<string, string>): Promise<PostResult> {
   const response = await fetch(url, { method: "POST", body, headers });
   const text = await response.text();
   let parsed: Record<string, unknown>;

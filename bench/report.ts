@@ -120,6 +120,14 @@ export function renderResults(results: Results): string {
     `read after its last round: ${round(ingress.peakRssMb)} MB.`,
     "",
   ];
+  if (machine.loadAverage > machine.cores / 2) {
+    lines.splice(
+      2,
+      0,
+      `**Caution: the machine was busy (load ${machine.loadAverage} on ${machine.cores} cores) when this run began; other work competed for the CPU and every figure here is pessimistic and noisy.**`,
+      "",
+    );
+  }
   if (results.quick) lines.splice(2, 0, "**Quick run (--quick): single short rounds, not for quoting.**", "");
   return lines.join("\n");
 }

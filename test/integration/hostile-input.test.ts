@@ -1,8 +1,14 @@
 import assert from "node:assert/strict";
 import { createHmac } from "node:crypto";
+import { connect, type AddressInfo } from "node:net";
 import { after, before, describe, test } from "node:test";
 import type { JetStreamManager } from "@nats-io/jetstream";
+import { loadConfig } from "../../src/config/load.ts";
 import { parseBuildEvent } from "../../src/events/build-event.ts";
+import { createApp } from "../../src/ingress/app.ts";
+import { listenHttp } from "../../src/ingress/listen.ts";
+import { createLogger } from "../../src/observability/logger.ts";
+import { createMetrics } from "../../src/observability/metrics.ts";
 import { startIngress, type IngressHarness } from "../helpers/ingress.ts";
 import { startNats, type TestServer } from "../helpers/servers.ts";
 import {
@@ -523,3 +529,111 @@ async function storedEvent(ingress: IngressHarness, result: PostResult) {
   assert.equal(event.id, answered.id, "the stored message is the one this request produced");
   return event;
 }
+
+describe("HTTP hardening", () => {
+  let nats: TestServer;
+  before(async () => {
+    nats = await startNats();
+  });
+  after(async () => {
+    await nats.dispose();
+  });
+
+  test("security headers on webhook answers, health, metrics and 404s", async () => {
+    const ingress = await startIngress(nats, null);
+    try {
+      const answers = [
+        await fetch(`${ingress.url}/healthz`),
+        await fetch(`${ingress.url}/metrics`),
+        await fetch(`${ingress.url}/nowhere`),
+        await fetch(`${ingress.url}/webhooks/github`, { method: "POST", body: "{}" }),
+        await fetch(`${ingress.url}/webhooks/gitlab`, { method: "GET" }),
+      ];
+      for (const answer of answers) {
+        const where = `${answer.status} ${answer.url}`;
+        assert.equal(answer.headers.get("x-content-type-options"), "nosniff", where);
+        assert.match(answer.headers.get("content-security-policy") ?? "", /default-src 'self'/, where);
+        assert.match(answer.headers.get("content-security-policy") ?? "", /object-src 'none'/, where);
+        assert.equal(answer.headers.get("x-frame-options"), "SAMEORIGIN", where);
+        assert.equal(answer.headers.get("referrer-policy"), "no-referrer", where);
+        assert.match(answer.headers.get("strict-transport-security") ?? "", /max-age=\d+/, where);
+        assert.equal(answer.headers.get("x-powered-by"), null, where);
+      }
+      assert.equal(answers[4]?.status, 405);
+      assert.equal(answers[4]?.headers.get("allow"), "POST");
+    } finally {
+      await ingress.close();
+    }
+  });
+
+  test("the per-address rate limit answers 429 JSON on the webhooks only, and stores nothing", async () => {
+    const ingress = await startIngress(nats, null, {
+      server: { webhookRateLimit: { window: "1m", max: 5 } },
+    });
+    try {
+      const count = await streamMessages(ingress.bus.jsm);
+      for (let i = 0; i < 5; i += 1) {
+        const allowed = await postGitlab(ingress.url, "Pipeline Hook", "{}", { token: "wrong" });
+        assert.equal(allowed.status, 401, `request ${i + 1} is within the limit`);
+      }
+      const limited = await postGithub(ingress.url, "workflow_run", RUN);
+      assert.equal(limited.status, 429, JSON.stringify(limited.body));
+      assert.equal(limited.body.error, "rate_limited");
+      assert.match(String(limited.body.message), /more than 5 webhooks in 60000 ms/);
+      assert.match(limited.headers.get("ratelimit-policy") ?? "", /5;w=60/);
+      assert.equal(await streamMessages(ingress.bus.jsm), count);
+      assert.equal((await fetch(`${ingress.url}/healthz`)).status, 200, "health is not limited");
+      assert.equal((await fetch(`${ingress.url}/metrics`)).status, 200, "metrics are not limited");
+    } finally {
+      await ingress.close();
+    }
+  });
+
+  test("a client that sends half a request and stalls is cut off after requestTimeout", async () => {
+    const loaded = loadConfig({
+      env: { NATS_URL: nats.url, GITHUB_WEBHOOK_SECRET: GITHUB_SECRET, GITLAB_WEBHOOK_TOKEN: GITLAB_TOKEN },
+      overrides: { server: { requestTimeout: "1s" } },
+    });
+    const app = createApp({
+      config: loaded.config,
+      secrets: loaded.secrets,
+      // a stalled request never reaches the bus; reaching it would be the failure
+      publisher: { publish: () => Promise.reject(new Error("a stalled request was published")) },
+      readiness: () => ({ ready: true, checks: {} }),
+      logger: createLogger({ level: "silent", secrets: [] }),
+      metrics: createMetrics(),
+    });
+    const server = await listenHttp(app, {
+      host: "127.0.0.1",
+      port: 0,
+      requestTimeout: loaded.config.server.requestTimeout,
+    });
+    const { port } = server.address() as AddressInfo;
+    try {
+      const stalls = {
+        "headers never finished":
+          "POST /webhooks/github HTTP/1.1\r\nHost: x\r\nX-GitHub-Event: workflow_run\r\n",
+        "body never finished":
+          "POST /webhooks/gitlab HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 5000\r\n\r\n{",
+      };
+      const closed = await Promise.all(
+        Object.entries(stalls).map(async ([what, partial]) => {
+          const socket = connect(port, "127.0.0.1");
+          const started = Date.now();
+          let answer = "";
+          socket.on("data", (chunk: Buffer) => (answer += chunk.toString()));
+          socket.write(partial);
+          await new Promise((resolve) => socket.on("close", resolve));
+          return { what, ms: Date.now() - started, answer };
+        }),
+      );
+      for (const { what, ms, answer } of closed) {
+        assert.ok(ms >= 900 && ms < 4000, `${what}: closed after ${ms} ms`);
+        assert.match(answer, /^HTTP\/1\.1 408/, what);
+      }
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+});

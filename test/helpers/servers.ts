@@ -100,8 +100,11 @@ export function startNats(port?: number): Promise<TestServer> {
   );
 }
 
-/** A private redis-server that keeps nothing on disk. */
-export function startRedis(port?: number): Promise<TestServer> {
+/**
+ * A private redis-server that keeps nothing on disk, or, with `appendOnly`, an AOF in its
+ * data directory (as operations.md asks of production) so queued jobs survive a restart.
+ */
+export function startRedis(port?: number, options: { appendOnly?: boolean } = {}): Promise<TestServer> {
   return startManaged(
     "redis",
     "redis-server",
@@ -113,7 +116,7 @@ export function startRedis(port?: number): Promise<TestServer> {
       "--save",
       "",
       "--appendonly",
-      "no",
+      options.appendOnly ? "yes" : "no",
       "--dir",
       dir,
     ],

@@ -66,7 +66,13 @@ export async function connectBus(url: string, logger: Logger, name = "buildcast"
     connected: () => up && !nc.isClosed(),
     onReconnect: (listener) => listeners.push(listener),
     close: async () => {
-      if (!nc.isClosed()) await nc.drain();
+      if (nc.isClosed()) return;
+      // drain flushes what is pending, but waits for a server: while disconnected, just close
+      if (up) {
+        const drained = nc.drain().catch(() => undefined);
+        await Promise.race([drained, new Promise((resolve) => setTimeout(resolve, 5000).unref())]);
+      }
+      if (!nc.isClosed()) await nc.close();
     },
   };
 }

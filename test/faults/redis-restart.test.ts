@@ -1,0 +1,121 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { startTestGateway } from "../helpers/gateway.ts";
+import { startRedis } from "../helpers/servers.ts";
+import { startSlackServer } from "../helpers/slack-server.ts";
+import { startSmtpSink } from "../helpers/smtp-sink.ts";
+import {
+  judgeMails,
+  judgeSlack,
+  metricSum,
+  pipelineIdle,
+  planRuns,
+  postBurst,
+  runWebhooks,
+  slackByRun,
+  waitUntil,
+} from "./burst.ts";
+
+const RUNS = 150;
+const CHANNEL = "CFAILURES";
+
+// buildcast's promise (docs/operations.md): Redis keeps queued deliveries with AOF on, and
+// while Redis is away events wait on the stream. So Redis restarts with its AOF here.
+test(
+  "Redis (AOF on) restarted in the middle of deliveries: every failure's Slack message, thread reply and e-mail delivered exactly once",
+  { timeout: 150_000 },
+  async () => {
+    const started = Date.now();
+    const redis = await startRedis(undefined, { appendOnly: true });
+    const slack = await startSlackServer();
+    const smtp = await startSmtpSink();
+    const gateway = await startTestGateway({
+      redis,
+      env: { SLACK_BOT_TOKEN: "xoxb-faults", SLACK_API_URL: slack.apiUrl, SMTP_URL: smtp.url },
+      overrides: {
+        routes: [
+          {
+            name: "failures",
+            on: ["failed", "still_failing", "fixed"],
+            slack: { channel: CHANNEL, mentionAuthor: false },
+            email: { to: ["team@example.com"] },
+          },
+        ],
+        notify: {
+          slack: { apiUrl: slack.apiUrl, minInterval: 100 },
+          delivery: { attempts: 20, backoff: 200, concurrency: 8 },
+        },
+        log: { level: "warn" },
+      },
+    });
+    try {
+      const runs = planRuns(RUNS, 3_000_000, 2);
+      const failing = runs.filter((run) => run.fails);
+      // run by run, so failures (and their notices) come all through the burst
+      const webhooks = runs.flatMap(runWebhooks);
+
+      let restartedAt: { mails: number; posts: number } | undefined;
+      const restart = (async () => {
+        await waitUntil(
+          () => smtp.mails.length >= 15,
+          () => "the first deliveries",
+          60_000,
+        );
+        restartedAt = { mails: smtp.mails.length, posts: slack.accepted("chat.postMessage").length };
+        await redis.restart();
+      })();
+      const burst = await postBurst(webhooks, { targets: () => [gateway.url], concurrency: 16 });
+      await restart;
+      console.log(
+        `sent ${burst.sent} webhooks for ${RUNS} runs, ${failing.length} failing: ${burst.answered} answered 202; Redis restarted after ${restartedAt?.mails} mails and ${restartedAt?.posts} Slack posts`,
+      );
+
+      await waitUntil(
+        () => {
+          const slackVerdict = judgeSlack(slackByRun(slack, CHANNEL), failing, { threadReplies: true });
+          return (
+            slackVerdict.missing.length === 0 &&
+            slackVerdict.wrongReplies.length === 0 &&
+            judgeMails(smtp.mails, failing).missing.length === 0
+          );
+        },
+        () => `every failure's notices: ${smtp.mails.length} mails, ${slack.accepted().length} Slack calls`,
+        90_000,
+      );
+      await waitUntil(
+        () => pipelineIdle(gateway.nats.url, redis.url),
+        () => "every consumer and delivery queue to be idle",
+        70_000,
+      );
+      const slackVerdict = judgeSlack(slackByRun(slack, CHANNEL), failing, { threadReplies: true });
+      const mailVerdict = judgeMails(smtp.mails, failing);
+      const retries = await metricSum(gateway.url, "buildcast_consumer_messages_total", { outcome: "retry" });
+      const deliveryRetries = await metricSum(gateway.url, "buildcast_deliveries_total", {
+        outcome: "retry",
+      });
+      console.log(
+        `Slack: ${slackVerdict.posts} posts, ${slackVerdict.replies} thread replies, ${slackVerdict.updates} updates for ${failing.length} failures; ${slackVerdict.missing.length} missing, ${slackVerdict.doubled.length} doubled, ${slackVerdict.wrongFinal.length} not final`,
+      );
+      console.log(
+        `e-mail: ${smtp.mails.length} mails for ${failing.length} failures; ${mailVerdict.missing.length} missing, ${mailVerdict.doubled.length} doubled, ${mailVerdict.unexpected.length} unexpected`,
+      );
+      console.log(
+        `events that waited on the stream while Redis was away: ${retries} handler retries; delivery retries: ${deliveryRetries}`,
+      );
+      console.log(`took ${Math.round((Date.now() - started) / 1000)} s`);
+
+      assert.deepEqual(slackVerdict.missing, []);
+      assert.deepEqual(slackVerdict.doubled, []);
+      assert.deepEqual(slackVerdict.wrongFinal, []);
+      assert.deepEqual(slackVerdict.wrongReplies, []);
+      assert.equal(slackVerdict.posts, failing.length);
+      assert.deepEqual(mailVerdict, { missing: [], doubled: [], unexpected: [] });
+      assert.equal(smtp.mails.length, failing.length);
+    } finally {
+      await gateway.close();
+      await redis.dispose();
+      await slack.close();
+      await smtp.close();
+    }
+  },
+);

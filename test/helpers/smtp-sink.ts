@@ -15,6 +15,10 @@ export interface SmtpSink {
   rejectRecipient(address: string): void;
   /** answers the next `times` DATA commands with 451 (a transient error) */
   failNext(times?: number): void;
+  /** takes the server down as a crash would: stops listening and drops open connections */
+  stop(): Promise<void>;
+  /** listens again on the same port, keeping what arrived so far */
+  start(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -23,37 +27,41 @@ export async function startSmtpSink(): Promise<SmtpSink> {
   const mails: SinkMail[] = [];
   const rejected = new Set<string>();
   let transientFailures = 0;
-  const server = new SMTPServer({
-    authOptional: true,
-    disabledCommands: ["STARTTLS", "AUTH"],
-    logger: false,
-    onRcptTo(address, _session, callback) {
-      if (rejected.has(address.address.toLowerCase())) {
-        const error = Object.assign(new Error("5.1.1 no such user"), { responseCode: 550 });
-        callback(error);
-        return;
-      }
-      callback();
-    },
-    onData(stream, session, callback) {
-      const chunks: Buffer[] = [];
-      stream.on("data", (chunk: Buffer) => chunks.push(chunk));
-      stream.on("end", () => {
-        if (transientFailures > 0) {
-          transientFailures--;
-          callback(Object.assign(new Error("4.3.0 try again later"), { responseCode: 451 }));
+  const create = () =>
+    new SMTPServer({
+      // pooled client connections are dropped at once, not after the default 30 s
+      closeTimeout: 100,
+      authOptional: true,
+      disabledCommands: ["STARTTLS", "AUTH"],
+      logger: false,
+      onRcptTo(address, _session, callback) {
+        if (rejected.has(address.address.toLowerCase())) {
+          const error = Object.assign(new Error("5.1.1 no such user"), { responseCode: 550 });
+          callback(error);
           return;
         }
-        const raw = Buffer.concat(chunks).toString("utf8");
-        simpleParser(raw)
-          .then((parsed) => {
-            mails.push({ envelopeTo: session.envelope.rcptTo.map((rcpt) => rcpt.address), parsed, raw });
-            callback();
-          })
-          .catch((error: Error) => callback(error));
-      });
-    },
-  });
+        callback();
+      },
+      onData(stream, session, callback) {
+        const chunks: Buffer[] = [];
+        stream.on("data", (chunk: Buffer) => chunks.push(chunk));
+        stream.on("end", () => {
+          if (transientFailures > 0) {
+            transientFailures--;
+            callback(Object.assign(new Error("4.3.0 try again later"), { responseCode: 451 }));
+            return;
+          }
+          const raw = Buffer.concat(chunks).toString("utf8");
+          simpleParser(raw)
+            .then((parsed) => {
+              mails.push({ envelopeTo: session.envelope.rcptTo.map((rcpt) => rcpt.address), parsed, raw });
+              callback();
+            })
+            .catch((error: Error) => callback(error));
+        });
+      },
+    });
+  let server = create();
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const { port } = server.server.address() as AddressInfo;
   return {
@@ -62,6 +70,11 @@ export async function startSmtpSink(): Promise<SmtpSink> {
     rejectRecipient: (address) => rejected.add(address.toLowerCase()),
     failNext: (times = 1) => {
       transientFailures += times;
+    },
+    stop: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    start: async () => {
+      server = create();
+      await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
     },
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };

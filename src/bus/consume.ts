@@ -147,10 +147,54 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
   }, 5000);
   lagTimer.unref();
 
+  /**
+   * Closes the pull when its consumer is deleted or recreated under us (an operator's
+   * `replay`, a stream restored from backup), so the loop re-binds at once instead of
+   * waiting out missed heartbeats.
+   */
+  const watchStatus = async (pull: ConsumerMessages): Promise<void> => {
+    for await (const status of pull.status()) {
+      if (status.type === "consumer_deleted" || status.type === "consumer_not_found") {
+        log.warn({ status: status.type }, "consumer went away; re-binding");
+        await pull.close();
+        return;
+      }
+    }
+  };
+
+  /**
+   * Binds to the durable again. Someone who deleted it (replay) is usually about to create it
+   * with new settings, so wait for that first; only a consumer still missing after 10 s is
+   * recreated with ours.
+   */
+  const rebind = async (): Promise<typeof consumer> => {
+    const createAfter = Date.now() + 10_000;
+    for (;;) {
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      try {
+        if (Date.now() > createAfter) {
+          await ensureDurableConsumer(jsm, {
+            stream,
+            durable,
+            maxDeliver: options.maxDeliver,
+            ackWaitMs: options.ackWaitMs,
+          });
+        }
+        await jsm.consumers.info(stream, durable);
+        return await js.consumers.get(stream, durable);
+      } catch (error) {
+        if (stopping) return consumer;
+        log.debug({ err: String(error) }, "consumer not there yet");
+      }
+    }
+  };
+
   const loop = (async () => {
+    let current = consumer;
     while (!stopping) {
       try {
-        messages = await consumer.consume({ max_messages: options.batch ?? 64 });
+        messages = await current.consume({ max_messages: options.batch ?? 64 });
+        void watchStatus(messages).catch(() => undefined);
         for await (const msg of messages) {
           if (stopping) {
             msg.nak();
@@ -169,8 +213,9 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
       } catch (error) {
         if (stopping) break;
         log.warn({ err: String(error) }, "consumer interrupted; resuming");
-        await new Promise((resolve) => setTimeout(resolve, 1000));
       }
+      if (stopping) break;
+      current = await rebind();
     }
   })();
 

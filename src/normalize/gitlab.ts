@@ -1,4 +1,4 @@
-import { parseBuildEvent, toBuildEvent } from "../events/build-event.ts";
+import { finalize } from "./finalize.ts";
 import type { BuildEventData } from "../events/schema.ts";
 import { PayloadError } from "./errors.ts";
 import { deploymentData } from "./gitlab/deployment.ts";
@@ -38,6 +38,5 @@ export function normalizeGitlab(input: NormalizeInput): NormalizeResult {
     const got = typeof objectKind === "string" ? `"${objectKind}"` : "(missing)";
     throw new PayloadError(`X-Gitlab-Event "${input.event}" does not match object_kind ${got}`);
   }
-  const event = toBuildEvent(hook.toData(input.payload), input.deliveryId);
-  return { handled: true, events: [parseBuildEvent(event)] };
+  return { handled: true, events: [finalize(hook.toData(input.payload), input.deliveryId)] };
 }

@@ -1,6 +1,4 @@
-import { EventValidationError, parseBuildEvent, toBuildEvent } from "../../events/build-event.ts";
-import type { BuildEvent, BuildEventData } from "../../events/schema.ts";
-import { PayloadError } from "../errors.ts";
+import type { BuildEventData } from "../../events/schema.ts";
 import {
   field,
   firstOf,
@@ -105,19 +103,6 @@ export function durationBetween(start: string | null, end: string | null): numbe
   return Number.isSafeInteger(ms) && ms >= 0 ? ms : null;
 }
 
-/**
- * Producers validate. Data that fails the contract came from a payload that is not what
- * it claims to be, so the caller sees a PayloadError, never a validation error of ours.
- */
-export function finalize(data: BuildEventData, deliveryId: string | null): BuildEvent {
-  try {
-    return parseBuildEvent(toBuildEvent(data, deliveryId));
-  } catch (error) {
-    if (error instanceof EventValidationError) throw new PayloadError(error.message);
-    throw error;
-  }
-}
-
 export function requireSection(payload: JsonObject, key: string): JsonObject {
   return requireObject(field(payload, key), key);
 }
@@ -126,3 +111,5 @@ export function requireSection(payload: JsonObject, key: string): JsonObject {
 export function attempt(value: number | null): number {
   return value !== null && value >= 1 ? value : 1;
 }
+
+export { finalize } from "../finalize.ts";

@@ -113,6 +113,11 @@ export const configSchema = z
           .strict()
           .default({ window: 60_000, max: 6000 }),
         shutdownGrace: duration.default(25_000),
+        /**
+         * Which proxies' X-Forwarded-For to believe for the client address (rate limit, logs):
+         * express's "trust proxy" value. Only proxies you run: a trusted hop can name any client.
+         */
+        trustProxy: z.union([z.boolean(), z.number().int().min(0), z.string()]).default("loopback"),
       })
       .strict()
       .prefault({}),

@@ -52,7 +52,7 @@ export function createApp(deps: AppDeps): express.Express {
   const { config, secrets, logger, metrics } = deps;
   const app = express();
   app.disable("x-powered-by");
-  app.set("trust proxy", "loopback, linklocal, uniquelocal");
+  app.set("trust proxy", config.server.trustProxy);
   app.use(
     helmet({
       contentSecurityPolicy: {

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort, type TestServer } from "../test/helpers/servers.ts";
-import { spawnTs, waitForHttp, type Child } from "./processes.ts";
+import { spawnBuilt, waitForHttp, type Child } from "./processes.ts";
 
 export const BENCH_SECRET = "bench-github-secret-0123456789";
 export const NOTIFY_REPOSITORY = "acme/notify-bench";
@@ -44,7 +44,7 @@ export async function startGatewayProcess(
       ],
     }),
   );
-  const child = spawnTs("src/main.ts", [], {
+  const child = spawnBuilt("dist/main.js", {
     NODE_ENV: "production",
     BUILDCAST_CONFIG: configFile,
     NATS_URL: nats.url,

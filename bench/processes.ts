@@ -15,7 +15,19 @@ export interface Child {
 
 /** A TypeScript entry point in its own node process (tsx loader), output kept in a ring buffer. */
 export function spawnTs(entry: string, args: readonly string[], env: Record<string, string>): Child {
-  const child = spawn(process.execPath, ["--import", "tsx", join(ROOT, entry), ...args], {
+  return spawnNode(["--import", "tsx", join(ROOT, entry), ...args], env);
+}
+
+/**
+ * The compiled gateway (`npm run build` output), as the Docker image runs it: measuring it
+ * under the tsx loader would count the loader's compile work and memory as the gateway's.
+ */
+export function spawnBuilt(entry: string, env: Record<string, string>): Child {
+  return spawnNode([join(ROOT, entry)], env);
+}
+
+function spawnNode(args: readonly string[], env: Record<string, string>): Child {
+  const child = spawn(process.execPath, args, {
     cwd: ROOT,
     env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "pipe"],

@@ -1,3 +1,4 @@
+import { execFileSync } from "node:child_process";
 // `npm run bench`: benchmarks 2 and 3 (Slack) on one gateway process, then 1 and 4 (ingress,
 // memory) on a fresh one, all against private nats-server / redis-server instances.
 // Writes bench/RESULTS.md and prints the same.
@@ -20,6 +21,9 @@ const settings = {
   e2e: { rounds: quick ? 1 : 3, durationMs: quick ? 4000 : 10_000, rate: 50 },
   burst: { rounds: quick ? 1 : 3 },
 };
+
+// the gateway runs compiled, as in production
+execFileSync("npm", ["run", "--silent", "build"], { stdio: "inherit" });
 
 const machine = describeMachine();
 const started = Date.now();

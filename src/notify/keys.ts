@@ -40,5 +40,9 @@ export const recordKvKey = (channel: ChannelName, entityKey: string): string =>
 export const slackMessageKvKey = (slackChannel: string, entityKey: string): string =>
   `slack.msg.${encodeKeyPart(slackChannel)}.${encodeKeyPart(entityKey)}`;
 
+/** the claim written before a message's first post (see channels/slack-claim.ts) */
+export const slackClaimKvKey = (slackChannel: string, entityKey: string): string =>
+  `slack.claim.${encodeKeyPart(slackChannel)}.${encodeKeyPart(entityKey)}`;
+
 export const shortHash = (...parts: readonly string[]): string =>
   createHash("sha256").update(parts.join("\u0000")).digest("hex").slice(0, 24);

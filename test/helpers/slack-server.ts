@@ -43,12 +43,16 @@ async function readBody(req: IncomingMessage): Promise<Record<string, unknown>> 
   return args;
 }
 
-/** A local HTTP server speaking enough of the Slack Web API: chat.postMessage and chat.update. */
+/**
+ * A local HTTP server speaking enough of the Slack Web API: chat.postMessage, chat.update and
+ * conversations.history (with message metadata).
+ */
 export async function startSlackServer(): Promise<SlackServer> {
   const calls: SlackCall[] = [];
   const script: Array<{ failure: ScriptedFailure; method: string | undefined }> = [];
   const channelErrors = new Map<string, string>();
   let nextTs = 1_700_000_000;
+  const posted: Array<{ channel: string; ts: string; at: number; text: unknown; metadata: unknown }> = [];
 
   const server: Server = createServer((req, res) => {
     void (async () => {
@@ -81,6 +85,25 @@ export async function startSlackServer(): Promise<SlackServer> {
         json(200, { ok: false, error });
         return;
       }
+      if (method === "conversations.history") {
+        // top-level messages of the channel since `oldest`, newest first, with their metadata
+        record(200);
+        const oldest = Number(args.oldest ?? 0);
+        const messages = posted
+          // this server's ts values are not clock times, so `oldest` is compared with arrival
+          .filter((message) => message.channel === channel && message.at / 1000 > oldest)
+          .reverse()
+          .map((message) => ({
+            type: "message",
+            ts: message.ts,
+            text: message.text,
+            ...(String(args.include_all_metadata) === "true" && message.metadata
+              ? { metadata: message.metadata }
+              : {}),
+          }));
+        json(200, { ok: true, messages, has_more: false });
+        return;
+      }
       if (method !== "chat.postMessage" && method !== "chat.update") {
         record("unknown_method");
         json(200, { ok: false, error: "unknown_method" });
@@ -88,6 +111,9 @@ export async function startSlackServer(): Promise<SlackServer> {
       }
       record(200);
       const ts = method === "chat.update" ? String(args.ts) : `${nextTs++}.000100`;
+      if (method === "chat.postMessage" && args.thread_ts === undefined) {
+        posted.push({ channel, ts, at: Date.now(), text: args.text, metadata: args.metadata });
+      }
       json(200, { ok: true, channel, ts, message: { text: args.text } });
     })();
   });

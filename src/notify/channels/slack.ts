@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import type { KV } from "@nats-io/kv";
 import { WebClient } from "@slack/web-api";
 import { Queue, UnrecoverableError, Worker, type Job } from "bullmq";
@@ -6,13 +7,14 @@ import type { Config, Route } from "../../config/schema.ts";
 import type { Logger } from "../../observability/logger.ts";
 import type { Metrics } from "../../observability/metrics.ts";
 import { casUpdate, readJson } from "../kv-state.ts";
-import { recordKvKey, shortHash, slackMessageKvKey } from "../keys.ts";
+import { recordKvKey, shortHash, slackClaimKvKey, slackMessageKvKey } from "../keys.ts";
 import { QUEUE_NAMES, jobOptions } from "../queue.ts";
 import type { EntityRecord, SlackTarget } from "../record.ts";
 import { renderSlackFailureThread, renderSlackMessage, type SlackMessage } from "../render/slack.ts";
 import { trackEvent } from "../track.ts";
 import { buildView } from "../view.ts";
 import type { DeliveryChannel } from "./channel.ts";
+import { claimMetadata, findClaimedMessage, slackAnswered, type PostClaim } from "./slack-claim.ts";
 import { classifySlackError } from "./slack-errors.ts";
 
 export interface SlackJobData {
@@ -108,6 +110,31 @@ export function createSlackChannel(deps: SlackChannelDeps): DeliveryChannel {
       return { next, result: next };
     });
 
+  /**
+   * A claim without a saved message means an earlier attempt died (or lost its answer) around
+   * chat.postMessage: adopt the message it may have posted rather than post a second one.
+   */
+  const adoptClaimed = async (
+    slackChannel: string,
+    entityKey: string,
+    messageKey: string,
+  ): Promise<SlackMessageState | null> => {
+    const claim = (await readJson<PostClaim>(kv, slackClaimKvKey(slackChannel, entityKey)))?.value;
+    if (!claim) return null;
+    let found: { ts: string; channelId: string } | null = null;
+    try {
+      found = await call("conversations.history", () => findClaimedMessage(client, slackChannel, claim));
+    } catch (error) {
+      if (!(error instanceof UnrecoverableError)) throw error;
+      // no channels:history scope, or a channel name instead of an id: posting may double it
+      log.warn({ slackChannel, err: error.message }, "cannot look for an earlier attempt's message; posting");
+    }
+    if (!found) return null;
+    log.info({ slackChannel, ts: found.ts }, "adopted the message an interrupted attempt posted");
+    // an empty hash makes this job update the adopted message to the current render
+    return saveMessage(messageKey, { ...found, hash: "", lastCallAt: 0 });
+  };
+
   const readRecord = async (entityKey: string) =>
     (await readJson<EntityRecord>(kv, recordKvKey("slack", entityKey)))?.value ?? null;
 
@@ -126,17 +153,27 @@ export function createSlackChannel(deps: SlackChannelDeps): DeliveryChannel {
     const message: SlackMessage = renderSlackMessage(view, { mentionAuthor: target.mentionAuthor });
     const hash = shortHash(JSON.stringify(message));
 
-    let state = previous;
+    let state = previous ?? (await adoptClaimed(slackChannel, entityKey, messageKey));
     if (state === null) {
-      const posted = await call("chat.postMessage", () =>
-        client.chat.postMessage({
-          channel: slackChannel,
-          text: message.text,
-          blocks: [...message.blocks],
-          unfurl_links: false,
-          unfurl_media: false,
-        }),
-      );
+      const claimKey = slackClaimKvKey(slackChannel, entityKey);
+      const claim: PostClaim = { id: randomUUID(), at: Date.now() };
+      await kv.put(claimKey, JSON.stringify(claim));
+      const posted = await call("chat.postMessage", async () => {
+        try {
+          return await client.chat.postMessage({
+            channel: slackChannel,
+            text: message.text,
+            blocks: [...message.blocks],
+            unfurl_links: false,
+            unfurl_media: false,
+            metadata: claimMetadata(claim),
+          });
+        } catch (error) {
+          // Slack answered, so it posted nothing: the retry need not search for this claim
+          if (slackAnswered(error)) await kv.delete(claimKey).catch(() => undefined);
+          throw error;
+        }
+      });
       if (!posted.ts) throw new UnrecoverableError("slack chat.postMessage: answer without ts");
       state = await saveMessage(messageKey, {
         ts: posted.ts,

@@ -1,0 +1,59 @@
+import type { WebClient } from "@slack/web-api";
+import { ErrorCode } from "@slack/web-api";
+
+/**
+ * Written to KV before a run's first chat.postMessage and carried in the message's metadata.
+ * If the worker dies (or the answer is lost) after Slack posted but before the message ts
+ * reached KV, the retry finds the message by this claim instead of posting a second one.
+ */
+export interface PostClaim {
+  readonly id: string;
+  /** ms since the epoch, when the claim was written: the history search starts a little before */
+  readonly at: number;
+}
+
+export const CLAIM_EVENT_TYPE = "buildcast_notice";
+
+export const claimMetadata = (claim: PostClaim) => ({
+  event_type: CLAIM_EVENT_TYPE,
+  event_payload: { claim: claim.id },
+});
+
+/** Whether Slack answered the failed call: then it did not post, and the claim can go. */
+export function slackAnswered(error: unknown): boolean {
+  const code = (typeof error === "object" && error !== null ? error : {}) as { code?: unknown };
+  return code.code !== ErrorCode.RequestError && typeof code.code === "string";
+}
+
+const PAGES = 5;
+
+/**
+ * The message a claim posted, from the channel's recent history (needs the channels:history
+ * scope and a channel id). Null when it is not there: the earlier attempt never posted.
+ */
+export async function findClaimedMessage(
+  client: WebClient,
+  channel: string,
+  claim: PostClaim,
+): Promise<{ ts: string; channelId: string } | null> {
+  let cursor: string | undefined;
+  for (let page = 0; page < PAGES; page++) {
+    const answer = await client.conversations.history({
+      channel,
+      oldest: ((claim.at - 60_000) / 1000).toFixed(6),
+      include_all_metadata: true,
+      limit: 200,
+      ...(cursor ? { cursor } : {}),
+    });
+    const hit = (answer.messages ?? []).find(
+      (message) =>
+        message.metadata?.event_type === CLAIM_EVENT_TYPE &&
+        // the SDK types event_payload as {}: it is whatever the poster put there
+        (message.metadata.event_payload as { claim?: unknown } | undefined)?.claim === claim.id,
+    );
+    if (hit?.ts) return { ts: hit.ts, channelId: channel };
+    cursor = answer.response_metadata?.next_cursor;
+    if (!answer.has_more || !cursor) return null;
+  }
+  return null;
+}

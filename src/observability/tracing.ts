@@ -10,7 +10,7 @@ import {
 import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http";
 import { resourceFromAttributes } from "@opentelemetry/resources";
 import { BatchSpanProcessor, NodeTracerProvider } from "@opentelemetry/sdk-trace-node";
-import { traceparentFor } from "../ingress/trace.ts";
+import { traceIdOf, traceparentFor } from "../ingress/trace.ts";
 
 const tracer = trace.getTracer("buildcast");
 
@@ -68,3 +68,7 @@ export async function inSpan<T>(
     }
   });
 }
+
+/** The trace id in a traceparent, for log lines; null when there is none. */
+export const traceIdOrNull = (traceparent: string | undefined): string | null =>
+  traceparent ? traceIdOf(traceparent) : null;

@@ -87,4 +87,29 @@ describe("authenticated webhooks through the gateway to Slack and e-mail", () =>
     assert.deepEqual(texts, ["chat.postMessage Failed", "chat.postMessage Fixed"]);
     assert.equal(smtp.mails.length, 2);
   });
+
+  it("one trace id follows a webhook from ingress to its Slack message and its e-mail", async () => {
+    const traceId = "4bf92f3577b34da6a3ce929d0e0e4736";
+    const failing = JSON.parse(pipeline("failed")) as { object_attributes: Record<string, unknown> };
+    Object.assign(failing.object_attributes, {
+      id: 99_001,
+      iid: 99_001,
+      created_at: "2024-07-01 04:00:00 UTC",
+      finished_at: "2024-07-01 04:10:00 UTC",
+    });
+    const result = await postGitlab(gateway.url, "Pipeline Hook", JSON.stringify(failing), {
+      headers: { traceparent: `00-${traceId}-00f067aa0ba902b7-01` },
+    });
+    assert.equal(result.status, 202);
+    const lines = () => gateway.logs.map((line) => JSON.parse(line) as { msg: string; traceId?: string });
+    await eventually(
+      () => lines().some((line) => line.msg === "Slack message posted" && line.traceId === traceId),
+      "a Slack delivery log line with the webhook's trace id",
+    );
+    await eventually(
+      () => lines().some((line) => line.msg === "e-mail sent" && line.traceId === traceId),
+      "an e-mail delivery log line with the webhook's trace id",
+    );
+    assert.ok(lines().some((line) => line.msg === "webhook accepted" && line.traceId === traceId));
+  });
 });

@@ -5,6 +5,7 @@ import nodemailer from "nodemailer";
 import type { Config, Route, Transition } from "../../config/schema.ts";
 import type { BuildEventData } from "../../events/schema.ts";
 import type { Logger } from "../../observability/logger.ts";
+import { inSpan, traceIdOrNull } from "../../observability/tracing.ts";
 import type { Metrics } from "../../observability/metrics.ts";
 import { readJson } from "../kv-state.ts";
 import { recordKvKey, shortHash } from "../keys.ts";
@@ -26,6 +27,8 @@ export interface EmailJobData {
   readonly entityKey: string;
   /** the state at the transition: a mail tells what happened then, not what happens later */
   readonly data: BuildEventData;
+  /** trace context of the event that caused the transition (log correlation, spans) */
+  readonly traceparent?: string;
 }
 
 export interface EmailChannelDeps {
@@ -105,6 +108,15 @@ export function createEmailChannel(deps: EmailChannelDeps): DeliveryChannel {
       const rejected = (info.rejected ?? []).map(String);
       if (rejected.length > 0) log.warn({ job: job.id, rejected }, "some recipients were rejected");
       metrics.deliveries.inc({ channel: "email", outcome: "sent" });
+      log.info(
+        {
+          traceId: traceIdOrNull(job.data.traceparent),
+          transition,
+          entity: entityKey,
+          messageId: info.messageId,
+        },
+        "e-mail sent",
+      );
       return info.messageId;
     } catch (error) {
       const failure = classifySmtpError(error);
@@ -133,6 +145,7 @@ export function createEmailChannel(deps: EmailChannelDeps): DeliveryChannel {
             threadRootId: decision.threadRootId,
             entityKey: entity.record.key,
             data: event.data,
+            ...(event.traceparent ? { traceparent: event.traceparent } : {}),
           };
           // the job id names the notice: adding it again is a no-op
           await queue.add("deliver", data, {
@@ -143,7 +156,9 @@ export function createEmailChannel(deps: EmailChannelDeps): DeliveryChannel {
       }
     },
     startWorker() {
-      worker = new Worker<EmailJobData>(QUEUE_NAMES.email, deliver, {
+      const traced = (job: Job<EmailJobData>) =>
+        inSpan("deliver email", job.data.traceparent, "producer", () => deliver(job));
+      worker = new Worker<EmailJobData>(QUEUE_NAMES.email, traced, {
         connection,
         prefix,
         concurrency: config.notify.delivery.concurrency,

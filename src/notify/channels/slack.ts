@@ -5,6 +5,7 @@ import { Queue, UnrecoverableError, Worker, type Job } from "bullmq";
 import type { Redis } from "ioredis";
 import type { Config, Route } from "../../config/schema.ts";
 import type { Logger } from "../../observability/logger.ts";
+import { inSpan, traceIdOrNull } from "../../observability/tracing.ts";
 import type { Metrics } from "../../observability/metrics.ts";
 import { casUpdate, readJson } from "../kv-state.ts";
 import { recordKvKey, shortHash, slackClaimKvKey, slackMessageKvKey } from "../keys.ts";
@@ -20,6 +21,8 @@ import { classifySlackError } from "./slack-errors.ts";
 export interface SlackJobData {
   readonly slackChannel: string;
   readonly entityKey: string;
+  /** trace context of the newest event behind this job (log correlation, spans) */
+  readonly traceparent?: string;
 }
 
 /** The message about one entity in one Slack channel, kept in KV so any replica can update it. */
@@ -140,6 +143,11 @@ export function createSlackChannel(deps: SlackChannelDeps): DeliveryChannel {
 
   const deliver = async (job: Job<SlackJobData>): Promise<string> => {
     const { slackChannel, entityKey } = job.data;
+    const jobLog = log.child({
+      traceId: traceIdOrNull(job.data.traceparent),
+      slackChannel,
+      entity: entityKey,
+    });
     const messageKey = slackMessageKvKey(slackChannel, entityKey);
     const previous = (await readJson<SlackMessageState>(kv, messageKey))?.value ?? null;
     // spacing calls for one message coalesces bursts: newer states pile up behind this job
@@ -182,6 +190,7 @@ export function createSlackChannel(deps: SlackChannelDeps): DeliveryChannel {
         lastCallAt: Date.now(),
       });
       metrics.deliveries.inc({ channel: "slack", outcome: "sent" });
+      jobLog.info({ ts: posted.ts }, "Slack message posted");
     } else if (state.hash !== hash) {
       const { ts, channelId } = state;
       await call("chat.update", () =>
@@ -189,6 +198,7 @@ export function createSlackChannel(deps: SlackChannelDeps): DeliveryChannel {
       );
       state = await saveMessage(messageKey, { ts, channelId, hash, lastCallAt: Date.now() });
       metrics.deliveries.inc({ channel: "slack", outcome: "updated" });
+      jobLog.info({ ts }, "Slack message updated");
     }
 
     if (
@@ -223,7 +233,11 @@ export function createSlackChannel(deps: SlackChannelDeps): DeliveryChannel {
         for (const slackChannel of Object.keys(entity.record.targets)) {
           await queue.add(
             "deliver",
-            { slackChannel, entityKey: entity.record.key },
+            {
+              slackChannel,
+              entityKey: entity.record.key,
+              ...(event.traceparent ? { traceparent: event.traceparent } : {}),
+            },
             {
               ...options,
               deduplication: {
@@ -237,7 +251,9 @@ export function createSlackChannel(deps: SlackChannelDeps): DeliveryChannel {
       }
     },
     startWorker() {
-      worker = new Worker<SlackJobData>(QUEUE_NAMES.slack, deliver, {
+      const traced = (job: Job<SlackJobData>) =>
+        inSpan("deliver slack", job.data.traceparent, "producer", () => deliver(job));
+      worker = new Worker<SlackJobData>(QUEUE_NAMES.slack, traced, {
         connection,
         prefix,
         concurrency: config.notify.delivery.concurrency,

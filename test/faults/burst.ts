@@ -337,21 +337,26 @@ export async function metricSum(
 }
 
 /**
- * True when nothing is left to do: every durable consumer of the stream has acked all it
- * was given and both delivery queues hold no waiting, delayed or active job. A job that a
- * dead worker or a Redis restart left active counts as work until bullmq hands it back,
- * so a late duplicate cannot slip in after the test looked.
+ * What is still to do: durable consumers of the stream holding unacked or undelivered
+ * events, and delivery queues holding waiting, delayed or active jobs. A job that a dead
+ * worker or a Redis restart left active counts as work until bullmq hands it back, so a late
+ * duplicate cannot slip in after the test looked. Empty when the pipeline is idle.
  */
-export async function pipelineIdle(
+export async function pendingWork(
   natsUrl: string,
   redisUrl: string,
   prefix = "buildcast",
-): Promise<boolean> {
+): Promise<string[]> {
+  const busy: string[] = [];
   const nc = await connect({ servers: natsUrl.split(",") });
   try {
     const jsm = await jetstreamManager(nc);
     for await (const info of jsm.consumers.list("BUILD_EVENTS")) {
-      if (info.num_pending > 0 || info.num_ack_pending > 0) return false;
+      // ephemeral (ordered) consumers are readers like countStream, not part of the pipeline
+      if (!info.config.durable_name) continue;
+      if (info.num_pending > 0 || info.num_ack_pending > 0) {
+        busy.push(`${info.name}: ${info.num_pending} pending, ${info.num_ack_pending} unacked`);
+      }
     }
   } finally {
     await nc.close();
@@ -368,12 +373,36 @@ export async function pipelineIdle(
         "waiting-children",
       );
       await queue.close();
-      if (Object.values(counts).some((n) => n > 0)) return false;
+      const open = Object.entries(counts).filter(([, n]) => n > 0);
+      if (open.length > 0) busy.push(`${name}: ${open.map(([state, n]) => `${n} ${state}`).join(", ")}`);
     }
   } finally {
     await redis.quit().catch(() => undefined);
   }
-  return true;
+  return busy;
+}
+
+/** Waits until `pendingWork` is empty, failing with what is still pending. */
+export async function waitForIdle(natsUrl: string, redisUrl: string, timeoutMs: number): Promise<void> {
+  let busy: string[] = [];
+  await waitUntil(
+    async () => {
+      busy = await pendingWork(natsUrl, redisUrl);
+      return busy.length === 0;
+    },
+    () => `every consumer and delivery queue to be idle; still: ${busy.join("; ")}`,
+    timeoutMs,
+  );
+}
+
+/** How many messages the stream holds. */
+export async function storedCount(natsUrl: string): Promise<number> {
+  const nc = await connect({ servers: natsUrl.split(",") });
+  try {
+    return (await (await jetstreamManager(nc)).streams.info("BUILD_EVENTS")).state.messages;
+  } finally {
+    await nc.close();
+  }
 }
 
 /** How many mails arrived per run (found by the run URL every mail links to). */

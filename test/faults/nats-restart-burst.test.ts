@@ -8,11 +8,12 @@ import {
   countStream,
   judgeSlack,
   metricSum,
-  pipelineIdle,
   planRuns,
   postBurst,
   slackByRun,
+  storedCount,
   statusOfRuns,
+  waitForIdle,
   waitUntil,
   wrongStatuses,
 } from "./burst.ts";
@@ -63,7 +64,7 @@ test(
       console.log(`${spooled} webhooks went to the spool while NATS was away`);
 
       await waitUntil(
-        async () => (await countStream(gateway.nats.url, new Set())).stored >= burst.ids.size,
+        async () => (await storedCount(gateway.nats.url)) >= burst.ids.size,
         () => "the spool to flush into the stream",
         60_000,
       );
@@ -86,11 +87,7 @@ test(
         () => `every run's Slack message to be final: ${JSON.stringify(finalRuns()).slice(0, 600)}`,
         90_000,
       );
-      await waitUntil(
-        () => pipelineIdle(gateway.nats.url, gateway.redis.url),
-        () => "every consumer and delivery queue to be idle",
-        70_000,
-      );
+      await waitForIdle(gateway.nats.url, gateway.redis.url, 70_000);
       const verdict = finalRuns();
       const statuses = await statusOfRuns(gateway.url, runs);
       const wrong = wrongStatuses(statuses, runs);

@@ -8,11 +8,11 @@ import {
   judgeMails,
   judgeSlack,
   metricSum,
-  pipelineIdle,
   planRuns,
   postBurst,
   runWebhooks,
   slackByRun,
+  waitForIdle,
   waitUntil,
 } from "./burst.ts";
 
@@ -82,11 +82,7 @@ test(
         () => `every failure's notices: ${smtp.mails.length} mails, ${slack.accepted().length} Slack calls`,
         90_000,
       );
-      await waitUntil(
-        () => pipelineIdle(gateway.nats.url, redis.url),
-        () => "every consumer and delivery queue to be idle",
-        70_000,
-      );
+      await waitForIdle(gateway.nats.url, redis.url, 70_000);
       const slackVerdict = judgeSlack(slackByRun(slack, CHANNEL), failing, { threadReplies: true });
       const mailVerdict = judgeMails(smtp.mails, failing);
       const retries = await metricSum(gateway.url, "buildcast_consumer_messages_total", { outcome: "retry" });

@@ -11,11 +11,11 @@ import {
   countStream,
   judgeSlack,
   metricSum,
-  pipelineIdle,
   planRuns,
   postBurst,
   slackByRun,
   statusOfRuns,
+  waitForIdle,
   waitUntil,
   wrongStatuses,
 } from "./burst.ts";
@@ -102,11 +102,7 @@ test(
         () => `every run's Slack message to be final: ${JSON.stringify(finalRuns()).slice(0, 600)}`,
         110_000,
       );
-      await waitUntil(
-        () => pipelineIdle(nats.url, redis.url),
-        () => "every consumer and delivery queue to be idle",
-        70_000,
-      );
+      await waitForIdle(nats.url, redis.url, 70_000);
       const verdict = finalRuns();
       const wrong = wrongStatuses(await statusOfRuns(survivor.url, runs), runs);
       const retries = await metricSum(survivor.url, "buildcast_consumer_messages_total", {

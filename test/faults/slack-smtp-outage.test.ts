@@ -8,11 +8,11 @@ import { startSmtpSink } from "../helpers/smtp-sink.ts";
 import {
   judgeMails,
   judgeSlack,
-  pipelineIdle,
   planRuns,
   postBurst,
   runWebhooks,
   slackByRun,
+  waitForIdle,
   waitUntil,
 } from "./burst.ts";
 
@@ -110,11 +110,7 @@ test(
         () => `every notice: ${smtp.mails.length} mails, ${slack.accepted().length} Slack calls accepted`,
         90_000,
       );
-      await waitUntil(
-        () => pipelineIdle(gateway.nats.url, gateway.redis.url),
-        () => "every consumer and delivery queue to be idle",
-        60_000,
-      );
+      await waitForIdle(gateway.nats.url, gateway.redis.url, 60_000);
 
       const slackVerdict = judgeSlack(slackByRun(slack, CHANNEL), failing, { threadReplies: true });
       const mailVerdict = judgeMails(smtp.mails, failing);

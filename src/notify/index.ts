@@ -37,6 +37,7 @@ export function createNotifyService(deps: NotifyDeps): NotifyService {
   const channels: DeliveryChannel[] = [];
   const consumers: RunningConsumer[] = [];
   const connections: Array<ReturnType<typeof redisConnection>> = [];
+  let gaugeTimer: NodeJS.Timeout | undefined;
 
   return {
     async start() {
@@ -81,8 +82,21 @@ export function createNotifyService(deps: NotifyDeps): NotifyService {
         );
         log.info({ channel: channel.name }, "notices on");
       }
+      // the set also shrinks when an operator retries (CLI), so sample rather than count
+      const sampleDeadLetters = (): void => {
+        for (const channel of channels) {
+          channel.deadLetterCount().then(
+            (count) => metrics.deadLetters.set({ channel: channel.name }, count),
+            () => undefined,
+          );
+        }
+      };
+      sampleDeadLetters();
+      gaugeTimer = setInterval(sampleDeadLetters, 15_000);
+      gaugeTimer.unref();
     },
     async stop() {
+      clearInterval(gaugeTimer);
       await Promise.all(consumers.splice(0).map((consumer) => consumer.stop()));
       await Promise.all(channels.splice(0).map((channel) => channel.close()));
       await Promise.all(connections.splice(0).map((connection) => connection.quit().catch(() => undefined)));

@@ -10,6 +10,8 @@ export interface DeliveryChannel {
   readonly name: ChannelName;
   handle(event: BuildEvent, context: HandlerContext): Promise<void>;
   startWorker(): void;
+  /** deliveries in the dead-letter set (for the buildcast_dead_letters gauge) */
+  deadLetterCount(): Promise<number>;
   /** stops taking jobs, waits for the running ones, closes connections */
   close(): Promise<void>;
 }

@@ -176,6 +176,7 @@ export function createEmailChannel(deps: EmailChannelDeps): DeliveryChannel {
       });
       worker.on("error", (error) => log.warn({ err: error.message }, "e-mail worker error"));
     },
+    deadLetterCount: () => queue.getFailedCount(),
     async close() {
       await worker?.close();
       await queue.close();

@@ -279,6 +279,7 @@ export function createSlackChannel(deps: SlackChannelDeps): DeliveryChannel {
       });
       worker.on("error", (error) => log.warn({ err: error.message }, "Slack worker error"));
     },
+    deadLetterCount: () => queue.getFailedCount(),
     async close() {
       await worker?.close();
       await queue.close();

@@ -16,4 +16,10 @@ export function buildProgram(): Command {
   return program;
 }
 
-await buildProgram().parseAsync(process.argv);
+try {
+  await buildProgram().parseAsync(process.argv);
+} catch (error) {
+  // an operator gets the reason, not a stack trace
+  console.error(`buildcast: ${error instanceof Error ? error.message : String(error)}`);
+  process.exitCode = 1;
+}

@@ -47,6 +47,34 @@ const COUNTED_EVENTS: Readonly<Record<"github" | "gitlab", ReadonlySet<string>>>
   gitlab: new Set(["Pipeline Hook", "Job Hook", "Build Hook", "Deployment Hook"]),
 };
 
+interface WebhookLocals {
+  /** accepted, spooled, duplicate, ignored, ping, rejected_<status> */
+  outcome?: string;
+  /** the verified event name */
+  event?: string;
+}
+
+/**
+ * Counts every answer on a webhook route — including those given before the handler runs
+ * (429 from the rate limit, 413 from the body limit) — with its latency.
+ */
+function countWebhook(provider: "github" | "gitlab", metrics: Metrics): RequestHandler {
+  return (req, res, next) => {
+    const started = performance.now();
+    res.once("finish", () => {
+      const locals = res.locals as WebhookLocals;
+      const claimed = req.get(provider === "github" ? "x-github-event" : "x-gitlab-event") ?? "";
+      const event = locals.event ?? (COUNTED_EVENTS[provider].has(claimed) ? claimed : "other");
+      metrics.webhooks.inc({ provider, event, outcome: locals.outcome ?? `rejected_${res.statusCode}` });
+      metrics.ingressLatency.observe(
+        { provider, status: String(res.statusCode) },
+        (performance.now() - started) / 1000,
+      );
+    });
+    next();
+  };
+}
+
 /** The HTTP edge: webhooks in, health and metrics out; everything else is mounted. */
 export function createApp(deps: AppDeps): express.Express {
   const { config, secrets, logger, metrics } = deps;
@@ -97,6 +125,7 @@ export function createApp(deps: AppDeps): express.Express {
   // bodyLimit bytes of work before the signature is checked, so Content-Encoding gets a 415.
   const rawBody = express.raw({ type: () => true, limit: config.server.bodyLimit, inflate: false });
   const webhook = (provider: "github" | "gitlab", receive: Receiver): RequestHandler[] => [
+    countWebhook(provider, metrics),
     limiter,
     rawBody,
     (req, res, next) => {
@@ -131,16 +160,10 @@ async function handleWebhook(
   deps: AppDeps,
   traceparent: string,
 ): Promise<void> {
-  const started = performance.now();
   const log = deps.logger.child({ provider, traceId: traceIdOf(traceparent) });
   const claimed = req.get(provider === "github" ? "x-github-event" : "x-gitlab-event") ?? "unknown";
-  let eventName = COUNTED_EVENTS[provider].has(claimed) ? claimed : "other";
   const finish = (status: number, outcome: string, body: unknown): void => {
-    deps.metrics.webhooks.inc({ provider, event: eventName, outcome });
-    deps.metrics.ingressLatency.observe(
-      { provider, status: String(status) },
-      (performance.now() - started) / 1000,
-    );
+    (res.locals as WebhookLocals).outcome = outcome;
     res.status(status).json(body);
   };
   try {
@@ -150,7 +173,7 @@ async function handleWebhook(
       rawBody: Buffer.isBuffer(rawBody) ? rawBody : new Uint8Array(),
     };
     const received = await receive(request);
-    eventName = received.event;
+    (res.locals as WebhookLocals).event = received.event;
     if (received.outcome === "ping") {
       log.info({ event: received.event }, "ping received");
       finish(200, "ping", { ok: true, message: "pong" });

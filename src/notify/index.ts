@@ -8,7 +8,7 @@ import type { DeliveryChannel } from "./channels/channel.ts";
 import { createEmailChannel } from "./channels/email.ts";
 import { createSlackChannel } from "./channels/slack.ts";
 import { openNotifyBucket } from "./kv-state.ts";
-import { producerConnection, redisConnection } from "./queue.ts";
+import { producerConnection, redisConnection, throttledErrorLog } from "./queue.ts";
 
 export interface NotifyDeps {
   readonly nc: NatsConnection;
@@ -51,8 +51,11 @@ export function createNotifyService(deps: NotifyDeps): NotifyService {
       if (secrets.smtpUrl !== null && !wanted.email) log.info("no route sends e-mail");
       if (secrets.slackBotToken === null && secrets.smtpUrl === null) return;
 
-      const redis = redisConnection(config.redis.url);
-      const producer = producerConnection(config.redis.url);
+      const onRedisError = throttledErrorLog((error) =>
+        log.warn({ err: error.message }, "Redis unreachable; deliveries wait, events stay on the stream"),
+      );
+      const redis = redisConnection(config.redis.url, onRedisError);
+      const producer = producerConnection(config.redis.url, onRedisError);
       connections.push(redis, producer);
       const kv = await openNotifyBucket(deps.js, {
         bucket: config.notify.bucket,

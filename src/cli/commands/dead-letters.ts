@@ -2,7 +2,8 @@ import Table from "cli-table3";
 import type { Command } from "commander";
 import { loadConfig } from "../../config/load.ts";
 import { DeadLetters, type DeadLetter } from "../../notify/dead-letters.ts";
-import { redisConnection } from "../../notify/queue.ts";
+import { redactUrl } from "../../bus/connect.ts";
+import { producerConnection } from "../../notify/queue.ts";
 
 export interface CommandIo {
   readonly out: { log(line: string): void };
@@ -30,7 +31,23 @@ export function deadLetterTable(rows: readonly DeadLetter[]): string {
 
 async function withDeadLetters<T>(io: CommandIo, run: (letters: DeadLetters) => Promise<T>): Promise<T> {
   const { config } = loadConfig({ env: io.env });
-  const connection = redisConnection(config.redis.url);
+  // an operator's command should fail fast and say why, not wait forever for Redis
+  const connection = producerConnection(config.redis.url, () => undefined);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`cannot reach Redis at ${redactUrl(config.redis.url)}`)),
+        5000,
+      );
+      connection.once("ready", () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  } catch (error) {
+    connection.disconnect();
+    throw error;
+  }
   const letters = new DeadLetters(connection, config.redis.prefix);
   try {
     return await run(letters);

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { connect } from "@nats-io/transport-node";
-import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { jetstreamManager } from "@nats-io/jetstream";
 import { startGatewayProcess } from "../helpers/gateway-process.ts";
 import { startNatsCluster, startRedis } from "../helpers/servers.ts";
 import { workflowRun } from "../helpers/synthetic-webhooks.ts";
@@ -75,13 +75,23 @@ test(
         }
         await new Promise((resolve) => setTimeout(resolve, 250));
       }
-      const consumer = await jetstream(nc).consumers.get("BUILD_EVENTS");
+      // read every message back by sequence, retrying while the new leader settles
       const seen = new Map<string, number>();
-      const messages = await consumer.fetch({ max_messages: stored + 10, expires: 5000 });
-      for await (const msg of messages) {
-        const id = msg.json<{ id: string }>().id;
-        seen.set(id, (seen.get(id) ?? 0) + 1);
-        if (seen.size === stored) break;
+      const last = (await jsm.streams.info("BUILD_EVENTS")).state.last_seq;
+      for (let seq = 1; seq <= last; seq++) {
+        for (let tries = 0; ; tries++) {
+          try {
+            const stored = await jsm.streams.getMessage("BUILD_EVENTS", { seq });
+            if (stored) {
+              const id = stored.json<{ id: string }>().id;
+              seen.set(id, (seen.get(id) ?? 0) + 1);
+            }
+            break;
+          } catch (error) {
+            if (tries >= 40) throw error;
+            await new Promise((resolve) => setTimeout(resolve, 250));
+          }
+        }
       }
       const missing = [...ids].filter((id) => !seen.has(id)).length;
       const doubled = [...seen.values()].filter((n) => n > 1).length;

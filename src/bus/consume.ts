@@ -101,6 +101,17 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
       await deadLetter(msg, reason);
       return;
     }
+    // slow work (a KV write retried through a leader election) tells JetStream it is alive
+    // well before ack_wait, so the message is not handed to another replica meanwhile; a
+    // handler stuck for ten periods stops beating, and JetStream redelivers the message
+    let beats = 0;
+    const heartbeat = setInterval(
+      () => {
+        if (++beats > 10) clearInterval(heartbeat);
+        else msg.working();
+      },
+      Math.max(1000, options.ackWaitMs / 3),
+    );
     try {
       await inSpan(`consume ${durable}`, event.traceparent, "consumer", () =>
         options.handle(event, {
@@ -110,10 +121,12 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
           working: () => msg.working(),
         }),
       );
+      clearInterval(heartbeat);
       // double ack: JetStream confirms it recorded the ack, so a lost ack cannot redeliver silently
       await msg.ackAck();
       options.metrics?.consumed.inc({ consumer: durable, outcome: "ack" });
     } catch (error) {
+      clearInterval(heartbeat);
       const reason = error instanceof Error ? error.message : String(error);
       if (msg.info.deliveryCount >= options.maxDeliver) {
         await deadLetter(msg, reason);

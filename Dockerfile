@@ -11,18 +11,12 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 # --ignore-scripts: nothing we build with needs an install script (tsc is plain JS), and
 # not running them keeps the build the same on machines that gate them.
-# The `npm install` fallback (same locked versions) exists only because package-lock.json
-# currently lacks msgpackr-extract's optional platform packages, which makes `npm ci`
-# refuse it; drop the fallback once the lock is regenerated against the public registry.
-RUN --mount=type=cache,target=/root/.npm npm ci --ignore-scripts --no-audit --no-fund \
- || { echo "WARNING: npm ci refused package-lock.json; falling back to npm install" >&2; \
-      npm install --ignore-scripts --no-audit --no-fund; }
+RUN --mount=type=cache,target=/root/.npm npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
-# tsc emits only compiled .ts; files it does not compile (the dashboard's client.js, read at
-# runtime next to its module) are copied into dist/ at the same relative path.
-RUN npm run build \
- && cd src && find . -type f ! -name '*.ts' -exec cp --parents {} ../dist/ \;
+COPY scripts/copy-assets.mjs ./scripts/
+# tsc, then the files it does not compile (the dashboard's client.js) copied beside their modules
+RUN npm run build
 
 FROM ${NODE_IMAGE} AS runtime
 # Only NODE_ENV is set here: PORT, BUILDCAST_SPOOL_DIR… would silently outrank the same
@@ -32,9 +26,7 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 # The runtime dependencies need no install scripts either (msgpackr-extract, optional,
 # ships prebuilt binaries and bullmq falls back to plain JS without it).
-RUN --mount=type=cache,target=/root/.npm { npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
- || { echo "WARNING: npm ci refused package-lock.json; falling back to npm install" >&2; \
-      npm install --omit=dev --ignore-scripts --no-audit --no-fund; }; } \
+RUN --mount=type=cache,target=/root/.npm npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
  && mkdir -p /app/.data/spool \
  && chown -R 1000:1000 /app/.data
 # spool.dir defaults to .data/spool under the working directory: mount a volume at

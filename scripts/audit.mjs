@@ -25,7 +25,8 @@ console.log(
 );
 if (serious > 0) {
   for (const [name, vuln] of Object.entries(report.vulnerabilities ?? {})) {
-    if (vuln.severity === "high" || vuln.severity === "critical") console.log(`  ${vuln.severity}: ${name} (${vuln.range})`);
+    if (vuln.severity === "high" || vuln.severity === "critical")
+      console.log(`  ${vuln.severity}: ${name} (${vuln.range})`);
   }
   process.exit(1);
 }

@@ -7,6 +7,19 @@ import { traceIdOf } from "../ingress/trace.ts";
 import { inSpan } from "../observability/tracing.ts";
 import { deadLetterSubject, ensureDurableConsumer } from "./stream.ts";
 
+/**
+ * Thrown by a handler when something it depends on (Redis, say) is down rather than the
+ * message being at fault. The consumer then holds the message — retrying in place and
+ * telling JetStream it is still working — instead of spending its bounded deliveries, so an
+ * outage of any length ends with the work done, not dead-lettered.
+ */
+export class DependencyUnavailableError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "DependencyUnavailableError";
+  }
+}
+
 export interface HandlerContext {
   /** 1 on the first delivery */
   readonly deliveryCount: number;
@@ -92,6 +105,13 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
     log.error({ seq: msg.seq, deliveries: msg.info.deliveryCount, reason }, "message dead-lettered");
   };
 
+  let lastOutageLog = 0;
+  const outageLog = (reason: string): void => {
+    if (Date.now() - lastOutageLog < 30_000) return;
+    lastOutageLog = Date.now();
+    log.warn({ reason }, "a dependency is down; holding the message until it is back");
+  };
+
   const handleOne = async (msg: JsMsg): Promise<void> => {
     let event: BuildEvent;
     try {
@@ -113,14 +133,26 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
       Math.max(1000, options.ackWaitMs / 3),
     );
     try {
-      await inSpan(`consume ${durable}`, event.traceparent, "consumer", () =>
-        options.handle(event, {
-          deliveryCount: msg.info.deliveryCount,
-          streamSequence: msg.seq,
-          traceId: event.traceparent ? traceIdOf(event.traceparent) : null,
-          working: () => msg.working(),
-        }),
-      );
+      const context: HandlerContext = {
+        deliveryCount: msg.info.deliveryCount,
+        streamSequence: msg.seq,
+        traceId: event.traceparent ? traceIdOf(event.traceparent) : null,
+        working: () => msg.working(),
+      };
+      for (let wait = 500; ; wait = Math.min(wait * 2, 15_000, Math.max(500, options.ackWaitMs / 2))) {
+        try {
+          await inSpan(`consume ${durable}`, event.traceparent, "consumer", () =>
+            options.handle(event, context),
+          );
+          break;
+        } catch (error) {
+          if (!(error instanceof DependencyUnavailableError) || stopping) throw error;
+          msg.working();
+          outageLog(error.message);
+          await new Promise((resolve) => setTimeout(resolve, wait));
+          msg.working();
+        }
+      }
       clearInterval(heartbeat);
       // double ack: JetStream confirms it recorded the ack, so a lost ack cannot redeliver silently
       await msg.ackAck();

@@ -1,6 +1,6 @@
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { startConsumer, type RunningConsumer } from "../bus/consume.ts";
+import { DependencyUnavailableError, startConsumer, type RunningConsumer } from "../bus/consume.ts";
 import type { Config, Secrets } from "../config/schema.ts";
 import type { Logger } from "../observability/logger.ts";
 import type { Metrics } from "../observability/metrics.ts";
@@ -78,7 +78,19 @@ export function createNotifyService(deps: NotifyDeps): NotifyService {
             durable: `notify-${channel.name}`,
             maxDeliver: config.nats.consumer.maxDeliver,
             ackWaitMs: config.nats.consumer.ackWait,
-            handle: (event, context) => channel.handle(event, context),
+            handle: async (event, context) => {
+              try {
+                await channel.handle(event, context);
+              } catch (error) {
+                // Redis away is an outage, not a bad message: hold it rather than spend deliveries
+                if (producer.status !== "ready") {
+                  throw new DependencyUnavailableError(`Redis is unreachable (${producer.status})`, {
+                    cause: error,
+                  });
+                }
+                throw error;
+              }
+            },
             logger,
             metrics,
           }),

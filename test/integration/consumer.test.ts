@@ -1,0 +1,111 @@
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { connectBus, type Bus } from "../../src/bus/connect.ts";
+import { DependencyUnavailableError, startConsumer } from "../../src/bus/consume.ts";
+import { ensureStreams } from "../../src/bus/stream.ts";
+import { loadConfig } from "../../src/config/load.ts";
+import { createLogger } from "../../src/observability/logger.ts";
+import { buildEvent, publishEvent } from "../helpers/events.ts";
+import { startNats, type TestServer } from "../helpers/servers.ts";
+
+describe("the durable consumer loop on real NATS", () => {
+  let nats: TestServer;
+  let bus: Bus;
+  const logs: string[] = [];
+  const logger = createLogger({ level: "debug", secrets: [], write: (line) => logs.push(line) });
+  const stream = loadConfig({ env: {} }).config.nats.stream;
+
+  before(async () => {
+    nats = await startNats();
+    bus = await connectBus(nats.url, logger);
+    await ensureStreams(bus.jsm, stream);
+  });
+  after(async () => {
+    await bus.close();
+    await nats.dispose();
+  });
+
+  const waitUntil = async (check: () => boolean, what: string, timeoutMs = 20_000): Promise<void> => {
+    const deadline = Date.now() + timeoutMs;
+    while (!check()) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  };
+
+  test("a dependency outage longer than max_deliver allows holds the message, then handles it once", async () => {
+    const attempts: number[] = [];
+    let outageUntil = Date.now() + 4000;
+    const consumer = await startConsumer({
+      ...bus,
+      stream: stream.name,
+      durable: "outage-test",
+      maxDeliver: 2,
+      ackWaitMs: 2000,
+      logger,
+      handle: async (_event, context) => {
+        attempts.push(context.deliveryCount);
+        if (Date.now() < outageUntil) throw new DependencyUnavailableError("redis is down");
+      },
+    });
+    try {
+      await publishEvent(bus.js, buildEvent({ status: "failure", runId: "outage-1" }));
+      await waitUntil(() => Date.now() > outageUntil && attempts.length > 0, "the outage to end");
+      let settled = await bus.jsm.consumers.info(stream.name, "outage-test");
+      for (let i = 0; i < 100 && (settled.num_ack_pending > 0 || settled.num_pending > 0); i++) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        settled = await bus.jsm.consumers.info(stream.name, "outage-test");
+      }
+      assert.equal(settled.num_ack_pending, 0, "acked");
+      assert.equal(settled.num_redelivered, 0, "never redelivered: no delivery was spent on the outage");
+      assert.ok(attempts.length >= 3, `retried in place (${attempts.length} attempts)`);
+      assert.ok(
+        attempts.every((count) => count === 1),
+        "every attempt was the first delivery",
+      );
+      assert.ok(logs.some((line) => line.includes("holding the message")));
+      const dead = await bus.jsm.streams.info(`${stream.name}_DEADLETTERS`);
+      assert.equal(dead.state.messages, 0);
+    } finally {
+      outageUntil = 0;
+      await consumer.stop();
+    }
+  });
+
+  test("a message that keeps failing is written to the dead-letter stream after max_deliver, not dropped", async () => {
+    let calls = 0;
+    const consumer = await startConsumer({
+      ...bus,
+      stream: stream.name,
+      durable: "poison-test",
+      maxDeliver: 2,
+      ackWaitMs: 2000,
+      logger,
+      handle: async () => {
+        calls += 1;
+        throw new Error("this message is poison");
+      },
+    });
+    try {
+      const deadBefore = (await bus.jsm.streams.info(`${stream.name}_DEADLETTERS`)).state.messages;
+      await waitUntil(() => calls >= 2, "two deliveries", 30_000);
+      await waitUntil(
+        () => logs.some((line) => line.includes("message dead-lettered")),
+        "the dead letter",
+        10_000,
+      );
+      const dead = await bus.jsm.streams.getMessage(`${stream.name}_DEADLETTERS`, {
+        last_by_subj: "buildcast.deadletter.poison-test",
+      });
+      assert.ok(dead);
+      const record = dead.json<{ consumer: string; deliveries: number; reason: string; body: string }>();
+      assert.equal(record.consumer, "poison-test");
+      assert.equal(record.deliveries, 2);
+      assert.match(record.reason, /poison/);
+      assert.ok(record.body.length > 0, "the original event is kept");
+      assert.ok((await bus.jsm.streams.info(`${stream.name}_DEADLETTERS`)).state.messages > deadBefore);
+    } finally {
+      await consumer.stop();
+    }
+  });
+});

@@ -23,6 +23,11 @@ export class DependencyUnavailableError extends Error {
 export interface HandlerContext {
   /** 1 on the first delivery */
   readonly deliveryCount: number;
+  /**
+   * Whether this message was tried before — redelivered by JetStream, or retried in place
+   * after a dependency outage — so work a failed try may have half done must be redone.
+   */
+  readonly retry: boolean;
   readonly streamSequence: number;
   /** the W3C trace id this event carries, for log correlation from webhook to delivery */
   readonly traceId: string | null;
@@ -133,16 +138,18 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
       Math.max(1000, options.ackWaitMs / 3),
     );
     try {
-      const context: HandlerContext = {
+      const contextFor = (retry: boolean): HandlerContext => ({
         deliveryCount: msg.info.deliveryCount,
+        retry: retry || msg.info.deliveryCount > 1,
         streamSequence: msg.seq,
         traceId: event.traceparent ? traceIdOf(event.traceparent) : null,
         working: () => msg.working(),
-      };
-      for (let wait = 500; ; wait = Math.min(wait * 2, 15_000, Math.max(500, options.ackWaitMs / 2))) {
+      });
+      const longestWait = Math.min(15_000, Math.max(500, options.ackWaitMs / 2));
+      for (let attempt = 0, wait = 500; ; attempt++, wait = Math.min(wait * 2, longestWait)) {
         try {
           await inSpan(`consume ${durable}`, event.traceparent, "consumer", () =>
-            options.handle(event, context),
+            options.handle(event, contextFor(attempt > 0)),
           );
           break;
         } catch (error) {

@@ -133,7 +133,7 @@ export function createEmailChannel(deps: EmailChannelDeps): DeliveryChannel {
         const { decision } = entity;
         if (decision.transition === null || decision.noticeId === null) continue;
         // a replayed decision is only re-queued for a redelivery (crash before Queue.add)
-        if (!decision.fresh && context.deliveryCount === 1) continue;
+        if (!decision.fresh && !context.retry) continue;
         for (const route of entity.routes) {
           const to = recipients(route, event.data, config.people);
           if (to.length === 0) continue;

@@ -229,7 +229,7 @@ export function createSlackChannel(deps: SlackChannelDeps): DeliveryChannel {
       const tracked = await trackEvent(kv, "slack", config.routes, event.data, targetsOf);
       for (const entity of tracked) {
         // a redelivery may follow a crash between the KV write and Queue.add: add again
-        if (!entity.changed && context.deliveryCount === 1) continue;
+        if (!entity.changed && !context.retry) continue;
         for (const slackChannel of Object.keys(entity.record.targets)) {
           await queue.add(
             "deliver",

@@ -92,19 +92,8 @@ export async function startGateway(loaded: LoadedConfig, options: GatewayOptions
     throw error;
   }
 
-  let streamReady = false;
-  const prepareStreams = async (): Promise<void> => {
-    try {
-      await ensureStreams(bus.jsm, config.nats.stream);
-      streamReady = true;
-    } catch (error) {
-      streamReady = false;
-      logger.error({ err: (error as Error).message }, "could not create or update the JetStream streams");
-      throw error;
-    }
-  };
   try {
-    await prepareStreams();
+    await ensureStreams(bus.jsm, config.nats.stream);
   } catch (error) {
     await bus.close();
     await stopLocal();
@@ -112,12 +101,37 @@ export async function startGateway(loaded: LoadedConfig, options: GatewayOptions
       `JetStream is not usable at ${redactUrl(config.nats.url)}: ${(error as Error).message} (is nats-server running with -js?)`,
     );
   }
-  bus.onReconnect(() => void prepareStreams().catch(() => undefined));
+  // After a reconnect the server may be new (streams lost) or mid leader election (the check
+  // fails for a while): re-assert the streams until it works. Publishing carries on meanwhile;
+  // a publish that fails lands in the spool and is flushed once the stream answers again.
+  let stopped = false;
+  let reasserting = false;
+  const reassertStreams = async (): Promise<void> => {
+    if (reasserting) return;
+    reasserting = true;
+    try {
+      for (let wait = 250; !stopped; wait = Math.min(wait * 2, 5000)) {
+        try {
+          await ensureStreams(bus.jsm, config.nats.stream);
+          return;
+        } catch (error) {
+          logger.warn(
+            { err: (error as Error).message, retryInMs: wait },
+            "JetStream streams not confirmed yet",
+          );
+          await new Promise((resolve) => setTimeout(resolve, wait));
+        }
+      }
+    } finally {
+      reasserting = false;
+    }
+  };
+  bus.onReconnect(() => void reassertStreams());
 
   const spool = config.spool.enabled ? new Spool(join(config.spool.dir), config.spool.maxBytes) : null;
   const publisher = new EventPublisher({
     js: bus.js,
-    connected: () => bus.connected() && streamReady,
+    connected: () => bus.connected(),
     timeoutMs: config.nats.publishTimeout,
     spool,
     logger,
@@ -140,12 +154,12 @@ export async function startGateway(loaded: LoadedConfig, options: GatewayOptions
     const spoolOpen = spool !== null && spool.hasRoom();
     // Ready means "a webhook sent now will be stored": by JetStream, or by the spool while
     // JetStream is away — taking the pod out of rotation then would lose the events instead.
-    const ready = !draining && ((natsUp && streamReady) || spoolOpen);
+    const ready = !draining && (natsUp || spoolOpen);
     return {
       ready,
       checks: {
         nats: natsUp ? "connected" : "disconnected",
-        stream: streamReady ? "ready" : "not ready",
+        stream: reasserting ? "re-checking" : "ready",
         spool:
           spool === null ? "disabled" : spoolOpen ? `accepting (${spool.stats().events} queued)` : "full",
         ...(draining ? { lifecycle: "draining" } : {}),
@@ -184,6 +198,7 @@ export async function startGateway(loaded: LoadedConfig, options: GatewayOptions
   const close = (): Promise<void> =>
     (closing ??= (async () => {
       draining = true;
+      stopped = true;
       // stop taking connections; in-flight requests finish, idle keep-alive sockets close
       const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();

@@ -5,6 +5,8 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { connect } from "@nats-io/transport-node";
 import { jetstreamManager } from "@nats-io/jetstream";
+import { ensureStreams } from "../../src/bus/stream.ts";
+import { loadConfig } from "../../src/config/load.ts";
 import { startGatewayProcess } from "../helpers/gateway-process.ts";
 import { startNatsCluster, startRedis } from "../helpers/servers.ts";
 import { workflowRun } from "../helpers/synthetic-webhooks.ts";
@@ -21,21 +23,24 @@ test(
     const dir = mkdtempSync(join(tmpdir(), "buildcast-cluster-"));
     const configFile = join(dir, "config.yaml");
     writeFileSync(configFile, "nats:\n  stream:\n    replicas: 3\nstatus:\n  replicas: 3\n");
+    // Create the stream first to learn its leader, then connect the gateway to that very node
+    // (it discovers the others from the cluster): killing the leader then also cuts the
+    // gateway's connection mid-election — the hardest case, and the same one every run.
+    const nc = await connect({ servers: cluster.nodes.map((node) => node.url) });
+    const jsm = await jetstreamManager(nc);
+    await ensureStreams(jsm, loadConfig({ env: {}, file: configFile }).config.nats.stream);
+    const info = await jsm.streams.info("BUILD_EVENTS");
+    assert.equal(info.config.num_replicas, 3);
+    const leader = info.cluster?.leader ?? "";
+    const victim = cluster.nodes[Number(leader.replace("n", "")) - 1] ?? cluster.nodes[0]!;
     const gateway = await startGatewayProcess({
-      NATS_URL: cluster.url,
+      NATS_URL: victim.url,
       REDIS_URL: redis.url,
       BUILDCAST_CONFIG: configFile,
       BUILDCAST_SPOOL_DIR: join(dir, "spool"),
       LOG_LEVEL: "warn",
     });
-    const nc = await connect({ servers: cluster.nodes.map((node) => node.url) });
     try {
-      const jsm = await jetstreamManager(nc);
-      const info = await jsm.streams.info("BUILD_EVENTS");
-      assert.equal(info.config.num_replicas, 3);
-      const leader = info.cluster?.leader ?? "";
-      const victim = cluster.nodes[Number(leader.replace("n", "")) - 1] ?? cluster.nodes[0]!;
-
       const ids = new Set<string>();
       let answered = 0;
       let killed = false;

@@ -23,7 +23,7 @@ async function main(): Promise<void> {
     secrets: secretValues(loaded),
   });
 
-  const stopTracing = initTracing();
+  const stopTracing = await initTracing();
   if (stopTracing) logger.info("exporting OpenTelemetry spans (OTEL_EXPORTER_OTLP_ENDPOINT is set)");
 
   let gateway;

@@ -1,0 +1,73 @@
+import assert from "node:assert/strict";
+import { createServer, type IncomingMessage } from "node:http";
+import type { AddressInfo } from "node:net";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import { startGatewayProcess } from "../helpers/gateway-process.ts";
+import { startNats, startRedis } from "../helpers/servers.ts";
+import { workflowRun } from "../helpers/synthetic-webhooks.ts";
+import { postGithub } from "../helpers/webhooks.ts";
+
+const readBody = (req: IncomingMessage): Promise<string> =>
+  new Promise((resolve) => {
+    let body = "";
+    req.on("data", (chunk: Buffer) => (body += chunk.toString()));
+    req.on("end", () => resolve(body));
+  });
+
+test(
+  "with OTEL_EXPORTER_OTLP_ENDPOINT set, the webhook's trace is exported over OTLP/HTTP",
+  { timeout: 90_000 },
+  async () => {
+    const exports: Array<{ path: string; body: string }> = [];
+    const collector = createServer((req, res) => {
+      void readBody(req).then((body) => {
+        exports.push({ path: req.url ?? "", body });
+        res.writeHead(200, { "content-type": "application/json" }).end("{}");
+      });
+    });
+    await new Promise<void>((resolve) => collector.listen(0, "127.0.0.1", resolve));
+    const collectorUrl = `http://127.0.0.1:${(collector.address() as AddressInfo).port}`;
+    const nats = await startNats();
+    const redis = await startRedis();
+    const dir = mkdtempSync(join(tmpdir(), "buildcast-otel-"));
+    const gateway = await startGatewayProcess({
+      NATS_URL: nats.url,
+      REDIS_URL: redis.url,
+      BUILDCAST_SPOOL_DIR: dir,
+      OTEL_EXPORTER_OTLP_ENDPOINT: collectorUrl,
+      OTEL_BSP_SCHEDULE_DELAY: "200",
+    });
+    try {
+      const traceId = "0af7651916cd43dd8448eb211c80319c";
+      const result = await postGithub(
+        gateway.url,
+        "workflow_run",
+        workflowRun({ runId: 77, status: "completed", at: 9 }),
+        {
+          headers: { traceparent: `00-${traceId}-b7ad6b7169203331-01` },
+        },
+      );
+      assert.equal(result.status, 202);
+      const deadline = Date.now() + 20_000;
+      while (!exports.some((e) => e.body.includes(traceId)) && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      const exported = exports.filter((e) => e.body.includes(traceId));
+      assert.ok(
+        exported.length > 0,
+        `a span of trace ${traceId} reached the collector (${exports.length} exports seen)`,
+      );
+      assert.equal(exported[0]!.path, "/v1/traces");
+      assert.match(gateway.output(), /exporting OpenTelemetry spans/);
+    } finally {
+      await gateway.terminate();
+      await nats.dispose();
+      await redis.dispose();
+      collector.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+);

@@ -139,14 +139,14 @@ export async function startGateway(loaded: LoadedConfig, options: GatewayOptions
   });
   publisher.startFlusher(config.spool.flushInterval);
 
+  // role "ingress" takes webhooks and serves the API but runs no consumers; "workers" runs the
+  // consumers and serves the API but takes no webhooks; "all" (the default) does everything
+  const runConsumers = (options.consumers ?? true) && config.role !== "ingress";
   const deps = { nc: bus.nc, js: bus.js, jsm: bus.jsm, config, secrets, logger, metrics };
-  const status = createStatusService(deps);
+  const status = createStatusService({ ...deps, consume: runConsumers });
   const notify = createNotifyService(deps);
-  const runConsumers = options.consumers ?? true;
-  if (runConsumers) {
-    await status.start();
-    await notify.start();
-  }
+  await status.start();
+  if (runConsumers) await notify.start();
 
   let draining = false;
   const readiness = (): Readiness => {

@@ -74,6 +74,7 @@ function setPath(tree: Tree, path: readonly string[], value: unknown): void {
 /** Non-secret environment overrides: variable → config path (and how to read it). */
 const ENV_OVERRIDES: ReadonlyArray<readonly [string, readonly string[], (raw: string) => unknown]> = [
   ["PORT", ["server", "port"], (raw) => (/^\d+$/.test(raw) ? Number(raw) : raw)],
+  ["BUILDCAST_ROLE", ["role"], String],
   ["HOST", ["server", "host"], String],
   ["NATS_URL", ["nats", "url"], String],
   ["REDIS_URL", ["redis", "url"], String],

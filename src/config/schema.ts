@@ -102,6 +102,11 @@ const routeSchema = z
 
 export const configSchema = z
   .object({
+    /**
+     * What this process does: "all"; "ingress" (webhooks + API, no consumers) and "workers"
+     * (consumers + API, no webhooks) let the two scale apart.
+     */
+    role: z.enum(["all", "ingress", "workers"]).default("all"),
     server: z
       .object({
         host: z.string().default("0.0.0.0"),

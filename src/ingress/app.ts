@@ -134,8 +134,18 @@ export function createApp(deps: AppDeps): express.Express {
       ).catch(next);
     },
   ];
-  app.post("/webhooks/github", ...webhook("github", (request) => receiveGithub(request, secrets)));
-  app.post("/webhooks/gitlab", ...webhook("gitlab", (request) => receiveGitlab(request, secrets)));
+  if (config.role === "workers") {
+    app.post(["/webhooks/github", "/webhooks/gitlab"], (_req, res) => {
+      res.status(404).json({
+        error: "not_found",
+        message:
+          'this buildcast process runs with role "workers" and takes no webhooks; send them to an ingress replica',
+      });
+    });
+  } else {
+    app.post("/webhooks/github", ...webhook("github", (request) => receiveGithub(request, secrets)));
+    app.post("/webhooks/gitlab", ...webhook("gitlab", (request) => receiveGitlab(request, secrets)));
+  }
   app.all(["/webhooks/github", "/webhooks/gitlab"], (req, res) => {
     res
       .set("Allow", "POST")

@@ -23,6 +23,7 @@ export async function startGatewayProcess(
   nats: TestServer,
   redis: TestServer,
   slackApiUrl: string,
+  role: "all" | "ingress" = "all",
 ): Promise<GatewayProcess> {
   const dir = mkdtempSync(join(tmpdir(), "buildcast-bench-"));
   const port = await freePort();
@@ -30,6 +31,7 @@ export async function startGatewayProcess(
   writeFileSync(
     configFile,
     JSON.stringify({
+      role,
       server: { host: "127.0.0.1", port, webhookRateLimit: { window: "1m", max: 100_000_000 } },
       dev: { startServers: false, dataDir: dir },
       spool: { dir: join(dir, "spool") },

@@ -20,6 +20,8 @@ export interface IngressResult {
   readonly stored: number;
   readonly accepted: number;
   readonly peakRssMb: number;
+  /** the gateway's role: "ingress" (webhooks only, as a scaled deployment runs it) or "all" */
+  readonly role: "all" | "ingress";
 }
 
 const accepted = (result: LoadResult): number => (result.statuses["202"] ?? 0) + (result.warmup["202"] ?? 0);
@@ -33,9 +35,15 @@ export async function benchIngress(
   nats: TestServer,
   redis: TestServer,
   jsm: JetStreamManager,
-  options: { rounds: number; durationMs: number; connections: number; payloadBytes: number },
+  options: {
+    rounds: number;
+    durationMs: number;
+    connections: number;
+    payloadBytes: number;
+    role: "all" | "ingress";
+  },
 ): Promise<IngressResult> {
-  const gateway = await startGatewayProcess(nats, redis, "http://127.0.0.1:9/api/");
+  const gateway = await startGatewayProcess(nats, redis, "http://127.0.0.1:9/api/", options.role);
   const barePort = await freePort();
   const bare = spawnTs("bench/bare-server.ts", [], {
     PORT: String(barePort),
@@ -69,7 +77,7 @@ export async function benchIngress(
       ]);
       rounds.push({ gateway: gatewayResult, bare: bareResult, ratio: gatewayResult.rps / bareResult.rps });
       console.error(
-        `  round ${round + 1}/${options.rounds}: gateway ${gatewayResult.rps.toFixed(0)} req/s ` +
+        `  ${options.role} round ${round + 1}/${options.rounds}: gateway ${gatewayResult.rps.toFixed(0)} req/s ` +
           `(p99 ${gatewayResult.p99.toFixed(1)} ms), bare ${bareResult.rps.toFixed(0)} req/s`,
       );
     }
@@ -81,6 +89,7 @@ export async function benchIngress(
       stored,
       accepted: acceptedTotal,
       peakRssMb: peakRssMb(gateway.child.pid),
+      role: options.role,
     };
   } finally {
     await bare.stop();

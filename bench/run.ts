@@ -56,13 +56,19 @@ try {
   } finally {
     await gateway.stop();
   }
-  console.error("benchmarks 1 and 4: ingress throughput and memory");
-  const ingress = await benchIngress(nats, redis, bus.jsm, settings.ingress);
+  console.error("benchmarks 1 and 4: ingress throughput and memory (role ingress, then all-in-one)");
+  const ingress = await benchIngress(nats, redis, bus.jsm, { ...settings.ingress, role: "ingress" });
+  const ingressAll = await benchIngress(nats, redis, bus.jsm, {
+    ...settings.ingress,
+    rounds: Math.min(3, settings.ingress.rounds),
+    role: "all",
+  });
   const markdown = renderResults({
     machine,
     settings,
     quick,
     ingress,
+    ingressAll,
     e2e,
     burst,
     totalSeconds: Math.round((Date.now() - started) / 1000),

@@ -37,19 +37,42 @@ export interface HandlerContext {
 
 export type EventHandler = (event: BuildEvent, context: HandlerContext) => Promise<void>;
 
-export interface ConsumerOptions {
+export interface BatchContext {
+  /** whether any of the events was tried before, so half-done work must be redone */
+  readonly retry: boolean;
+  /** tells JetStream the work is still going (resets ack_wait) */
+  working(): void;
+}
+
+/**
+ * Handles the events of one run (one CloudEvents `subject`), in delivery order, as one unit
+ * of work: resolving means every event's side effect is done or durably queued.
+ */
+export type BatchHandler = (events: readonly BuildEvent[], context: BatchContext) => Promise<void>;
+
+interface ConsumerSettings {
   readonly js: JetStreamClient;
   readonly jsm: JetStreamManager;
   readonly stream: string;
   readonly durable: string;
   readonly maxDeliver: number;
   readonly ackWaitMs: number;
-  readonly handle: EventHandler;
   readonly logger: Logger;
   readonly metrics?: Metrics;
   /** messages pulled per batch */
   readonly batch?: number;
 }
+
+/**
+ * `handle` takes messages one at a time. `handleBatch` takes what has arrived (up to
+ * `batch` messages) grouped by run, so a burst of one run costs one write instead of one
+ * per event.
+ */
+export type ConsumerOptions = ConsumerSettings &
+  (
+    | { readonly handle: EventHandler; readonly handleBatch?: never }
+    | { readonly handleBatch: BatchHandler; readonly handle?: never }
+  );
 
 export interface RunningConsumer {
   readonly durable: string;
@@ -117,73 +140,153 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
     log.warn({ reason }, "a dependency is down; holding the message until it is back");
   };
 
-  const handleOne = async (msg: JsMsg): Promise<void> => {
-    let event: BuildEvent;
+  interface Delivery {
+    readonly msg: JsMsg;
+    readonly event: BuildEvent;
+  }
+
+  const parse = async (msg: JsMsg): Promise<Delivery | null> => {
     try {
-      event = parseBuildEvent(msg.json());
+      return { msg, event: parseBuildEvent(msg.json()) };
     } catch (error) {
       const reason = error instanceof EventValidationError ? error.message : `not JSON: ${String(error)}`;
       await deadLetter(msg, reason);
+      return null;
+    }
+  };
+
+  const runHandler = (group: readonly Delivery[], retry: boolean): Promise<void> => {
+    const first = group[0];
+    if (first === undefined) return Promise.resolve();
+    if (options.handleBatch) {
+      const context: BatchContext = {
+        retry: retry || group.some(({ msg }) => msg.info.deliveryCount > 1),
+        working: () => group.forEach(({ msg }) => msg.working()),
+      };
+      const events = group.map(({ event }) => event);
+      return inSpan(`consume ${durable}`, events.at(-1)?.traceparent, "consumer", () =>
+        options.handleBatch(events, context),
+      );
+    }
+    const { msg, event } = first;
+    const context: HandlerContext = {
+      deliveryCount: msg.info.deliveryCount,
+      retry: retry || msg.info.deliveryCount > 1,
+      streamSequence: msg.seq,
+      traceId: event.traceparent ? traceIdOf(event.traceparent) : null,
+      working: () => msg.working(),
+    };
+    return inSpan(`consume ${durable}`, event.traceparent, "consumer", () => options.handle(event, context));
+  };
+
+  const giveBack = async ({ msg, event }: Delivery, error: unknown): Promise<void> => {
+    const reason = error instanceof Error ? error.message : String(error);
+    if (msg.info.deliveryCount >= options.maxDeliver) {
+      await deadLetter(msg, reason);
       return;
     }
+    const delay = retryDelayMs(msg.info.deliveryCount);
+    msg.nak(delay);
+    options.metrics?.consumed.inc({ consumer: durable, outcome: "retry" });
+    log.warn(
+      { seq: msg.seq, eventId: event.id, deliveries: msg.info.deliveryCount, retryInMs: delay, err: reason },
+      "handler failed; will retry",
+    );
+  };
+
+  /**
+   * Acks a group only after its handler resolved. While a dependency is down the group is
+   * held and retried in place; any other failure of a group of several is retried one
+   * message at a time, so one bad event cannot spend the deliveries of its run's others.
+   */
+  const settle = async (group: readonly Delivery[], retried = false): Promise<void> => {
+    const longestWait = Math.min(15_000, Math.max(500, options.ackWaitMs / 2));
+    try {
+      for (let attempt = 0, wait = 500; ; attempt++, wait = Math.min(wait * 2, longestWait)) {
+        try {
+          await runHandler(group, retried || attempt > 0);
+          break;
+        } catch (error) {
+          if (!(error instanceof DependencyUnavailableError) || stopping) throw error;
+          group.forEach(({ msg }) => msg.working());
+          outageLog(error.message);
+          await new Promise((resolve) => setTimeout(resolve, wait));
+          group.forEach(({ msg }) => msg.working());
+        }
+      }
+    } catch (error) {
+      if (group.length > 1 && !stopping) {
+        for (const delivery of group) await settleSafely([delivery], true);
+        return;
+      }
+      for (const delivery of group) await giveBack(delivery, error);
+      return;
+    }
+    // double ack: JetStream confirms it recorded the ack, so a lost ack cannot redeliver silently
+    await Promise.all(group.map(({ msg }) => msg.ackAck()));
+    options.metrics?.consumed.inc({ consumer: durable, outcome: "ack" }, group.length);
+  };
+
+  const settleSafely = async (group: readonly Delivery[], retried = false): Promise<void> => {
+    try {
+      await settle(group, retried);
+    } catch (error) {
+      // the ack/nak/dead-letter itself failed (connection lost): ack_wait brings it back
+      log.warn(
+        { seqs: group.map(({ msg }) => msg.seq), err: String(error) },
+        "could not settle message; it will be redelivered",
+      );
+    }
+  };
+
+  /** a batch handler gets each run's events together; a per-event handler one at a time */
+  const groupsOf = (deliveries: readonly Delivery[]): Delivery[][] => {
+    if (!options.handleBatch) return deliveries.map((delivery) => [delivery]);
+    const byRun = new Map<string, Delivery[]>();
+    for (const delivery of deliveries) {
+      const group = byRun.get(delivery.event.subject);
+      if (group) group.push(delivery);
+      else byRun.set(delivery.event.subject, [delivery]);
+    }
+    return [...byRun.values()];
+  };
+
+  const handleBatch = async (batch: readonly JsMsg[]): Promise<void> => {
     // slow work (a KV write retried through a leader election) tells JetStream it is alive
-    // well before ack_wait, so the message is not handed to another replica meanwhile; a
-    // handler stuck for ten periods stops beating, and JetStream redelivers the message
+    // well before ack_wait, so the messages are not handed to another replica meanwhile; a
+    // batch stuck for ten periods stops beating, and JetStream redelivers what it holds
+    const unsettled = new Set(batch);
     let beats = 0;
     const heartbeat = setInterval(
       () => {
         if (++beats > 10) clearInterval(heartbeat);
-        else msg.working();
+        else unsettled.forEach((msg) => msg.working());
       },
       Math.max(1000, options.ackWaitMs / 3),
     );
     try {
-      const contextFor = (retry: boolean): HandlerContext => ({
-        deliveryCount: msg.info.deliveryCount,
-        retry: retry || msg.info.deliveryCount > 1,
-        streamSequence: msg.seq,
-        traceId: event.traceparent ? traceIdOf(event.traceparent) : null,
-        working: () => msg.working(),
-      });
-      const longestWait = Math.min(15_000, Math.max(500, options.ackWaitMs / 2));
-      for (let attempt = 0, wait = 500; ; attempt++, wait = Math.min(wait * 2, longestWait)) {
-        try {
-          await inSpan(`consume ${durable}`, event.traceparent, "consumer", () =>
-            options.handle(event, contextFor(attempt > 0)),
+      const deliveries: Delivery[] = [];
+      for (const msg of batch) {
+        const delivery = await parse(msg).catch((error: unknown) => {
+          log.warn(
+            { seq: msg.seq, err: String(error) },
+            "could not dead-letter message; it will be redelivered",
           );
-          break;
-        } catch (error) {
-          if (!(error instanceof DependencyUnavailableError) || stopping) throw error;
-          msg.working();
-          outageLog(error.message);
-          await new Promise((resolve) => setTimeout(resolve, wait));
-          msg.working();
+          return null;
+        });
+        if (delivery) deliveries.push(delivery);
+        else unsettled.delete(msg);
+      }
+      for (const group of groupsOf(deliveries)) {
+        if (stopping) {
+          group.forEach(({ msg }) => msg.nak());
+        } else {
+          await settleSafely(group);
         }
+        group.forEach(({ msg }) => unsettled.delete(msg));
       }
+    } finally {
       clearInterval(heartbeat);
-      // double ack: JetStream confirms it recorded the ack, so a lost ack cannot redeliver silently
-      await msg.ackAck();
-      options.metrics?.consumed.inc({ consumer: durable, outcome: "ack" });
-    } catch (error) {
-      clearInterval(heartbeat);
-      const reason = error instanceof Error ? error.message : String(error);
-      if (msg.info.deliveryCount >= options.maxDeliver) {
-        await deadLetter(msg, reason);
-        return;
-      }
-      const delay = retryDelayMs(msg.info.deliveryCount);
-      msg.nak(delay);
-      options.metrics?.consumed.inc({ consumer: durable, outcome: "retry" });
-      log.warn(
-        {
-          seq: msg.seq,
-          eventId: event.id,
-          deliveries: msg.info.deliveryCount,
-          retryInMs: delay,
-          err: reason,
-        },
-        "handler failed; will retry",
-      );
     }
   };
 
@@ -247,20 +350,9 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
       try {
         messages = await current.consume({ max_messages: options.batch ?? 64 });
         void watchStatus(messages).catch(() => undefined);
-        for await (const msg of messages) {
-          if (stopping) {
-            msg.nak();
-            continue;
-          }
-          try {
-            await handleOne(msg);
-          } catch (error) {
-            // the ack/nak/dead-letter itself failed (connection lost): ack_wait brings it back
-            log.warn(
-              { seq: msg.seq, err: String(error) },
-              "could not settle message; it will be redelivered",
-            );
-          }
+        for await (const batch of arrived(messages, options.batch ?? 64)) {
+          if (stopping) batch.forEach((msg) => msg.nak());
+          else await handleBatch(batch);
         }
       } catch (error) {
         if (stopping) break;
@@ -280,4 +372,23 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
       await loop;
     },
   };
+}
+
+/**
+ * Yields what the pull has delivered so far (at most `max`), without waiting for more: one
+ * message when they trickle in, up to `max` while a burst queues behind the handler.
+ */
+export async function* arrived<T>(
+  source: AsyncIterable<T> & { getPending(): number },
+  max: number,
+): AsyncGenerator<T[]> {
+  let batch: T[] = [];
+  for await (const item of source) {
+    batch.push(item);
+    if (batch.length >= max || source.getPending() === 0) {
+      yield batch;
+      batch = [];
+    }
+  }
+  if (batch.length > 0) yield batch;
 }

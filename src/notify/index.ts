@@ -78,9 +78,9 @@ export function createNotifyService(deps: NotifyDeps): NotifyService {
             durable: `notify-${channel.name}`,
             maxDeliver: config.nats.consumer.maxDeliver,
             ackWaitMs: config.nats.consumer.ackWait,
-            handle: async (event, context) => {
+            handleBatch: async (events, context) => {
               try {
-                await channel.handle(event, context);
+                await channel.handle(events, context);
               } catch (error) {
                 // Redis away is an outage, not a bad message: hold it rather than spend deliveries
                 if (producer.status !== "ready") {

@@ -1,7 +1,7 @@
 import type { KV } from "@nats-io/kv";
 import type { Route } from "../config/schema.ts";
 import { runKey } from "../events/ids.ts";
-import type { BuildEventData } from "../events/schema.ts";
+import type { BuildEvent } from "../events/schema.ts";
 import { entityOf } from "./entity.ts";
 import { casUpdate } from "./kv-state.ts";
 import { laneKvKey, recordKvKey, type ChannelName } from "./keys.ts";
@@ -9,78 +9,136 @@ import { applyToRecord, type EntityRecord, type RecordChange } from "./record.ts
 import { matchRoutes, trackedKinds } from "./routes.ts";
 import { decideTransition, type Decision, type LaneState } from "./transitions.ts";
 
-export interface TrackedEntity {
+/** A record the events changed (or, on a retry, touched), with the newest event's trace context. */
+export interface TrackedRecord {
   readonly record: EntityRecord;
-  /** the record learnt something new from this event */
+  /** the record learnt something new from these events */
   readonly changed: boolean;
+  readonly traceparent: string | undefined;
+}
+
+/** The transition one event decided in its lane. */
+export interface TrackedDecision {
+  readonly event: BuildEvent;
+  readonly entityKey: string;
   readonly decision: Decision;
   /** routes of this channel that want the decided transition */
   readonly routes: readonly Route[];
 }
 
+export interface Tracked {
+  readonly records: readonly TrackedRecord[];
+  readonly decisions: readonly TrackedDecision[];
+}
+
 const NO_DECISION: Decision = { transition: null, noticeId: null, threadRootId: null, fresh: false };
 
-async function updateRecord(
+/** Keeps the first-seen order of keys and the order of items within each. */
+function groupBy<T>(items: readonly T[], keyOf: (item: T) => string): Map<string, T[]> {
+  const groups = new Map<string, T[]>();
+  for (const item of items) {
+    const key = keyOf(item);
+    const group = groups.get(key);
+    if (group) group.push(item);
+    else groups.set(key, [item]);
+  }
+  return groups;
+}
+
+/** Decides each event's transition in its lane, one compare-and-set per lane for the whole batch. */
+async function decideAll(
   kv: KV,
   channel: ChannelName,
-  key: string,
-  change: RecordChange,
-): Promise<{ record: EntityRecord; changed: boolean }> {
-  return casUpdate<EntityRecord, { record: EntityRecord; changed: boolean }>(
-    kv,
-    recordKvKey(channel, key),
-    (current) => {
-      const result = applyToRecord(current, key, change);
-      return { next: result.changed ? result.record : null, result };
-    },
-  );
+  events: readonly BuildEvent[],
+): Promise<Map<BuildEvent, Decision>> {
+  const decisions = new Map<BuildEvent, Decision>();
+  for (const [laneId, laneEvents] of groupBy(events, (event) => entityOf(event.data).laneId)) {
+    const decided = await casUpdate<LaneState, Decision[]>(kv, laneKvKey(channel, laneId), (current) => {
+      let lane = current;
+      let changed = false;
+      const result = laneEvents.map((event) => {
+        const step = decideTransition(lane, entityOf(event.data), event.data.phase, event.data.status);
+        lane = step.lane;
+        changed ||= step.changed;
+        return step.decision;
+      });
+      return { next: changed ? lane : null, result };
+    });
+    laneEvents.forEach((event, i) => decisions.set(event, decided[i] ?? NO_DECISION));
+  }
+  return decisions;
+}
+
+interface PendingChange {
+  readonly key: string;
+  readonly change: RecordChange;
+  readonly event: BuildEvent;
 }
 
 /**
- * Feeds one event into a channel's KV state: its lane decides the transition (CAS), then
- * the entity's record learns the state, the notice and the targets `targetsOf` derives from
- * the matched routes; a job event also updates its run's job list. The lane is written
- * first so a crash in between is repaired by the redelivery, which replays the decision.
+ * Feeds events into a channel's KV state as if one by one, with one compare-and-set per
+ * lane and per record: each lane decides its events' transitions in order, then each
+ * entity's record learns the states, notices and targets `targetsOf` derives from the
+ * matched routes; a job event also updates its run's job list. Lanes are written first so
+ * a crash in between is repaired by the redelivery, which replays the decisions.
  */
-export async function trackEvent(
+export async function trackEvents(
   kv: KV,
   channel: ChannelName,
   routes: readonly Route[],
-  data: BuildEventData,
+  events: readonly BuildEvent[],
   targetsOf: (routes: readonly Route[]) => RecordChange["targets"] = () => undefined,
-): Promise<TrackedEntity[]> {
-  const tracked: TrackedEntity[] = [];
-  if (data.kind !== "pipeline") {
-    const key = runKey(data);
-    const result = await updateRecord(kv, channel, key, data.kind === "job" ? { job: data } : {});
-    tracked.push({ ...result, decision: NO_DECISION, routes: [] });
+): Promise<Tracked> {
+  const kinds = trackedKinds(routes, channel);
+  const decided = await decideAll(
+    kv,
+    channel,
+    events.filter(({ data }) => data.kind === "pipeline" || kinds.has(data.kind)),
+  );
+  const changes: PendingChange[] = [];
+  const decisions: TrackedDecision[] = [];
+  for (const event of events) {
+    const { data } = event;
+    if (data.kind !== "pipeline") {
+      changes.push({ key: runKey(data), change: data.kind === "job" ? { job: data } : {}, event });
+    }
+    const found = decided.get(event);
+    if (found === undefined) continue;
+    const decision = found.transition === null ? NO_DECISION : found;
+    const matched =
+      decision.transition === null
+        ? []
+        : matchRoutes(routes, data, decision.transition).filter((route) => route[channel] !== undefined);
+    const targets = targetsOf(matched);
+    const notice =
+      decision.transition !== null && decision.noticeId !== null
+        ? { transition: decision.transition, attempt: data.run.attempt, noticeId: decision.noticeId }
+        : undefined;
+    const key = entityOf(data).key;
+    changes.push({
+      key,
+      change: { data, ...(notice ? { notice } : {}), ...(targets ? { targets } : {}) },
+      event,
+    });
+    decisions.push({ event, entityKey: key, decision, routes: matched });
   }
-  if (data.kind !== "pipeline" && !trackedKinds(routes, channel).has(data.kind)) return tracked;
 
-  const entity = entityOf(data);
-  const decision = await casUpdate<LaneState, Decision>(kv, laneKvKey(channel, entity.laneId), (lane) => {
-    const result = decideTransition(lane, entity, data.phase, data.status);
-    return { next: result.changed ? result.lane : null, result: result.decision };
-  });
-  const matched =
-    decision.transition === null
-      ? []
-      : matchRoutes(routes, data, decision.transition).filter((route) => route[channel] !== undefined);
-  const change: RecordChange = { data };
-  const targets = targetsOf(matched);
-  const notice =
-    decision.transition !== null && decision.noticeId !== null
-      ? { transition: decision.transition, attempt: data.run.attempt, noticeId: decision.noticeId }
-      : undefined;
-  const result = await updateRecord(kv, channel, entity.key, {
-    ...change,
-    ...(notice ? { notice } : {}),
-    ...(targets ? { targets } : {}),
-  });
-  tracked.push({
-    ...result,
-    decision: decision.transition === null ? NO_DECISION : decision,
-    routes: matched,
-  });
-  return tracked;
+  const records: TrackedRecord[] = [];
+  for (const [key, keyChanges] of groupBy(changes, (change) => change.key)) {
+    const result = await casUpdate<EntityRecord, { record: EntityRecord; changed: boolean }>(
+      kv,
+      recordKvKey(channel, key),
+      (current) => {
+        let folded = { record: current, changed: false };
+        for (const { change } of keyChanges) {
+          const step = applyToRecord(folded.record, key, change);
+          folded = { record: step.record, changed: folded.changed || step.changed };
+        }
+        const record = folded.record ?? applyToRecord(null, key, {}).record;
+        return { next: folded.changed ? record : null, result: { record, changed: folded.changed } };
+      },
+    );
+    records.push({ ...result, traceparent: keyChanges.at(-1)?.event.traceparent });
+  }
+  return { records, decisions };
 }

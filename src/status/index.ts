@@ -9,7 +9,7 @@ import type { Metrics } from "../observability/metrics.ts";
 import { runLocator } from "./locate-run.ts";
 import { createStatusRouter } from "./router.ts";
 import { createSseHub } from "./sse.ts";
-import { applyToStore } from "./store.ts";
+import { applyEventsToStore } from "./store.ts";
 import { startView, type RunningView, type StatusView } from "./view.ts";
 
 export const STATUS_CONSUMER = "status-store";
@@ -86,12 +86,12 @@ export function createStatusService(deps: StatusServiceDeps): StatusService {
           ackWaitMs: deps.config.nats.consumer.ackWait,
           logger: log,
           ...(deps.metrics ? { metrics: deps.metrics } : {}),
-          handle: async (event) => {
-            const result = await applyToStore(
+          handleBatch: async (events) => {
+            const results = await applyEventsToStore(
               { kv: bucket, runsPerBranch: deps.config.status.runsPerBranch },
-              event,
+              events,
             );
-            log.debug({ eventId: event.id, ...result }, "status applied");
+            log.debug({ eventIds: events.map((event) => event.id), results }, "status applied");
           },
         });
       }

@@ -36,17 +36,44 @@ function withoutRun(current: BranchState | null, run: RunState, revision: number
 }
 
 /**
- * Applies one build event: first the run record, then the branch list it belongs to, each by
- * compare-and-set. Both writes are idempotent, so a redelivery after a crash between them
- * completes the second one and changes nothing else. Resolves only after the writes committed.
+ * Applies build events: for each run, first the run record with all its events folded in,
+ * then the branch list it belongs to, each by one compare-and-set. `applyEvent` is a join, so
+ * folding a batch stores what applying its events one by one would. Both writes are
+ * idempotent, so a redelivery after a crash between them completes the second one and
+ * changes nothing else. Resolves only after the writes committed.
  */
+export async function applyEventsToStore(
+  options: StoreOptions,
+  events: readonly BuildEvent[],
+): Promise<ApplyResult[]> {
+  const byRun = new Map<string, BuildEvent[]>();
+  for (const event of events) {
+    const { data } = event;
+    const key = runStoreKey(data.provider, data.repository.id, data.run.id);
+    byRun.set(key, [...(byRun.get(key) ?? []), event]);
+  }
+  const results: ApplyResult[] = [];
+  for (const [runKey, runEvents] of byRun) results.push(await applyRun(options, runKey, runEvents));
+  return results;
+}
+
+/** Applies one build event (see applyEventsToStore). */
 export async function applyToStore(options: StoreOptions, event: BuildEvent): Promise<ApplyResult> {
-  const { kv } = options;
   const { data } = event;
-  const runKey = runStoreKey(data.provider, data.repository.id, data.run.id);
-  const runWrite = await compareAndSet<RunState>(kv, runKey, (current) => applyEvent(current, event));
+  return applyRun(options, runStoreKey(data.provider, data.repository.id, data.run.id), [event]);
+}
+
+async function applyRun(
+  options: StoreOptions,
+  runKey: string,
+  events: readonly BuildEvent[],
+): Promise<ApplyResult> {
+  const { kv } = options;
+  const runWrite = await compareAndSet<RunState>(kv, runKey, (current) =>
+    events.reduce<RunState | null>(applyEvent, current),
+  );
   const run = runWrite.value;
-  if (run === null) throw new Error(`run record ${runKey} vanished while applying ${event.id}`);
+  if (run === null) throw new Error(`run record ${runKey} vanished while applying ${events.length} events`);
 
   const target = branchKeyOf(run);
   const before = branchKeyOf(runWrite.previous);

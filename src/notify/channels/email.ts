@@ -13,7 +13,7 @@ import { authorEmail, findPerson } from "../people.ts";
 import { QUEUE_NAMES, jobOptions } from "../queue.ts";
 import type { EntityRecord } from "../record.ts";
 import { messageId, renderEmail } from "../render/email.ts";
-import { trackEvent } from "../track.ts";
+import { trackEvents } from "../track.ts";
 import { buildView } from "../view.ts";
 import type { DeliveryChannel } from "./channel.ts";
 import { classifySmtpError } from "./smtp-errors.ts";
@@ -127,14 +127,13 @@ export function createEmailChannel(deps: EmailChannelDeps): DeliveryChannel {
 
   return {
     name: "email",
-    async handle(event, context) {
-      const tracked = await trackEvent(kv, "email", config.routes, event.data);
-      for (const entity of tracked) {
-        const { decision } = entity;
+    async handle(events, context) {
+      const { decisions } = await trackEvents(kv, "email", config.routes, events);
+      for (const { event, entityKey, decision, routes } of decisions) {
         if (decision.transition === null || decision.noticeId === null) continue;
         // a replayed decision is only re-queued for a redelivery (crash before Queue.add)
         if (!decision.fresh && !context.retry) continue;
-        for (const route of entity.routes) {
+        for (const route of routes) {
           const to = recipients(route, event.data, config.people);
           if (to.length === 0) continue;
           const data: EmailJobData = {
@@ -143,7 +142,7 @@ export function createEmailChannel(deps: EmailChannelDeps): DeliveryChannel {
             transition: decision.transition,
             noticeId: decision.noticeId,
             threadRootId: decision.threadRootId,
-            entityKey: entity.record.key,
+            entityKey,
             data: event.data,
             ...(event.traceparent ? { traceparent: event.traceparent } : {}),
           };

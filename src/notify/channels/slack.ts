@@ -12,7 +12,7 @@ import { recordKvKey, shortHash, slackClaimKvKey, slackMessageKvKey } from "../k
 import { QUEUE_NAMES, jobOptions } from "../queue.ts";
 import type { EntityRecord, SlackTarget } from "../record.ts";
 import { renderSlackFailureThread, renderSlackMessage, type SlackMessage } from "../render/slack.ts";
-import { trackEvent } from "../track.ts";
+import { trackEvents } from "../track.ts";
 import { buildView } from "../view.ts";
 import type { DeliveryChannel } from "./channel.ts";
 import { claimMetadata, findClaimedMessage, slackAnswered, type PostClaim } from "./slack-claim.ts";
@@ -225,23 +225,19 @@ export function createSlackChannel(deps: SlackChannelDeps): DeliveryChannel {
 
   return {
     name: "slack",
-    async handle(event, context) {
-      const tracked = await trackEvent(kv, "slack", config.routes, event.data, targetsOf);
-      for (const entity of tracked) {
+    async handle(events, context) {
+      const { records } = await trackEvents(kv, "slack", config.routes, events, targetsOf);
+      for (const { record, changed, traceparent } of records) {
         // a redelivery may follow a crash between the KV write and Queue.add: add again
-        if (!entity.changed && !context.retry) continue;
-        for (const slackChannel of Object.keys(entity.record.targets)) {
+        if (!changed && !context.retry) continue;
+        for (const slackChannel of Object.keys(record.targets)) {
           await queue.add(
             "deliver",
-            {
-              slackChannel,
-              entityKey: entity.record.key,
-              ...(event.traceparent ? { traceparent: event.traceparent } : {}),
-            },
+            { slackChannel, entityKey: record.key, ...(traceparent ? { traceparent } : {}) },
             {
               ...options,
               deduplication: {
-                id: shortHash("slack", slackChannel, entity.record.key),
+                id: shortHash("slack", slackChannel, record.key),
                 keepLastIfActive: true,
                 replace: true,
               },

@@ -374,21 +374,39 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
   };
 }
 
+const IDLE = Symbol("idle");
+
 /**
  * Yields what the pull has delivered so far (at most `max`), without waiting for more: one
- * message when they trickle in, up to `max` while a burst queues behind the handler.
+ * message when they trickle in, up to `max` while a burst queues behind the handler. What is
+ * buffered resolves within microtasks, so a turn of the event loop (setImmediate) marks its end.
  */
-export async function* arrived<T>(
-  source: AsyncIterable<T> & { getPending(): number },
-  max: number,
-): AsyncGenerator<T[]> {
-  let batch: T[] = [];
-  for await (const item of source) {
-    batch.push(item);
-    if (batch.length >= max || source.getPending() === 0) {
-      yield batch;
-      batch = [];
+export async function* arrived<T>(source: AsyncIterable<T>, max: number): AsyncGenerator<T[]> {
+  const iterator = source[Symbol.asyncIterator]();
+  // a pull that fails while a batch is being handled must not crash the process as an
+  // unhandled rejection: it is awaited, and thrown, once the batch is done
+  const pull = (): Promise<IteratorResult<T>> => {
+    const result = iterator.next();
+    result.catch(() => undefined);
+    return result;
+  };
+  let next = pull();
+  for (;;) {
+    const first = await next;
+    if (first.done === true) return;
+    const batch = [first.value];
+    next = pull();
+    while (batch.length < max) {
+      const idle = new Promise<typeof IDLE>((resolve) => setImmediate(() => resolve(IDLE)));
+      const more = await Promise.race([next, idle]);
+      if (more === IDLE) break;
+      if (more.done === true) {
+        yield batch;
+        return;
+      }
+      batch.push(more.value);
+      next = pull();
     }
+    yield batch;
   }
-  if (batch.length > 0) yield batch;
 }

@@ -45,8 +45,9 @@ export interface BatchContext {
 }
 
 /**
- * Handles the events of one run (one CloudEvents `subject`), in delivery order, as one unit
- * of work: resolving means every event's side effect is done or durably queued.
+ * Handles the events the pull delivered together, in delivery order, as one unit of work:
+ * resolving means every event's side effect is done or durably queued. Folding the events
+ * of one run (one CloudEvents `subject`) into one write is what makes a burst cheap.
  */
 export type BatchHandler = (events: readonly BuildEvent[], context: BatchContext) => Promise<void>;
 
@@ -65,8 +66,8 @@ interface ConsumerSettings {
 
 /**
  * `handle` takes messages one at a time. `handleBatch` takes what has arrived (up to
- * `batch` messages) grouped by run, so a burst of one run costs one write instead of one
- * per event.
+ * `batch` messages) at once, so a burst of one run can cost one write instead of one per
+ * event.
  */
 export type ConsumerOptions = ConsumerSettings &
   (
@@ -197,7 +198,8 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
   /**
    * Acks a group only after its handler resolved. While a dependency is down the group is
    * held and retried in place; any other failure of a group of several is retried one
-   * message at a time, so one bad event cannot spend the deliveries of its run's others.
+   * message at a time, so the messages whose work commits are acked and one bad event
+   * cannot spend the deliveries of the others.
    */
   const settle = async (group: readonly Delivery[], retried = false): Promise<void> => {
     const longestWait = Math.min(15_000, Math.max(500, options.ackWaitMs / 2));
@@ -239,17 +241,9 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
     }
   };
 
-  /** a batch handler gets each run's events together; a per-event handler one at a time */
-  const groupsOf = (deliveries: readonly Delivery[]): Delivery[][] => {
-    if (!options.handleBatch) return deliveries.map((delivery) => [delivery]);
-    const byRun = new Map<string, Delivery[]>();
-    for (const delivery of deliveries) {
-      const group = byRun.get(delivery.event.subject);
-      if (group) group.push(delivery);
-      else byRun.set(delivery.event.subject, [delivery]);
-    }
-    return [...byRun.values()];
-  };
+  /** a batch handler takes the batch as one unit of work, a per-event handler one message at a time */
+  const unitsOf = (deliveries: Delivery[]): Delivery[][] =>
+    options.handleBatch ? [deliveries] : deliveries.map((delivery) => [delivery]);
 
   const handleBatch = async (batch: readonly JsMsg[]): Promise<void> => {
     // slow work (a KV write retried through a leader election) tells JetStream it is alive
@@ -277,7 +271,7 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
         if (delivery) deliveries.push(delivery);
         else unsettled.delete(msg);
       }
-      for (const group of groupsOf(deliveries)) {
+      for (const group of unitsOf(deliveries)) {
         if (stopping) {
           group.forEach(({ msg }) => msg.nak());
         } else {

@@ -108,4 +108,67 @@ describe("the durable consumer loop on real NATS", () => {
       await consumer.stop();
     }
   });
+
+  test("a batch handler gets what arrived together; a failing write redelivers only its messages", async () => {
+    const runs = ["batch-good-1", "batch-bad", "batch-good-2"];
+    const events = runs.flatMap((runId) =>
+      (["running", "success"] as const).map((status) => buildEvent({ runId, status })),
+    );
+    for (const event of events) await publishEvent(bus.js, event);
+    const batches: string[][] = [];
+    const committed: string[] = [];
+    const consumer = await startConsumer({
+      ...bus,
+      stream: stream.name,
+      durable: "batch-test",
+      maxDeliver: 2,
+      ackWaitMs: 2000,
+      logger,
+      handleBatch: async (batch) => {
+        batches.push(batch.map((event) => event.data.run.id));
+        // the write of one run's record fails every time; the others' writes would commit
+        if (batch.some((event) => event.data.run.id === "batch-bad")) throw new Error("KV write failed");
+        committed.push(...batch.map((event) => event.id));
+        return Promise.resolve();
+      },
+    });
+    const deadLettered = () =>
+      logs.filter(
+        (line) => line.includes('"consumer":"batch-test"') && line.includes("message dead-lettered"),
+      );
+    try {
+      await waitUntil(
+        () => deadLettered().length >= 2,
+        "the failing run's events to be dead-lettered",
+        30_000,
+      );
+      const good = events.filter((event) => event.data.run.id !== "batch-bad").map((event) => event.id);
+      assert.ok(
+        batches.some((batch) => batch.length > 1),
+        `events that arrived together are handled together (${JSON.stringify(batches)})`,
+      );
+      const ours = new Set(events.map((event) => event.id));
+      assert.deepEqual(
+        committed.filter((id) => ours.has(id)).sort(),
+        [...good].sort(),
+        "every other event committed, once",
+      );
+      const dead = await bus.jsm.streams.getMessage(`${stream.name}_DEADLETTERS`, {
+        last_by_subj: "buildcast.deadletter.batch-test",
+      });
+      const record = dead?.json<{ deliveries: number; body: string }>();
+      assert.equal(record?.deliveries, 2, "the failing run's messages were redelivered");
+      assert.match(record?.body ?? "", /batch-bad/);
+      assert.equal(deadLettered().length, 2);
+      let info = await bus.jsm.consumers.info(stream.name, "batch-test");
+      for (let i = 0; i < 50 && (info.num_ack_pending > 0 || info.num_pending > 0); i++) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        info = await bus.jsm.consumers.info(stream.name, "batch-test");
+      }
+      assert.equal(info.num_ack_pending, 0, "every message settled");
+      assert.equal(info.num_pending, 0);
+    } finally {
+      await consumer.stop();
+    }
+  });
 });

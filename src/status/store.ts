@@ -50,7 +50,9 @@ export async function applyEventsToStore(
   for (const event of events) {
     const { data } = event;
     const key = runStoreKey(data.provider, data.repository.id, data.run.id);
-    byRun.set(key, [...(byRun.get(key) ?? []), event]);
+    const run = byRun.get(key);
+    if (run) run.push(event);
+    else byRun.set(key, [event]);
   }
   const results: ApplyResult[] = [];
   for (const [runKey, runEvents] of byRun) results.push(await applyRun(options, runKey, runEvents));

@@ -27,6 +27,7 @@ export async function startSmtpSink(): Promise<SmtpSink> {
   const mails: SinkMail[] = [];
   const rejected = new Set<string>();
   let transientFailures = 0;
+  let stopping = false;
   const create = () =>
     new SMTPServer({
       // pooled client connections are dropped at once, not after the default 30 s
@@ -54,6 +55,11 @@ export async function startSmtpSink(): Promise<SmtpSink> {
           const raw = Buffer.concat(chunks).toString("utf8");
           simpleParser(raw)
             .then((parsed) => {
+              // a mail finished while the server goes down gets no answer the client could see
+              if (stopping) {
+                callback(Object.assign(new Error("4.3.2 shutting down"), { responseCode: 421 }));
+                return;
+              }
               mails.push({ envelopeTo: session.envelope.rcptTo.map((rcpt) => rcpt.address), parsed, raw });
               callback();
             })
@@ -71,8 +77,12 @@ export async function startSmtpSink(): Promise<SmtpSink> {
     failNext: (times = 1) => {
       transientFailures += times;
     },
-    stop: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    stop: () => {
+      stopping = true;
+      return new Promise<void>((resolve) => server.close(() => resolve()));
+    },
     start: async () => {
+      stopping = false;
       server = create();
       await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
     },

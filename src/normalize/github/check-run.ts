@@ -8,10 +8,10 @@ import {
   readRepository,
   requireSection,
   userPerson,
+  readChecksState,
 } from "./common.ts";
 import { suiteName } from "./check-suite.ts";
 import {
-  nullableString,
   optObject,
   optString,
   optTime,
@@ -22,16 +22,13 @@ import {
   field,
   type JsonObject,
 } from "./read.ts";
-import { checksOutcome } from "./status-tables.ts";
 
 export function normalizeCheckRun(payload: JsonObject, deliveryId: string | null): BuildEvent {
   const check = requireSection(payload, "check_run");
   const suite = requireObject(field(check, "check_suite"), "check_run.check_suite");
   const repository = readRepository(payload);
   const sha = requireString(check, "head_sha", "check_run");
-  const status = nullableString(check, "status", "check_run");
-  const conclusion = nullableString(check, "conclusion", "check_run");
-  const { phase, status: normalized } = checksOutcome(status, conclusion);
+  const { phase, status: normalized, providerStatus } = readChecksState(check, "check_run");
   const startedAt = optTime(check, "started_at");
   const finishedAt = phase === "finished" ? optTime(check, "completed_at") : null;
   return finalize(
@@ -40,7 +37,7 @@ export function normalizeCheckRun(payload: JsonObject, deliveryId: string | null
       kind: "job",
       phase,
       status: normalized,
-      providerStatus: conclusion ?? status ?? "",
+      providerStatus,
       repository,
       run: {
         id: requireId(suite, "id", "check_run.check_suite"),

@@ -8,17 +8,9 @@ import {
   readRepository,
   requireSection,
   userPerson,
+  readChecksState,
 } from "./common.ts";
-import {
-  nullableString,
-  optObject,
-  optString,
-  optTime,
-  requireId,
-  requireString,
-  type JsonObject,
-} from "./read.ts";
-import { checksOutcome } from "./status-tables.ts";
+import { optObject, optString, optTime, requireId, requireString, type JsonObject } from "./read.ts";
 
 /** The run name of a check suite; check_run events reuse it so both land on one run. */
 export function suiteName(suite: JsonObject | null): string {
@@ -29,9 +21,7 @@ export function normalizeCheckSuite(payload: JsonObject, deliveryId: string | nu
   const suite = requireSection(payload, "check_suite");
   const repository = readRepository(payload);
   const sha = requireString(suite, "head_sha", "check_suite");
-  const status = nullableString(suite, "status", "check_suite");
-  const conclusion = nullableString(suite, "conclusion", "check_suite");
-  const { phase, status: normalized } = checksOutcome(status, conclusion);
+  const { phase, status: normalized, providerStatus } = readChecksState(suite, "check_suite");
   const createdAt = optTime(suite, "created_at");
   const updatedAt = optTime(suite, "updated_at");
   const finishedAt = phase === "finished" ? updatedAt : null;
@@ -41,7 +31,7 @@ export function normalizeCheckSuite(payload: JsonObject, deliveryId: string | nu
       kind: "pipeline",
       phase,
       status: normalized,
-      providerStatus: conclusion ?? status ?? "",
+      providerStatus,
       repository,
       run: {
         id: requireId(suite, "id", "check_suite"),

@@ -1,7 +1,8 @@
-import type { BuildEventData } from "../../events/schema.ts";
+import type { BuildEventData, Phase, Status } from "../../events/schema.ts";
 import {
   field,
   firstOf,
+  nullableString,
   optInt,
   optObject,
   optString,
@@ -11,6 +12,7 @@ import {
   requireString,
   type JsonObject,
 } from "./read.ts";
+import { checksOutcome } from "./status-tables.ts";
 
 export type Repository = BuildEventData["repository"];
 export type Person = NonNullable<BuildEventData["actor"]>;
@@ -113,3 +115,16 @@ export function attempt(value: number | null): number {
 }
 
 export { finalize } from "../finalize.ts";
+
+/**
+ * A checks-API object's state (workflow run or job, check suite or run): phase and normalized
+ * status from `status` and `conclusion` — never from the webhook's `action` — and the raw value.
+ */
+export function readChecksState(
+  section: JsonObject,
+  name: string,
+): { phase: Phase; status: Status; providerStatus: string } {
+  const status = nullableString(section, "status", name);
+  const conclusion = nullableString(section, "conclusion", name);
+  return { ...checksOutcome(status, conclusion), providerStatus: conclusion ?? status ?? "" };
+}

@@ -8,9 +8,9 @@ import {
   readRepository,
   requireSection,
   userPerson,
+  readChecksState,
 } from "./common.ts";
 import {
-  nullableString,
   optInt,
   optObject,
   optString,
@@ -20,16 +20,13 @@ import {
   requireString,
   type JsonObject,
 } from "./read.ts";
-import { checksOutcome } from "./status-tables.ts";
 
 export function normalizeWorkflowJob(payload: JsonObject, deliveryId: string | null): BuildEvent {
   const job = requireSection(payload, "workflow_job");
   const repository = readRepository(payload);
   const runId = requireId(job, "run_id", "workflow_job");
   const sha = requireString(job, "head_sha", "workflow_job");
-  const status = nullableString(job, "status", "workflow_job");
-  const conclusion = nullableString(job, "conclusion", "workflow_job");
-  const { phase, status: normalized } = checksOutcome(status, conclusion);
+  const { phase, status: normalized, providerStatus } = readChecksState(job, "workflow_job");
   const createdAt = optTime(job, "created_at");
   const startedAt = optTime(job, "started_at");
   const finishedAt = phase === "finished" ? optTime(job, "completed_at") : null;
@@ -39,7 +36,7 @@ export function normalizeWorkflowJob(payload: JsonObject, deliveryId: string | n
       kind: "job",
       phase,
       status: normalized,
-      providerStatus: conclusion ?? status ?? "",
+      providerStatus,
       repository,
       run: {
         id: runId,

@@ -9,9 +9,9 @@ import {
   readRepository,
   requireSection,
   userPerson,
+  readChecksState,
 } from "./common.ts";
 import {
-  nullableString,
   optInt,
   optObject,
   optString,
@@ -21,15 +21,12 @@ import {
   requireString,
   type JsonObject,
 } from "./read.ts";
-import { checksOutcome } from "./status-tables.ts";
 
 export function normalizeWorkflowRun(payload: JsonObject, deliveryId: string | null): BuildEvent {
   const run = requireSection(payload, "workflow_run");
   const repository = readRepository(payload);
   const sha = requireString(run, "head_sha", "workflow_run");
-  const status = nullableString(run, "status", "workflow_run");
-  const conclusion = nullableString(run, "conclusion", "workflow_run");
-  const { phase, status: normalized } = checksOutcome(status, conclusion);
+  const { phase, status: normalized, providerStatus } = readChecksState(run, "workflow_run");
   const updatedAt = optTime(run, "updated_at");
   const startedAt = optTime(run, "run_started_at");
   // a finished run's last update is its end: GitHub has no separate completed_at on runs
@@ -40,7 +37,7 @@ export function normalizeWorkflowRun(payload: JsonObject, deliveryId: string | n
       kind: "pipeline",
       phase,
       status: normalized,
-      providerStatus: conclusion ?? status ?? "",
+      providerStatus,
       repository,
       run: {
         id: requireId(run, "id", "workflow_run"),

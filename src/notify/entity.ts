@@ -12,6 +12,8 @@ export interface Entity {
   readonly laneId: string;
   readonly attempt: number;
   readonly order: RunOrder;
+  /** the provider's update time of this state (ms), to tell a re-run in place from a late event */
+  readonly updatedMs: number | null;
 }
 
 /** Runs of one lane are ordered by their number when both have one, else by creation time. */
@@ -57,11 +59,13 @@ export function entityOf(data: BuildEventData): Entity {
     "\u0000",
   );
   const created = data.createdAt ?? data.startedAt;
+  const updated = data.updatedAt ?? data.finishedAt;
   return {
     key,
     laneId,
     attempt: data.run.attempt,
     order: { number: data.run.number, createdMs: created === null ? null : Date.parse(created) },
+    updatedMs: updated === null ? null : Date.parse(updated),
   };
 }
 

@@ -24,6 +24,9 @@ export interface RunMemory {
   readonly order: RunOrder;
   readonly started: RecordedDecision | null;
   readonly finished: RecordedDecision | null;
+  /** outcome and provider time of the counted finish (absent in state written before they existed) */
+  readonly outcome?: "success" | "failure" | "canceled";
+  readonly finishedMs?: number | null;
 }
 
 export interface LaneState {
@@ -85,6 +88,28 @@ function finishTransition(lane: LaneState, outcome: "success" | "failure" | "can
 }
 
 /**
+ * GitLab retries a pipeline under its own id and attempt (failed → running → success), and
+ * GitHub re-requests a check suite the same way. A later finish with a different outcome is
+ * that re-run; the same outcome again (a manual job run late) or an earlier time (a late,
+ * out-of-order delivery) is not.
+ */
+function isRetriedInPlace(
+  memory: RunMemory,
+  entity: Entity,
+  outcome: "success" | "failure" | "canceled",
+): boolean {
+  return (
+    memory.finished?.transition !== null &&
+    memory.outcome !== undefined &&
+    memory.outcome !== outcome &&
+    memory.finishedMs !== undefined &&
+    memory.finishedMs !== null &&
+    entity.updatedMs !== null &&
+    entity.updatedMs > memory.finishedMs
+  );
+}
+
+/**
  * The transition one event causes in its lane (repository, branch, pipeline), given what
  * the lane has seen. Pure and idempotent: the same event again yields the recorded decision
  * with `fresh: false` and no change, a late event of an older run or attempt yields none.
@@ -122,7 +147,9 @@ export function decideTransition(
 
   const outcome = outcomeOf(status);
   if (outcome === null) return unchanged(replay(null));
-  if (sameAttempt?.finished) return unchanged(replay(sameAttempt.finished));
+  if (sameAttempt?.finished && !isRetriedInPlace(sameAttempt, entity, outcome)) {
+    return unchanged(replay(sameAttempt.finished));
+  }
   if (isStale(lane, entity)) {
     // remembered so a redelivery of it is recognised even after lane.last moves on
     const next = { attempt: entity.attempt, order: entity.order, started: null, finished: NOTHING };
@@ -134,7 +161,10 @@ export function decideTransition(
   }
 
   const transition = finishTransition(lane, outcome);
-  const noticeId = shortHash(entity.key, String(entity.attempt), transition);
+  // a run retried in place finishes again under the same attempt: its time tells the notices apart
+  const noticeId = sameAttempt?.finished
+    ? shortHash(entity.key, String(entity.attempt), transition, String(entity.updatedMs))
+    : shortHash(entity.key, String(entity.attempt), transition);
   const threadRootId = transition === "failed" ? null : lane.failingSince;
   const recorded: RecordedDecision = { transition, noticeId, threadRootId };
   const next: RunMemory = {
@@ -142,6 +172,8 @@ export function decideTransition(
     order: entity.order,
     started: sameAttempt?.started ?? null,
     finished: recorded,
+    outcome,
+    finishedMs: entity.updatedMs,
   };
   const failingSince = transition === "failed" ? noticeId : outcome === "success" ? null : lane.failingSince;
   const last =

@@ -125,3 +125,43 @@ describe("decideTransition", () => {
     );
   });
 });
+
+describe("a run retried in place (GitLab retry, GitHub re-requested suite: same id and attempt)", () => {
+  const pipeline = (status: NonNullable<EventSpec["status"]>, minute: number) =>
+    buildEvent({
+      runId: "5000",
+      runNumber: 50,
+      status,
+      createdAt: "2024-05-01T11:00:00Z",
+      at: `2024-05-01T11:${String(minute).padStart(2, "0")}:00Z`,
+    });
+  /** what each event notifies: its transition when fresh, null for a replay or nothing */
+  const notices = (decisions: readonly Decision[]) => decisions.map((d) => (d.fresh ? d.transition : null));
+
+  it("failed → running → success is failed, then fixed", () => {
+    const { decisions } = feed([pipeline("failure", 10), pipeline("running", 20), pipeline("success", 30)]);
+    assert.deepEqual(notices(decisions), ["failed", null, "fixed"]);
+  });
+
+  it("success → running → success (a manual job run late) adds nothing", () => {
+    const { decisions } = feed([pipeline("success", 10), pipeline("running", 20), pipeline("success", 30)]);
+    assert.deepEqual(notices(decisions), ["succeeded", null, null]);
+  });
+
+  it("the old failure delivered late, after the retry's success, adds nothing", () => {
+    const { transitions, decisions } = feed([
+      pipeline("failure", 10),
+      pipeline("success", 30),
+      pipeline("failure", 10),
+    ]);
+    assert.deepEqual(transitions, ["failed", "fixed", "fixed"]);
+    assert.equal(decisions[2]?.fresh, false, "a replay of the recorded decision, not a new notice");
+  });
+
+  it("the retry's success redelivered is the same notice", () => {
+    const { decisions } = feed([pipeline("failure", 10), pipeline("success", 30), pipeline("success", 30)]);
+    assert.equal(decisions[2]?.fresh, false);
+    assert.equal(decisions[2]?.noticeId, decisions[1]?.noticeId);
+    assert.notEqual(decisions[1]?.noticeId, decisions[0]?.noticeId);
+  });
+});

@@ -84,7 +84,15 @@ export function createSlackChannel(deps: SlackChannelDeps): DeliveryChannel {
   const options = jobOptions("slack", config.notify.delivery);
   let worker: Worker<SlackJobData> | undefined;
 
+  // bullmq's rate limit stops new jobs; jobs already running (concurrency > 1) check this
+  // before each call, so none reaches Slack inside a Retry-After window
+  let pausedUntil = 0;
   const call = async <T>(what: string, send: () => Promise<T>): Promise<T> => {
+    const pause = pausedUntil - Date.now();
+    if (pause > 0) {
+      await queue.rateLimit(pause);
+      throw Worker.RateLimitError();
+    }
     try {
       return await send();
     } catch (error) {
@@ -93,6 +101,7 @@ export function createSlackChannel(deps: SlackChannelDeps): DeliveryChannel {
         metrics.slackRateLimited.inc();
         metrics.deliveries.inc({ channel: "slack", outcome: "rate_limited" });
         log.warn({ retryAfterMs: failure.retryAfterMs, call: what }, "Slack rate limit; pausing the queue");
+        pausedUntil = Math.max(pausedUntil, Date.now() + failure.retryAfterMs);
         await queue.rateLimit(failure.retryAfterMs);
         throw Worker.RateLimitError();
       }

@@ -288,6 +288,30 @@ export function judgeSlack(
 }
 
 /** Every run's status as the status API answers it. */
+/**
+ * Waits until every run has its Slack message showing its final state (with its thread
+ * replies); returns a function that judges the messages again, for the final assertions.
+ */
+export async function waitForFinalSlack(
+  slack: SlackServer,
+  channel: string,
+  runs: readonly PlannedRun[],
+  timeoutMs: number,
+): Promise<() => SlackVerdict> {
+  const judge = () => judgeSlack(slackByRun(slack, channel), runs, { threadReplies: true });
+  await waitUntil(
+    () => {
+      const verdict = judge();
+      return (
+        verdict.missing.length === 0 && verdict.wrongFinal.length === 0 && verdict.wrongReplies.length === 0
+      );
+    },
+    () => `every run's Slack message to be final: ${JSON.stringify(judge()).slice(0, 600)}`,
+    timeoutMs,
+  );
+  return judge;
+}
+
 export async function statusOfRuns(
   baseUrl: string,
   runs: readonly PlannedRun[],

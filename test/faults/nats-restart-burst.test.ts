@@ -6,13 +6,12 @@ import {
   WEBHOOKS_PER_RUN,
   burstOrder,
   countStream,
-  judgeSlack,
   metricSum,
   planRuns,
   postBurst,
-  slackByRun,
-  storedCount,
   statusOfRuns,
+  storedCount,
+  waitForFinalSlack,
   waitForIdle,
   waitUntil,
   wrongStatuses,
@@ -74,19 +73,7 @@ test(
       );
 
       // the work is done when every run's message shows its final state and no delivery is left
-      const finalRuns = () => judgeSlack(slackByRun(slack, CHANNEL), runs, { threadReplies: true });
-      await waitUntil(
-        () => {
-          const verdict = finalRuns();
-          return (
-            verdict.missing.length === 0 &&
-            verdict.wrongFinal.length === 0 &&
-            verdict.wrongReplies.length === 0
-          );
-        },
-        () => `every run's Slack message to be final: ${JSON.stringify(finalRuns()).slice(0, 600)}`,
-        90_000,
-      );
+      const finalRuns = await waitForFinalSlack(slack, CHANNEL, runs, 90_000);
       await waitForIdle(gateway.nats.url, gateway.redis.url, 70_000);
       const verdict = finalRuns();
       const statuses = await statusOfRuns(gateway.url, runs);

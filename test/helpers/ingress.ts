@@ -6,6 +6,7 @@ import { EventPublisher } from "../../src/bus/publisher.ts";
 import { Spool } from "../../src/bus/spool.ts";
 import { ensureStreams } from "../../src/bus/stream.ts";
 import { createApp } from "../../src/ingress/app.ts";
+import { listenHttp } from "../../src/ingress/listen.ts";
 import { createLogger } from "../../src/observability/logger.ts";
 import { createMetrics } from "../../src/observability/metrics.ts";
 import type { TestServer } from "./servers.ts";
@@ -63,8 +64,10 @@ export async function startIngress(
     logger,
     metrics,
   });
-  const server: Server = await new Promise((resolve) => {
-    const s = app.listen(0, "127.0.0.1", () => resolve(s));
+  const server: Server = await listenHttp(app, {
+    host: "127.0.0.1",
+    port: 0,
+    requestTimeout: loaded.config.server.requestTimeout,
   });
   const port = (server.address() as AddressInfo).port;
   return {

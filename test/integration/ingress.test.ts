@@ -7,7 +7,14 @@ import type { JetStreamManager } from "@nats-io/jetstream";
 import { parseBuildEvent } from "../../src/events/build-event.ts";
 import { startIngress, type IngressHarness } from "../helpers/ingress.ts";
 import { startNats, type TestServer } from "../helpers/servers.ts";
-import { GITHUB_SECRET, postGithub, postGitlab, postRaw, readFixture } from "../helpers/webhooks.ts";
+import {
+  GITHUB_SECRET,
+  GITLAB_TOKEN,
+  postGithub,
+  postGitlab,
+  postRaw,
+  readFixture,
+} from "../helpers/webhooks.ts";
 
 async function streamMessages(jsm: JetStreamManager): Promise<number> {
   return (await jsm.streams.info("BUILD_EVENTS")).state.messages;
@@ -63,6 +70,42 @@ describe("ingress with real NATS", () => {
     const events = result.body.events as Array<{ type: string }>;
     assert.ok(events.length >= 1);
     assert.match(events[0]!.type, /^build\.pipeline\.(queued|started|finished)\.v1$/);
+  });
+
+  test("the webhook paths match as express routes do: any case, a trailing slash, a query", async () => {
+    const pipeline = readFixture("gitlab/pipeline.doc.1.json");
+    for (const path of ["/webhooks/gitlab/", "/Webhooks/GitLab", "/webhooks/gitlab?source=ci"]) {
+      const result = await postRaw(`${ingress.url}${path}`, pipeline, {
+        "content-type": "application/json",
+        "x-gitlab-event": "Pipeline Hook",
+        "x-gitlab-token": GITLAB_TOKEN,
+      });
+      assert.equal(result.status, 202, `${path}: ${JSON.stringify(result.body)}`);
+    }
+    const nested = await postRaw(`${ingress.url}/webhooks/gitlab/extra`, pipeline, {
+      "content-type": "application/json",
+    });
+    assert.equal(nested.status, 404);
+  });
+
+  test("webhooks arriving together are each stored and answered with their own events", async () => {
+    const template = readFixture("github/workflow_run.completed.2.json");
+    const before = await streamMessages(ingress.bus.jsm);
+    // distinct run ids: 40 different events, sent at once so many share one event-loop turn
+    const bodies = Array.from({ length: 40 }, (_, i) => {
+      const payload = JSON.parse(template) as { workflow_run: { id: number } };
+      payload.workflow_run.id = 7_000_000 + i;
+      return JSON.stringify(payload);
+    });
+    const results = await Promise.all(bodies.map((body) => postGithub(ingress.url, "workflow_run", body)));
+    const ids = new Set<string>();
+    for (const result of results) {
+      assert.equal(result.status, 202, JSON.stringify(result.body));
+      assert.equal(result.body.duplicates, 0);
+      for (const event of result.body.events as Array<{ id: string }>) ids.add(event.id);
+    }
+    assert.equal(ids.size, 40);
+    assert.equal(await streamMessages(ingress.bus.jsm), before + 40);
   });
 
   test("a secret being rotated out still verifies", async () => {

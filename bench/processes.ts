@@ -23,7 +23,9 @@ export function spawnTs(entry: string, args: readonly string[], env: Record<stri
  * under the tsx loader would count the loader's compile work and memory as the gateway's.
  */
 export function spawnBuilt(entry: string, env: Record<string, string>): Child {
-  return spawnNode([join(ROOT, entry)], env);
+  // extra node flags for the gateway when profiling a run, e.g. BENCH_NODE_FLAGS=--cpu-prof
+  const flags = (process.env.BENCH_NODE_FLAGS ?? "").split(" ").filter(Boolean);
+  return spawnNode([...flags, join(ROOT, entry)], env);
 }
 
 function spawnNode(args: readonly string[], env: Record<string, string>): Child {

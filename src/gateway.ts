@@ -9,7 +9,7 @@ import { ensureStreams } from "./bus/stream.ts";
 import { isListening, startLocalNats, startLocalRedis, type LocalServer } from "./dev/local-servers.ts";
 import { createApp, type Readiness } from "./ingress/app.ts";
 import { listenHttp } from "./ingress/listen.ts";
-import { createNotifyService } from "./notify/index.ts";
+import type { NotifyService } from "./notify/index.ts";
 import type { Logger } from "./observability/logger.ts";
 import { createMetrics, type Metrics } from "./observability/metrics.ts";
 import { createStatusService } from "./status/index.ts";
@@ -144,9 +144,12 @@ export async function startGateway(loaded: LoadedConfig, options: GatewayOptions
   const runConsumers = (options.consumers ?? true) && config.role !== "ingress";
   const deps = { nc: bus.nc, js: bus.js, jsm: bus.jsm, config, secrets, logger, metrics };
   const status = createStatusService({ ...deps, consume: runConsumers });
-  const notify = createNotifyService(deps);
+  // loaded only where it runs: Slack, SMTP and bullmq/ioredis are ~20 MB an ingress never uses
+  const notify: NotifyService = runConsumers
+    ? (await import("./notify/index.ts")).createNotifyService(deps)
+    : { start: () => Promise.resolve(), stop: () => Promise.resolve() };
   await status.start();
-  if (runConsumers) await notify.start();
+  await notify.start();
 
   let draining = false;
   const readiness = (): Readiness => {

@@ -3,7 +3,7 @@ import type { TestServer } from "../test/helpers/servers.ts";
 import { freePort } from "../test/helpers/servers.ts";
 import { BENCH_SECRET, startGatewayProcess } from "./gateway-process.ts";
 import type { LoadResult, LoadSpec } from "./load.ts";
-import { peakRssMb, runTsForJson, spawnTs, waitForPort } from "./processes.ts";
+import { peakRssMb, runTsForJson, spawnTs, waitForPort, waitUntilQuiet } from "./processes.ts";
 
 export interface IngressRound {
   readonly gateway: LoadResult;
@@ -72,6 +72,7 @@ export async function benchIngress(
       ]);
       stored += (await messages()) - before;
       acceptedTotal += accepted(gatewayResult);
+      await waitUntilQuiet(gateway.child.pid);
       const bareResult = await runTsForJson<LoadResult>("bench/load.ts", [
         spec(`http://127.0.0.1:${barePort}/`, 100_000_000 + round * 1_000_000),
       ]);

@@ -89,3 +89,26 @@ export function peakRssMb(pid: number): number {
   const kb = Number(/^VmHWM:\s+(\d+)\s+kB/m.exec(status)?.[1] ?? Number.NaN);
   return kb / 1024;
 }
+
+/** CPU time (user + system) a process has used so far, in seconds. */
+export function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  // fields after the command name, which may itself contain spaces and parentheses
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/**
+ * Waits until a process is quiet (under 5% of a core over half a second), at most
+ * `timeoutMs`: with consumers in the gateway, the events of a round are still being
+ * consumed after its last answer, and that work would otherwise land in the next
+ * measurement (the baseline's) instead of the gateway's.
+ */
+export async function waitUntilQuiet(pid: number, timeoutMs = 60_000): Promise<number> {
+  const started = Date.now();
+  for (;;) {
+    const before = cpuSeconds(pid);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    if (cpuSeconds(pid) - before < 0.025 || Date.now() - started > timeoutMs) return Date.now() - started;
+  }
+}

@@ -9,6 +9,8 @@ export interface IngressRound {
   readonly gateway: LoadResult;
   readonly bare: LoadResult;
   readonly ratio: number;
+  /** how long after its round the gateway took to go quiet (consumers catching up) */
+  readonly quietMs: number;
 }
 
 export interface IngressResult {
@@ -72,11 +74,16 @@ export async function benchIngress(
       ]);
       stored += (await messages()) - before;
       acceptedTotal += accepted(gatewayResult);
-      await waitUntilQuiet(gateway.child.pid);
+      const quietMs = await waitUntilQuiet(gateway.child.pid);
       const bareResult = await runTsForJson<LoadResult>("bench/load.ts", [
         spec(`http://127.0.0.1:${barePort}/`, 100_000_000 + round * 1_000_000),
       ]);
-      rounds.push({ gateway: gatewayResult, bare: bareResult, ratio: gatewayResult.rps / bareResult.rps });
+      rounds.push({
+        gateway: gatewayResult,
+        bare: bareResult,
+        ratio: gatewayResult.rps / bareResult.rps,
+        quietMs,
+      });
       console.error(
         `  ${options.role} round ${round + 1}/${options.rounds}: gateway ${gatewayResult.rps.toFixed(0)} req/s ` +
           `(p99 ${gatewayResult.p99.toFixed(1)} ms), bare ${bareResult.rps.toFixed(0)} req/s`,

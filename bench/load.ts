@@ -29,7 +29,9 @@ export interface LoadResult {
 }
 
 async function run(spec: LoadSpec): Promise<LoadResult> {
-  const template = workflowRunTemplate(spec.payloadBytes);
+  // 100 branches: the status store keeps per-branch run lists, so a branch per run (a
+  // hundred thousand branches in a minute) would measure a repository no one has
+  const template = workflowRunTemplate(spec.payloadBytes, { branches: 100 });
   const target = new URL(spec.url);
   const agent = new Agent({ keepAlive: true, maxSockets: spec.connections });
   let nextId = spec.firstRunId;

@@ -5,6 +5,8 @@ import { join } from "node:path";
 const FIXTURES = join(import.meta.dirname, "../test/fixtures/webhooks/github");
 /** a number that appears nowhere else in the payload: replaced by each request's run id */
 const MARKER = "987654321012";
+/** the same for the branch, when runs share a fixed set of branches */
+const BRANCH_MARKER = "bench-branch-marker-4d2f";
 
 type Json = Record<string, unknown>;
 const fixture = (name: string): Json => JSON.parse(readFileSync(join(FIXTURES, name), "utf8")) as Json;
@@ -29,10 +31,12 @@ export interface RunTemplate {
 /**
  * A completed workflow_run padded to about `targetBytes` by its head commit message. The
  * run id is spliced into a pre-serialized template so generating a body costs no JSON work.
+ * Each run has a branch of its own unless `branches` is given: then runs take turns on that
+ * many branches, as real traffic does (many runs per branch).
  */
 export function workflowRunTemplate(
   targetBytes: number,
-  options: { repository?: string; conclusion?: string } = {},
+  options: { repository?: string; conclusion?: string; branches?: number } = {},
 ): RunTemplate {
   const payload = fixture("workflow_run.completed.1.json");
   const run = payload.workflow_run as Json;
@@ -47,7 +51,7 @@ export function workflowRunTemplate(
     run_number: Number(MARKER),
     // a branch per run: runs of one branch finishing out of order are (rightly) not all
     // notified, and this benchmark measures latency, not lane semantics
-    head_branch: `bench-${MARKER}`,
+    head_branch: options.branches ? BRANCH_MARKER : `bench-${MARKER}`,
     status: "completed",
     conclusion: options.conclusion ?? "success",
     html_url: `${String(repository.html_url)}/actions/runs/${MARKER}`,
@@ -59,10 +63,11 @@ export function workflowRunTemplate(
   const base = JSON.stringify(payload).length - String(headCommit.message).length;
   headCommit.message = commitMessage(Math.max(0, targetBytes - base));
   const parts = JSON.stringify(payload).split(MARKER);
-  return {
-    body: (runId) => parts.join(String(runId)),
-    bytes: parts.join(MARKER).length,
-  };
+  const branches = options.branches;
+  const body = branches
+    ? (runId: number) => parts.join(String(runId)).replace(BRANCH_MARKER, `bench-${runId % branches}`)
+    : (runId: number) => parts.join(String(runId));
+  return { body, bytes: Buffer.byteLength(body(Number(MARKER))) };
 }
 
 /** One workflow_job event of `runId` (a run started by a workflow_run with the same repository). */

@@ -128,17 +128,25 @@ describe("status merge property", () => {
   it("reaches the in-order state for any interleaving, duplication and reordering of a run's events", () => {
     fc.assert(
       fc.property(
-        fc.array(eventArb, { minLength: 1, maxLength: 25 }).chain((events) =>
-          fc.tuple(
-            fc.constant(events),
-            // a delivery order: every event at least once, some twice or three times, shuffled
-            fc.array(fc.nat({ max: events.length - 1 }), { maxLength: events.length * 2 }).chain((extra) =>
-              fc.shuffledSubarray([...events.keys(), ...extra], {
-                minLength: events.length + extra.length,
-              }),
+        fc
+          .array(eventArb, { minLength: 1, maxLength: 25 })
+          // the id names an event's content: two generated events that share an id but not
+          // their run name (CI, Deploy) are not one event delivered twice; keep the first
+          .map((events) => {
+            const seen = new Set<string>();
+            return events.filter((event) => !seen.has(event.id) && seen.add(event.id));
+          })
+          .chain((events) =>
+            fc.tuple(
+              fc.constant(events),
+              // a delivery order: every event at least once, some twice or three times, shuffled
+              fc.array(fc.nat({ max: events.length - 1 }), { maxLength: events.length * 2 }).chain((extra) =>
+                fc.shuffledSubarray([...events.keys(), ...extra], {
+                  minLength: events.length + extra.length,
+                }),
+              ),
             ),
           ),
-        ),
         ([events, order]) => {
           const inOrder = fold(events);
           const delivered = fold(order.map((i) => events[i]!));

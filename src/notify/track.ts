@@ -1,3 +1,4 @@
+import { settleAll } from "../bus/settle.ts";
 import type { KV } from "@nats-io/kv";
 import type { Route } from "../config/schema.ts";
 import { runKey } from "../events/ids.ts";
@@ -52,20 +53,24 @@ async function decideAll(
   events: readonly BuildEvent[],
 ): Promise<Map<BuildEvent, Decision>> {
   const decisions = new Map<BuildEvent, Decision>();
-  for (const [laneId, laneEvents] of groupBy(events, (event) => entityOf(event.data).laneId)) {
-    const decided = await casUpdate<LaneState, Decision[]>(kv, laneKvKey(channel, laneId), (current) => {
-      let lane = current;
-      let changed = false;
-      const result = laneEvents.map((event) => {
-        const step = decideTransition(lane, entityOf(event.data), event.data.phase, event.data.status);
-        lane = step.lane;
-        changed ||= step.changed;
-        return step.decision;
+  // one compare-and-set per lane, all lanes side by side (distinct keys)
+  await settleAll(
+    groupBy(events, (event) => entityOf(event.data).laneId),
+    async ([laneId, laneEvents]) => {
+      const decided = await casUpdate<LaneState, Decision[]>(kv, laneKvKey(channel, laneId), (current) => {
+        let lane = current;
+        let changed = false;
+        const result = laneEvents.map((event) => {
+          const step = decideTransition(lane, entityOf(event.data), event.data.phase, event.data.status);
+          lane = step.lane;
+          changed ||= step.changed;
+          return step.decision;
+        });
+        return { next: changed ? lane : null, result };
       });
-      return { next: changed ? lane : null, result };
-    });
-    laneEvents.forEach((event, i) => decisions.set(event, decided[i] ?? NO_DECISION));
-  }
+      laneEvents.forEach((event, i) => decisions.set(event, decided[i] ?? NO_DECISION));
+    },
+  );
   return decisions;
 }
 
@@ -123,22 +128,26 @@ export async function trackEvents(
     decisions.push({ event, entityKey: key, decision, routes: matched });
   }
 
-  const records: TrackedRecord[] = [];
-  for (const [key, keyChanges] of groupBy(changes, (change) => change.key)) {
-    const result = await casUpdate<EntityRecord, { record: EntityRecord; changed: boolean }>(
-      kv,
-      recordKvKey(channel, key),
-      (current) => {
-        let folded = { record: current, changed: false };
-        for (const { change } of keyChanges) {
-          const step = applyToRecord(folded.record, key, change);
-          folded = { record: step.record, changed: folded.changed || step.changed };
-        }
-        const record = folded.record ?? applyToRecord(null, key, {}).record;
-        return { next: folded.changed ? record : null, result: { record, changed: folded.changed } };
-      },
-    );
-    records.push({ ...result, traceparent: keyChanges.at(-1)?.event.traceparent });
-  }
+  // one compare-and-set per record, all records side by side (distinct keys), kept in order
+  const records = await settleAll(
+    groupBy(changes, (change) => change.key),
+    async ([key, keyChanges]) => {
+      const result = await casUpdate<EntityRecord, { record: EntityRecord; changed: boolean }>(
+        kv,
+        recordKvKey(channel, key),
+        (current) => {
+          let folded = { record: current, changed: false };
+          for (const { change } of keyChanges) {
+            const step = applyToRecord(folded.record, key, change);
+            folded = { record: step.record, changed: folded.changed || step.changed };
+          }
+          const record = folded.record ?? applyToRecord(null, key, {}).record;
+          return { next: folded.changed ? record : null, result: { record, changed: folded.changed } };
+        },
+      );
+      const record: TrackedRecord = { ...result, traceparent: keyChanges.at(-1)?.event.traceparent };
+      return record;
+    },
+  );
   return { records, decisions };
 }

@@ -1,5 +1,6 @@
 import type { KV } from "@nats-io/kv";
 import type { BuildEvent } from "../events/schema.ts";
+import { settleAll } from "../bus/settle.ts";
 import { compareAndSet } from "./cas.ts";
 import { branchStoreKey, runStoreKey } from "./keys.ts";
 import { applyEvent } from "./merge.ts";
@@ -54,9 +55,24 @@ export async function applyEventsToStore(
     if (run) run.push(event);
     else byRun.set(key, [event]);
   }
-  const results: ApplyResult[] = [];
-  for (const [runKey, runEvents] of byRun) results.push(await applyRun(options, runKey, runEvents));
-  return results;
+  // Runs of different branches touch different keys: apply them side by side, so a batch
+  // costs a few NATS round trips instead of five per run one after the other (the store was
+  // latency-bound, not CPU-bound). Runs that name the same branch go one after the other,
+  // so they do not race for its list; a race that still happens (a run moving branches) is
+  // settled by compare-and-set, as between replicas.
+  const chains = new Map<string, Array<[string, BuildEvent[]]>>();
+  for (const entry of byRun) {
+    const { data } = entry[1][0] as BuildEvent;
+    const chainKey = `${data.provider}\u0000${data.repository.id}\u0000${data.ref.name ?? ""}`;
+    const chain = chains.get(chainKey);
+    if (chain) chain.push(entry);
+    else chains.set(chainKey, [entry]);
+  }
+  const applied = new Map<string, ApplyResult>();
+  await settleAll(chains.values(), async (chain) => {
+    for (const [runKey, runEvents] of chain) applied.set(runKey, await applyRun(options, runKey, runEvents));
+  });
+  return [...byRun.keys()].map((runKey) => applied.get(runKey) as ApplyResult);
 }
 
 /** Applies one build event (see applyEventsToStore). */

@@ -18,14 +18,23 @@ export function spawnTs(entry: string, args: readonly string[], env: Record<stri
   return spawnNode(["--import", "tsx", join(ROOT, entry), ...args], env);
 }
 
+/** The node flags of `npm run start:prod` (the Docker image's CMD has the same). */
+export function productionNodeFlags(): string[] {
+  const pkg = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as {
+    scripts: Record<string, string>;
+  };
+  return (pkg.scripts["start:prod"] ?? "").split(/\s+/).filter((word) => word.startsWith("--"));
+}
+
 /**
- * The compiled gateway (`npm run build` output), as the Docker image runs it: measuring it
- * under the tsx loader would count the loader's compile work and memory as the gateway's.
+ * The compiled gateway (`npm run build` output) with the production node flags, as the
+ * Docker image runs it: measuring it under the tsx loader would count the loader's compile
+ * work and memory as the gateway's.
  */
 export function spawnBuilt(entry: string, env: Record<string, string>): Child {
   // extra node flags for the gateway when profiling a run, e.g. BENCH_NODE_FLAGS=--cpu-prof
-  const flags = (process.env.BENCH_NODE_FLAGS ?? "").split(" ").filter(Boolean);
-  return spawnNode([...flags, join(ROOT, entry)], env);
+  const extra = (process.env.BENCH_NODE_FLAGS ?? "").split(" ").filter(Boolean);
+  return spawnNode([...productionNodeFlags(), ...extra, join(ROOT, entry)], env);
 }
 
 function spawnNode(args: readonly string[], env: Record<string, string>): Child {

@@ -1,0 +1,21 @@
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import { productionNodeFlags } from "../../bench/processes.ts";
+
+const ROOT = join(import.meta.dirname, "../..");
+
+describe("deployment files", () => {
+  it("the Docker image runs the gateway as npm run start:prod does (and the benchmark measures it)", () => {
+    const dockerfile = readFileSync(join(ROOT, "Dockerfile"), "utf8");
+    const cmd = /^CMD (\[.*\])$/m.exec(dockerfile)?.[1];
+    assert.ok(cmd, "the Dockerfile has an exec-form CMD");
+    const argv = JSON.parse(cmd) as string[];
+    assert.equal(argv[0], "node");
+    assert.equal(argv.at(-1), "dist/main.js");
+    const flags = productionNodeFlags();
+    assert.ok(flags.includes("--max-semi-space-size=8"), JSON.stringify(flags));
+    assert.deepEqual(argv.slice(1, -1), flags);
+  });
+});

@@ -14,6 +14,8 @@ export interface LoadSpec {
   /** first run id; each request uses the next one */
   readonly firstRunId: number;
   readonly warmupMs: number;
+  /** how many branches the runs take turns on (default 100); 0 gives each run its own */
+  readonly branches?: number;
 }
 
 export interface LoadResult {
@@ -31,7 +33,8 @@ export interface LoadResult {
 async function run(spec: LoadSpec): Promise<LoadResult> {
   // 100 branches: the status store keeps per-branch run lists, so a branch per run (a
   // hundred thousand branches in a minute) would measure a repository no one has
-  const template = workflowRunTemplate(spec.payloadBytes, { branches: 100 });
+  const branches = spec.branches ?? 100;
+  const template = workflowRunTemplate(spec.payloadBytes, branches > 0 ? { branches } : {});
   const target = new URL(spec.url);
   const agent = new Agent({ keepAlive: true, maxSockets: spec.connections });
   let nextId = spec.firstRunId;

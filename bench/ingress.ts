@@ -43,6 +43,9 @@ export async function benchIngress(
     connections: number;
     payloadBytes: number;
     role: "all" | "ingress";
+    /** run ids start here, a million per round: each call needs its own range, or its
+     * webhooks repeat an earlier call's events and JetStream drops them as duplicates */
+    firstRunId: number;
   },
 ): Promise<IngressResult> {
   const gateway = await startGatewayProcess(nats, redis, "http://127.0.0.1:9/api/", options.role);
@@ -70,13 +73,13 @@ export async function benchIngress(
     for (let round = 0; round < options.rounds; round++) {
       const before = await messages();
       const gatewayResult = await runTsForJson<LoadResult>("bench/load.ts", [
-        spec(`${gateway.url}/webhooks/github`, 100_000_000 + round * 1_000_000),
+        spec(`${gateway.url}/webhooks/github`, options.firstRunId + round * 1_000_000),
       ]);
       stored += (await messages()) - before;
       acceptedTotal += accepted(gatewayResult);
       const quietMs = await waitUntilQuiet(gateway.child.pid);
       const bareResult = await runTsForJson<LoadResult>("bench/load.ts", [
-        spec(`http://127.0.0.1:${barePort}/`, 100_000_000 + round * 1_000_000),
+        spec(`http://127.0.0.1:${barePort}/`, options.firstRunId + round * 1_000_000),
       ]);
       rounds.push({
         gateway: gatewayResult,

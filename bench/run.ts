@@ -63,8 +63,13 @@ try {
     ...settings.ingress,
     rounds: Math.min(3, settings.ingress.rounds),
     role: "all",
+    firstRunId: 150_000_000,
   });
-  const ingress = await benchIngress(nats, redis, bus.jsm, { ...settings.ingress, role: "ingress" });
+  const ingress = await benchIngress(nats, redis, bus.jsm, {
+    ...settings.ingress,
+    role: "ingress",
+    firstRunId: 100_000_000,
+  });
   const markdown = renderResults({
     machine,
     settings,

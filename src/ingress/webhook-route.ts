@@ -253,8 +253,8 @@ export function createWebhookRoute(
         message: "the gateway failed to handle this webhook; it was not stored",
       });
     };
-    // express-rate-limit calls next() to let the request through, or answers through its handler
-    // the limiter only reads req.ip / req.app (given by the prototype) and sets headers on res
+    // express-rate-limit reads req.ip / req.app (from the prototype), sets its headers on res,
+    // and calls next() to let the request through or answers 429 through its handler
     void limiter(req as never, res as never, (error?: unknown) => {
       if (error) failed(error);
       else handle(exchange, deps.receivers[provider]).catch(failed);

@@ -1,5 +1,5 @@
-import { settleAll } from "../bus/settle.ts";
 import type { KV } from "@nats-io/kv";
+import { groupBy, settleAll } from "../bus/batch.ts";
 import type { Route } from "../config/schema.ts";
 import { runKey } from "../events/ids.ts";
 import type { BuildEvent } from "../events/schema.ts";
@@ -33,18 +33,6 @@ export interface Tracked {
 }
 
 const NO_DECISION: Decision = { transition: null, noticeId: null, threadRootId: null, fresh: false };
-
-/** Keeps the first-seen order of keys and the order of items within each. */
-function groupBy<T>(items: readonly T[], keyOf: (item: T) => string): Map<string, T[]> {
-  const groups = new Map<string, T[]>();
-  for (const item of items) {
-    const key = keyOf(item);
-    const group = groups.get(key);
-    if (group) group.push(item);
-    else groups.set(key, [item]);
-  }
-  return groups;
-}
 
 /** Decides each event's transition in its lane, one compare-and-set per lane for the whole batch. */
 async function decideAll(

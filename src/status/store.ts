@@ -1,6 +1,6 @@
 import type { KV } from "@nats-io/kv";
 import type { BuildEvent } from "../events/schema.ts";
-import { settleAll } from "../bus/settle.ts";
+import { groupBy, settleAll } from "../bus/batch.ts";
 import { compareAndSet } from "./cas.ts";
 import { branchStoreKey, runStoreKey } from "./keys.ts";
 import { applyEvent } from "./merge.ts";
@@ -47,27 +47,16 @@ export async function applyEventsToStore(
   options: StoreOptions,
   events: readonly BuildEvent[],
 ): Promise<ApplyResult[]> {
-  const byRun = new Map<string, BuildEvent[]>();
-  for (const event of events) {
-    const { data } = event;
-    const key = runStoreKey(data.provider, data.repository.id, data.run.id);
-    const run = byRun.get(key);
-    if (run) run.push(event);
-    else byRun.set(key, [event]);
-  }
+  const byRun = groupBy(events, ({ data }) => runStoreKey(data.provider, data.repository.id, data.run.id));
   // Runs of different branches touch different keys: apply them side by side, so a batch
   // costs a few NATS round trips instead of five per run one after the other (the store was
   // latency-bound, not CPU-bound). Runs that name the same branch go one after the other,
   // so they do not race for its list; a race that still happens (a run moving branches) is
   // settled by compare-and-set, as between replicas.
-  const chains = new Map<string, Array<[string, BuildEvent[]]>>();
-  for (const entry of byRun) {
-    const { data } = entry[1][0] as BuildEvent;
-    const chainKey = `${data.provider}\u0000${data.repository.id}\u0000${data.ref.name ?? ""}`;
-    const chain = chains.get(chainKey);
-    if (chain) chain.push(entry);
-    else chains.set(chainKey, [entry]);
-  }
+  const chains = groupBy(byRun, ([, [first]]) => {
+    const data = (first as BuildEvent).data;
+    return `${data.provider}\u0000${data.repository.id}\u0000${data.ref.name ?? ""}`;
+  });
   const applied = new Map<string, ApplyResult>();
   await settleAll(chains.values(), async (chain) => {
     for (const [runKey, runEvents] of chain) applied.set(runKey, await applyRun(options, runKey, runEvents));

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { setTimeout as sleep } from "node:timers/promises";
 import { describe, it } from "node:test";
-import { settleAll } from "../../src/bus/settle.ts";
+import { settleAll } from "../../src/bus/batch.ts";
 
 describe("settleAll", () => {
   it("returns results in order, never running more than the limit at once", async () => {

@@ -2,6 +2,7 @@ import { IncomingMessage, ServerResponse, type OutgoingHttpHeaders, type Request
 import { Socket } from "node:net";
 import express, { type ErrorRequestHandler, type Router } from "express";
 import helmet from "helmet";
+import proxyaddr from "proxy-addr";
 import type { Config, Secrets } from "../config/schema.ts";
 import type { EventEmitterLike } from "./publish-port.ts";
 import type { Logger } from "../observability/logger.ts";
@@ -103,6 +104,7 @@ export function createApp(deps: AppDeps): RequestListener {
   });
   app.use(errorHandler(logger));
 
+  const trust = app.get("trust proxy fn") as (address: string, hop: number) => boolean;
   const webhook =
     config.role === "workers"
       ? null
@@ -116,7 +118,8 @@ export function createApp(deps: AppDeps): RequestListener {
             gitlab: (request) => receiveGitlab(request, secrets),
           },
           headers: headersOf(security),
-          requestPrototype: app.request,
+          // what express's req.ip is: proxy-addr with the app's compiled trust-proxy setting
+          clientAddress: (req) => proxyaddr(req, trust),
         });
   return (req, res) => {
     const provider = webhook && req.method === "POST" ? webhookProvider(req.url) : undefined;

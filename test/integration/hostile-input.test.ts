@@ -581,12 +581,53 @@ describe("HTTP hardening", () => {
       assert.equal(limited.body.error, "rate_limited");
       assert.match(String(limited.body.message), /more than 5 webhooks in 60000 ms/);
       assert.match(limited.headers.get("ratelimit-policy") ?? "", /5;w=60/);
+      assert.match(limited.headers.get("ratelimit") ?? "", /^limit=5, remaining=0, reset=(60|59)$/);
+      assert.match(limited.headers.get("retry-after") ?? "", /^(60|59)$/);
       assert.equal(await streamMessages(ingress.bus.jsm), count);
       assert.equal((await fetch(`${ingress.url}/healthz`)).status, 200, "health is not limited");
       assert.equal((await fetch(`${ingress.url}/metrics`)).status, 200, "metrics are not limited");
     } finally {
       await ingress.close();
     }
+  });
+
+  test("the rate limit counts per client as express's req.ip names it: trusted proxies, IPv6 /56", async () => {
+    const limited = async (trustProxy: boolean | string, forwardedFor: readonly string[]) => {
+      const ingress = await startIngress(nats, null, {
+        server: { webhookRateLimit: { window: "1m", max: 2 }, trustProxy },
+      });
+      try {
+        const statuses: number[] = [];
+        for (const address of forwardedFor) {
+          const answer = await postGitlab(ingress.url, "Pipeline Hook", "{}", {
+            token: "wrong",
+            headers: { "x-forwarded-for": address },
+          });
+          statuses.push(answer.status);
+        }
+        return statuses;
+      } finally {
+        await ingress.close();
+      }
+    };
+    // the default trusts loopback, where these requests come from: X-Forwarded-For names the
+    // client, so two clients behind the proxy each get their own two webhooks
+    assert.deepEqual(
+      await limited("loopback", ["203.0.113.5", "203.0.113.5", "203.0.113.6", "203.0.113.5", "203.0.113.6"]),
+      [401, 401, 401, 429, 401],
+    );
+    // an untrusted hop's header is ignored: everyone is the proxy's address
+    assert.deepEqual(await limited(false, ["203.0.113.5", "203.0.113.6", "203.0.113.7"]), [401, 401, 429]);
+    // one IPv6 /56 is one client (a host is handed a whole prefix); the next /56 is another
+    assert.deepEqual(
+      await limited("loopback", [
+        "2001:db8:0:1::1",
+        "2001:db8:0:2::9",
+        "2001:db8:0:3::1",
+        "2001:db8:0:100::1",
+      ]),
+      [401, 401, 429, 401],
+    );
   });
 
   test("a client that sends half a request and stalls is cut off after requestTimeout", async () => {

@@ -33,8 +33,7 @@ export async function receiveGithub(
   if (!signature) throw new HttpError(401, "missing_signature", "the X-Hub-Signature-256 header is missing");
   // an empty body cannot be signed (GitHub never sends one); say so instead of "bad signature"
   if (request.rawBody.length === 0) throw new HttpError(400, "empty_body", "the request body is empty");
-  const text = decodeUtf8(request.rawBody);
-  if (!(await verifyGithubSignature(secrets.githubWebhookSecrets, text, signature))) {
+  if (!verifyGithubSignature(secrets.githubWebhookSecrets, request.rawBody, signature)) {
     throw new HttpError(
       401,
       "invalid_signature",
@@ -45,6 +44,7 @@ export async function receiveGithub(
   if (!event) throw new HttpError(400, "missing_event", "the X-GitHub-Event header is missing");
   const deliveryId = request.header("x-github-delivery") ?? null;
 
+  const text = decodeUtf8(request.rawBody);
   const payload = requireObject(parseJson(type === "application/json" ? text : formPayload(text)));
   if (event === "ping") return { outcome: "ping", provider: "github", event };
   try {

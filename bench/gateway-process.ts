@@ -24,6 +24,7 @@ export async function startGatewayProcess(
   redis: TestServer,
   slackApiUrl: string,
   role: "all" | "ingress" = "all",
+  logLevel: "info" | "warn" = "warn",
 ): Promise<GatewayProcess> {
   const dir = mkdtempSync(join(tmpdir(), "buildcast-bench-"));
   const port = await freePort();
@@ -35,7 +36,7 @@ export async function startGatewayProcess(
       server: { host: "127.0.0.1", port, webhookRateLimit: { window: "1m", max: 100_000_000 } },
       dev: { startServers: false, dataDir: dir },
       spool: { dir: join(dir, "spool") },
-      log: { level: "warn", pretty: false },
+      log: { level: logLevel, pretty: false },
       routes: [
         {
           name: "bench",
@@ -55,7 +56,7 @@ export async function startGatewayProcess(
     GITLAB_WEBHOOK_TOKEN: "bench-gitlab-token",
     SLACK_BOT_TOKEN: "xoxb-bench",
     SLACK_API_URL: slackApiUrl,
-    LOG_LEVEL: "warn",
+    LOG_LEVEL: logLevel,
   });
   const url = `http://127.0.0.1:${port}`;
   await waitForHttp(`${url}/readyz`, child);

@@ -24,6 +24,8 @@ export interface IngressResult {
   readonly peakRssMb: number;
   /** the gateway's role: "ingress" (webhooks only, as a scaled deployment runs it) or "all" */
   readonly role: "all" | "ingress";
+  /** warn: only problems are logged; info (the default level) adds a line per webhook */
+  readonly logLevel: "info" | "warn";
 }
 
 const accepted = (result: LoadResult): number => (result.statuses["202"] ?? 0) + (result.warmup["202"] ?? 0);
@@ -43,12 +45,14 @@ export async function benchIngress(
     connections: number;
     payloadBytes: number;
     role: "all" | "ingress";
+    logLevel?: "info" | "warn";
     /** run ids start here, a million per round: each call needs its own range, or its
      * webhooks repeat an earlier call's events and JetStream drops them as duplicates */
     firstRunId: number;
   },
 ): Promise<IngressResult> {
-  const gateway = await startGatewayProcess(nats, redis, "http://127.0.0.1:9/api/", options.role);
+  const logLevel = options.logLevel ?? "warn";
+  const gateway = await startGatewayProcess(nats, redis, "http://127.0.0.1:9/api/", options.role, logLevel);
   const barePort = await freePort();
   const bare = spawnTs("bench/bare-server.ts", [], {
     PORT: String(barePort),
@@ -88,7 +92,7 @@ export async function benchIngress(
         quietMs,
       });
       console.error(
-        `  ${options.role} round ${round + 1}/${options.rounds}: gateway ${gatewayResult.rps.toFixed(0)} req/s ` +
+        `  ${options.role}${logLevel === "warn" ? "" : ` (log level ${logLevel})`} round ${round + 1}/${options.rounds}: gateway ${gatewayResult.rps.toFixed(0)} req/s ` +
           `(p99 ${gatewayResult.p99.toFixed(1)} ms), bare ${bareResult.rps.toFixed(0)} req/s`,
       );
     }
@@ -101,6 +105,7 @@ export async function benchIngress(
       accepted: acceptedTotal,
       peakRssMb: peakRssMb(gateway.child.pid),
       role: options.role,
+      logLevel,
     };
   } finally {
     await bare.stop();

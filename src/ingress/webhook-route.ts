@@ -277,7 +277,9 @@ function rateLimiter(
   return async (req) => {
     // a connection already gone has no address; those share one key rather than none
     const { totalHits, resetTime } = await store.increment(ipKeyGenerator(clientAddress(req) ?? "unknown"));
-    const reset = resetTime ? Math.max(0, Math.ceil((resetTime.getTime() - Date.now()) / 1000)) : 0;
+    const reset = resetTime
+      ? Math.max(0, Math.ceil((resetTime.getTime() - Date.now()) / 1000))
+      : Math.ceil(window / 1000);
     const headers = {
       "ratelimit-policy": policy,
       ratelimit: `limit=${max}, remaining=${Math.max(max - totalHits, 0)}, reset=${reset}`,

@@ -66,33 +66,30 @@ export function createLogger(options: LoggerOptions): Logger {
 }
 
 /**
- * Human-readable lines in development, through pino-pretty when it is installed (it is a
- * dev dependency; production images log JSON).
- */
-/**
  * stdout through pino's asynchronous destination (sonic-boom): a line goes to the kernel at
  * once unless a write is already under way, and lines that come meanwhile leave together in
  * the next. process.stdout writes each line with its own blocking write, which at info level
  * (a line per webhook) cost a tenth of ingress throughput; this takes back about half of it.
  * pino writes what is still queued synchronously when the process exits (a crash from an
  * uncaught error included; only SIGKILL can lose the few lines under way) and stops logging
- * on EPIPE.
+ * on EPIPE. One destination per process, opened with the first line.
  */
-let stdout: ((line: string) => void) | null = null;
+let stdout: ReturnType<typeof pino.destination> | null = null;
 
-/** One destination per process, opened with the first line (loggers are cheap to create). */
-const writeStdout = (line: string): void => (stdout ??= stdoutWriter())(line);
-
-function stdoutWriter(): (line: string) => void {
-  const destination = pino.destination({ dest: 1, sync: false });
-  // any other write error: there is nowhere left to report it, and losing log lines must
-  // not take down a process that holds accepted webhooks
-  destination.on("error", () => undefined);
-  return (line) => {
-    destination.write(line);
-  };
+function writeStdout(line: string): void {
+  if (stdout === null) {
+    stdout = pino.destination({ dest: 1, sync: false });
+    // any other write error: there is nowhere left to report it, and losing log lines must
+    // not take down a process that holds accepted webhooks
+    stdout.on("error", () => undefined);
+  }
+  stdout.write(line);
 }
 
+/**
+ * Human-readable lines in development, through pino-pretty when it is installed (it is a
+ * dev dependency; production images log JSON).
+ */
 function prettyStream(inner: DestinationStream): DestinationStream {
   let format: ((line: string) => string) | null | undefined;
   return {

@@ -213,13 +213,7 @@ export function createWebhookRoute(
           { provider, traceId, event: claimed, err: error.message },
           "webhook could not be stored",
         );
-        reply(
-          exchange,
-          503,
-          "rejected_503",
-          { error: "unavailable", message: error.message },
-          { "retry-after": "5" },
-        );
+        rejected(exchange, new HttpError(503, "unavailable", error.message, { "retry-after": "5" }));
         return;
       }
       throw error;
@@ -227,15 +221,10 @@ export function createWebhookRoute(
   };
 
   const admit = async (exchange: Exchange): Promise<void> => {
-    const { window, max } = config.server.webhookRateLimit;
-    const { allowed, headers } = await limit(exchange.req);
+    const { headers, refusal } = await limit(exchange.req);
     exchange.limitHeaders = headers;
-    if (allowed) await handle(exchange, deps.receivers[exchange.provider]);
-    else
-      reply(exchange, 429, "rejected_429", {
-        error: "rate_limited",
-        message: `more than ${max} webhooks in ${window} ms from this address; retry later`,
-      });
+    if (refusal) rejected(exchange, refusal);
+    else await handle(exchange, deps.receivers[exchange.provider]);
   };
 
   return (provider, req, res) => {
@@ -254,9 +243,10 @@ export function createWebhookRoute(
 }
 
 interface RateLimitVerdict {
-  readonly allowed: boolean;
-  /** the IETF draft-7 RateLimit headers (and Retry-After when refused), as express-rate-limit sends them */
+  /** the IETF draft-7 RateLimit headers, as express-rate-limit sends them */
   readonly headers: Readonly<Record<string, string>>;
+  /** the 429 (with Retry-After) when this request is over the limit */
+  readonly refusal: HttpError | null;
 }
 
 /**
@@ -274,19 +264,23 @@ function rateLimiter(
   // the store reads only windowMs from the middleware's options
   store.init({ windowMs: window } as RateLimitOptions);
   const policy = `${max};w=${Math.ceil(window / 1000)}`;
+  const refused = `more than ${max} webhooks in ${window} ms from this address; retry later`;
   return async (req) => {
     // a connection already gone has no address; those share one key rather than none
     const { totalHits, resetTime } = await store.increment(ipKeyGenerator(clientAddress(req) ?? "unknown"));
     const reset = resetTime
       ? Math.max(0, Math.ceil((resetTime.getTime() - Date.now()) / 1000))
       : Math.ceil(window / 1000);
-    const headers = {
-      "ratelimit-policy": policy,
-      ratelimit: `limit=${max}, remaining=${Math.max(max - totalHits, 0)}, reset=${reset}`,
+    return {
+      headers: {
+        "ratelimit-policy": policy,
+        ratelimit: `limit=${max}, remaining=${Math.max(max - totalHits, 0)}, reset=${reset}`,
+      },
+      refusal:
+        totalHits <= max
+          ? null
+          : new HttpError(429, "rate_limited", refused, { "retry-after": String(reset) }),
     };
-    return totalHits <= max
-      ? { allowed: true, headers }
-      : { allowed: false, headers: { ...headers, "retry-after": String(reset) } };
   };
 }
 

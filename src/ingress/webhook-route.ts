@@ -20,8 +20,8 @@ export interface WebhookRouteDeps {
   readonly logger: Logger;
   readonly metrics: Metrics;
   readonly receivers: Readonly<Record<Provider, Receiver>>;
-  /** headers every answer carries (helmet's, computed once) */
-  readonly headers: OutgoingHttpHeaders;
+  /** security headers every answer carries */
+  readonly headers: Readonly<Record<string, string>>;
   /**
    * The client's address as express's `req.ip` gives it (the app's trust-proxy setting
    * decides whose X-Forwarded-For counts): the rate limit's key.

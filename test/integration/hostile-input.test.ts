@@ -539,17 +539,16 @@ describe("HTTP hardening", () => {
     await nats.dispose();
   });
 
-  test("security headers on webhook answers, health, metrics and 404s", async () => {
+  test("security headers: helmet's on health, metrics, 404s and 405s; OWASP's API set on webhook answers", async () => {
     const ingress = await startIngress(nats, null);
     try {
-      const answers = [
+      const pages = [
         await fetch(`${ingress.url}/healthz`),
         await fetch(`${ingress.url}/metrics`),
         await fetch(`${ingress.url}/nowhere`),
-        await fetch(`${ingress.url}/webhooks/github`, { method: "POST", body: "{}" }),
         await fetch(`${ingress.url}/webhooks/gitlab`, { method: "GET" }),
       ];
-      for (const answer of answers) {
+      for (const answer of pages) {
         const where = `${answer.status} ${answer.url}`;
         assert.equal(answer.headers.get("x-content-type-options"), "nosniff", where);
         assert.match(answer.headers.get("content-security-policy") ?? "", /default-src 'self'/, where);
@@ -559,8 +558,39 @@ describe("HTTP hardening", () => {
         assert.match(answer.headers.get("strict-transport-security") ?? "", /max-age=\d+/, where);
         assert.equal(answer.headers.get("x-powered-by"), null, where);
       }
-      assert.equal(answers[4]?.status, 405);
-      assert.equal(answers[4]?.headers.get("allow"), "POST");
+      assert.equal(pages[3]?.status, 405);
+      assert.equal(pages[3]?.headers.get("allow"), "POST");
+
+      // every kind of webhook answer: refused before the body, refused after it, accepted
+      const webhooks = [
+        await fetch(`${ingress.url}/webhooks/github`, { method: "POST", body: "{}" }),
+        await fetch(`${ingress.url}/webhooks/github`, {
+          method: "POST",
+          headers: { "content-encoding": "gzip" },
+          body: "{}",
+        }),
+        await fetch(`${ingress.url}/webhooks/gitlab`, {
+          method: "POST",
+          headers: { "content-type": "application/json", "x-gitlab-token": "wrong" },
+          body: "{}",
+        }),
+      ];
+      const accepted = await postGithub(ingress.url, "workflow_run", RUN);
+      assert.equal(accepted.status, 202, JSON.stringify(accepted.body));
+      for (const answer of [...webhooks.map((w) => w.headers), accepted.headers]) {
+        const where = `webhook answer ${JSON.stringify(Object.fromEntries(answer))}`;
+        assert.equal(answer.get("x-content-type-options"), "nosniff", where);
+        assert.equal(
+          answer.get("content-security-policy"),
+          "default-src 'none'; frame-ancestors 'none'",
+          where,
+        );
+        assert.equal(answer.get("x-frame-options"), "DENY", where);
+        assert.equal(answer.get("cache-control"), "no-store", where);
+        assert.match(answer.get("strict-transport-security") ?? "", /max-age=\d+/, where);
+        assert.equal(answer.get("x-powered-by"), null, where);
+        assert.match(answer.get("content-type") ?? "", /^application\/json/, where);
+      }
     } finally {
       await ingress.close();
     }

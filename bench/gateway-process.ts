@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort, type TestServer } from "../test/helpers/servers.ts";
-import { spawnBuilt, waitForHttp, type Child } from "./processes.ts";
+import { spawnBuilt, waitForHttp, type Child, type Wrapper } from "./processes.ts";
 
 export const BENCH_SECRET = "bench-github-secret-0123456789";
 export const NOTIFY_REPOSITORY = "acme/notify-bench";
@@ -25,6 +25,8 @@ export async function startGatewayProcess(
   slackApiUrl: string,
   role: "all" | "ingress" = "all",
   logLevel: "info" | "warn" = "warn",
+  /** run under this command (valgrind for benchmark 5): startup takes longer there */
+  wrapper: Wrapper = [],
 ): Promise<GatewayProcess> {
   const dir = mkdtempSync(join(tmpdir(), "buildcast-bench-"));
   const port = await freePort();
@@ -47,19 +49,23 @@ export async function startGatewayProcess(
       ],
     }),
   );
-  const child = spawnBuilt("dist/main.js", {
-    NODE_ENV: "production",
-    BUILDCAST_CONFIG: configFile,
-    NATS_URL: nats.url,
-    REDIS_URL: redis.url,
-    GITHUB_WEBHOOK_SECRET: BENCH_SECRET,
-    GITLAB_WEBHOOK_TOKEN: "bench-gitlab-token",
-    SLACK_BOT_TOKEN: "xoxb-bench",
-    SLACK_API_URL: slackApiUrl,
-    LOG_LEVEL: logLevel,
-  });
+  const child = spawnBuilt(
+    "dist/main.js",
+    {
+      NODE_ENV: "production",
+      BUILDCAST_CONFIG: configFile,
+      NATS_URL: nats.url,
+      REDIS_URL: redis.url,
+      GITHUB_WEBHOOK_SECRET: BENCH_SECRET,
+      GITLAB_WEBHOOK_TOKEN: "bench-gitlab-token",
+      SLACK_BOT_TOKEN: "xoxb-bench",
+      SLACK_API_URL: slackApiUrl,
+      LOG_LEVEL: logLevel,
+    },
+    wrapper,
+  );
   const url = `http://127.0.0.1:${port}`;
-  await waitForHttp(`${url}/readyz`, child);
+  await waitForHttp(`${url}/readyz`, child, wrapper.length > 0 ? 300_000 : 30_000);
   return {
     url,
     child,

@@ -16,6 +16,8 @@ export interface LoadSpec {
   readonly warmupMs: number;
   /** how many branches the runs take turns on (default 100); 0 gives each run its own */
   readonly branches?: number;
+  /** when set, the measured part sends exactly this many requests instead of running for durationMs */
+  readonly requests?: number;
 }
 
 export interface LoadResult {
@@ -77,8 +79,9 @@ async function run(spec: LoadSpec): Promise<LoadResult> {
     });
   };
 
+  let left = spec.requests ?? Number.POSITIVE_INFINITY;
   const loop = async (until: number, record: boolean): Promise<void> => {
-    while (performance.now() < until) {
+    while (performance.now() < until && (!record || left-- > 0)) {
       const latency = await send();
       if (record) latencies.push(latency);
     }
@@ -90,7 +93,7 @@ async function run(spec: LoadSpec): Promise<LoadResult> {
   const warmup = { ...statuses };
   for (const key of Object.keys(statuses)) delete statuses[key];
   const started = performance.now();
-  await workers(started + spec.durationMs, true);
+  await workers(spec.requests === undefined ? started + spec.durationMs : Number.POSITIVE_INFINITY, true);
   const elapsed = performance.now() - started;
   agent.destroy();
   return {

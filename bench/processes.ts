@@ -13,9 +13,21 @@ export interface Child {
   stop(): Promise<void>;
 }
 
+/**
+ * A command line the node process runs under, e.g. valgrind's: `[]` runs node directly.
+ * The wrapper must run its program in the same process (as valgrind does), so that `pid`
+ * is the measured process.
+ */
+export type Wrapper = readonly string[];
+
 /** A TypeScript entry point in its own node process (tsx loader), output kept in a ring buffer. */
-export function spawnTs(entry: string, args: readonly string[], env: Record<string, string>): Child {
-  return spawnNode(["--import", "tsx", join(ROOT, entry), ...args], env);
+export function spawnTs(
+  entry: string,
+  args: readonly string[],
+  env: Record<string, string>,
+  wrapper: Wrapper = [],
+): Child {
+  return spawnNode(["--import", "tsx", join(ROOT, entry), ...args], env, wrapper);
 }
 
 /** The node flags of `npm run start:prod` (the Docker image's CMD has the same). */
@@ -31,18 +43,23 @@ export function productionNodeFlags(): string[] {
  * Docker image runs it: measuring it under the tsx loader would count the loader's compile
  * work and memory as the gateway's.
  */
-export function spawnBuilt(entry: string, env: Record<string, string>): Child {
+export function spawnBuilt(entry: string, env: Record<string, string>, wrapper: Wrapper = []): Child {
   // extra node flags for the gateway when profiling a run, e.g. BENCH_NODE_FLAGS=--cpu-prof
   const extra = (process.env.BENCH_NODE_FLAGS ?? "").split(" ").filter(Boolean);
-  return spawnNode([...productionNodeFlags(), ...extra, join(ROOT, entry)], env);
+  return spawnNode([...productionNodeFlags(), ...extra, join(ROOT, entry)], env, wrapper);
 }
 
-function spawnNode(args: readonly string[], env: Record<string, string>): Child {
-  const child = spawn(process.execPath, args, {
-    cwd: ROOT,
-    env: { ...process.env, ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+function spawnNode(args: readonly string[], env: Record<string, string>, wrapper: Wrapper): Child {
+  const [command, ...prefix] = wrapper.length > 0 ? wrapper : [process.execPath];
+  const child = spawn(
+    command ?? process.execPath,
+    wrapper.length > 0 ? [...prefix, process.execPath, ...args] : args,
+    {
+      cwd: ROOT,
+      env: { ...process.env, ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
   const lines: string[] = [];
   const keep = (chunk: Buffer) => {
     lines.push(chunk.toString("utf8"));
@@ -66,7 +83,7 @@ function spawnNode(args: readonly string[], env: Record<string, string>): Child 
 
 /** Runs a TypeScript entry point to completion and parses the JSON line it printed. */
 export async function runTsForJson<T>(entry: string, args: readonly string[]): Promise<T> {
-  const child = spawnTs(entry, args, {});
+  const child = spawnTs(entry, args, {}, []);
   const chunks: Buffer[] = [];
   child.process.stdout?.on("data", (chunk: Buffer) => chunks.push(chunk));
   const code = await new Promise<number | null>((resolve) => child.process.once("exit", resolve));

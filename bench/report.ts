@@ -1,6 +1,7 @@
 import type { BurstRound } from "./burst.ts";
 import type { E2eRound } from "./e2e.ts";
 import type { IngressResult } from "./ingress.ts";
+import type { InstructionsResult } from "./instructions.ts";
 import type { Machine } from "./machine.ts";
 import { median, round } from "./stats.ts";
 
@@ -11,6 +12,8 @@ export interface Results {
     readonly e2e: { rounds: number; durationMs: number; rate: number };
     readonly burst: { rounds: number };
   };
+  /** benchmark 5; null when valgrind is not installed */
+  readonly instructions: InstructionsResult | null;
   readonly quick: boolean;
   readonly ingress: IngressResult;
   /** the same with every consumer in the gateway process */
@@ -27,7 +30,10 @@ const list = (values: readonly number[], digits = 1): string =>
   values.map((v) => round(v, digits)).join(" · ");
 
 export function renderResults(results: Results): string {
-  const { machine, ingress, ingressAll, ingressInfo, e2e, burst, settings } = results;
+  const { machine, ingress, ingressAll, ingressInfo, instructions, e2e, burst, settings } = results;
+  const gwK = instructions?.rounds.map((r) => r.gatewayK) ?? [];
+  const bareK = instructions?.rounds.map((r) => r.bareK) ?? [];
+  const kRatio = instructions ? median(instructions.rounds.map((r) => r.ratio)) : Number.NaN;
   const infoRatios = ingressInfo.rounds.map((r) => r.ratio);
   const infoP99 = ingressInfo.rounds.map((r) => r.gateway.p99);
   const allRatios = ingressAll.rounds.map((r) => r.ratio);
@@ -78,6 +84,9 @@ export function renderResults(results: Results): string {
     `| 3. burst: final state after last event | ${round(median(burstLag), 0)} ms, shown in ${burst.filter((r) => r.finalShown).length}/${burst.length} runs | ≤ 2,000 ms | ${verdict(median(burstLag) <= 2000 && burst.every((r) => r.finalShown))} |`,
     `| 4. peak RSS of the gateway (VmHWM), role ingress | ${round(ingress.peakRssMb)} MB | ≤ 200 MB | ${verdict(ingress.peakRssMb <= 200)} |`,
     `| 4. the same, every consumer in the same process | ${round(ingressAll.peakRssMb)} MB | (for comparison) | |`,
+    instructions
+      ? `| 5. instructions per webhook, gateway / bare verify (thousands) | ${round(median(gwK), 0)}k / ${round(median(bareK), 0)}k: bare / gateway = ${round(kRatio, 2)} | (steady where req/s drift) | |`
+      : "| 5. instructions per webhook | not measured: valgrind is not installed | | |",
     "",
     "## 1. Ingress throughput",
     "",
@@ -150,6 +159,29 @@ export function renderResults(results: Results): string {
     `Peak resident set size (VmHWM from /proc/<pid>/status) of the gateway process used for benchmark 1,`,
     `read after its last round: ${round(ingress.peakRssMb)} MB.`,
     "",
+    "## 5. Instructions per webhook",
+    "",
+    ...(instructions
+      ? [
+          "Requests per second on a shared VM drift by a third within minutes; instructions do not. The",
+          "gateway (role ingress, log level warn, production flags) and the bare verify-only server each run",
+          "under `valgrind --tool=callgrind` with counting off, take " +
+            `${instructions.warmup} webhooks to warm up (JIT, caches), then count exactly ${instructions.requests} more,`,
+          `sent by the same load generator over ${instructions.connections} connections. Counted: user-space instructions of`,
+          "the server process, every thread (GC included); not the kernel's share, not nats-server's. A",
+          "change that makes a webhook cheaper shows here even when the req/s figures cannot tell.",
+          "",
+          "| | per round | median |",
+          "|---|---|---|",
+          `| gateway, thousands of instructions per webhook | ${list(gwK, 0)} | ${round(median(gwK), 0)} |`,
+          `| bare verify, thousands per webhook | ${list(bareK, 0)} | ${round(median(bareK), 0)} |`,
+          `| bare / gateway | ${list(
+            instructions.rounds.map((r) => r.ratio),
+            2,
+          )} | ${round(kRatio, 2)} |`,
+          "",
+        ]
+      : ["Not measured: valgrind is not installed (`apt-get install valgrind`).", ""]),
   ];
   if (machine.loadAverage > machine.cores / 2) {
     lines.splice(

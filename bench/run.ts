@@ -1,6 +1,7 @@
 import { execFileSync } from "node:child_process";
 // `npm run bench`: benchmarks 2 and 3 (Slack) on one gateway process, then 1 and 4 (ingress,
-// memory) on a fresh one, all against private nats-server / redis-server instances.
+// memory) on a fresh one, then 5 (instructions per webhook, under valgrind when it is
+// installed), all against private nats-server / redis-server instances.
 // Writes bench/RESULTS.md and prints the same.
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -12,6 +13,7 @@ import { benchBurst, type BurstRound } from "./burst.ts";
 import { benchEndToEnd, type E2eRound } from "./e2e.ts";
 import { startGatewayProcess } from "./gateway-process.ts";
 import { benchIngress } from "./ingress.ts";
+import { benchInstructions, hasCallgrind } from "./instructions.ts";
 import { describeMachine } from "./machine.ts";
 import { renderResults } from "./report.ts";
 
@@ -20,6 +22,7 @@ const settings = {
   ingress: { rounds: quick ? 1 : 5, durationMs: quick ? 3000 : 8000, connections: 32, payloadBytes: 20_000 },
   e2e: { rounds: quick ? 1 : 3, durationMs: quick ? 4000 : 10_000, rate: 50 },
   burst: { rounds: quick ? 1 : 3 },
+  instructions: { rounds: quick ? 1 : 2, warmup: quick ? 500 : 3000, requests: quick ? 500 : 3000 },
 };
 
 // the gateway runs compiled, as in production
@@ -81,6 +84,16 @@ try {
     logLevel: "info",
     firstRunId: 170_000_000,
   });
+  console.error("benchmark 5: instructions per webhook (callgrind)");
+  const instructions = hasCallgrind()
+    ? await benchInstructions(nats, redis, {
+        ...settings.instructions,
+        connections: settings.ingress.connections,
+        payloadBytes: settings.ingress.payloadBytes,
+        firstRunId: 180_000_000,
+      })
+    : null;
+  if (!instructions) console.error("  skipped: valgrind (callgrind) is not installed");
   const markdown = renderResults({
     machine,
     settings,
@@ -88,6 +101,7 @@ try {
     ingress,
     ingressAll,
     ingressInfo,
+    instructions,
     e2e,
     burst,
     totalSeconds: Math.round((Date.now() - started) / 1000),

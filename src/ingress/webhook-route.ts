@@ -61,7 +61,8 @@ interface Exchange {
  * CI system hits, at the rate CI systems send. Express's router and body parser added a
  * quarter to this route's CPU per webhook (bench: 25% more webhooks/s without them) and
  * nothing it needs; the rest of the HTTP surface (API, dashboard, health) stays on express.
- * Same answers as on express: rate limit, body limit, encodings, security headers, JSON errors.
+ * Same answers as on express: rate limit, body limit, encodings, JSON errors; the security
+ * headers are the API set (WEBHOOK_ANSWER_HEADERS in app.ts).
  */
 export function createWebhookRoute(
   deps: WebhookRouteDeps,

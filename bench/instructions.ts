@@ -1,0 +1,152 @@
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { TestServer } from "../test/helpers/servers.ts";
+import { freePort } from "../test/helpers/servers.ts";
+import { BENCH_SECRET, startGatewayProcess } from "./gateway-process.ts";
+import type { LoadResult, LoadSpec } from "./load.ts";
+import { runTsForJson, spawnTs, waitForPort, type Child } from "./processes.ts";
+
+export interface InstructionsRound {
+  /** thousands of instructions the gateway process executed per webhook (every thread, user space) */
+  readonly gatewayK: number;
+  /** the same for the bare verify-only server */
+  readonly bareK: number;
+  /** bare / gateway: the throughput ratio a machine would give if instructions were all that counted */
+  readonly ratio: number;
+}
+
+export interface InstructionsResult {
+  readonly rounds: readonly InstructionsRound[];
+  readonly warmup: number;
+  readonly requests: number;
+  readonly connections: number;
+}
+
+/** Whether valgrind (with callgrind_control) is installed; benchmark 5 is skipped without it. */
+export function hasCallgrind(): boolean {
+  try {
+    execFileSync("valgrind", ["--version"], { stdio: "ignore" });
+    execFileSync("callgrind_control", ["--version"], { stdio: "ignore" });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Benchmark 5: instructions per webhook, counted by callgrind. Throughput on a shared VM
+ * drifts by a third within minutes; an instruction count of the same build and input repeats
+ * to within a few percent, so it shows what a change did to the cost of a webhook when the
+ * req/s figures cannot. Each server runs under `valgrind --tool=callgrind` with
+ * instrumentation off (JIT warm-up and startup are not counted), takes `warmup` webhooks,
+ * then counts exactly `requests` more. User-space instructions of the server process only:
+ * not the kernel's share (socket writes), not nats-server's.
+ */
+export async function benchInstructions(
+  nats: TestServer,
+  redis: TestServer,
+  options: {
+    rounds: number;
+    warmup: number;
+    requests: number;
+    connections: number;
+    payloadBytes: number;
+    firstRunId: number;
+  },
+): Promise<InstructionsResult> {
+  const dir = mkdtempSync(join(tmpdir(), "buildcast-callgrind-"));
+  const wrapper = (name: string): string[] => [
+    "valgrind",
+    "--tool=callgrind",
+    "--instr-atstart=no",
+    // V8 writes and then runs its own machine code
+    "--smc-check=all-non-file",
+    `--callgrind-out-file=${join(dir, `${name}.out`)}`,
+  ];
+  let runId = options.firstRunId;
+  const count = async (name: string, child: Child, url: string): Promise<number> => {
+    const load = async (requests: number): Promise<LoadResult> => {
+      const spec: LoadSpec = {
+        url,
+        connections: options.connections,
+        durationMs: 0,
+        secret: BENCH_SECRET,
+        payloadBytes: options.payloadBytes,
+        firstRunId: (runId += 1_000_000),
+        warmupMs: 0,
+        requests,
+      };
+      const result = await runTsForJson<LoadResult>("bench/load.ts", [JSON.stringify(spec)]);
+      if ((result.statuses["202"] ?? 0) !== requests)
+        throw new Error(`${name}: expected ${requests} answers 202, got ${JSON.stringify(result.statuses)}`);
+      return result;
+    };
+    await load(options.warmup);
+    execFileSync("callgrind_control", ["--instr=on", String(child.pid)], { stdio: "ignore" });
+    await load(options.requests);
+    execFileSync("callgrind_control", ["--dump", String(child.pid)], { stdio: "ignore" });
+    // callgrind writes the dump (<name>.out.1) from inside the process, soon after the request
+    for (let attempt = 0; attempt < 100; attempt++) {
+      const total = readTotal(dir, name);
+      if (total !== null) return total / options.requests / 1000;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    throw new Error(`${name}: callgrind wrote no dump`);
+  };
+  const gatewayRound = async (round: number): Promise<number> => {
+    const gateway = await startGatewayProcess(
+      nats,
+      redis,
+      "http://127.0.0.1:9/api/",
+      "ingress",
+      "warn",
+      wrapper(`gateway-${round}`),
+    );
+    try {
+      return await count(`gateway-${round}`, gateway.child, `${gateway.url}/webhooks/github`);
+    } finally {
+      await gateway.stop();
+    }
+  };
+  const bareRound = async (round: number): Promise<number> => {
+    const port = await freePort();
+    const bare = spawnTs(
+      "bench/bare-server.ts",
+      [],
+      { PORT: String(port), GITHUB_WEBHOOK_SECRET: BENCH_SECRET },
+      wrapper(`bare-${round}`),
+    );
+    try {
+      await waitForPort(port, 300_000);
+      return await count(`bare-${round}`, bare, `http://127.0.0.1:${port}/`);
+    } finally {
+      await bare.stop();
+    }
+  };
+  try {
+    const rounds: InstructionsRound[] = [];
+    for (let round = 0; round < options.rounds; round++) {
+      const gatewayK = await gatewayRound(round);
+      const bareK = await bareRound(round);
+      rounds.push({ gatewayK, bareK, ratio: bareK / gatewayK });
+      console.error(
+        `  instructions round ${round + 1}/${options.rounds}: gateway ${gatewayK.toFixed(0)}k, bare ${bareK.toFixed(0)}k per webhook`,
+      );
+    }
+    return { rounds, warmup: options.warmup, requests: options.requests, connections: options.connections };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** The instruction total of a finished callgrind dump in `dir`, or null while there is none. */
+function readTotal(dir: string, name: string): number | null {
+  for (const file of readdirSync(dir)) {
+    if (!file.startsWith(`${name}.out.`)) continue;
+    const match = /^(?:totals|summary):\s+(\d+)/m.exec(readFileSync(join(dir, file), "utf8"));
+    if (match) return Number(match[1]);
+  }
+  return null;
+}

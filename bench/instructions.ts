@@ -13,6 +13,9 @@ export interface InstructionsRound {
   readonly gatewayK: number;
   /** the same for the bare verify-only server */
   readonly bareK: number;
+  /** of those, SHA-256 block processing (the HMAC): counted without the CPU's SHA extensions */
+  readonly gatewaySha256K: number;
+  readonly bareSha256K: number;
   /** bare / gateway: the throughput ratio a machine would give if instructions were all that counted */
   readonly ratio: number;
 }
@@ -66,7 +69,7 @@ export async function benchInstructions(
     `--callgrind-out-file=${join(dir, `${name}.out`)}`,
   ];
   let runId = options.firstRunId;
-  const count = async (name: string, child: Child, url: string): Promise<number> => {
+  const count = async (name: string, child: Child, url: string): Promise<Counted> => {
     const load = async (requests: number): Promise<LoadResult> => {
       const spec: LoadSpec = {
         url,
@@ -89,13 +92,17 @@ export async function benchInstructions(
     execFileSync("callgrind_control", ["--dump", String(child.pid)], { stdio: "ignore" });
     // callgrind writes the dump (<name>.out.1) from inside the process, soon after the request
     for (let attempt = 0; attempt < 100; attempt++) {
-      const total = readTotal(dir, name);
-      if (total !== null) return total / options.requests / 1000;
+      const counted = readCounts(dir, name);
+      if (counted !== null)
+        return {
+          k: counted.total / options.requests / 1000,
+          sha256K: counted.sha256 / options.requests / 1000,
+        };
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
     throw new Error(`${name}: callgrind wrote no dump`);
   };
-  const gatewayRound = async (round: number): Promise<number> => {
+  const gatewayRound = async (round: number): Promise<Counted> => {
     const gateway = await startGatewayProcess(
       nats,
       redis,
@@ -110,7 +117,7 @@ export async function benchInstructions(
       await gateway.stop();
     }
   };
-  const bareRound = async (round: number): Promise<number> => {
+  const bareRound = async (round: number): Promise<Counted> => {
     const port = await freePort();
     const bare = spawnTs(
       "bench/bare-server.ts",
@@ -128,11 +135,17 @@ export async function benchInstructions(
   try {
     const rounds: InstructionsRound[] = [];
     for (let round = 0; round < options.rounds; round++) {
-      const gatewayK = await gatewayRound(round);
-      const bareK = await bareRound(round);
-      rounds.push({ gatewayK, bareK, ratio: bareK / gatewayK });
+      const gateway = await gatewayRound(round);
+      const bare = await bareRound(round);
+      rounds.push({
+        gatewayK: gateway.k,
+        bareK: bare.k,
+        gatewaySha256K: gateway.sha256K,
+        bareSha256K: bare.sha256K,
+        ratio: bare.k / gateway.k,
+      });
       console.error(
-        `  instructions round ${round + 1}/${options.rounds}: gateway ${gatewayK.toFixed(0)}k, bare ${bareK.toFixed(0)}k per webhook`,
+        `  instructions round ${round + 1}/${options.rounds}: gateway ${gateway.k.toFixed(0)}k, bare ${bare.k.toFixed(0)}k per webhook (SHA-256 ${gateway.sha256K.toFixed(0)}k, ${bare.sha256K.toFixed(0)}k)`,
       );
     }
     return { rounds, warmup: options.warmup, requests: options.requests, connections: options.connections };
@@ -141,12 +154,33 @@ export async function benchInstructions(
   }
 }
 
-/** The instruction total of a finished callgrind dump in `dir`, or null while there is none. */
-function readTotal(dir: string, name: string): number | null {
+interface Counted {
+  /** thousands of instructions per webhook */
+  readonly k: number;
+  /** of which SHA-256 */
+  readonly sha256K: number;
+}
+
+/**
+ * The instruction total of a finished callgrind dump in `dir`, and how many of them were
+ * SHA-256 block functions (callgrind_annotate's per-function list), or null while there is
+ * no dump yet.
+ */
+function readCounts(dir: string, name: string): { total: number; sha256: number } | null {
   for (const file of readdirSync(dir)) {
     if (!file.startsWith(`${name}.out.`)) continue;
     const match = /^(?:totals|summary):\s+(\d+)/m.exec(readFileSync(join(dir, file), "utf8"));
-    if (match) return Number(match[1]);
+    if (!match) continue;
+    const annotated = execFileSync("callgrind_annotate", ["--threshold=100", join(dir, file)], {
+      encoding: "utf8",
+      maxBuffer: 64 * 1024 * 1024,
+    });
+    let sha256 = 0;
+    for (const line of annotated.split("\n")) {
+      const fn = /^\s*([\d,]+)\s.*sha256_block_data_order/.exec(line);
+      if (fn?.[1]) sha256 += Number(fn[1].replaceAll(",", ""));
+    }
+    return { total: Number(match[1]), sha256 };
   }
   return null;
 }

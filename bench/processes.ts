@@ -50,16 +50,12 @@ export function spawnBuilt(entry: string, env: Record<string, string>, wrapper: 
 }
 
 function spawnNode(args: readonly string[], env: Record<string, string>, wrapper: Wrapper): Child {
-  const [command, ...prefix] = wrapper.length > 0 ? wrapper : [process.execPath];
-  const child = spawn(
-    command ?? process.execPath,
-    wrapper.length > 0 ? [...prefix, process.execPath, ...args] : args,
-    {
-      cwd: ROOT,
-      env: { ...process.env, ...env },
-      stdio: ["ignore", "pipe", "pipe"],
-    },
-  );
+  const [command = process.execPath, ...prefix] = [...wrapper, process.execPath];
+  const child = spawn(command, [...prefix, ...args], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   const lines: string[] = [];
   const keep = (chunk: Buffer) => {
     lines.push(chunk.toString("utf8"));

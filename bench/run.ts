@@ -22,7 +22,7 @@ const settings = {
   ingress: { rounds: quick ? 1 : 5, durationMs: quick ? 3000 : 8000, connections: 32, payloadBytes: 20_000 },
   e2e: { rounds: quick ? 1 : 3, durationMs: quick ? 4000 : 10_000, rate: 50 },
   burst: { rounds: quick ? 1 : 3 },
-  instructions: { rounds: quick ? 1 : 2, warmup: quick ? 500 : 3000, requests: quick ? 500 : 3000 },
+  instructions: { rounds: quick ? 1 : 2, warmup: quick ? 500 : 5000, requests: quick ? 500 : 3000 },
 };
 
 // the gateway runs compiled, as in production

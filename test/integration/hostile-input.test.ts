@@ -530,6 +530,18 @@ async function storedEvent(ingress: IngressHarness, result: PostResult) {
   return event;
 }
 
+/** OWASP's REST API security headers, which every webhook answer carries (app.ts). */
+function assertWebhookAnswerHeaders(answer: Headers): void {
+  const where = `webhook answer ${JSON.stringify(Object.fromEntries(answer))}`;
+  assert.equal(answer.get("x-content-type-options"), "nosniff", where);
+  assert.equal(answer.get("content-security-policy"), "default-src 'none'; frame-ancestors 'none'", where);
+  assert.equal(answer.get("x-frame-options"), "DENY", where);
+  assert.equal(answer.get("cache-control"), "no-store", where);
+  assert.match(answer.get("strict-transport-security") ?? "", /max-age=\d+/, where);
+  assert.equal(answer.get("x-powered-by"), null, where);
+  assert.match(answer.get("content-type") ?? "", /^application\/json/, where);
+}
+
 describe("HTTP hardening", () => {
   let nats: TestServer;
   before(async () => {
@@ -577,19 +589,10 @@ describe("HTTP hardening", () => {
       ];
       const accepted = await postGithub(ingress.url, "workflow_run", RUN);
       assert.equal(accepted.status, 202, JSON.stringify(accepted.body));
-      for (const answer of [...webhooks.map((w) => w.headers), accepted.headers]) {
-        const where = `webhook answer ${JSON.stringify(Object.fromEntries(answer))}`;
-        assert.equal(answer.get("x-content-type-options"), "nosniff", where);
-        assert.equal(
-          answer.get("content-security-policy"),
-          "default-src 'none'; frame-ancestors 'none'",
-          where,
-        );
-        assert.equal(answer.get("x-frame-options"), "DENY", where);
-        assert.equal(answer.get("cache-control"), "no-store", where);
-        assert.match(answer.get("strict-transport-security") ?? "", /max-age=\d+/, where);
-        assert.equal(answer.get("x-powered-by"), null, where);
-        assert.match(answer.get("content-type") ?? "", /^application\/json/, where);
+      const ping = await postGithub(ingress.url, "ping", '{"zen":"Keep it logically awesome."}');
+      assert.equal(ping.status, 200, JSON.stringify(ping.body));
+      for (const answer of [...webhooks.map((w) => w.headers), accepted.headers, ping.headers]) {
+        assertWebhookAnswerHeaders(answer);
       }
     } finally {
       await ingress.close();
@@ -613,6 +616,7 @@ describe("HTTP hardening", () => {
       assert.match(limited.headers.get("ratelimit-policy") ?? "", /5;w=60/);
       assert.match(limited.headers.get("ratelimit") ?? "", /^limit=5, remaining=0, reset=(60|59)$/);
       assert.match(limited.headers.get("retry-after") ?? "", /^(60|59)$/);
+      assertWebhookAnswerHeaders(limited.headers);
       assert.equal(await streamMessages(ingress.bus.jsm), count);
       assert.equal((await fetch(`${ingress.url}/healthz`)).status, 200, "health is not limited");
       assert.equal((await fetch(`${ingress.url}/metrics`)).status, 200, "metrics are not limited");

@@ -70,6 +70,7 @@ export function renderResults(results: Results): string {
     `| node | ${machine.node} |`,
     `| nats-server | ${machine.natsServer} |`,
     `| redis-server | ${machine.redis} |`,
+    `| CPU busy just before the benchmarks (2 s sample, all cores) | ${machine.busyPercent}% |`,
     `| load average at start (1 min) | ${machine.loadAverage} |`,
     "",
     "Every process — gateway, nats-server, redis-server, load generator, baseline server — runs on",
@@ -197,11 +198,11 @@ export function renderResults(results: Results): string {
         ]
       : ["Not measured: valgrind is not installed (`apt-get install valgrind`).", ""]),
   ];
-  if (machine.loadAverage > machine.cores / 2) {
+  if (machine.busyPercent > 25) {
     lines.splice(
       2,
       0,
-      `**Caution: the machine was busy (load ${machine.loadAverage} on ${machine.cores} cores) when this run began; other work competed for the CPU and every figure here is pessimistic and noisy.**`,
+      `**Caution: the machine was busy (${machine.busyPercent}% of ${machine.cores} cores in use by other work) when this run began; other work competed for the CPU and every figure here is pessimistic and noisy.**`,
       "",
     );
   }

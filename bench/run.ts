@@ -28,7 +28,7 @@ const settings = {
 // the gateway runs compiled, as in production
 execFileSync("npm", ["run", "--silent", "build"], { stdio: "inherit" });
 
-const machine = describeMachine();
+const machine = await describeMachine();
 const started = Date.now();
 const nats = await startNats();
 const redis = await startRedis();

@@ -16,8 +16,6 @@ export interface InstructionsRound {
   /** of those, SHA-256 block processing (the HMAC): counted without the CPU's SHA extensions */
   readonly gatewaySha256K: number;
   readonly bareSha256K: number;
-  /** bare / gateway: the throughput ratio a machine would give if instructions were all that counted */
-  readonly ratio: number;
 }
 
 export interface InstructionsResult {
@@ -142,7 +140,6 @@ export async function benchInstructions(
         bareK: bare.k,
         gatewaySha256K: gateway.sha256K,
         bareSha256K: bare.sha256K,
-        ratio: bare.k / gateway.k,
       });
       console.error(
         `  instructions round ${round + 1}/${options.rounds}: gateway ${gateway.k.toFixed(0)}k, bare ${bare.k.toFixed(0)}k per webhook (SHA-256 ${gateway.sha256K.toFixed(0)}k, ${bare.sha256K.toFixed(0)}k)`,

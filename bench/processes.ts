@@ -79,7 +79,7 @@ function spawnNode(args: readonly string[], env: Record<string, string>, wrapper
 
 /** Runs a TypeScript entry point to completion and parses the JSON line it printed. */
 export async function runTsForJson<T>(entry: string, args: readonly string[]): Promise<T> {
-  const child = spawnTs(entry, args, {}, []);
+  const child = spawnTs(entry, args, {});
   const chunks: Buffer[] = [];
   child.process.stdout?.on("data", (chunk: Buffer) => chunks.push(chunk));
   const code = await new Promise<number | null>((resolve) => child.process.once("exit", resolve));

@@ -1,4 +1,5 @@
 import type { BuildEventData, Phase, Status } from "../../events/schema.ts";
+import { firstLineOf } from "../first-line.ts";
 import {
   field,
   firstOf,
@@ -51,8 +52,7 @@ export function gitPerson(author: JsonObject | null): Person | null {
 }
 
 export function firstLine(message: string | null): string | null {
-  if (message === null) return null;
-  return message.split(/\r?\n/, 1)[0] ?? "";
+  return message === null ? null : firstLineOf(message);
 }
 
 export function commitUrl(repository: Repository, sha: string): string | null {

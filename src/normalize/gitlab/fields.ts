@@ -1,4 +1,5 @@
 import { PayloadError } from "../errors.ts";
+import { firstLineOf } from "../first-line.ts";
 
 /** A JSON object as parsed from a webhook body; every field is untrusted. */
 export type JsonObject = Readonly<Record<string, unknown>>;
@@ -61,7 +62,7 @@ export function emailAt(parent: JsonObject, key: string): string | null {
 
 export function firstLine(text: string | null): string | null {
   if (text === null) return null;
-  const line = (text.split("\n")[0] ?? "").trim();
+  const line = firstLineOf(text).trim();
   return line.length > 0 ? line : null;
 }
 

@@ -1,5 +1,6 @@
 import { JetStreamApiCodes, JetStreamApiError } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
+import type { EntryCache } from "./entry-cache.ts";
 
 export interface CasResult<T> {
   /** the value now stored (null when the key holds nothing and nothing was written) */
@@ -18,42 +19,73 @@ export class CasConflictError extends Error {
   }
 }
 
+const utf8 = new TextEncoder();
+
 const isConflict = (error: unknown): boolean =>
   error instanceof JetStreamApiError &&
   (error.code === JetStreamApiCodes.StreamWrongLastSequence ||
     error.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown);
 
+export interface CasOptions<T> {
+  /** start from the value this process last saw instead of reading the key (see EntryCache) */
+  readonly cache?: EntryCache<T>;
+  readonly maxAttempts?: number;
+}
+
 /**
  * Read, change, write only if nobody wrote in between (the write names the revision it read),
  * else read again. `change` is pure and returns its input itself when nothing changes, so an
  * unchanged value costs no write. Two replicas racing on one key never lose an update.
+ *
+ * With a cache, the first attempt starts from the cached value: no read when it is current.
+ * When it is stale the write is refused and the next attempt reads the key; an "unchanged"
+ * verdict on a cached value is confirmed by a read before it is answered.
  */
 export async function compareAndSet<T>(
   kv: KV,
   key: string,
   change: (current: T | null) => T | null,
-  maxAttempts = 50,
+  { cache, maxAttempts = 50 }: CasOptions<T> = {},
 ): Promise<CasResult<T>> {
   for (let attempt = 1; attempt <= maxAttempts; attempt++) {
-    const entry = await kv.get(key);
-    const current = entry && entry.operation === "PUT" ? entry.json<T>() : null;
+    const cached = attempt === 1 ? cache?.get(key) : undefined;
+    let current: T | null;
+    let revision: number | null;
+    if (cached) {
+      current = cached.value;
+      revision = cached.revision;
+    } else {
+      const entry = await kv.get(key);
+      current = entry && entry.operation === "PUT" ? entry.json<T>() : null;
+      revision = entry ? entry.revision : null;
+      if (entry && current !== null) cache?.remember(key, entry.revision, current);
+    }
     const next = change(current);
     if (next === current) {
+      if (cached) continue;
       return {
         value: current,
         previous: current,
-        revision: current === null ? 0 : (entry?.revision ?? 0),
+        revision: current === null ? 0 : (revision ?? 0),
         written: false,
       };
     }
+    const body = utf8.encode(JSON.stringify(next));
+    if (next !== null) cache?.writing(key, body, next);
     try {
-      const body = JSON.stringify(next);
-      const revision = entry ? await kv.update(key, body, entry.revision) : await kv.create(key, body);
-      return { value: next, previous: current, revision, written: true };
+      const written = revision !== null ? await kv.update(key, body, revision) : await kv.create(key, body);
+      if (next !== null) cache?.remember(key, written, next);
+      return { value: next, previous: current, revision: written, written: true };
     } catch (error) {
       if (!isConflict(error)) throw error;
-      // another writer got there first: a short random pause spreads out the retries
-      await new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(50, attempt * 5)));
+      cache?.forget(key, revision ?? 0);
+      // after a stale cached value, read the key at once; after a race lost to another
+      // writer, a short random pause spreads out the retries
+      if (!cached) {
+        await new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(50, attempt * 5)));
+      }
+    } finally {
+      cache?.written(key, body);
     }
   }
   throw new CasConflictError(key, maxAttempts);

@@ -6,13 +6,21 @@ import { startConsumer, type RunningConsumer } from "../bus/consume.ts";
 import type { Config, Secrets } from "../config/schema.ts";
 import type { Logger } from "../observability/logger.ts";
 import type { Metrics } from "../observability/metrics.ts";
+import { EntryCache } from "./entry-cache.ts";
 import { runLocator } from "./locate-run.ts";
+import type { BranchState, RunState } from "./model.ts";
 import { createStatusRouter } from "./router.ts";
 import { createSseHub } from "./sse.ts";
 import { applyEventsToStore } from "./store.ts";
 import { startView, type RunningView, type StatusView } from "./view.ts";
 
 export const STATUS_CONSUMER = "status-store";
+
+/**
+ * Run records kept parsed for the next event of the same run (a run's job events come
+ * together): about 1-5 KB each. Branch lists are all kept: the view holds them anyway.
+ */
+const RUNS_CACHED = 1000;
 
 export interface StatusServiceDeps {
   readonly nc: NatsConnection;
@@ -75,7 +83,11 @@ export function createStatusService(deps: StatusServiceDeps): StatusService {
     async start() {
       const bucket = await openStatusBucket(deps.nc, deps.config.status);
       kv = bucket;
-      view = await startView(bucket, log);
+      const caches = {
+        branches: new EntryCache<BranchState>(),
+        runs: new EntryCache<RunState>(RUNS_CACHED),
+      };
+      view = await startView(bucket, log, { cache: caches.branches });
       if (deps.consume !== false) {
         consumer = await startConsumer({
           js: deps.js,
@@ -88,7 +100,7 @@ export function createStatusService(deps: StatusServiceDeps): StatusService {
           ...(deps.metrics ? { metrics: deps.metrics } : {}),
           handleBatch: async (events) => {
             const results = await applyEventsToStore(
-              { kv: bucket, runsPerBranch: deps.config.status.runsPerBranch },
+              { kv: bucket, runsPerBranch: deps.config.status.runsPerBranch, caches },
               events,
             );
             log.debug({ eventIds: events.map((event) => event.id), results }, "status applied");

@@ -2,6 +2,7 @@ import type { KV } from "@nats-io/kv";
 import type { BuildEvent } from "../events/schema.ts";
 import { groupBy, settleAll } from "../bus/batch.ts";
 import { compareAndSet } from "./cas.ts";
+import type { EntryCache } from "./entry-cache.ts";
 import { branchStoreKey, runStoreKey } from "./keys.ts";
 import { applyEvent } from "./merge.ts";
 import type { BranchState, RunState } from "./model.ts";
@@ -11,6 +12,8 @@ export interface StoreOptions {
   readonly kv: KV;
   /** runs kept per (provider, repository, branch, pipeline) */
   readonly runsPerBranch: number;
+  /** what this process last wrote or watched, so compare-and-set need not read it first */
+  readonly caches?: { readonly runs: EntryCache<RunState>; readonly branches: EntryCache<BranchState> };
 }
 
 export interface ApplyResult {
@@ -76,8 +79,13 @@ async function applyRun(
   events: readonly BuildEvent[],
 ): Promise<ApplyResult> {
   const { kv } = options;
-  const runWrite = await compareAndSet<RunState>(kv, runKey, (current) =>
-    events.reduce<RunState | null>(applyEvent, current),
+  const runs = options.caches ? { cache: options.caches.runs } : {};
+  const branches = options.caches ? { cache: options.caches.branches } : {};
+  const runWrite = await compareAndSet<RunState>(
+    kv,
+    runKey,
+    (current) => events.reduce<RunState | null>(applyEvent, current),
+    runs,
   );
   const run = runWrite.value;
   if (run === null) throw new Error(`run record ${runKey} vanished while applying ${events.length} events`);
@@ -86,14 +94,22 @@ async function applyRun(
   const before = branchKeyOf(runWrite.previous);
   // a run first seen through a job event may be renamed by its pipeline event: move it
   if (before !== null && before !== target) {
-    await compareAndSet<BranchState>(kv, before, (current) => withoutRun(current, run, runWrite.revision));
+    await compareAndSet<BranchState>(
+      kv,
+      before,
+      (current) => withoutRun(current, run, runWrite.revision),
+      branches,
+    );
   }
   let changed = runWrite.written;
   if (target !== null) {
     const branch = branchOf(run) ?? "";
     const summary = summarize(run, runWrite.revision);
-    const branchWrite = await compareAndSet<BranchState>(kv, target, (current) =>
-      mergeBranch(current, run, summary, branch, options.runsPerBranch),
+    const branchWrite = await compareAndSet<BranchState>(
+      kv,
+      target,
+      (current) => mergeBranch(current, run, summary, branch, options.runsPerBranch),
+      branches,
     );
     changed ||= branchWrite.written;
     // a concurrent writer may have moved the run elsewhere after we read it; undo our entry then
@@ -101,7 +117,12 @@ async function applyRun(
     if (latest && latest.revision > runWrite.revision && latest.operation === "PUT") {
       const moved = branchKeyOf(latest.json<RunState>());
       if (moved !== target) {
-        await compareAndSet<BranchState>(kv, target, (current) => withoutRun(current, run, latest.revision));
+        await compareAndSet<BranchState>(
+          kv,
+          target,
+          (current) => withoutRun(current, run, latest.revision),
+          branches,
+        );
       }
     }
   }

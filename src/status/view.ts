@@ -2,6 +2,7 @@ import type { KV, KvWatchEntry } from "@nats-io/kv";
 import type { QueuedIterator } from "@nats-io/nats-core";
 import type { Logger } from "../observability/logger.ts";
 import { BRANCH_WATCH_FILTER } from "./keys.ts";
+import type { EntryCache } from "./entry-cache.ts";
 import type { BranchState } from "./model.ts";
 
 export interface ViewChange {
@@ -32,7 +33,22 @@ interface Slot {
   revision: number;
 }
 
-export async function startView(kv: KV, logger: Logger, readyTimeoutMs = 10_000): Promise<RunningView> {
+export interface ViewOptions {
+  readonly readyTimeoutMs?: number;
+  /**
+   * Branch lists this process wrote (and what the view read): a watched write of a value
+   * already in it, at the same revision or still on its way from this process with the same
+   * bytes, is taken from it instead of parsed again (40 KB of JSON for a branch of 50 runs),
+   * and every value the view reads goes into it for the store's next compare-and-set.
+   */
+  readonly cache?: EntryCache<BranchState>;
+}
+
+export async function startView(
+  kv: KV,
+  logger: Logger,
+  { readyTimeoutMs = 10_000, cache }: ViewOptions = {},
+): Promise<RunningView> {
   const slots = new Map<string, Slot>();
   const byRepository = new Map<string, Set<string>>();
   const listeners = new Set<(change: ViewChange) => void>();
@@ -42,16 +58,25 @@ export async function startView(kv: KV, logger: Logger, readyTimeoutMs = 10_000)
     const previous = slots.get(entry.key)?.state ?? null;
     let state: BranchState | null = null;
     if (entry.operation === "PUT") {
-      try {
-        state = entry.json<BranchState>();
-      } catch (error) {
-        logger.warn({ key: entry.key, err: String(error) }, "unreadable status entry ignored");
-        return;
+      const cached = cache?.get(entry.key);
+      const known =
+        cached?.revision === entry.revision ? cached.value : cache?.beingWritten(entry.key, entry.value);
+      if (known !== undefined) {
+        state = known;
+        cache?.remember(entry.key, entry.revision, state);
+      } else {
+        try {
+          state = entry.json<BranchState>();
+        } catch (error) {
+          logger.warn({ key: entry.key, err: String(error) }, "unreadable status entry ignored");
+          return;
+        }
+        cache?.remember(entry.key, entry.revision, state);
       }
       const keys = byRepository.get(state.repository.fullName) ?? new Set<string>();
       keys.add(entry.key);
       byRepository.set(state.repository.fullName, keys);
-    }
+    } else cache?.forget(entry.key, entry.revision);
     slots.set(entry.key, { state, revision: entry.revision });
     maxRevision = Math.max(maxRevision, entry.revision);
     const change: ViewChange = { key: entry.key, revision: entry.revision, state, previous };

@@ -1,0 +1,223 @@
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { Kvm, type KV } from "@nats-io/kv";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { createLogger } from "../../src/observability/logger.ts";
+import { compareAndSet } from "../../src/status/cas.ts";
+import { EntryCache } from "../../src/status/entry-cache.ts";
+import { branchStoreKey, runStoreKey } from "../../src/status/keys.ts";
+import type { BranchState, RunState } from "../../src/status/model.ts";
+import { applyEventsToStore } from "../../src/status/store.ts";
+import { startView, type RunningView } from "../../src/status/view.ts";
+import { buildEvent } from "../helpers/events.ts";
+import { startNats, type TestServer } from "../helpers/servers.ts";
+
+interface Counter {
+  readonly kv: KV;
+  /** reads (kv.get) made through `kv` */
+  readonly gets: () => number;
+}
+
+/** The bucket as the code sees it, counting the reads it makes. */
+function counting(kv: KV): Counter {
+  let gets = 0;
+  const proxy = new Proxy(kv, {
+    get(target, property) {
+      if (property === "get") {
+        return (...args: Parameters<KV["get"]>) => {
+          gets += 1;
+          return target.get(...args);
+        };
+      }
+      const value: unknown = Reflect.get(target, property, target);
+      return typeof value === "function" ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+  return { kv: proxy, gets: () => gets };
+}
+
+type Letters = { readonly letters: readonly string[] };
+const add =
+  (letter: string) =>
+  (current: Letters | null): Letters | null =>
+    current?.letters.includes(letter) ? current : { letters: [...(current?.letters ?? []), letter] };
+
+async function until<T>(probe: () => T | undefined, what: string, timeoutMs = 5_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+describe("EntryCache", () => {
+  it("keeps the newest revision of a key and forgets only what is not newer", () => {
+    const cache = new EntryCache<string>();
+    cache.remember("k", 5, "five");
+    cache.remember("k", 3, "three");
+    assert.deepEqual(cache.get("k"), { revision: 5, value: "five" });
+    cache.forget("k", 4);
+    assert.equal(cache.get("k")?.value, "five");
+    cache.forget("k", 5);
+    assert.equal(cache.get("k"), undefined);
+  });
+
+  it("drops the least recently used key past its limit", () => {
+    const cache = new EntryCache<number>(2);
+    cache.remember("a", 1, 1);
+    cache.remember("b", 1, 2);
+    cache.get("a");
+    cache.remember("c", 1, 3);
+    assert.equal(cache.size, 2);
+    assert.equal(cache.get("b"), undefined);
+    assert.equal(cache.get("a")?.value, 1);
+    assert.equal(cache.get("c")?.value, 3);
+  });
+
+  it("knows a value on its way only by its exact bytes, until the write is over", () => {
+    const cache = new EntryCache<Letters>();
+    const value = { letters: ["a"] };
+    const bytes = new TextEncoder().encode(JSON.stringify(value));
+    cache.writing("k", bytes, value);
+    assert.equal(cache.beingWritten("k", new TextEncoder().encode('{"letters":["a"]}')), value);
+    assert.equal(cache.beingWritten("k", new TextEncoder().encode('{"letters":["b"]}')), undefined);
+    assert.equal(cache.beingWritten("other", bytes), undefined);
+    cache.written("k", bytes);
+    assert.equal(cache.beingWritten("k", bytes), undefined);
+  });
+});
+
+describe("compare-and-set and the status view with a cache, against a real NATS", () => {
+  let nats: TestServer;
+  let nc: NatsConnection;
+  let other: NatsConnection;
+  let kv: KV;
+  let otherKv: KV;
+  let bucket = 0;
+
+  before(async () => {
+    nats = await startNats();
+    nc = await connect({ servers: nats.url });
+    other = await connect({ servers: nats.url });
+  });
+
+  after(async () => {
+    await other.close();
+    await nc.drain();
+    await nats.dispose();
+  });
+
+  /** a fresh bucket, opened on two connections (two replicas) */
+  const fresh = async (): Promise<void> => {
+    bucket += 1;
+    kv = await new Kvm(nc).create(`cache_test_${bucket}`, { history: 5 });
+    otherKv = await new Kvm(other).open(`cache_test_${bucket}`);
+  };
+
+  it("writes from a current cached value without reading the key", async () => {
+    await fresh();
+    const cache = new EntryCache<Letters>();
+    const { kv: counted, gets } = counting(kv);
+    const first = await compareAndSet(counted, "k", add("a"), { cache });
+    assert.equal(gets(), 1, "the first write reads: nothing is cached");
+    assert.deepEqual(cache.get("k"), { revision: first.revision, value: { letters: ["a"] } });
+    const second = await compareAndSet(counted, "k", add("b"), { cache });
+    assert.equal(gets(), 1, "the second write starts from the cache");
+    assert.equal(second.written, true);
+    assert.deepEqual(second.previous, { letters: ["a"] });
+    assert.deepEqual((await kv.get("k"))?.json(), { letters: ["a", "b"] });
+    assert.equal(cache.get("k")?.revision, second.revision);
+  });
+
+  it("reads and keeps both updates when another writer made the cached value stale", async () => {
+    await fresh();
+    const cache = new EntryCache<Letters>();
+    await compareAndSet(kv, "k", add("a"), { cache });
+    await compareAndSet(otherKv, "k", add("b"));
+    const { kv: counted, gets } = counting(kv);
+    const result = await compareAndSet(counted, "k", add("c"), { cache });
+    assert.equal(gets(), 1, "the refused write is followed by one read");
+    assert.deepEqual(result.previous, { letters: ["a", "b"] });
+    assert.deepEqual((await kv.get("k"))?.json(), { letters: ["a", "b", "c"] });
+    assert.deepEqual(cache.get("k"), { revision: result.revision, value: { letters: ["a", "b", "c"] } });
+  });
+
+  it("does not take a stale cached value's word that nothing needs to change", async () => {
+    await fresh();
+    const cache = new EntryCache<Letters>();
+    await compareAndSet(kv, "k", add("a"), { cache });
+    // another replica rewrites the key without "a"; the cache still shows it
+    const entry = await otherKv.get("k");
+    await otherKv.update("k", JSON.stringify({ letters: ["z"] }), entry?.revision ?? 0);
+    const result = await compareAndSet(kv, "k", add("a"), { cache });
+    assert.equal(result.written, true);
+    assert.deepEqual((await kv.get("k"))?.json(), { letters: ["z", "a"] });
+  });
+
+  it("answers unchanged after confirming it with a read", async () => {
+    await fresh();
+    const cache = new EntryCache<Letters>();
+    const written = await compareAndSet(kv, "k", add("a"), { cache });
+    const { kv: counted, gets } = counting(kv);
+    const again = await compareAndSet(counted, "k", add("a"), { cache });
+    assert.equal(gets(), 1);
+    assert.deepEqual(again, {
+      value: { letters: ["a"] },
+      previous: { letters: ["a"] },
+      revision: written.revision,
+      written: false,
+    });
+  });
+
+  describe("the status store and view sharing a cache", () => {
+    let view: RunningView | null = null;
+    after(async () => view?.stop());
+
+    it("stores what it would without one, and the view takes its own writes from it", async () => {
+      await fresh();
+      const caches = { runs: new EntryCache<RunState>(10), branches: new EntryCache<BranchState>() };
+      view = await startView(kv, createLogger({ level: "silent", secrets: [] }), { cache: caches.branches });
+      const { kv: counted, gets } = counting(kv);
+      const options = { kv: counted, runsPerBranch: 5, caches };
+      const repo = "acme/cached";
+      const branchKey = branchStoreKey("github", repo, "main", "CI");
+      // a run's pipeline event, then its jobs one batch at a time, as a consumer gets them
+      await applyEventsToStore(options, [buildEvent({ repository: repo, runId: "900", status: "running" })]);
+      const readsForFirst = gets();
+      for (let i = 0; i < 5; i++) {
+        await applyEventsToStore(options, [
+          buildEvent({
+            repository: repo,
+            runId: "900",
+            status: i === 4 ? "failure" : "success",
+            job: { id: `job-${i}`, name: `job ${i}` },
+          }),
+        ]);
+      }
+      // each later batch reads only the run record once more (the check for a run moved by
+      // another replica), never the branch list or the run before changing them
+      assert.equal(gets() - readsForFirst, 5);
+
+      const stored = (await kv.get(branchKey))?.json<BranchState>();
+      const run = (await kv.get(runStoreKey("github", `id-${repo}`, "900")))?.json<RunState>();
+      assert.equal(run?.jobs.length, 5);
+      assert.equal(stored?.runs[0]?.failedJobs.length, 1);
+      const shown = await until(
+        () => view?.forRepository(repo).find((state) => state.runs[0]?.failedJobs.length === 1),
+        "the view showing the failed job",
+      );
+      assert.equal(shown, caches.branches.get(branchKey)?.value, "the view holds the store's own object");
+      assert.deepEqual(shown, stored, "which is what the bucket holds");
+
+      // a write by another replica reaches the view parsed, and the cache with it
+      assert.ok(stored);
+      const entry = await otherKv.get(branchKey);
+      const theirs: BranchState = { ...stored, runs: [] };
+      const revision = await otherKv.update(branchKey, JSON.stringify(theirs), entry?.revision ?? 0);
+      await until(() => (view?.forRepository(repo)[0]?.runs.length === 0 ? true : undefined), "their write");
+      assert.deepEqual(caches.branches.get(branchKey), { revision, value: theirs });
+    });
+  });
+});

@@ -1,6 +1,6 @@
-import { JetStreamApiCodes, JetStreamApiError } from "@nats-io/jetstream";
 import type { JetStreamClient } from "@nats-io/jetstream";
 import { Kvm, type KV } from "@nats-io/kv";
+import { compareAndSet, type CasOptions } from "../bus/kv-cas.ts";
 
 export async function openNotifyBucket(
   js: JetStreamClient,
@@ -26,30 +26,29 @@ export async function readJson<T>(kv: KV, key: string): Promise<Stored<T> | null
   return { value: entry.json<T>(), revision: entry.revision };
 }
 
-const isConflict = (error: unknown): boolean =>
-  error instanceof JetStreamApiError &&
-  (error.code === JetStreamApiCodes.StreamWrongLastSequence ||
-    error.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown);
-
 export type Update<T, R> = (current: T | null) => { readonly next: T | null; readonly result: R };
 
 /**
  * Read-modify-write with compare-and-set: `update` is pure and may run several times when
- * another replica or job wrote in between. `next: null` means "nothing to write".
+ * another replica or job wrote in between; the result of the run that was written (or found
+ * nothing to write) is returned. `next: null` means "nothing to write".
  */
-export async function casUpdate<T, R>(kv: KV, key: string, update: Update<T, R>, maxTries = 50): Promise<R> {
-  for (let attempt = 1; ; attempt++) {
-    const current = await readJson<T>(kv, key);
-    const { next, result } = update(current?.value ?? null);
-    if (next === null) return result;
-    const payload = JSON.stringify(next);
-    try {
-      if (current === null) await kv.create(key, payload);
-      else await kv.update(key, payload, current.revision);
-      return result;
-    } catch (error) {
-      if (!isConflict(error) || attempt >= maxTries) throw error;
-      await new Promise((resolve) => setTimeout(resolve, Math.random() * 10 * attempt));
-    }
-  }
+export async function casUpdate<T, R>(
+  kv: KV,
+  key: string,
+  update: Update<T, R>,
+  options: CasOptions<T> = {},
+): Promise<R> {
+  const last: { step?: ReturnType<Update<T, R>> } = {};
+  await compareAndSet<T>(
+    kv,
+    key,
+    (current) => {
+      last.step = update(current);
+      return last.step.next ?? current;
+    },
+    options,
+  );
+  if (last.step === undefined) throw new Error(`compare-and-set on ${key} answered without deciding`);
+  return last.step.result;
 }

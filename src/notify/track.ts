@@ -1,5 +1,6 @@
 import type { KV } from "@nats-io/kv";
 import { groupBy, settleAll } from "../bus/batch.ts";
+import { EntryCache } from "../bus/kv-cache.ts";
 import type { Route } from "../config/schema.ts";
 import { runKey } from "../events/ids.ts";
 import type { BuildEvent } from "../events/schema.ts";
@@ -32,6 +33,29 @@ export interface Tracked {
   readonly decisions: readonly TrackedDecision[];
 }
 
+export interface TrackOptions {
+  /** the delivery targets a record gets from the routes that matched it */
+  readonly targetsOf?: (routes: readonly Route[]) => RecordChange["targets"];
+  /**
+   * The lanes and records this channel's consumer last wrote, so a batch need not read them
+   * again first (a lane remembers 50 runs: ~15 KB of JSON). One pair per consumer.
+   */
+  readonly caches?: TrackCaches;
+}
+
+export interface TrackCaches {
+  readonly lanes: EntryCache<LaneState>;
+  readonly records: EntryCache<EntityRecord>;
+}
+
+/** Lanes (one per branch and pipeline) and records kept parsed by one channel's consumer. */
+export function trackCaches(): TrackCaches {
+  return { lanes: new EntryCache(LANES_CACHED), records: new EntryCache(RECORDS_CACHED) };
+}
+
+const LANES_CACHED = 500;
+const RECORDS_CACHED = 1000;
+
 const NO_DECISION: Decision = { transition: null, noticeId: null, threadRootId: null, fresh: false };
 
 /** Decides each event's transition in its lane, one compare-and-set per lane for the whole batch. */
@@ -39,23 +63,29 @@ async function decideAll(
   kv: KV,
   channel: ChannelName,
   events: readonly BuildEvent[],
+  cache: EntryCache<LaneState> | undefined,
 ): Promise<Map<BuildEvent, Decision>> {
   const decisions = new Map<BuildEvent, Decision>();
   // one compare-and-set per lane, all lanes side by side (distinct keys)
   await settleAll(
     groupBy(events, (event) => entityOf(event.data).laneId),
     async ([laneId, laneEvents]) => {
-      const decided = await casUpdate<LaneState, Decision[]>(kv, laneKvKey(channel, laneId), (current) => {
-        let lane = current;
-        let changed = false;
-        const result = laneEvents.map((event) => {
-          const step = decideTransition(lane, entityOf(event.data), event.data.phase, event.data.status);
-          lane = step.lane;
-          changed ||= step.changed;
-          return step.decision;
-        });
-        return { next: changed ? lane : null, result };
-      });
+      const decided = await casUpdate<LaneState, Decision[]>(
+        kv,
+        laneKvKey(channel, laneId),
+        (current) => {
+          let lane = current;
+          let changed = false;
+          const result = laneEvents.map((event) => {
+            const step = decideTransition(lane, entityOf(event.data), event.data.phase, event.data.status);
+            lane = step.lane;
+            changed ||= step.changed;
+            return step.decision;
+          });
+          return { next: changed ? lane : null, result };
+        },
+        cache ? { cache } : {},
+      );
       laneEvents.forEach((event, i) => decisions.set(event, decided[i] ?? NO_DECISION));
     },
   );
@@ -80,13 +110,14 @@ export async function trackEvents(
   channel: ChannelName,
   routes: readonly Route[],
   events: readonly BuildEvent[],
-  targetsOf: (routes: readonly Route[]) => RecordChange["targets"] = () => undefined,
+  { targetsOf = () => undefined, caches }: TrackOptions = {},
 ): Promise<Tracked> {
   const kinds = trackedKinds(routes, channel);
   const decided = await decideAll(
     kv,
     channel,
     events.filter(({ data }) => data.kind === "pipeline" || kinds.has(data.kind)),
+    caches?.lanes,
   );
   const changes: PendingChange[] = [];
   const decisions: TrackedDecision[] = [];
@@ -132,6 +163,7 @@ export async function trackEvents(
           const record = folded.record ?? applyToRecord(null, key, {}).record;
           return { next: folded.changed ? record : null, result: { record, changed: folded.changed } };
         },
+        caches ? { cache: caches.records } : {},
       );
       const record: TrackedRecord = { ...result, traceparent: keyChanges.at(-1)?.event.traceparent };
       return record;

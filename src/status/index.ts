@@ -6,7 +6,7 @@ import { startConsumer, type RunningConsumer } from "../bus/consume.ts";
 import type { Config, Secrets } from "../config/schema.ts";
 import type { Logger } from "../observability/logger.ts";
 import type { Metrics } from "../observability/metrics.ts";
-import { EntryCache } from "./entry-cache.ts";
+import { EntryCache } from "../bus/kv-cache.ts";
 import { runLocator } from "./locate-run.ts";
 import type { BranchState, RunState } from "./model.ts";
 import { createStatusRouter } from "./router.ts";

@@ -1,8 +1,8 @@
 import type { KV } from "@nats-io/kv";
 import type { BuildEvent } from "../events/schema.ts";
 import { groupBy, settleAll } from "../bus/batch.ts";
-import { compareAndSet } from "./cas.ts";
-import type { EntryCache } from "./entry-cache.ts";
+import { compareAndSet } from "../bus/kv-cas.ts";
+import type { EntryCache } from "../bus/kv-cache.ts";
 import { branchStoreKey, runStoreKey } from "./keys.ts";
 import { applyEvent } from "./merge.ts";
 import type { BranchState, RunState } from "./model.ts";

@@ -2,7 +2,7 @@ import type { KV, KvWatchEntry } from "@nats-io/kv";
 import type { QueuedIterator } from "@nats-io/nats-core";
 import type { Logger } from "../observability/logger.ts";
 import { BRANCH_WATCH_FILTER } from "./keys.ts";
-import type { EntryCache } from "./entry-cache.ts";
+import type { EntryCache } from "../bus/kv-cache.ts";
 import type { BranchState } from "./model.ts";
 
 export interface ViewChange {

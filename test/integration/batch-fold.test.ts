@@ -5,7 +5,9 @@ import { connectBus, type Bus } from "../../src/bus/connect.ts";
 import { loadConfig } from "../../src/config/load.ts";
 import type { Route } from "../../src/config/schema.ts";
 import type { BuildEvent } from "../../src/events/schema.ts";
-import { trackEvents } from "../../src/notify/track.ts";
+import { EntryCache } from "../../src/bus/kv-cache.ts";
+import { trackCaches, trackEvents } from "../../src/notify/track.ts";
+import type { BranchState, RunState } from "../../src/status/model.ts";
 import { applyEventsToStore, applyToStore } from "../../src/status/store.ts";
 import { createLogger } from "../../src/observability/logger.ts";
 import { buildEvent } from "../helpers/events.ts";
@@ -92,6 +94,14 @@ describe("folding a batch equals handling its events one by one", () => {
         await applyEventsToStore({ kv: batched, runsPerBranch: 5 }, chunk);
       assert.deepEqual(await contents(batched), expected, `batches of ${size}`);
     }
+    // the same with the caches a consumer keeps (what it last wrote is not read again)
+    for (const size of [1, 4, story.length]) {
+      const cached = await bucket();
+      const caches = { runs: new EntryCache<RunState>(2), branches: new EntryCache<BranchState>() };
+      for (const chunk of chunks(story, size))
+        await applyEventsToStore({ kv: cached, runsPerBranch: 5, caches }, chunk);
+      assert.deepEqual(await contents(cached), expected, `cached, batches of ${size}`);
+    }
   });
 
   test("notify: the same lanes, records and notices", async () => {
@@ -130,15 +140,27 @@ describe("folding a batch equals handling its events one by one", () => {
       assert.deepEqual(notices, expectedNotices, `notices, batches of ${size}`);
       assert.deepEqual(await contents(batched), expected, `state, batches of ${size}`);
     }
+    // the same with the caches a consumer keeps (what it last wrote is not read again)
+    for (const size of [1, 4, story.length]) {
+      const cached = await bucket();
+      const caches = trackCaches();
+      const notices = [];
+      for (const chunk of chunks(story, size)) {
+        notices.push(...noticesOf((await trackEvents(cached, "email", routes, chunk, { caches })).decisions));
+      }
+      assert.deepEqual(notices, expectedNotices, `notices, cached, batches of ${size}`);
+      assert.deepEqual(await contents(cached), expected, `state, cached, batches of ${size}`);
+    }
   });
 
   test("notify: a batch reports each touched record once, changed only when it learnt something", async () => {
     const kv = await bucket();
-    const first = await trackEvents(kv, "email", routes, story);
+    const caches = trackCaches();
+    const first = await trackEvents(kv, "email", routes, story, { caches });
     const keys = first.records.map(({ record }) => record.key);
     assert.equal(new Set(keys).size, keys.length);
     assert.ok(first.records.every(({ changed }) => changed));
-    const again = await trackEvents(kv, "email", routes, story);
+    const again = await trackEvents(kv, "email", routes, story, { caches });
     assert.ok(
       again.records.every(({ changed }) => !changed),
       "a redelivered batch changes nothing",

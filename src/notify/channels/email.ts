@@ -13,7 +13,7 @@ import { authorEmail, findPerson } from "../people.ts";
 import { QUEUE_NAMES, jobOptions } from "../queue.ts";
 import type { EntityRecord } from "../record.ts";
 import { messageId, renderEmail } from "../render/email.ts";
-import { trackEvents } from "../track.ts";
+import { trackCaches, trackEvents } from "../track.ts";
 import { buildView } from "../view.ts";
 import type { DeliveryChannel } from "./channel.ts";
 import { classifySmtpError } from "./smtp-errors.ts";
@@ -125,10 +125,12 @@ export function createEmailChannel(deps: EmailChannelDeps): DeliveryChannel {
     }
   };
 
+  const caches = trackCaches();
+
   return {
     name: "email",
     async handle(events, context) {
-      const { decisions } = await trackEvents(kv, "email", config.routes, events);
+      const { decisions } = await trackEvents(kv, "email", config.routes, events, { caches });
       for (const { event, entityKey, decision, routes } of decisions) {
         if (decision.transition === null || decision.noticeId === null) continue;
         // a replayed decision is only re-queued for a redelivery (crash before Queue.add)

@@ -12,7 +12,7 @@ import { recordKvKey, shortHash, slackClaimKvKey, slackMessageKvKey } from "../k
 import { QUEUE_NAMES, jobOptions } from "../queue.ts";
 import type { EntityRecord, SlackTarget } from "../record.ts";
 import { renderSlackFailureThread, renderSlackMessage, type SlackMessage } from "../render/slack.ts";
-import { trackEvents } from "../track.ts";
+import { trackCaches, trackEvents } from "../track.ts";
 import { buildView } from "../view.ts";
 import type { DeliveryChannel } from "./channel.ts";
 import { claimMetadata, findClaimedMessage, slackAnswered, type PostClaim } from "./slack-claim.ts";
@@ -232,10 +232,12 @@ export function createSlackChannel(deps: SlackChannelDeps): DeliveryChannel {
     return state.ts;
   };
 
+  const caches = trackCaches();
+
   return {
     name: "slack",
     async handle(events, context) {
-      const { records } = await trackEvents(kv, "slack", config.routes, events, targetsOf);
+      const { records } = await trackEvents(kv, "slack", config.routes, events, { targetsOf, caches });
       for (const { record, changed, traceparent } of records) {
         // a redelivery may follow a crash between the KV write and Queue.add: add again
         if (!changed && !context.retry) continue;

@@ -1,6 +1,6 @@
 import { JetStreamApiCodes, JetStreamApiError } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
-import type { EntryCache } from "./entry-cache.ts";
+import type { EntryCache } from "./kv-cache.ts";
 
 export interface CasResult<T> {
   /** the value now stored (null when the key holds nothing and nothing was written) */
@@ -56,7 +56,7 @@ export async function compareAndSet<T>(
       revision = cached.revision;
     } else {
       const entry = await kv.get(key);
-      current = entry && entry.operation === "PUT" ? entry.json<T>() : null;
+      current = entry && entry.operation === "PUT" && entry.length > 0 ? entry.json<T>() : null;
       revision = entry ? entry.revision : null;
       if (entry && current !== null) cache?.remember(key, entry.revision, current);
     }

@@ -1,8 +1,19 @@
+import type { NatsConnection } from "@nats-io/nats-core";
+
 /** A KV value as last seen at one revision. */
 export interface CachedEntry<T> {
   readonly revision: number;
   /** parsed, and never changed in place: readers share it */
   readonly value: T;
+  /** size of the value as stored (JSON bytes), what the byte budget counts */
+  readonly bytes: number;
+}
+
+export interface CacheLimits {
+  /** keys kept at most */
+  readonly entries?: number;
+  /** stored bytes kept at most; a value larger than this is not kept at all */
+  readonly bytes?: number;
 }
 
 /**
@@ -11,43 +22,56 @@ export interface CachedEntry<T> {
  * and the status view takes the value it was about to parse from it when the watch brings
  * back a write this process made. A stale entry costs one failed write: the revision it names
  * is no longer the last, so the update is refused and compare-and-set reads the key.
- * With `limit`, the least recently used keys go first.
+ * With limits, the least recently used keys go first.
  */
 export class EntryCache<T> {
   readonly #entries = new Map<string, CachedEntry<T>>();
   /** writes on their way, by key: the watch often brings one back before its answer */
   readonly #writing = new Map<string, { readonly bytes: Uint8Array; readonly value: T }>();
-  readonly #limit: number;
+  readonly #maxEntries: number;
+  readonly #maxBytes: number;
+  #bytes = 0;
 
-  constructor(limit = Number.POSITIVE_INFINITY) {
-    this.#limit = limit;
+  constructor({ entries = Number.POSITIVE_INFINITY, bytes = Number.POSITIVE_INFINITY }: CacheLimits = {}) {
+    this.#maxEntries = entries;
+    this.#maxBytes = bytes;
   }
 
   get(key: string): CachedEntry<T> | undefined {
     const entry = this.#entries.get(key);
-    if (entry !== undefined && this.#limit !== Number.POSITIVE_INFINITY) {
+    if (entry !== undefined) {
+      // most recently used last
       this.#entries.delete(key);
       this.#entries.set(key, entry);
     }
     return entry;
   }
 
-  /** Keeps `value` unless a newer revision of the key is already known. */
-  remember(key: string, revision: number, value: T): void {
+  /** Keeps `value` (`bytes` long as stored) unless a newer revision of the key is already known. */
+  remember(key: string, revision: number, value: T, bytes: number): void {
     const known = this.#entries.get(key);
     if (known !== undefined && known.revision > revision) return;
-    this.#entries.delete(key);
-    this.#entries.set(key, { revision, value });
-    if (this.#entries.size > this.#limit) {
+    this.#drop(key);
+    if (bytes > this.#maxBytes) return;
+    this.#entries.set(key, { revision, value, bytes });
+    this.#bytes += bytes;
+    while (this.#entries.size > this.#maxEntries || this.#bytes > this.#maxBytes) {
       const oldest = this.#entries.keys().next();
-      if (!oldest.done) this.#entries.delete(oldest.value);
+      if (oldest.done) break;
+      this.#drop(oldest.value);
     }
   }
 
   /** Drops the key, unless what is known is newer than `revision` (when given). */
   forget(key: string, revision = Number.POSITIVE_INFINITY): void {
     const known = this.#entries.get(key);
-    if (known !== undefined && known.revision <= revision) this.#entries.delete(key);
+    if (known !== undefined && known.revision <= revision) this.#drop(key);
+  }
+
+  /** Forgets every key (writes on their way stay: their answers are still to come). */
+  clear(): void {
+    this.#entries.clear();
+    this.#bytes = 0;
   }
 
   /** `value`, serialized as `bytes`, is being written to `key` (until `written`). */
@@ -71,4 +95,29 @@ export class EntryCache<T> {
   get size(): number {
     return this.#entries.size;
   }
+
+  /** stored bytes of the values kept */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  #drop(key: string): void {
+    const entry = this.#entries.get(key);
+    if (entry === undefined) return;
+    this.#entries.delete(key);
+    this.#bytes -= entry.bytes;
+  }
+}
+
+/**
+ * Empties the caches whenever the connection comes back: the server may have restarted
+ * without its data, or the bucket may have been recreated, and a revision would then name
+ * some other value. Ends when the connection closes.
+ */
+export function clearOnReconnect(nc: NatsConnection, caches: ReadonlyArray<{ clear(): void }>): void {
+  void (async () => {
+    for await (const status of nc.status()) {
+      if (status.type === "reconnect") for (const cache of caches) cache.clear();
+    }
+  })();
 }

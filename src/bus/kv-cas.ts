@@ -58,7 +58,7 @@ export async function compareAndSet<T>(
       const entry = await kv.get(key);
       current = entry && entry.operation === "PUT" && entry.length > 0 ? entry.json<T>() : null;
       revision = entry ? entry.revision : null;
-      if (entry && current !== null) cache?.remember(key, entry.revision, current);
+      if (entry && current !== null) cache?.remember(key, entry.revision, current, entry.length);
     }
     const next = change(current);
     if (next === current) {
@@ -74,7 +74,7 @@ export async function compareAndSet<T>(
     if (next !== null) cache?.writing(key, body, next);
     try {
       const written = revision !== null ? await kv.update(key, body, revision) : await kv.create(key, body);
-      if (next !== null) cache?.remember(key, written, next);
+      if (next !== null) cache?.remember(key, written, next, body.byteLength);
       return { value: next, previous: current, revision: written, written: true };
     } catch (error) {
       if (!isConflict(error)) throw error;

@@ -1,6 +1,7 @@
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { DependencyUnavailableError, startConsumer, type RunningConsumer } from "../bus/consume.ts";
+import { clearOnReconnect } from "../bus/kv-cache.ts";
 import type { Config, Secrets } from "../config/schema.ts";
 import type { Logger } from "../observability/logger.ts";
 import type { Metrics } from "../observability/metrics.ts";
@@ -8,6 +9,7 @@ import type { DeliveryChannel } from "./channels/channel.ts";
 import { createEmailChannel } from "./channels/email.ts";
 import { createSlackChannel } from "./channels/slack.ts";
 import { openNotifyBucket } from "./kv-state.ts";
+import { trackCaches, type TrackCaches } from "./track.ts";
 import { producerConnection, redisConnection, throttledErrorLog } from "./queue.ts";
 
 export interface NotifyDeps {
@@ -63,10 +65,20 @@ export function createNotifyService(deps: NotifyDeps): NotifyService {
         maxAgeMs: config.nats.stream.maxAge,
       });
       const shared = { kv, connection: redis, producer, config, logger, metrics };
+      const caches: TrackCaches[] = [];
+      const cachesOf = (): TrackCaches => {
+        const created = trackCaches();
+        caches.push(created);
+        return created;
+      };
       if (secrets.slackBotToken !== null)
-        channels.push(createSlackChannel({ ...shared, token: secrets.slackBotToken }));
+        channels.push(createSlackChannel({ ...shared, token: secrets.slackBotToken, caches: cachesOf() }));
       if (secrets.smtpUrl !== null)
-        channels.push(createEmailChannel({ ...shared, smtpUrl: secrets.smtpUrl }));
+        channels.push(createEmailChannel({ ...shared, smtpUrl: secrets.smtpUrl, caches: cachesOf() }));
+      clearOnReconnect(
+        deps.nc,
+        caches.flatMap(({ lanes, records }) => [lanes, records]),
+      );
 
       for (const channel of channels) {
         channel.startWorker();

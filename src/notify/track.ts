@@ -48,13 +48,16 @@ export interface TrackCaches {
   readonly records: EntryCache<EntityRecord>;
 }
 
-/** Lanes (one per branch and pipeline) and records kept parsed by one channel's consumer. */
+/**
+ * Lanes (one per branch and pipeline) and records kept parsed by one channel's consumer: a
+ * lane is up to ~15 KB of JSON, a record a few KB (more with hundreds of jobs).
+ */
 export function trackCaches(): TrackCaches {
-  return { lanes: new EntryCache(LANES_CACHED), records: new EntryCache(RECORDS_CACHED) };
+  return {
+    lanes: new EntryCache({ entries: 500, bytes: 4 * 1024 * 1024 }),
+    records: new EntryCache({ entries: 1000, bytes: 4 * 1024 * 1024 }),
+  };
 }
-
-const LANES_CACHED = 500;
-const RECORDS_CACHED = 1000;
 
 const NO_DECISION: Decision = { transition: null, noticeId: null, threadRootId: null, fresh: false };
 

@@ -6,7 +6,7 @@ import { startConsumer, type RunningConsumer } from "../bus/consume.ts";
 import type { Config, Secrets } from "../config/schema.ts";
 import type { Logger } from "../observability/logger.ts";
 import type { Metrics } from "../observability/metrics.ts";
-import { EntryCache } from "../bus/kv-cache.ts";
+import { clearOnReconnect, EntryCache } from "../bus/kv-cache.ts";
 import { runLocator } from "./locate-run.ts";
 import type { BranchState, RunState } from "./model.ts";
 import { createStatusRouter } from "./router.ts";
@@ -18,9 +18,10 @@ export const STATUS_CONSUMER = "status-store";
 
 /**
  * Run records kept parsed for the next event of the same run (a run's job events come
- * together): about 1-5 KB each. Branch lists are all kept: the view holds them anyway.
+ * together): most are 1-5 KB of JSON, a pipeline of hundreds of jobs some 100 KB, so the
+ * bytes are bounded too. Branch lists are all kept: the view holds them anyway.
  */
-const RUNS_CACHED = 1000;
+const RUNS_CACHED = { entries: 1000, bytes: 4 * 1024 * 1024 };
 
 export interface StatusServiceDeps {
   readonly nc: NatsConnection;
@@ -87,6 +88,7 @@ export function createStatusService(deps: StatusServiceDeps): StatusService {
         branches: new EntryCache<BranchState>(),
         runs: new EntryCache<RunState>(RUNS_CACHED),
       };
+      clearOnReconnect(deps.nc, [caches.branches, caches.runs]);
       view = await startView(bucket, log, { cache: caches.branches });
       if (deps.consume !== false) {
         consumer = await startConsumer({

@@ -63,7 +63,7 @@ export async function startView(
         cached?.revision === entry.revision ? cached.value : cache?.beingWritten(entry.key, entry.value);
       if (known !== undefined) {
         state = known;
-        cache?.remember(entry.key, entry.revision, state);
+        cache?.remember(entry.key, entry.revision, state, entry.length);
       } else {
         try {
           state = entry.json<BranchState>();
@@ -71,7 +71,7 @@ export async function startView(
           logger.warn({ key: entry.key, err: String(error) }, "unreadable status entry ignored");
           return;
         }
-        cache?.remember(entry.key, entry.revision, state);
+        cache?.remember(entry.key, entry.revision, state, entry.length);
       }
       const keys = byRepository.get(state.repository.fullName) ?? new Set<string>();
       keys.add(entry.key);

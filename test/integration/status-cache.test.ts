@@ -4,7 +4,7 @@ import { Kvm, type KV } from "@nats-io/kv";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { createLogger } from "../../src/observability/logger.ts";
 import { compareAndSet } from "../../src/bus/kv-cas.ts";
-import { EntryCache } from "../../src/bus/kv-cache.ts";
+import { clearOnReconnect, EntryCache } from "../../src/bus/kv-cache.ts";
 import { branchStoreKey, runStoreKey } from "../../src/status/keys.ts";
 import type { BranchState, RunState } from "../../src/status/model.ts";
 import { applyEventsToStore } from "../../src/status/store.ts";
@@ -42,6 +42,12 @@ const add =
   (current: Letters | null): Letters | null =>
     current?.letters.includes(letter) ? current : { letters: [...(current?.letters ?? []), letter] };
 
+/** what a cache holds for a key, without its size */
+function seen<T>(cache: EntryCache<T>, key: string): { revision: number; value: T } | undefined {
+  const entry = cache.get(key);
+  return entry && { revision: entry.revision, value: entry.value };
+}
+
 async function until<T>(probe: () => T | undefined, what: string, timeoutMs = 5_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -55,25 +61,42 @@ async function until<T>(probe: () => T | undefined, what: string, timeoutMs = 5_
 describe("EntryCache", () => {
   it("keeps the newest revision of a key and forgets only what is not newer", () => {
     const cache = new EntryCache<string>();
-    cache.remember("k", 5, "five");
-    cache.remember("k", 3, "three");
-    assert.deepEqual(cache.get("k"), { revision: 5, value: "five" });
+    cache.remember("k", 5, "five", 6);
+    cache.remember("k", 3, "three", 7);
+    assert.deepEqual(cache.get("k"), { revision: 5, value: "five", bytes: 6 });
     cache.forget("k", 4);
     assert.equal(cache.get("k")?.value, "five");
     cache.forget("k", 5);
     assert.equal(cache.get("k"), undefined);
+    assert.equal(cache.bytes, 0);
   });
 
-  it("drops the least recently used key past its limit", () => {
-    const cache = new EntryCache<number>(2);
-    cache.remember("a", 1, 1);
-    cache.remember("b", 1, 2);
+  it("drops the least recently used key past its limit on keys", () => {
+    const cache = new EntryCache<number>({ entries: 2 });
+    cache.remember("a", 1, 1, 1);
+    cache.remember("b", 1, 2, 1);
     cache.get("a");
-    cache.remember("c", 1, 3);
+    cache.remember("c", 1, 3, 1);
     assert.equal(cache.size, 2);
     assert.equal(cache.get("b"), undefined);
     assert.equal(cache.get("a")?.value, 1);
     assert.equal(cache.get("c")?.value, 3);
+  });
+
+  it("keeps the stored bytes within its budget, and never a value larger than all of it", () => {
+    const cache = new EntryCache<string>({ bytes: 100 });
+    cache.remember("a", 1, "a", 40);
+    cache.remember("b", 1, "b", 40);
+    cache.remember("a", 2, "a2", 50);
+    assert.equal(cache.bytes, 90);
+    cache.remember("c", 1, "c", 30);
+    assert.deepEqual([cache.get("b"), cache.get("a")?.value, cache.get("c")?.value], [undefined, "a2", "c"]);
+    assert.equal(cache.bytes, 80);
+    cache.remember("a", 3, "huge", 101);
+    assert.equal(cache.get("a"), undefined, "an oversized newer value replaces the key by nothing");
+    assert.equal(cache.bytes, 30);
+    cache.clear();
+    assert.deepEqual([cache.size, cache.bytes], [0, 0]);
   });
 
   it("knows a value on its way only by its exact bytes, until the write is over", () => {
@@ -122,7 +145,7 @@ describe("compare-and-set and the status view with a cache, against a real NATS"
     const { kv: counted, gets } = counting(kv);
     const first = await compareAndSet(counted, "k", add("a"), { cache });
     assert.equal(gets(), 1, "the first write reads: nothing is cached");
-    assert.deepEqual(cache.get("k"), { revision: first.revision, value: { letters: ["a"] } });
+    assert.deepEqual(seen(cache, "k"), { revision: first.revision, value: { letters: ["a"] } });
     const second = await compareAndSet(counted, "k", add("b"), { cache });
     assert.equal(gets(), 1, "the second write starts from the cache");
     assert.equal(second.written, true);
@@ -141,7 +164,7 @@ describe("compare-and-set and the status view with a cache, against a real NATS"
     assert.equal(gets(), 1, "the refused write is followed by one read");
     assert.deepEqual(result.previous, { letters: ["a", "b"] });
     assert.deepEqual((await kv.get("k"))?.json(), { letters: ["a", "b", "c"] });
-    assert.deepEqual(cache.get("k"), { revision: result.revision, value: { letters: ["a", "b", "c"] } });
+    assert.deepEqual(seen(cache, "k"), { revision: result.revision, value: { letters: ["a", "b", "c"] } });
   });
 
   it("does not take a stale cached value's word that nothing needs to change", async () => {
@@ -171,13 +194,38 @@ describe("compare-and-set and the status view with a cache, against a real NATS"
     });
   });
 
+  it("writes over a key another replica deleted while it was cached", async () => {
+    await fresh();
+    const cache = new EntryCache<Letters>();
+    await compareAndSet(kv, "k", add("a"), { cache });
+    await otherKv.delete("k");
+    const result = await compareAndSet(kv, "k", add("b"), { cache });
+    assert.equal(result.previous, null);
+    assert.deepEqual((await kv.get("k"))?.json(), { letters: ["b"] });
+    assert.deepEqual(seen(cache, "k"), { revision: result.revision, value: { letters: ["b"] } });
+  });
+
+  it("forgets everything when the connection comes back (the server may have lost the bucket)", async () => {
+    await fresh();
+    const cache = new EntryCache<Letters>();
+    await compareAndSet(kv, "k", add("a"), { cache });
+    clearOnReconnect(nc, [cache]);
+    await nats.restart();
+    await until(() => (cache.size === 0 ? true : undefined), "the cache emptied", 15_000);
+    await compareAndSet(kv, "k", add("b"), { cache });
+    assert.deepEqual((await kv.get("k"))?.json(), { letters: ["a", "b"] });
+  });
+
   describe("the status store and view sharing a cache", () => {
     let view: RunningView | null = null;
     after(async () => view?.stop());
 
     it("stores what it would without one, and the view takes its own writes from it", async () => {
       await fresh();
-      const caches = { runs: new EntryCache<RunState>(10), branches: new EntryCache<BranchState>() };
+      const caches = {
+        runs: new EntryCache<RunState>({ entries: 10 }),
+        branches: new EntryCache<BranchState>(),
+      };
       view = await startView(kv, createLogger({ level: "silent", secrets: [] }), { cache: caches.branches });
       const { kv: counted, gets } = counting(kv);
       const options = { kv: counted, runsPerBranch: 5, caches };
@@ -217,7 +265,12 @@ describe("compare-and-set and the status view with a cache, against a real NATS"
       const theirs: BranchState = { ...stored, runs: [] };
       const revision = await otherKv.update(branchKey, JSON.stringify(theirs), entry?.revision ?? 0);
       await until(() => (view?.forRepository(repo)[0]?.runs.length === 0 ? true : undefined), "their write");
-      assert.deepEqual(caches.branches.get(branchKey), { revision, value: theirs });
+      assert.deepEqual(seen(caches.branches, branchKey), { revision, value: theirs });
+
+      // and a delete by another replica empties the view's slot and the cache's key
+      await otherKv.delete(branchKey);
+      await until(() => (view?.forRepository(repo).length === 0 ? true : undefined), "their delete");
+      assert.equal(caches.branches.get(branchKey), undefined);
     });
   });
 });

@@ -13,7 +13,7 @@ import { authorEmail, findPerson } from "../people.ts";
 import { QUEUE_NAMES, jobOptions } from "../queue.ts";
 import type { EntityRecord } from "../record.ts";
 import { messageId, renderEmail } from "../render/email.ts";
-import { trackCaches, trackEvents } from "../track.ts";
+import { trackEvents, type TrackCaches } from "../track.ts";
 import { buildView } from "../view.ts";
 import type { DeliveryChannel } from "./channel.ts";
 import { classifySmtpError } from "./smtp-errors.ts";
@@ -41,6 +41,8 @@ export interface EmailChannelDeps {
   readonly smtpUrl: string;
   readonly logger: Logger;
   readonly metrics: Metrics;
+  /** what this channel's consumer last wrote to its lanes and records */
+  readonly caches: TrackCaches;
 }
 
 /** Who gets a route's mail: its list, plus the commit author when asked; case-insensitively unique. */
@@ -125,12 +127,10 @@ export function createEmailChannel(deps: EmailChannelDeps): DeliveryChannel {
     }
   };
 
-  const caches = trackCaches();
-
   return {
     name: "email",
     async handle(events, context) {
-      const { decisions } = await trackEvents(kv, "email", config.routes, events, { caches });
+      const { decisions } = await trackEvents(kv, "email", config.routes, events, { caches: deps.caches });
       for (const { event, entityKey, decision, routes } of decisions) {
         if (decision.transition === null || decision.noticeId === null) continue;
         // a replayed decision is only re-queued for a redelivery (crash before Queue.add)

@@ -12,7 +12,7 @@ import { recordKvKey, shortHash, slackClaimKvKey, slackMessageKvKey } from "../k
 import { QUEUE_NAMES, jobOptions } from "../queue.ts";
 import type { EntityRecord, SlackTarget } from "../record.ts";
 import { renderSlackFailureThread, renderSlackMessage, type SlackMessage } from "../render/slack.ts";
-import { trackCaches, trackEvents } from "../track.ts";
+import { trackEvents, type TrackCaches } from "../track.ts";
 import { buildView } from "../view.ts";
 import type { DeliveryChannel } from "./channel.ts";
 import { claimMetadata, findClaimedMessage, slackAnswered, type PostClaim } from "./slack-claim.ts";
@@ -47,6 +47,8 @@ export interface SlackChannelDeps {
   readonly token: string;
   readonly logger: Logger;
   readonly metrics: Metrics;
+  /** what this channel's consumer last wrote to its lanes and records */
+  readonly caches: TrackCaches;
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -232,12 +234,13 @@ export function createSlackChannel(deps: SlackChannelDeps): DeliveryChannel {
     return state.ts;
   };
 
-  const caches = trackCaches();
-
   return {
     name: "slack",
     async handle(events, context) {
-      const { records } = await trackEvents(kv, "slack", config.routes, events, { targetsOf, caches });
+      const { records } = await trackEvents(kv, "slack", config.routes, events, {
+        targetsOf,
+        caches: deps.caches,
+      });
       for (const { record, changed, traceparent } of records) {
         // a redelivery may follow a crash between the KV write and Queue.add: add again
         if (!changed && !context.retry) continue;

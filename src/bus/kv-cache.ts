@@ -17,6 +17,21 @@ export interface CacheLimits {
 }
 
 /**
+ * Outside production every cached value is deep-frozen: the store, the view and the API share
+ * these objects, so a change in place anywhere throws in tests instead of corrupting what
+ * another reader sees. In production the walk is skipped (readonly types guard it there).
+ */
+const FREEZE = process.env.NODE_ENV !== "production";
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === "object" && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const inner of Object.values(value)) deepFreeze(inner);
+  }
+  return value;
+}
+
+/**
  * The newest revision of KV values this process wrote or watched, parsed. Compare-and-set
  * starts from it instead of reading the key again (a branch list is 40 KB of JSON at 50 runs),
  * and the status view takes the value it was about to parse from it when the watch brings
@@ -53,7 +68,7 @@ export class EntryCache<T> {
     if (known !== undefined && known.revision > revision) return;
     this.#drop(key);
     if (bytes > this.#maxBytes) return;
-    this.#entries.set(key, { revision, value, bytes });
+    this.#entries.set(key, { revision, value: FREEZE ? deepFreeze(value) : value, bytes });
     this.#bytes += bytes;
     while (this.#entries.size > this.#maxEntries || this.#bytes > this.#maxBytes) {
       const oldest = this.#entries.keys().next();
@@ -76,7 +91,7 @@ export class EntryCache<T> {
 
   /** `value`, serialized as `bytes`, is being written to `key` (until `written`). */
   writing(key: string, bytes: Uint8Array, value: T): void {
-    this.#writing.set(key, { bytes, value });
+    this.#writing.set(key, { bytes, value: FREEZE ? deepFreeze(value) : value });
   }
 
   written(key: string, bytes: Uint8Array): void {

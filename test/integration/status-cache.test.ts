@@ -99,6 +99,17 @@ describe("EntryCache", () => {
     assert.deepEqual([cache.size, cache.bytes], [0, 0]);
   });
 
+  it("deep-freezes what it keeps outside production, so no reader can change it in place", () => {
+    assert.notEqual(process.env["NODE_ENV"], "production");
+    const cache = new EntryCache<{ runs: Array<{ id: string }> }>();
+    const value = { runs: [{ id: "1" }] };
+    cache.remember("k", 1, value, 20);
+    assert.throws(() => value.runs.push({ id: "2" }), TypeError);
+    assert.throws(() => {
+      (value.runs[0] as { id: string }).id = "x";
+    }, TypeError);
+  });
+
   it("knows a value on its way only by its exact bytes, until the write is over", () => {
     const cache = new EntryCache<Letters>();
     const value = { letters: ["a"] };

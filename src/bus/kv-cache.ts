@@ -45,16 +45,19 @@ export class EntryCache<T> {
   readonly #writing = new Map<string, { readonly bytes: Uint8Array; readonly value: T }>();
   readonly #maxEntries: number;
   readonly #maxBytes: number;
+  /** whether anything is ever evicted (else the order of keys does not matter) */
+  readonly #limited: boolean;
   #bytes = 0;
 
   constructor({ entries = Number.POSITIVE_INFINITY, bytes = Number.POSITIVE_INFINITY }: CacheLimits = {}) {
     this.#maxEntries = entries;
     this.#maxBytes = bytes;
+    this.#limited = Number.isFinite(entries) || Number.isFinite(bytes);
   }
 
   get(key: string): CachedEntry<T> | undefined {
     const entry = this.#entries.get(key);
-    if (entry !== undefined) {
+    if (entry !== undefined && this.#limited) {
       // most recently used last
       this.#entries.delete(key);
       this.#entries.set(key, entry);

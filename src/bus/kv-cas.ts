@@ -28,7 +28,7 @@ const isConflict = (error: unknown): boolean =>
 
 export interface CasOptions<T> {
   /** start from the value this process last saw instead of reading the key (see EntryCache) */
-  readonly cache?: EntryCache<T>;
+  readonly cache?: EntryCache<T> | undefined;
   readonly maxAttempts?: number;
 }
 

@@ -9,7 +9,7 @@ import type { DeliveryChannel } from "./channels/channel.ts";
 import { createEmailChannel } from "./channels/email.ts";
 import { createSlackChannel } from "./channels/slack.ts";
 import { openNotifyBucket } from "./kv-state.ts";
-import { trackCaches, type TrackCaches } from "./track.ts";
+import { trackCaches } from "./track.ts";
 import { producerConnection, redisConnection, throttledErrorLog } from "./queue.ts";
 
 export interface NotifyDeps {
@@ -65,20 +65,17 @@ export function createNotifyService(deps: NotifyDeps): NotifyService {
         maxAgeMs: config.nats.stream.maxAge,
       });
       const shared = { kv, connection: redis, producer, config, logger, metrics };
-      const caches: TrackCaches[] = [];
-      const cachesOf = (): TrackCaches => {
-        const created = trackCaches();
-        caches.push(created);
-        return created;
-      };
+      const caches = { slack: trackCaches(), email: trackCaches() };
+      clearOnReconnect(deps.nc, [
+        caches.slack.lanes,
+        caches.slack.records,
+        caches.email.lanes,
+        caches.email.records,
+      ]);
       if (secrets.slackBotToken !== null)
-        channels.push(createSlackChannel({ ...shared, token: secrets.slackBotToken, caches: cachesOf() }));
+        channels.push(createSlackChannel({ ...shared, token: secrets.slackBotToken, caches: caches.slack }));
       if (secrets.smtpUrl !== null)
-        channels.push(createEmailChannel({ ...shared, smtpUrl: secrets.smtpUrl, caches: cachesOf() }));
-      clearOnReconnect(
-        deps.nc,
-        caches.flatMap(({ lanes, records }) => [lanes, records]),
-      );
+        channels.push(createEmailChannel({ ...shared, smtpUrl: secrets.smtpUrl, caches: caches.email }));
 
       for (const channel of channels) {
         channel.startWorker();

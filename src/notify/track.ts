@@ -87,7 +87,7 @@ async function decideAll(
           });
           return { next: changed ? lane : null, result };
         },
-        cache ? { cache } : {},
+        { cache },
       );
       laneEvents.forEach((event, i) => decisions.set(event, decided[i] ?? NO_DECISION));
     },
@@ -166,7 +166,7 @@ export async function trackEvents(
           const record = folded.record ?? applyToRecord(null, key, {}).record;
           return { next: folded.changed ? record : null, result: { record, changed: folded.changed } };
         },
-        caches ? { cache: caches.records } : {},
+        { cache: caches?.records },
       );
       const record: TrackedRecord = { ...result, traceparent: keyChanges.at(-1)?.event.traceparent };
       return record;

@@ -79,8 +79,8 @@ async function applyRun(
   events: readonly BuildEvent[],
 ): Promise<ApplyResult> {
   const { kv } = options;
-  const runs = options.caches ? { cache: options.caches.runs } : {};
-  const branches = options.caches ? { cache: options.caches.branches } : {};
+  const runs = { cache: options.caches?.runs };
+  const branches = { cache: options.caches?.branches };
   const runWrite = await compareAndSet<RunState>(
     kv,
     runKey,

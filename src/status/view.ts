@@ -61,18 +61,16 @@ export async function startView(
       const cached = cache?.get(entry.key);
       const known =
         cached?.revision === entry.revision ? cached.value : cache?.beingWritten(entry.key, entry.value);
-      if (known !== undefined) {
-        state = known;
-        cache?.remember(entry.key, entry.revision, state, entry.length);
-      } else {
+      if (known !== undefined) state = known;
+      else {
         try {
           state = entry.json<BranchState>();
         } catch (error) {
           logger.warn({ key: entry.key, err: String(error) }, "unreadable status entry ignored");
           return;
         }
-        cache?.remember(entry.key, entry.revision, state, entry.length);
       }
+      cache?.remember(entry.key, entry.revision, state, entry.length);
       const keys = byRepository.get(state.repository.fullName) ?? new Set<string>();
       keys.add(entry.key);
       byRepository.set(state.repository.fullName, keys);

@@ -188,6 +188,13 @@ export const configSchema = z
         history: z.number().int().min(1).max(64).default(1),
         replicas: z.number().int().min(1).max(5).default(1),
         runsPerBranch: z.number().int().min(1).max(500).default(50),
+        /**
+         * How long a branch list or run record is kept after its last update; 0 keeps them
+         * forever. Lists of `keepBranches` stay whatever their age (their badges must not
+         * vanish because a branch is quiet).
+         */
+        retention: duration.default(90 * 86_400_000),
+        keepBranches: z.array(z.string().min(1)).default(["main", "master"]),
       })
       .strict()
       .prefault({}),

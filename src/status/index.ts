@@ -12,6 +12,7 @@ import type { BranchState, RunState } from "./model.ts";
 import { createStatusRouter } from "./router.ts";
 import { createSseHub } from "./sse.ts";
 import { applyEventsToStore } from "./store.ts";
+import { startRetention, type RunningRetention } from "./retention.ts";
 import { startView, type RunningView, type StatusView } from "./view.ts";
 
 export const STATUS_CONSUMER = "status-store";
@@ -47,7 +48,12 @@ export interface StatusService {
 }
 
 export async function openStatusBucket(nc: NatsConnection, config: Config["status"]): Promise<KV> {
-  return new Kvm(nc).create(config.bucket, { history: config.history, replicas: config.replicas });
+  // a new bucket starts with its max age; an existing one gets it from startRetention
+  return new Kvm(nc).create(config.bucket, {
+    history: config.history,
+    replicas: config.replicas,
+    ...(config.retention > 0 ? { ttl: config.retention } : {}),
+  });
 }
 
 export function createStatusService(deps: StatusServiceDeps): StatusService {
@@ -55,6 +61,7 @@ export function createStatusService(deps: StatusServiceDeps): StatusService {
   let view: RunningView | null = null;
   let kv: KV | null = null;
   let consumer: RunningConsumer | null = null;
+  let retention: RunningRetention | null = null;
 
   // the router exists before start() so the app can mount it; until then it reads an empty view
   const emptyView: StatusView = {
@@ -89,8 +96,20 @@ export function createStatusService(deps: StatusServiceDeps): StatusService {
         runs: new EntryCache<RunState>(RUNS_CACHED),
       };
       clearOnReconnect(deps.nc, [caches.branches, caches.runs]);
+      const { status } = deps.config;
       view = await startView(bucket, log, { cache: caches.branches });
       if (deps.consume !== false) {
+        // replicas that write the store also keep its retention (any number of them may)
+        retention = await startRetention({
+          kv: bucket,
+          jsm: deps.jsm,
+          stream: `KV_${status.bucket}`,
+          retentionMs: status.retention,
+          keepBranches: status.keepBranches,
+          view,
+          logger: log,
+        });
+        await view.forgetExpired();
         consumer = await startConsumer({
           js: deps.js,
           jsm: deps.jsm,
@@ -118,6 +137,8 @@ export function createStatusService(deps: StatusServiceDeps): StatusService {
       sse.close();
       await consumer?.stop();
       consumer = null;
+      await retention?.stop();
+      retention = null;
       await view?.stop();
     },
   };

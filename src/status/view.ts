@@ -24,13 +24,30 @@ export interface StatusView {
   readonly subscribe: (listener: (change: ViewChange) => void) => () => void;
 }
 
+/** A branch list as the view holds it, with when it was last written. */
+export interface HeldBranch {
+  readonly key: string;
+  readonly revision: number;
+  /** when the server stored this revision (ms since the epoch) */
+  readonly written: number;
+  readonly state: BranchState;
+}
+
 export interface RunningView extends StatusView {
+  /** every branch list held, with its revision and write time (for the retention sweep) */
+  held(): Iterable<HeldBranch>;
+  /**
+   * Drops lists older than the bucket's max age now (the view also does this on its own
+   * every `pruneEveryMs`); resolves with how many it dropped.
+   */
+  forgetExpired(): Promise<number>;
   stop(): Promise<void>;
 }
 
 interface Slot {
   state: BranchState | null;
   revision: number;
+  written: number;
 }
 
 export interface ViewOptions {
@@ -42,12 +59,20 @@ export interface ViewOptions {
    * and every value the view reads goes into it for the store's next compare-and-set.
    */
   readonly cache?: EntryCache<BranchState>;
+  /**
+   * How often to drop lists older than the bucket's max age (default: a tenth of the max
+   * age, at least a second and at most a minute; a minute while the bucket has none). The
+   * server expires them without telling any watcher, so each replica drops its own copy at
+   * the same age, reading the max age from the bucket: a replica configured differently, or
+   * started before a worker changed it, still mirrors what the server keeps.
+   */
+  readonly pruneEveryMs?: number;
 }
 
 export async function startView(
   kv: KV,
   logger: Logger,
-  { readyTimeoutMs = 10_000, cache }: ViewOptions = {},
+  { readyTimeoutMs = 10_000, cache, pruneEveryMs }: ViewOptions = {},
 ): Promise<RunningView> {
   const slots = new Map<string, Slot>();
   const byRepository = new Map<string, Set<string>>();
@@ -75,7 +100,7 @@ export async function startView(
       keys.add(entry.key);
       byRepository.set(state.repository.fullName, keys);
     } else cache?.forget(entry.key, entry.revision);
-    slots.set(entry.key, { state, revision: entry.revision });
+    slots.set(entry.key, { state, revision: entry.revision, written: entry.created.getTime() });
     maxRevision = Math.max(maxRevision, entry.revision);
     const change: ViewChange = { key: entry.key, revision: entry.revision, state, previous };
     for (const listener of listeners) listener(change);
@@ -114,6 +139,46 @@ export async function startView(
   ]);
   clearTimeout(timer);
 
+  // A list expired on the server leaves no trace in the watch, so a live feed resuming
+  // from an older revision is not told about it (changedSince); connected ones are.
+  const drop = (maxAgeMs: number): number => {
+    const cutoff = Date.now() - maxAgeMs;
+    let dropped = 0;
+    for (const [key, slot] of slots) {
+      if (slot.written >= cutoff) continue;
+      slots.delete(key);
+      const previous = slot.state;
+      if (previous === null) continue;
+      dropped += 1;
+      cache?.forget(key, slot.revision);
+      const keys = byRepository.get(previous.repository.fullName);
+      keys?.delete(key);
+      if (keys?.size === 0) byRepository.delete(previous.repository.fullName);
+      const change: ViewChange = { key, revision: slot.revision, state: null, previous };
+      for (const listener of listeners) listener(change);
+    }
+    return dropped;
+  };
+  let maxAgeMs = 0;
+  const forgetExpired = async (): Promise<number> => {
+    try {
+      maxAgeMs = (await kv.status()).ttl;
+    } catch (error) {
+      logger.warn({ err: String(error) }, "could not read the status bucket's max age; using the last one");
+    }
+    return maxAgeMs > 0 ? drop(maxAgeMs) : 0;
+  };
+  let pruner: NodeJS.Timeout | undefined;
+  let stopped = false;
+  const schedule = (): void => {
+    if (stopped) return;
+    const every = pruneEveryMs ?? (maxAgeMs > 0 ? Math.min(60_000, Math.max(1000, maxAgeMs / 10)) : 60_000);
+    pruner = setTimeout(() => void forgetExpired().finally(schedule), every);
+    pruner.unref();
+  };
+  await forgetExpired();
+  schedule();
+
   return {
     states: function* () {
       for (const slot of slots.values()) if (slot.state) yield slot.state;
@@ -132,7 +197,15 @@ export async function startView(
       listeners.add(listener);
       return () => listeners.delete(listener);
     },
+    held: function* () {
+      for (const [key, slot] of slots) {
+        if (slot.state) yield { key, revision: slot.revision, written: slot.written, state: slot.state };
+      }
+    },
+    forgetExpired,
     stop: async () => {
+      stopped = true;
+      clearTimeout(pruner);
       watch.stop();
       await loop;
     },

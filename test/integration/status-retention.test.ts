@@ -1,0 +1,207 @@
+import assert from "node:assert/strict";
+import type { AddressInfo } from "node:net";
+import type { Server } from "node:http";
+import { after, before, describe, it } from "node:test";
+import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
+import { Kvm, type KV } from "@nats-io/kv";
+import { nanos } from "@nats-io/nats-core";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import express from "express";
+import { ensureStreams } from "../../src/bus/stream.ts";
+import { loadConfig } from "../../src/config/load.ts";
+import { createLogger } from "../../src/observability/logger.ts";
+import { createStatusService, type StatusService } from "../../src/status/index.ts";
+import { branchStoreKey, runStoreKey } from "../../src/status/keys.ts";
+import type { BranchState } from "../../src/status/model.ts";
+import { buildEvent, publishEvent, type EventSpec } from "../helpers/events.ts";
+import { startNats, type TestServer } from "../helpers/servers.ts";
+
+const REPO = "acme/retained";
+const REPO_ID = "4242";
+
+async function until<T>(probe: () => Promise<T | undefined>, what: string, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe("status retention against a real NATS", () => {
+  let nats: TestServer;
+  let nc: NatsConnection;
+  let js: JetStreamClient;
+  let jsm: JetStreamManager;
+  const running: { service: StatusService; server: Server }[] = [];
+
+  const configFor = (bucket: string, retention: number) =>
+    loadConfig({
+      env: {},
+      overrides: {
+        status: { bucket, retention, keepBranches: ["main", "release/*"] },
+        nats: { consumer: { ackWait: 5000, maxDeliver: 5 } },
+      },
+    });
+
+  async function startService(
+    bucket: string,
+    retention: number,
+  ): Promise<{ url: string; stop(): Promise<void> }> {
+    const { config, secrets } = configFor(bucket, retention);
+    const service = createStatusService({
+      nc,
+      js,
+      jsm,
+      config,
+      secrets: { ...secrets, apiToken: null },
+      logger: createLogger({ level: "silent", secrets: [] }),
+    });
+    await service.start();
+    const app = express();
+    app.use(service.router);
+    const server: Server = await new Promise((resolve) => {
+      const s = app.listen(0, "127.0.0.1", () => resolve(s));
+    });
+    const entry = { service, server };
+    running.push(entry);
+    return {
+      url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      stop: async () => {
+        running.splice(running.indexOf(entry), 1);
+        await service.stop();
+        server.closeAllConnections();
+        await new Promise((resolve) => server.close(resolve));
+      },
+    };
+  }
+
+  const event = (spec: EventSpec) =>
+    buildEvent({ repository: REPO, repositoryId: REPO_ID, status: "success", ...spec });
+  const branchKey = (branch: string) => branchStoreKey("github", REPO, branch, "CI");
+  const runKey = (runId: string) => runStoreKey("github", REPO_ID, runId);
+  const BRANCHES = ["feature/x", "main", "old-feature", "release/1.x"];
+  /** the branches of REPO the API answers for (it reads this replica's view) */
+  const branchesShown = async (url: string): Promise<string[]> => {
+    const shown: string[] = [];
+    for (const branch of BRANCHES) {
+      const q = `repository=${encodeURIComponent(REPO)}&branch=${encodeURIComponent(branch)}`;
+      const res = await fetch(`${url}/api/v1/status?${q}`);
+      await res.arrayBuffer();
+      if (res.status === 200) shown.push(branch);
+    }
+    return shown;
+  };
+  const present = async (kv: KV, key: string) => (await kv.get(key))?.operation === "PUT";
+
+  before(async () => {
+    nats = await startNats();
+    nc = await connect({ servers: nats.url });
+    js = jetstream(nc);
+    jsm = await jetstreamManager(nc);
+    await ensureStreams(jsm, configFor("UNUSED", 0).config.nats.stream);
+  });
+
+  after(async () => {
+    for (const entry of [...running]) {
+      await entry.service.stop();
+      entry.server.closeAllConnections();
+      entry.server.close();
+    }
+    await nc.drain();
+    await nats.dispose();
+  });
+
+  it("forgets quiet branches and their runs, keeps main's list, and takes a branch back when it builds again", async () => {
+    const retention = 3000;
+    const h = await startService("RETAIN_A", retention);
+    const kv = await new Kvm(nc).open("RETAIN_A");
+    assert.equal((await jsm.streams.info("KV_RETAIN_A")).config.max_age, nanos(retention));
+
+    await publishEvent(js, event({ branch: "main", runId: "1" }));
+    await publishEvent(js, event({ branch: "feature/x", runId: "2", status: "failure" }));
+    await publishEvent(js, event({ branch: "release/1.x", runId: "3" }));
+    await until(
+      async () => ((await branchesShown(h.url)).length === 3 ? true : undefined),
+      "three branches listed",
+    );
+    const mainBefore = (await kv.get(branchKey("main")))?.revision ?? 0;
+
+    // the quiet feature branch leaves the API (this replica's view) and the bucket
+    await until(
+      async () => ((await branchesShown(h.url)).includes("feature/x") ? undefined : true),
+      "feature/x forgotten by the view",
+    );
+    await until(
+      async () => ((await present(kv, branchKey("feature/x"))) ? undefined : true),
+      "feature/x list expired in KV",
+    );
+    await until(async () => ((await present(kv, runKey("2"))) ? undefined : true), "run 2 expired in KV");
+
+    // kept branches outlive several retention periods, refreshed in place
+    await sleep(2 * retention);
+    assert.deepEqual(await branchesShown(h.url), ["main", "release/1.x"]);
+    const main = await kv.get(branchKey("main"));
+    assert.equal(main?.operation, "PUT");
+    assert.ok((main?.revision ?? 0) > mainBefore, "main's list was rewritten to stay young");
+    assert.deepEqual(
+      main?.json<BranchState>().runs.map((run) => run.runId),
+      ["1"],
+      "the refresh rewrote the same list",
+    );
+    // a run record is kept for the retention after its last update, even when a kept list names it
+    assert.equal(await present(kv, runKey("1")), false);
+    const badge = await (await fetch(`${h.url}/badge.svg?repository=${REPO}&branch=main`)).text();
+    assert.match(badge, /passing/, "main's badge survives its quiet spell");
+
+    // a forgotten branch that builds again starts a new list
+    await publishEvent(js, event({ branch: "feature/x", runId: "4" }));
+    await until(
+      async () => ((await branchesShown(h.url)).includes("feature/x") ? true : undefined),
+      "feature/x back",
+    );
+    const revived = await until(
+      async () => (await kv.get(branchKey("feature/x")))?.json<BranchState>(),
+      "list",
+    );
+    assert.deepEqual(
+      revived.runs.map((run) => run.runId),
+      ["4"],
+    );
+    await h.stop();
+  });
+
+  it("turning retention on for a bucket that kept everything keeps old kept lists, drops the rest", async () => {
+    const h1 = await startService("RETAIN_B", 0);
+    const kv = await new Kvm(nc).open("RETAIN_B");
+    await publishEvent(js, event({ branch: "main", runId: "11" }));
+    await publishEvent(js, event({ branch: "old-feature", runId: "12" }));
+    await until(
+      async () => ((await branchesShown(h1.url)).length === 2 ? true : undefined),
+      "two branches listed",
+    );
+    assert.equal((await jsm.streams.info("KV_RETAIN_B")).config.max_age, 0);
+    await h1.stop();
+
+    // both lists are now older than the retention about to be turned on
+    await sleep(2500);
+    const h2 = await startService("RETAIN_B", 2000);
+    const info = await jsm.streams.info("KV_RETAIN_B");
+    assert.equal(info.config.max_age, nanos(2000));
+    assert.ok((info.config.duplicate_window ?? 0) <= nanos(2000), "duplicate window fits the max age");
+    assert.equal(await present(kv, branchKey("main")), true, "main refreshed before the max age applied");
+    assert.deepEqual(await branchesShown(h2.url), ["main"], "the view dropped the old branch at once");
+    await until(async () => ((await present(kv, branchKey("old-feature"))) ? undefined : true), "expired");
+    await h2.stop();
+
+    // and off again: nothing expires any more
+    const h3 = await startService("RETAIN_B", 0);
+    assert.equal((await jsm.streams.info("KV_RETAIN_B")).config.max_age, 0);
+    await sleep(2500);
+    assert.equal(await present(kv, branchKey("main")), true);
+    await h3.stop();
+  });
+});

@@ -21,7 +21,8 @@ export class CasConflictError extends Error {
 
 const utf8 = new TextEncoder();
 
-const isConflict = (error: unknown): boolean =>
+/** JetStream refused a write because the key changed since the revision it named. */
+export const isConflict = (error: unknown): boolean =>
   error instanceof JetStreamApiError &&
   (error.code === JetStreamApiCodes.StreamWrongLastSequence ||
     error.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown);

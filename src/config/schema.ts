@@ -193,7 +193,9 @@ export const configSchema = z
          * forever. Lists of `keepBranches` stay whatever their age (their badges must not
          * vanish because a branch is quiet).
          */
-        retention: duration.default(90 * 86_400_000),
+        retention: duration
+          .refine((ms) => ms === 0 || ms >= 60_000, "0 (keep forever) or at least 1m")
+          .default(90 * 86_400_000),
         keepBranches: z.array(z.string().min(1)).default(["main", "master"]),
       })
       .strict()

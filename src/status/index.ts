@@ -106,7 +106,6 @@ export function createStatusService(deps: StatusServiceDeps): StatusService {
           stream: `KV_${status.bucket}`,
           retentionMs: status.retention,
           keepBranches: status.keepBranches,
-          view,
           logger: log,
         });
         await view.forgetExpired();

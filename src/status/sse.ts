@@ -45,10 +45,25 @@ const frame = (event: string, id: number, data: unknown): string =>
  * GET /api/v1/events: every change of a dashboard row as an SSE `row` event whose id is the
  * KV revision. A client that reconnects (Last-Event-ID) or opens with ?since= first gets the
  * rows changed after that revision, so nothing between page load and stream start is lost.
+ *
+ * Changes that arrive together (a consumer batch, lists expiring) are rendered once, at the
+ * end of the event-loop turn, for every client: each rendering counts every row the view
+ * holds. Their id is the view's revision then, which covers every change sent so far; an
+ * expired list has no revision of its own to give.
  */
 export function createSseHub(view: StatusView, options: { heartbeatMs: number; now?: () => number }): SseHub {
   const open = new Set<Response>();
   const now = options.now ?? Date.now;
+  let pending: ViewChange[] = [];
+  const flush = (): void => {
+    const changes = pending;
+    pending = [];
+    if (open.size === 0) return;
+    const revision = view.revision();
+    const frames = rowMessages(view, changes, now()).map((message) => frame("row", revision, message));
+    for (const res of open) for (const text of frames) res.write(text);
+  };
+  let unsubscribe: (() => void) | null = null;
 
   return {
     handle(req, res) {
@@ -70,21 +85,27 @@ export function createSseHub(view: StatusView, options: { heartbeatMs: number; n
         const revision = view.revision();
         for (const message of rowMessages(view, missed, now())) res.write(frame("row", revision, message));
       }
-      const unsubscribe = view.subscribe((change) => {
-        for (const message of rowMessages(view, [change], now()))
-          res.write(frame("row", change.revision, message));
+      unsubscribe ??= view.subscribe((change) => {
+        if (pending.push(change) === 1) setImmediate(flush);
       });
       const heartbeat = setInterval(() => res.write(": ping\n\n"), options.heartbeatMs);
       const cleanup = (): void => {
         clearInterval(heartbeat);
-        unsubscribe();
         open.delete(res);
+        if (open.size === 0) {
+          unsubscribe?.();
+          unsubscribe = null;
+          pending = [];
+        }
       };
       res.on("close", cleanup);
     },
     close() {
       for (const res of open) res.end();
       open.clear();
+      unsubscribe?.();
+      unsubscribe = null;
+      pending = [];
     },
   };
 }

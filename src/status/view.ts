@@ -24,18 +24,7 @@ export interface StatusView {
   readonly subscribe: (listener: (change: ViewChange) => void) => () => void;
 }
 
-/** A branch list as the view holds it, with when it was last written. */
-export interface HeldBranch {
-  readonly key: string;
-  readonly revision: number;
-  /** when the server stored this revision (ms since the epoch) */
-  readonly written: number;
-  readonly state: BranchState;
-}
-
 export interface RunningView extends StatusView {
-  /** every branch list held, with its revision and write time (for the retention sweep) */
-  held(): Iterable<HeldBranch>;
   /**
    * Drops lists older than the bucket's max age now (the view also does this on its own
    * every `pruneEveryMs`); resolves with how many it dropped.
@@ -196,11 +185,6 @@ export async function startView(
     subscribe: (listener) => {
       listeners.add(listener);
       return () => listeners.delete(listener);
-    },
-    held: function* () {
-      for (const [key, slot] of slots) {
-        if (slot.state) yield { key, revision: slot.revision, written: slot.written, state: slot.state };
-      }
     },
     forgetExpired,
     stop: async () => {

@@ -11,6 +11,7 @@ import { ensureStreams } from "../../src/bus/stream.ts";
 import { loadConfig } from "../../src/config/load.ts";
 import { createLogger } from "../../src/observability/logger.ts";
 import { createStatusService, type StatusService } from "../../src/status/index.ts";
+import { refreshKeptBranches, startRetention } from "../../src/status/retention.ts";
 import { branchStoreKey, runStoreKey } from "../../src/status/keys.ts";
 import type { BranchState } from "../../src/status/model.ts";
 import { buildEvent, publishEvent, type EventSpec } from "../helpers/events.ts";
@@ -38,14 +39,17 @@ describe("status retention against a real NATS", () => {
   let jsm: JetStreamManager;
   const running: { service: StatusService; server: Server }[] = [];
 
-  const configFor = (bucket: string, retention: number) =>
-    loadConfig({
+  // seconds instead of days: set after validation, which refuses less than a minute
+  const configFor = (bucket: string, retention: number) => {
+    const loaded = loadConfig({
       env: {},
       overrides: {
-        status: { bucket, retention, keepBranches: ["main", "release/*"] },
+        status: { bucket, keepBranches: ["main", "release/*"] },
         nats: { consumer: { ackWait: 5000, maxDeliver: 5 } },
       },
     });
+    return { ...loaded, config: { ...loaded.config, status: { ...loaded.config.status, retention } } };
+  };
 
   async function startService(
     bucket: string,
@@ -129,6 +133,16 @@ describe("status retention against a real NATS", () => {
       "three branches listed",
     );
     const mainBefore = (await kv.get(branchKey("main")))?.revision ?? 0;
+    const featureRevision = (await kv.get(branchKey("feature/x")))?.revision ?? 0;
+    // a dashboard watching live is told when the quiet branch goes
+    const controller = new AbortController();
+    const feed = await fetch(`${h.url}/api/v1/events`, { signal: controller.signal });
+    let frames = "";
+    const pump = (async () => {
+      const decoder = new TextDecoder();
+      for await (const chunk of feed.body as unknown as AsyncIterable<Uint8Array>)
+        frames += decoder.decode(chunk);
+    })().catch(() => undefined);
 
     // the quiet feature branch leaves the API (this replica's view) and the bucket
     await until(
@@ -140,6 +154,18 @@ describe("status retention against a real NATS", () => {
       "feature/x list expired in KV",
     );
     await until(async () => ((await present(kv, runKey("2"))) ? undefined : true), "run 2 expired in KV");
+    const removal = await until(
+      () => Promise.resolve(/id: (\d+)\ndata: (\{[^\n]*"html":null[^\n]*\})/.exec(frames) ?? undefined),
+      "the row's removal on the live feed",
+    );
+    const rowOfFeature = `row-${Buffer.from(`github\u0000${REPO}\u0000feature/x`).toString("base64url")}`;
+    assert.equal((JSON.parse(removal[2] ?? "{}") as { id?: string }).id, rowOfFeature);
+    assert.ok(
+      Number(removal[1]) > featureRevision,
+      "a removal carries the feed's current revision, not the expired list's older one",
+    );
+    controller.abort();
+    await pump;
 
     // kept branches outlive several retention periods, refreshed in place
     await sleep(2 * retention);
@@ -172,6 +198,70 @@ describe("status retention against a real NATS", () => {
       ["4"],
     );
     await h.stop();
+  });
+
+  it("refreshes a kept list only by compare-and-set, and leaves the max age alone while a refresh fails", async () => {
+    const kv = await new Kvm(nc).create("RETAIN_C");
+    const logger = createLogger({ level: "silent", secrets: [] });
+    const list = (runs: string[]) => JSON.stringify({ runs });
+    await kv.put(branchKey("main"), list(["old"]));
+    await kv.put(branchKey("release/2.x"), list(["old"]));
+    await kv.put(branchKey("feature/y"), list(["old"]));
+    await sleep(300);
+    // another replica writes main between this replica's read and its rewrite
+    const racing = new Proxy(kv, {
+      get(target, property) {
+        if (property === "get") {
+          return async (key: string) => {
+            const entry = await target.get(key);
+            if (key === branchKey("main")) await target.put(key, list(["newer"]));
+            return entry;
+          };
+        }
+        const value: unknown = Reflect.get(target, property, target);
+        return typeof value === "function" ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    const options = {
+      kv: racing,
+      jsm,
+      stream: "KV_RETAIN_C",
+      retentionMs: 600,
+      keepBranches: ["main", "release/*"],
+      logger,
+    };
+    assert.deepEqual(await refreshKeptBranches(options), { refreshed: 1, failed: 0 });
+    assert.deepEqual(
+      (await kv.get(branchKey("main")))?.json(),
+      { runs: ["newer"] },
+      "the other write stands",
+    );
+    assert.equal((await kv.get(branchKey("feature/y")))?.revision, 3, "not a kept branch: untouched");
+
+    // a refresh that fails for another reason: logged, retried later, no max age meanwhile
+    await sleep(300);
+    const failing = new Proxy(kv, {
+      get(target, property) {
+        if (property === "update") return () => Promise.reject(new Error("simulated timeout"));
+        const value: unknown = Reflect.get(target, property, target);
+        return typeof value === "function" ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    const retention = await startRetention({ ...options, kv: failing, everyMs: 60_000 });
+    assert.equal((await jsm.streams.info("KV_RETAIN_C")).config.max_age, 0);
+    await retention.stop();
+    const working = await startRetention({ ...options, kv, everyMs: 60_000 });
+    assert.equal((await jsm.streams.info("KV_RETAIN_C")).config.max_age, nanos(600));
+    await working.stop();
+  });
+
+  it("refuses a retention under a minute in the config", () => {
+    assert.throws(
+      () => loadConfig({ env: {}, overrides: { status: { retention: "30s" } } }),
+      /status\.retention.*at least 1m/s,
+    );
+    assert.equal(loadConfig({ env: {}, overrides: { status: { retention: 0 } } }).config.status.retention, 0);
+    assert.equal(loadConfig({ env: {} }).config.status.retention, 90 * 86_400_000);
   });
 
   it("turning retention on for a bucket that kept everything keeps old kept lists, drops the rest", async () => {

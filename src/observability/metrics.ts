@@ -76,6 +76,11 @@ export function createMetrics() {
       help: "Events in the local spool waiting for JetStream",
       registers,
     }),
+    statusBranchLists: new Gauge({
+      name: "buildcast_status_branch_lists",
+      help: "Branch lists held in memory by this replica's status view (lists expire after status.retention)",
+      registers,
+    }),
     spoolBytes: new Gauge({
       name: "buildcast_spool_bytes",
       help: "Bytes used by the local spool",

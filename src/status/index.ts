@@ -98,6 +98,12 @@ export function createStatusService(deps: StatusServiceDeps): StatusService {
       clearOnReconnect(deps.nc, [caches.branches, caches.runs]);
       const { status } = deps.config;
       view = await startView(bucket, log, { cache: caches.branches });
+      const lists = deps.metrics?.statusBranchLists;
+      if (lists) {
+        const running = view;
+        lists.set(running.size());
+        running.subscribe(() => lists.set(running.size()));
+      }
       if (deps.consume !== false) {
         // replicas that write the store also keep its retention (any number of them may)
         retention = await startRetention({

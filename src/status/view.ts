@@ -30,6 +30,8 @@ export interface RunningView extends StatusView {
    * every `pruneEveryMs`); resolves with how many it dropped.
    */
   forgetExpired(): Promise<number>;
+  /** how many branch lists the view holds */
+  size(): number;
   stop(): Promise<void>;
 }
 
@@ -67,6 +69,7 @@ export async function startView(
   const byRepository = new Map<string, Set<string>>();
   const listeners = new Set<(change: ViewChange) => void>();
   let maxRevision = 0;
+  let held = 0;
 
   const apply = (entry: KvWatchEntry): void => {
     const previous = slots.get(entry.key)?.state ?? null;
@@ -90,6 +93,7 @@ export async function startView(
       byRepository.set(state.repository.fullName, keys);
     } else cache?.forget(entry.key, entry.revision);
     slots.set(entry.key, { state, revision: entry.revision, written: entry.created.getTime() });
+    held += (state ? 1 : 0) - (previous ? 1 : 0);
     maxRevision = Math.max(maxRevision, entry.revision);
     const change: ViewChange = { key: entry.key, revision: entry.revision, state, previous };
     for (const listener of listeners) listener(change);
@@ -139,6 +143,7 @@ export async function startView(
       const previous = slot.state;
       if (previous === null) continue;
       dropped += 1;
+      held -= 1;
       cache?.forget(key, slot.revision);
       const keys = byRepository.get(previous.repository.fullName);
       keys?.delete(key);
@@ -187,6 +192,7 @@ export async function startView(
       return () => listeners.delete(listener);
     },
     forgetExpired,
+    size: () => held,
     stop: async () => {
       stopped = true;
       clearTimeout(pruner);

@@ -10,6 +10,7 @@ import express from "express";
 import { ensureStreams } from "../../src/bus/stream.ts";
 import { loadConfig } from "../../src/config/load.ts";
 import { createLogger } from "../../src/observability/logger.ts";
+import { createMetrics } from "../../src/observability/metrics.ts";
 import { createStatusService, type StatusService } from "../../src/status/index.ts";
 import { refreshKeptBranches, startRetention } from "../../src/status/retention.ts";
 import { branchStoreKey, runStoreKey } from "../../src/status/keys.ts";
@@ -51,6 +52,9 @@ describe("status retention against a real NATS", () => {
     return { ...loaded, config: { ...loaded.config, status: { ...loaded.config.status, retention } } };
   };
 
+  const metrics = createMetrics();
+  const listsHeld = async () => (await metrics.statusBranchLists.get()).values[0]?.value;
+
   async function startService(
     bucket: string,
     retention: number,
@@ -63,6 +67,7 @@ describe("status retention against a real NATS", () => {
       config,
       secrets: { ...secrets, apiToken: null },
       logger: createLogger({ level: "silent", secrets: [] }),
+      metrics,
     });
     await service.start();
     const app = express();
@@ -132,6 +137,7 @@ describe("status retention against a real NATS", () => {
       async () => ((await branchesShown(h.url)).length === 3 ? true : undefined),
       "three branches listed",
     );
+    assert.equal(await listsHeld(), 3);
     const mainBefore = (await kv.get(branchKey("main")))?.revision ?? 0;
     const featureRevision = (await kv.get(branchKey("feature/x")))?.revision ?? 0;
     // a dashboard watching live is told when the quiet branch goes
@@ -170,6 +176,7 @@ describe("status retention against a real NATS", () => {
     // kept branches outlive several retention periods, refreshed in place
     await sleep(2 * retention);
     assert.deepEqual(await branchesShown(h.url), ["main", "release/1.x"]);
+    assert.equal(await listsHeld(), 2, "the gauge follows the lists the view dropped");
     const main = await kv.get(branchKey("main"));
     assert.equal(main?.operation, "PUT");
     assert.ok((main?.revision ?? 0) > mainBefore, "main's list was rewritten to stay young");

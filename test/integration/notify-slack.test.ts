@@ -130,8 +130,19 @@ describe("Slack notices", () => {
     }
     await publish(runEvent("flap", 2, "running"), runEvent("flap", 3, "queued"));
     await sleep(1500);
-    const texts = accepted(channel).map((call) => String(call.args.text).split(":")[0]);
-    assert.deepEqual(texts, ["Failed", "Still failing", "Fixed"]);
+    // one notice per run, each its own message: deliveries of different runs run side by
+    // side, so they may reach Slack in any order (real runs finish minutes apart)
+    const notices = accepted(channel)
+      .map((call) => {
+        const text = String(call.args.text);
+        return [Number(/#(\d+)/.exec(text)?.[1]), text.split(":")[0]] as const;
+      })
+      .sort((a, b) => a[0] - b[0]);
+    assert.deepEqual(notices, [
+      [2, "Failed"],
+      [3, "Still failing"],
+      [4, "Fixed"],
+    ]);
     assert.ok(accepted(channel).every((call) => call.method === "chat.postMessage"));
   });
 

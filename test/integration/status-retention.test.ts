@@ -16,22 +16,11 @@ import { refreshKeptBranches, startRetention } from "../../src/status/retention.
 import { branchStoreKey, runStoreKey } from "../../src/status/keys.ts";
 import type { BranchState } from "../../src/status/model.ts";
 import { buildEvent, publishEvent, type EventSpec } from "../helpers/events.ts";
+import { eventually, sleep } from "../helpers/poll.ts";
 import { startNats, type TestServer } from "../helpers/servers.ts";
 
 const REPO = "acme/retained";
 const REPO_ID = "4242";
-
-async function until<T>(probe: () => Promise<T | undefined>, what: string, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe("status retention against a real NATS", () => {
   let nats: TestServer;
@@ -133,7 +122,7 @@ describe("status retention against a real NATS", () => {
     await publishEvent(js, event({ branch: "main", runId: "1" }));
     await publishEvent(js, event({ branch: "feature/x", runId: "2", status: "failure" }));
     await publishEvent(js, event({ branch: "release/1.x", runId: "3" }));
-    await until(
+    await eventually(
       async () => ((await branchesShown(h.url)).length === 3 ? true : undefined),
       "three branches listed",
     );
@@ -151,16 +140,19 @@ describe("status retention against a real NATS", () => {
     })().catch(() => undefined);
 
     // the quiet feature branch leaves the API (this replica's view) and the bucket
-    await until(
+    await eventually(
       async () => ((await branchesShown(h.url)).includes("feature/x") ? undefined : true),
       "feature/x forgotten by the view",
     );
-    await until(
+    await eventually(
       async () => ((await present(kv, branchKey("feature/x"))) ? undefined : true),
       "feature/x list expired in KV",
     );
-    await until(async () => ((await present(kv, runKey("2"))) ? undefined : true), "run 2 expired in KV");
-    const removal = await until(
+    await eventually(
+      async () => ((await present(kv, runKey("2"))) ? undefined : true),
+      "run 2 expired in KV",
+    );
+    const removal = await eventually(
       () => Promise.resolve(/id: (\d+)\ndata: (\{[^\n]*"html":null[^\n]*\})/.exec(frames) ?? undefined),
       "the row's removal on the live feed",
     );
@@ -192,11 +184,11 @@ describe("status retention against a real NATS", () => {
 
     // a forgotten branch that builds again starts a new list
     await publishEvent(js, event({ branch: "feature/x", runId: "4" }));
-    await until(
+    await eventually(
       async () => ((await branchesShown(h.url)).includes("feature/x") ? true : undefined),
       "feature/x back",
     );
-    const revived = await until(
+    const revived = await eventually(
       async () => (await kv.get(branchKey("feature/x")))?.json<BranchState>(),
       "list",
     );
@@ -276,7 +268,7 @@ describe("status retention against a real NATS", () => {
     const kv = await new Kvm(nc).open("RETAIN_B");
     await publishEvent(js, event({ branch: "main", runId: "11" }));
     await publishEvent(js, event({ branch: "old-feature", runId: "12" }));
-    await until(
+    await eventually(
       async () => ((await branchesShown(h1.url)).length === 2 ? true : undefined),
       "two branches listed",
     );
@@ -291,7 +283,10 @@ describe("status retention against a real NATS", () => {
     assert.ok((info.config.duplicate_window ?? 0) <= nanos(2000), "duplicate window fits the max age");
     assert.equal(await present(kv, branchKey("main")), true, "main refreshed before the max age applied");
     assert.deepEqual(await branchesShown(h2.url), ["main"], "the view dropped the old branch at once");
-    await until(async () => ((await present(kv, branchKey("old-feature"))) ? undefined : true), "expired");
+    await eventually(
+      async () => ((await present(kv, branchKey("old-feature"))) ? undefined : true),
+      "expired",
+    );
     await h2.stop();
 
     // and off again: nothing expires any more

@@ -10,6 +10,10 @@ export interface JobLine {
   readonly attempt: number;
   readonly allowFailure: boolean;
   readonly rank: StateRank;
+  /** absent in records written before they were kept */
+  readonly stage?: string | null;
+  /** when this try started (else was created): a retried GitLab job is a newer try under a new id */
+  readonly startedMs?: number | null;
 }
 
 export interface SlackTarget {
@@ -22,6 +26,12 @@ export interface NoticeMark {
   readonly transition: Transition;
   readonly attempt: number;
   readonly noticeId: string;
+  /**
+   * The provider's time of the state that decided it: a run retried in place finishes again
+   * under the same attempt, and the later finish is the notice to show (absent in records
+   * written before it was kept).
+   */
+  readonly at?: number | null;
 }
 
 /**
@@ -81,6 +91,8 @@ function withJob(
       attempt: data.run.attempt,
       allowFailure: data.job.allowFailure,
       rank,
+      stage: data.job.stage,
+      startedMs: timeMs(data.startedAt ?? data.createdAt),
     },
   };
   const ids = Object.keys(next);
@@ -91,9 +103,25 @@ function withJob(
   return next;
 }
 
-/** A run's finish outranks its start, a later attempt outranks both (late events never win). */
-const noticeRank = (notice: NoticeMark): number =>
-  notice.attempt * 2 + (notice.transition === "started" ? 0 : 1);
+const timeMs = (time: string | null): number | null => {
+  const ms = time === null ? Number.NaN : Date.parse(time);
+  return Number.isFinite(ms) ? ms : null;
+};
+
+/**
+ * A later attempt outranks an earlier one, a run's finish outranks its start, and a run
+ * retried in place (same attempt, finished again) shows its later finish. Late events never
+ * win: they replay the decision already recorded, which is the notice already here.
+ */
+function outranks(next: NoticeMark, current: NoticeMark): boolean {
+  if (next.noticeId === current.noticeId) return false;
+  const finished = (notice: NoticeMark): number => (notice.transition === "started" ? 0 : 1);
+  const order =
+    next.attempt - current.attempt ||
+    finished(next) - finished(current) ||
+    (next.at ?? 0) - (current.at ?? 0);
+  return order > 0;
+}
 
 /** Applies a change; `changed` is false when nothing new was learnt (a duplicate). */
 export function applyToRecord(
@@ -118,7 +146,7 @@ export function applyToRecord(
     }
   }
   const notice = change.notice;
-  if (notice && (record.notice === null || noticeRank(notice) > noticeRank(record.notice))) {
+  if (notice && (record.notice === null || outranks(notice, record.notice))) {
     record = { ...record, notice };
     changed = true;
   }

@@ -137,11 +137,17 @@ export async function trackEvents(
         ? []
         : matchRoutes(routes, data, decision.transition).filter((route) => route[channel] !== undefined);
     const targets = targetsOf(matched);
+    const entity = entityOf(data);
     const notice =
       decision.transition !== null && decision.noticeId !== null
-        ? { transition: decision.transition, attempt: data.run.attempt, noticeId: decision.noticeId }
+        ? {
+            transition: decision.transition,
+            attempt: data.run.attempt,
+            noticeId: decision.noticeId,
+            at: entity.updatedMs,
+          }
         : undefined;
-    const key = entityOf(data).key;
+    const key = entity.key;
     changes.push({
       key,
       change: { data, ...(notice ? { notice } : {}), ...(targets ? { targets } : {}) },

@@ -9,7 +9,7 @@ import { buildEvent, publishEvent, type EventSpec } from "../helpers/events.ts";
 import { eventually, sleep, startNotifyHarness, type NotifyHarness } from "../helpers/notify-harness.ts";
 import { startSlackServer, type SlackCall, type SlackServer } from "../helpers/slack-server.ts";
 
-const TESTS = ["api", "flap", "order", "burst", "limit", "flaky", "bad", "outage"] as const;
+const TESTS = ["api", "flap", "retry", "order", "burst", "limit", "flaky", "bad", "outage"] as const;
 const channelOf = (test: (typeof TESTS)[number]) => `C${test.toUpperCase()}`;
 
 let slack: SlackServer;
@@ -112,6 +112,37 @@ describe("Slack notices", () => {
       callsTo(channel, "chat.postMessage").filter((c) => c.args.thread_ts === undefined).length,
       1,
     );
+  });
+
+  it("a pipeline retried in place (GitLab Retry: same run, same attempt) turns its message to Fixed", async () => {
+    const channel = channelOf("retry");
+    const gitlab = { provider: "gitlab" } as const;
+    const time = (minute: number) => `2024-05-01T10:${String(minute).padStart(2, "0")}:00Z`;
+    // the job's first try fails, so does the pipeline
+    const firstTry = { id: "10", name: "test", stage: "test" };
+    await publish(runEvent("retry", 1, "success", gitlab));
+    await publish(
+      runEvent("retry", 2, "failure", { ...gitlab, job: firstTry, startedAt: time(2), at: time(5) }),
+      runEvent("retry", 2, "failure", { ...gitlab, at: time(6) }),
+    );
+    await eventually(() => accepted(channel).some((c) => /^Failed: /.test(String(c.args.text))), "Failed");
+    // Retry: GitLab runs the job again under a new id, and the same pipeline finishes again
+    const retry = { id: "11", name: "test", stage: "test" };
+    await publish(
+      runEvent("retry", 2, "running", { ...gitlab, job: retry, startedAt: time(20), at: time(20) }),
+      runEvent("retry", 2, "running", { ...gitlab, at: time(20) }),
+    );
+    await publish(
+      runEvent("retry", 2, "success", { ...gitlab, job: retry, startedAt: time(20), at: time(25) }),
+      runEvent("retry", 2, "success", { ...gitlab, at: time(26) }),
+    );
+    await eventually(() => accepted(channel).some((c) => /^Fixed: /.test(String(c.args.text))), "Fixed");
+    await sleep(800);
+    const last = accepted(channel).at(-1);
+    assert.equal(last?.method, "chat.update", "the run's message, updated in place");
+    assert.match(String(last?.args.text), /^Fixed: acme\/retry CI #2 on main/);
+    assert.match(blocksText(last), /:large_green_circle: \*Fixed\*/);
+    assert.doesNotMatch(blocksText(last), /jobs\/10/, "the failed first try is not listed");
   });
 
   it("flapping success → failure → failure → success notifies failed, still_failing, fixed once each", async () => {

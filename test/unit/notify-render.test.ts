@@ -121,6 +121,44 @@ describe("Slack rendering", () => {
     assert.equal(viewOf(buildEvent({ status: "success" }), [], "fixed").headline, "Fixed");
     assert.equal(formatDuration(3_723_000), "1h 2m");
   });
+
+  it("a run retried in place shows its later finish; late and earlier notices never replace it", () => {
+    const run = buildEvent({ status: "success" });
+    const notice = (transition: "started" | "failed" | "fixed", noticeId: string, at: number | null) =>
+      ({ notice: { transition, attempt: 1, noticeId, at } }) as const;
+    let record = applyToRecord(null, run.subject, { data: run.data }).record;
+    record = applyToRecord(record, run.subject, notice("failed", "a", 1_000)).record;
+    record = applyToRecord(record, run.subject, notice("fixed", "b", 2_000)).record;
+    assert.equal(record.notice?.transition, "fixed");
+    for (const late of [notice("failed", "a", 1_000), notice("started", "c", 3_000)]) {
+      const step = applyToRecord(record, run.subject, late);
+      assert.equal(step.changed, false);
+      assert.equal(step.record.notice?.noticeId, "b");
+    }
+    const viewed = buildView({ ...record, data: run.data }, people, null);
+    assert.equal(viewed.headline, "Fixed");
+  });
+
+  it("lists only the newest try of a retried job (GitLab gives the retry a new id)", () => {
+    const run = buildEvent({ status: "success", runId: "42" });
+    const tries = [
+      buildEvent({ status: "failure", runId: "42", job: { id: "10", name: "test", stage: "test" } }),
+      buildEvent({
+        status: "success",
+        runId: "42",
+        job: { id: "11", name: "test", stage: "test" },
+        startedAt: "2024-05-01T10:20:00Z",
+        at: "2024-05-01T10:25:00Z",
+      }),
+      buildEvent({ status: "failure", runId: "42", job: { id: "12", name: "test", stage: "deploy" } }),
+    ];
+    const view = viewOf(run, tries, "fixed");
+    assert.deepEqual(
+      view.failedJobs.map((job) => job.url),
+      ["https://github.com/acme/api/jobs/12"],
+    );
+    assert.equal(view.jobCount, 2);
+  });
 });
 
 describe("e-mail rendering", () => {

@@ -25,10 +25,11 @@ export interface ConfigReport {
 }
 
 function describeMatch(route: Route): string {
-  const { repositories, branches, pipelines, providers, kinds } = route.match;
+  const { repositories, branches, tags, pipelines, providers, kinds } = route.match;
   const parts = [
     repositories ? `repositories ${repositories.join(", ")}` : null,
     branches ? `branches ${branches.join(", ")}` : null,
+    tags ? `tags ${tags.join(", ")}` : null,
     pipelines ? `pipelines ${pipelines.join(", ")}` : null,
     providers ? `providers ${providers.join(", ")}` : null,
     `kinds ${kinds.join(", ")}`,

@@ -72,6 +72,7 @@ const routeSchema = z
       .object({
         repositories: globList.optional(),
         branches: globList.optional(),
+        tags: globList.optional(),
         pipelines: globList.optional(),
         providers: z.array(z.enum(PROVIDERS)).min(1).optional(),
         kinds: z.array(z.enum(KINDS)).min(1).default(["pipeline"]),

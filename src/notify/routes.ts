@@ -3,13 +3,25 @@ import type { BuildEventData } from "../events/schema.ts";
 import { entityName } from "./entity.ts";
 import { matchesAnyGlob } from "./glob.ts";
 
+/**
+ * `branches` and `tags` filter their own kind of ref, as `on.push` does in GitHub Actions: a
+ * route that names only branches never matches a tag build (and the other way round), one
+ * that names neither matches both. A ref of unknown kind (a pull request's merge ref) is
+ * held against `branches`.
+ */
+function refMatches(match: Route["match"], ref: BuildEventData["ref"]): boolean {
+  if (match.branches === undefined && match.tags === undefined) return true;
+  const globs = ref.type === "tag" ? match.tags : match.branches;
+  return globs !== undefined && matchesAnyGlob(ref.name, globs);
+}
+
 /** Whether an event's entity falls under a route's match block (transition aside). */
 export function routeMatches(route: Route, data: BuildEventData): boolean {
   const match = route.match;
   if (!match.kinds.includes(data.kind)) return false;
   if (match.providers && !match.providers.includes(data.provider)) return false;
   if (!matchesAnyGlob(data.repository.fullName, match.repositories)) return false;
-  if (!matchesAnyGlob(data.ref.name, match.branches)) return false;
+  if (!refMatches(match, data.ref)) return false;
   // job routes may name either the pipeline or "pipeline / job"
   const names = data.kind === "pipeline" ? [data.run.name] : [data.run.name, entityName(data)];
   return match.pipelines === undefined || names.some((name) => matchesAnyGlob(name, match.pipelines));

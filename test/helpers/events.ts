@@ -11,6 +11,8 @@ export interface EventSpec {
   readonly repository?: string;
   readonly repositoryId?: string;
   readonly branch?: string | null;
+  /** the ref's kind; "branch" unless `branch` is null */
+  readonly refType?: "branch" | "tag" | null;
   readonly pipeline?: string;
   readonly runId?: string;
   readonly runNumber?: number | null;
@@ -91,7 +93,7 @@ export function buildEvent(spec: EventSpec = {}): BuildEvent {
       : {}),
     ref: {
       name: spec.branch === undefined ? "main" : spec.branch,
-      type: spec.branch === null ? null : "branch",
+      type: spec.refType !== undefined ? spec.refType : spec.branch === null ? null : "branch",
       sha,
       pullRequest: null,
     },

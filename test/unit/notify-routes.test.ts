@@ -1,9 +1,11 @@
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { describe, it } from "node:test";
 import { configSchema, type Route } from "../../src/config/schema.ts";
 import { globToRegExp, matchesAnyGlob, matchesGlob } from "../../src/notify/glob.ts";
 import { decodeKeyPart, encodeKeyPart } from "../../src/notify/keys.ts";
 import { matchRoutes } from "../../src/notify/routes.ts";
+import { normalizeGitlab } from "../../src/normalize/gitlab.ts";
 import { buildEvent } from "../helpers/events.ts";
 
 const routes = (raw: unknown[]): Route[] => configSchema.parse({ routes: raw }).routes;
@@ -73,6 +75,46 @@ describe("matchRoutes", () => {
     assert.deepEqual(names(matchRoutes(config, buildEvent({ repository: "other/api" }).data, "failed")), []);
     assert.deepEqual(names(matchRoutes(config, buildEvent({ pipeline: "Lint" }).data, "failed")), []);
     assert.deepEqual(names(matchRoutes(config, buildEvent({ branch: null }).data, "failed")), []);
+  });
+
+  it("branches match branch builds only, tags tag builds only; a route naming neither matches both", () => {
+    const refs = routes([
+      { name: "main", match: { branches: ["*"] }, email: { to: ["a@example.com"] } },
+      { name: "releases", match: { tags: ["v*"] }, email: { to: ["a@example.com"] } },
+      { name: "both", match: { branches: ["main"], tags: ["v*"] }, email: { to: ["a@example.com"] } },
+      { name: "any", email: { to: ["a@example.com"] } },
+    ]);
+    const tag = (name: string) => buildEvent({ branch: name, refType: "tag", status: "failure" }).data;
+    assert.deepEqual(names(matchRoutes(refs, tag("v1.4"), "failed")), ["releases", "both", "any"]);
+    assert.deepEqual(
+      names(matchRoutes(refs, tag("main"), "failed")),
+      ["any"],
+      "a tag named main is no branch",
+    );
+    assert.deepEqual(names(matchRoutes(refs, buildEvent({ status: "failure" }).data, "failed")), [
+      "main",
+      "both",
+      "any",
+    ]);
+    const v1Branch = buildEvent({ branch: "v1", status: "failure" }).data;
+    assert.deepEqual(names(matchRoutes(refs, v1Branch, "failed")), ["main", "any"]);
+    // a real GitLab job hook of a tag pipeline
+    const payload: unknown = JSON.parse(
+      readFileSync(
+        new URL("../fixtures/webhooks/gitlab/job.nuecagram-real.failed.json", import.meta.url),
+        "utf8",
+      ),
+    );
+    const result = normalizeGitlab({ event: "Job Hook", deliveryId: null, payload });
+    assert.ok(result.handled);
+    const job = result.events[0]?.data;
+    assert.ok(job);
+    assert.equal(job.ref.type, "tag");
+    const jobRoutes = routes([
+      { name: "branches", match: { branches: ["*"], kinds: ["job"] }, email: { to: ["a@example.com"] } },
+      { name: "tags", match: { tags: ["t2_*"], kinds: ["job"] }, email: { to: ["a@example.com"] } },
+    ]);
+    assert.deepEqual(names(matchRoutes(jobRoutes, job, "failed")), ["tags"]);
   });
 
   it("kinds default to pipeline; job routes match job events only", () => {

@@ -14,7 +14,8 @@ export type Received =
       readonly outcome: "ignored";
       readonly provider: Provider;
       readonly event: string;
-      readonly reason: string;
+      /** why an event of a handled kind is dropped; null for kinds that carry no build status */
+      readonly reason: string | null;
     };
 
 /** Request headers by lower-case name; the core never sees express. */

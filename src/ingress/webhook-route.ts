@@ -170,8 +170,9 @@ export function createWebhookRoute(
         return;
       }
       if (received.outcome === "ignored") {
-        deps.logger.debug({ provider, traceId, event: received.event }, "event ignored");
-        reply(exchange, 202, "ignored", { ignored: received.event });
+        const { event, reason } = received;
+        deps.logger.debug({ provider, traceId, event, reason }, "event ignored");
+        reply(exchange, 202, "ignored", reason === null ? { ignored: event } : { ignored: event, reason });
         return;
       }
       const events = received.events.map((event) => ({ ...event, traceparent }));

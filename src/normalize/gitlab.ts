@@ -29,7 +29,7 @@ const HANDLED_HOOKS: ReadonlyMap<string, HandledHook> = new Map([
  */
 export function normalizeGitlab(input: NormalizeInput): NormalizeResult {
   const hook = HANDLED_HOOKS.get(input.event);
-  if (hook === undefined) return { handled: false, reason: input.event };
+  if (hook === undefined) return { handled: false, reason: null };
   if (!isObject(input.payload))
     throw new PayloadError(`X-Gitlab-Event "${input.event}" body is not a JSON object`);
 

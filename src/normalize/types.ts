@@ -11,4 +11,8 @@ export interface NormalizeInput {
 
 export type NormalizeResult =
   | { readonly handled: true; readonly events: readonly BuildEvent[] }
-  | { readonly handled: false; readonly reason: string };
+  | {
+      readonly handled: false;
+      /** why this event of a handled kind is dropped; null for kinds that carry no build status */
+      readonly reason: string | null;
+    };

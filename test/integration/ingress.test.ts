@@ -129,6 +129,17 @@ describe("ingress with real NATS", () => {
     assert.deepEqual(push.body, { ignored: "push" });
     const gitlabPush = await postGitlab(ingress.url, "Push Hook", readFixture("gitlab/push.doc.1.json"));
     assert.deepEqual(gitlabPush.body, { ignored: "Push Hook" });
+    // GitHub Actions' own check suite: its workflow_run carries the same build
+    const suite = await postGithub(
+      ingress.url,
+      "check_suite",
+      readFixture("github/check_suite.cogni-real.completed.json"),
+    );
+    assert.equal(suite.status, 202);
+    assert.deepEqual(suite.body, {
+      ignored: "check_suite",
+      reason: "GitHub Actions check suites are reported by workflow_run events",
+    });
     assert.equal(await streamMessages(ingress.bus.jsm), count);
   });
 

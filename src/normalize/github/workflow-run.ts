@@ -22,6 +22,21 @@ import {
   type JsonObject,
 } from "./read.ts";
 
+/**
+ * The workflow's own name: `workflow_run.name` is the run's, which a `run-name:` or a dynamic
+ * workflow (CodeQL's "PR #166") sets per run, and which is empty in some payloads. Lanes,
+ * branch lists and routes need the same name for every run of a workflow.
+ */
+function workflowName(payload: JsonObject, run: JsonObject): string {
+  const named = (value: string | null): string | null => (value === null || value === "" ? null : value);
+  return (
+    named(optString(optObject(payload, "workflow"), "name")) ??
+    named(optString(run, "name")) ??
+    optString(run, "path") ??
+    ""
+  );
+}
+
 export function normalizeWorkflowRun(payload: JsonObject, deliveryId: string | null): BuildEvent {
   const run = requireSection(payload, "workflow_run");
   const repository = readRepository(payload);
@@ -41,7 +56,7 @@ export function normalizeWorkflowRun(payload: JsonObject, deliveryId: string | n
       repository,
       run: {
         id: requireId(run, "id", "workflow_run"),
-        name: optString(run, "name") ?? "",
+        name: workflowName(payload, run),
         number: optInt(run, "run_number"),
         attempt: attempt(optInt(run, "run_attempt")),
         url: optUrl(run, "html_url"),

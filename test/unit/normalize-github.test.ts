@@ -471,6 +471,30 @@ void describe("normalizeGithub: every fixture of a handled event", () => {
   }
 });
 
+void describe("normalizeGithub: pull requests from forks", () => {
+  const run = load("workflow_run.completed.2.json");
+  const section = run.workflow_run as Record<string, unknown>;
+  const stranger = { id: 4242, full_name: "stranger/octo-repo", owner: { login: "stranger" } };
+  const withRun = (changes: Record<string, unknown>) => ({
+    ...run,
+    workflow_run: { ...section, ...changes },
+  });
+
+  void it("names a fork's branch owner:branch, so it is not this repository's branch", () => {
+    const fork = only("workflow_run", withRun({ event: "pull_request", head_repository: stranger }));
+    assert.equal(fork.data.ref.name, "stranger:master");
+    assert.equal(fork.data.ref.type, "branch");
+  });
+
+  void it("keeps the branch name for the repository's own branches and for non-PR events", () => {
+    const own = only("workflow_run", withRun({ event: "pull_request" }));
+    assert.equal(own.data.ref.name, "master");
+    // only pull_request events run a fork's code; GitHub's own docs sample disagrees with itself
+    const dispatch = only("workflow_run", withRun({ event: "workflow_dispatch", head_repository: stranger }));
+    assert.equal(dispatch.data.ref.name, "master");
+  });
+});
+
 void describe("normalizeGithub: events it does not handle", () => {
   for (const file of fixtureFiles.filter((name) => /^(ping|push)\./.test(name))) {
     void it(`${file} is acknowledged, not normalized`, () => {

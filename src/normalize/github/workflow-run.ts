@@ -12,6 +12,7 @@ import {
   readChecksState,
 } from "./common.ts";
 import {
+  field,
   optInt,
   optObject,
   optString,
@@ -35,6 +36,27 @@ function workflowName(payload: JsonObject, run: JsonObject): string {
     optString(run, "path") ??
     ""
   );
+}
+
+/**
+ * A pull request from a fork runs in this repository on the fork's branch, and GitHub names
+ * that branch alone: a stranger's fork PR from its own `main` would count as this
+ * repository's `main` (its badge, its lane, its routes). GitHub leaves `pull_requests` empty
+ * for forks, so the branch is named as GitHub's pull request page does: `owner:branch`.
+ * Only pull_request events run a fork's code here.
+ */
+function headBranch(payload: JsonObject, run: JsonObject): string | null {
+  const branch = optString(run, "head_branch");
+  const head = optObject(run, "head_repository");
+  const fromFork =
+    branch !== null &&
+    branch !== "" &&
+    (optString(run, "event") ?? "").startsWith("pull_request") &&
+    field(head, "id") !== undefined &&
+    field(head, "id") !== field(optObject(payload, "repository"), "id");
+  if (!fromFork) return branch;
+  const owner = optString(optObject(head, "owner"), "login") ?? optString(head, "full_name")?.split("/")[0];
+  return owner ? `${owner}:${branch}` : branch;
 }
 
 export function normalizeWorkflowRun(payload: JsonObject, deliveryId: string | null): BuildEvent {
@@ -62,7 +84,7 @@ export function normalizeWorkflowRun(payload: JsonObject, deliveryId: string | n
         url: optUrl(run, "html_url"),
         trigger: optString(run, "event"),
       },
-      ref: readRef(optString(run, "head_branch"), sha, firstPullRequest(run)),
+      ref: readRef(headBranch(payload, run), sha, firstPullRequest(run)),
       commit: headCommit(run, sha, repository),
       actor: userPerson(
         optObject(run, "triggering_actor") ?? optObject(run, "actor") ?? optObject(payload, "sender"),

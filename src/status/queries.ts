@@ -12,6 +12,16 @@ export function overallState(states: readonly State[]): State {
   return "unknown";
 }
 
+/**
+ * A pipeline's state is its newest run's, skipping runs that were skipped: a `[ci skip]`
+ * push or a skipped workflow decides nothing, so it must not turn a red badge green (the
+ * notices ignore it the same way). A pipeline with only skipped runs shows the newest.
+ */
+function pipelineStatus(s: BranchState): PipelineStatus[] {
+  const run = s.runs.find((r) => r.status !== "skipped") ?? s.runs[0];
+  return run ? [{ provider: s.provider, pipeline: s.pipeline, state: run.state, run }] : [];
+}
+
 export type Lookup<T> =
   { readonly found: true; readonly value: T } | { readonly found: false; readonly message: string };
 
@@ -60,11 +70,7 @@ export function branchStatus(
     };
   }
   const pipelines = onBranch
-    .flatMap((s) =>
-      s.runs[0]
-        ? [{ provider: s.provider, pipeline: s.pipeline, state: s.runs[0].state, run: s.runs[0] }]
-        : [],
-    )
+    .flatMap((s) => pipelineStatus(s))
     .sort((a, b) => a.pipeline.localeCompare(b.pipeline) || a.provider.localeCompare(b.provider));
   return {
     found: true,
@@ -142,11 +148,7 @@ export function rowOf(id: string, group: readonly BranchState[], runsPerRow = 20
   const first = group[0];
   if (!first) throw new Error("a dashboard row needs at least one pipeline");
   const pipelines = group
-    .flatMap((s) =>
-      s.runs[0]
-        ? [{ provider: s.provider, pipeline: s.pipeline, state: s.runs[0].state, run: s.runs[0] }]
-        : [],
-    )
+    .flatMap((s) => pipelineStatus(s))
     .sort((a, b) => a.pipeline.localeCompare(b.pipeline));
   return {
     id,

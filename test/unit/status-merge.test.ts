@@ -4,6 +4,7 @@ import fc from "fast-check";
 import type { BuildEvent } from "../../src/events/schema.ts";
 import { applyEvent } from "../../src/status/merge.ts";
 import type { RunState } from "../../src/status/model.ts";
+import { branchStatus, dashboardRows } from "../../src/status/queries.ts";
 import { mergeBranch, summarize } from "../../src/status/summary.ts";
 import { buildEvent } from "../helpers/events.ts";
 
@@ -102,6 +103,34 @@ describe("branch list merge", () => {
     assert.equal(mergeBranch(branch, runOf("3", 3), fresh, "main", 2).runs[0]?.status, "failure");
     const ancient = summarize(runOf("0", 0), 10);
     assert.equal(mergeBranch(branch, runOf("0", 0), ancient, "main", 2), branch, "older than the kept runs");
+  });
+
+  it("a skipped run ([ci skip]) leaves a branch's state, badge and dashboard row to the run before it", () => {
+    const run = (runId: string, created: number, status: "success" | "failure" | "skipped") =>
+      fold([buildEvent({ runId, status, createdAt: t(created), at: t(created + 1) })])!;
+    let branch = mergeBranch(null, run("1", 1, "failure"), summarize(run("1", 1, "failure"), 1), "main", 5);
+    branch = mergeBranch(branch, run("2", 2, "skipped"), summarize(run("2", 2, "skipped"), 2), "main", 5);
+    const query = { repository: "acme/api", branch: "main", provider: null };
+    const answer = branchStatus([branch], query);
+    assert.ok(answer.found);
+    assert.equal(answer.value.state, "failing");
+    assert.equal(answer.value.pipelines[0]?.run.runId, "1");
+    assert.equal(dashboardRows([branch])[0]?.state, "failing");
+    // the newest run is still listed first
+    assert.equal(branch.runs[0]?.runId, "2");
+    branch = mergeBranch(branch, run("3", 3, "success"), summarize(run("3", 3, "success"), 3), "main", 5);
+    const fixed = branchStatus([branch], query);
+    assert.equal(fixed.found && fixed.value.state, "passing");
+    // only skipped runs: the newest shows, as passing
+    const onlySkipped = mergeBranch(
+      null,
+      run("4", 4, "skipped"),
+      summarize(run("4", 4, "skipped"), 4),
+      "dev",
+      5,
+    );
+    const skipped = branchStatus([onlySkipped], { ...query, branch: "dev" });
+    assert.equal(skipped.found && skipped.value.state, "passing");
   });
 });
 

@@ -24,6 +24,19 @@ before(async () => {
           on: ["failed", "still_failing", "fixed"],
           email: { to: ["team@example.com"], author: true },
         },
+        // two routes that both mail the team and the author about acme/overlap
+        {
+          name: "overlap-main",
+          match: { repositories: ["acme/overlap"], branches: ["main"] },
+          on: ["failed"],
+          email: { to: ["Team@example.com"], author: true },
+        },
+        {
+          name: "overlap-all",
+          match: { repositories: ["acme/overlap"] },
+          on: ["failed"],
+          email: { to: ["team@example.com", "lead@example.com"], author: true },
+        },
         {
           name: "bounce",
           match: { repositories: ["acme/bounce"] },
@@ -106,6 +119,16 @@ describe("e-mail notices", () => {
     );
     assert.match(failed.parsed.text ?? "", /Commit: a1b2c3d Fix the flaky test/);
     assert.equal(failed.parsed.headers.get("x-buildcast-transition"), "failed");
+  });
+
+  it("mails each address once when several routes match the same notice", async () => {
+    await publish(runEvent("acme/overlap", 1, "failure"));
+    await eventually(() => mailsFor("acme/overlap").length >= 2 || undefined, "both routes' mails");
+    await sleep(800);
+    const mails = mailsFor("acme/overlap");
+    const addresses = mails.flatMap((mail) => mail.envelopeTo.map((address) => address.toLowerCase()));
+    assert.deepEqual(addresses.sort(), ["ada@example.org", "lead@example.com", "team@example.com"]);
+    assert.equal(mails.length, 2, "the second route mails only who the first did not");
   });
 
   it("retries a transient SMTP error", async () => {

@@ -135,8 +135,16 @@ export function createEmailChannel(deps: EmailChannelDeps): DeliveryChannel {
         if (decision.transition === null || decision.noticeId === null) continue;
         // a replayed decision is only re-queued for a redelivery (crash before Queue.add)
         if (!decision.fresh && !context.retry) continue;
+        // an address that several matching routes name gets the notice once, from the first
+        // (config order, so a redelivery derives the same jobs)
+        const mailed = new Set<string>();
         for (const route of routes) {
-          const to = recipients(route, event.data, config.people);
+          const to = recipients(route, event.data, config.people).filter((address) => {
+            const lower = address.toLowerCase();
+            if (mailed.has(lower)) return false;
+            mailed.add(lower);
+            return true;
+          });
           if (to.length === 0) continue;
           const data: EmailJobData = {
             route: route.name,

@@ -38,8 +38,9 @@ export interface GatewayOptions {
 }
 
 /**
- * When nothing listens at a default URL in development, start the server ourselves; with an
- * explicit URL or in production, never: then an unreachable server is a clear startup error.
+ * When nothing listens at the built-in default URL in development, start the server ourselves;
+ * with a URL the operator chose (environment or config file) or in production, never: then an
+ * unreachable server is a clear startup error, and so is a local server that fails to start.
  */
 async function ensureLocalServer(
   kind: "nats" | "redis",
@@ -52,17 +53,31 @@ async function ensureLocalServer(
   const port = Number(url.port || (kind === "nats" ? 4222 : 6379));
   if (await isListening(url.hostname, port)) return null;
   const explicit = kind === "nats" ? loaded.explicit.natsUrl : loaded.explicit.redisUrl;
+  const service = kind === "nats" ? "NATS" : "Redis";
+  const server = kind === "nats" ? "nats-server" : "redis-server";
   const variable = kind === "nats" ? "NATS_URL" : "REDIS_URL";
+  const setting = kind === "nats" ? "nats.url" : "redis.url";
   if (loaded.production || explicit || !config.dev.startServers) {
+    const why = loaded.production
+      ? " (NODE_ENV=production never starts local servers)"
+      : explicit && config.dev.startServers
+        ? ` (a local ${server} is started only for the default URL)`
+        : "";
     throw new StartupError(
-      `cannot reach ${kind === "nats" ? "NATS" : "Redis"} at ${redactUrl(url.toString())}` +
-        (loaded.production ? " (NODE_ENV=production never starts local servers)" : "") +
-        `; start it or set ${variable}`,
+      `cannot reach ${service} at ${redactUrl(url.toString())}${why}; start it or set ${variable} (or ${setting}) to a running server`,
     );
   }
-  return kind === "nats"
-    ? startLocalNats(url, config.dev.dataDir, logger)
-    : startLocalRedis(url, config.dev.dataDir, logger);
+  try {
+    return await (kind === "nats"
+      ? startLocalNats(url, config.dev.dataDir, logger)
+      : startLocalRedis(url, config.dev.dataDir, logger));
+  } catch (error) {
+    // nothing listened at the default URL, so this was the development convenience failing
+    throw new StartupError(
+      `nothing listens at ${redactUrl(url.toString())} and ${(error as Error).message}; ` +
+        `start ${server} yourself (npm run setup installs it) or set ${variable} to a running server`,
+    );
+  }
 }
 
 export async function startGateway(loaded: LoadedConfig, options: GatewayOptions): Promise<Gateway> {

@@ -19,7 +19,10 @@ export class ConfigError extends Error {
 export interface LoadedConfig {
   readonly config: Config;
   readonly secrets: Secrets;
-  /** which URLs the operator set explicitly (then buildcast never starts a server for them) */
+  /**
+   * Which URLs the operator chose: set in the environment, or different from the built-in
+   * default (in a config file or overrides). buildcast never starts a local server for those.
+   */
   readonly explicit: { readonly natsUrl: boolean; readonly redisUrl: boolean };
   readonly production: boolean;
   readonly files: readonly string[];
@@ -112,8 +115,9 @@ export function loadConfig(options: { env?: Env; file?: string; overrides?: Tree
   const extra = options.file ?? nonEmpty(env.BUILDCAST_CONFIG);
   if (extra) files.push(resolve(extra));
 
-  let tree: Tree = {};
-  for (const file of files) tree = deepMerge(tree, readYaml(file));
+  const defaults = readYaml(DEFAULT_CONFIG_FILE);
+  let tree: Tree = { ...defaults }; // setPath copies what it changes below the top level
+  for (const file of files.slice(1)) tree = deepMerge(tree, readYaml(file));
   for (const [name, path, read] of ENV_OVERRIDES) {
     const raw = nonEmpty(env[name]);
     if (raw !== null) setPath(tree, path, read(raw));
@@ -128,10 +132,18 @@ export function loadConfig(options: { env?: Env; file?: string; overrides?: Tree
     });
     throw new ConfigError(`invalid configuration (${files.join(", ")} + environment):\n${lines.join("\n")}`);
   }
+  const config = result.data;
+  // the URLs of config/default.yaml alone; should it ever be invalid, every URL counts as chosen
+  const builtIn = configSchema.safeParse(defaults).data;
+  const chosen = (variable: string, value: string, builtInValue: string | undefined): boolean =>
+    nonEmpty(env[variable]) !== null || value.trim() !== builtInValue?.trim();
   return {
-    config: result.data,
+    config,
     secrets: readSecrets(env),
-    explicit: { natsUrl: nonEmpty(env.NATS_URL) !== null, redisUrl: nonEmpty(env.REDIS_URL) !== null },
+    explicit: {
+      natsUrl: chosen("NATS_URL", config.nats.url, builtIn?.nats.url),
+      redisUrl: chosen("REDIS_URL", config.redis.url, builtIn?.redis.url),
+    },
     production: env.NODE_ENV === "production",
     files,
   };

@@ -1,31 +1,63 @@
 import { z } from "zod";
 import { KINDS, PROVIDERS } from "../events/schema.ts";
 
-/** Byte sizes may be written as numbers or as "25mb", "512kb", "1gb". */
-const byteSize = z.union([
-  z.number().int().positive(),
-  z
-    .string()
-    .regex(/^\d+(\.\d+)?\s*(b|kb|mb|gb)$/i, 'a size such as "25mb", "512kb" or a number of bytes')
-    .transform((text) => {
-      const match = /^(\d+(?:\.\d+)?)\s*(b|kb|mb|gb)$/i.exec(text);
-      const units: Record<string, number> = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 };
-      return Math.round(Number(match?.[1]) * (units[match?.[2]?.toLowerCase() ?? "b"] ?? 1));
-    }),
-]);
+/**
+ * Byte sizes may be written as a whole number of bytes or as a number with a unit: "25mb",
+ * "512kb", "1.5gb" (b, kb, mb, gb; any case; 1kb = 1024 bytes).
+ */
+const SIZE_PATTERN = /^(\d+(?:\.\d+)?)\s*(b|kb|mb|gb)$/i;
+const SIZE_UNITS: Readonly<Record<string, number>> = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 };
+/**
+ * One message for every way a size can be wrong: zod v4 reports a failed union only as
+ * "Invalid input", so the union and each of its branches carry it.
+ */
+const sizeError = {
+  error: "expected a size such as 25mb, 512kb, 1.5gb or a whole number of bytes (units: b, kb, mb, gb)",
+};
+const byteSize = z.union(
+  [
+    z.number(sizeError).int(sizeError).positive(sizeError),
+    z
+      .string(sizeError)
+      .regex(SIZE_PATTERN, sizeError)
+      .transform((text) => {
+        const match = SIZE_PATTERN.exec(text);
+        return Math.round(Number(match?.[1]) * (SIZE_UNITS[match?.[2]?.toLowerCase() ?? "b"] ?? 1));
+      }),
+  ],
+  sizeError,
+);
 
-/** Durations may be written as milliseconds or as "500ms", "30s", "2h", "7d". */
-const duration = z.union([
-  z.number().int().nonnegative(),
-  z
-    .string()
-    .regex(/^\d+\s*(ms|s|m|h|d)$/, 'a duration such as "30s", "2h" or a number of milliseconds')
-    .transform((text) => {
-      const match = /^(\d+)\s*(ms|s|m|h|d)$/.exec(text);
-      const units: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-      return Number(match?.[1]) * (units[match?.[2] ?? "ms"] ?? 1);
-    }),
-]);
+/**
+ * Durations may be written as a whole number of milliseconds or as a whole number with a
+ * lower-case unit: "500ms", "30s", "5m", "2h", "90d".
+ */
+const DURATION_PATTERN = /^(\d+)\s*(ms|s|m|h|d)$/;
+const DURATION_UNITS: Readonly<Record<string, number>> = {
+  ms: 1,
+  s: 1000,
+  m: 60_000,
+  h: 3_600_000,
+  d: 86_400_000,
+};
+const durationError = {
+  error:
+    "expected a duration such as 30s, 500ms, 5m, 2h, 90d or a whole number of milliseconds " +
+    "(whole numbers only; units: ms, s, m, h, d, in lower case)",
+};
+const duration = z.union(
+  [
+    z.number(durationError).int(durationError).nonnegative(durationError),
+    z
+      .string(durationError)
+      .regex(DURATION_PATTERN, durationError)
+      .transform((text) => {
+        const match = DURATION_PATTERN.exec(text);
+        return Number(match?.[1]) * (DURATION_UNITS[match?.[2] ?? "ms"] ?? 1);
+      }),
+  ],
+  durationError,
+);
 
 const hasScheme = (value: string, schemes: readonly string[]): boolean => {
   try {

@@ -26,11 +26,12 @@ async function waitListening(
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`exited with code ${child.exitCode}`);
+    if (child.exitCode !== null) throw new Error(`it exited with code ${child.exitCode}`);
+    if (child.signalCode !== null) throw new Error(`it was killed by ${child.signalCode}`);
     if (await isListening(host, port, 200)) return;
     await new Promise((r) => setTimeout(r, 100));
   }
-  throw new Error(`did not listen on ${host}:${port} within ${timeoutMs} ms`);
+  throw new Error(`it did not listen on ${host}:${port} within ${timeoutMs} ms`);
 }
 
 export interface LocalServer {
@@ -38,12 +39,56 @@ export interface LocalServer {
   stop(): Promise<void>;
 }
 
-function spawnServer(command: string, args: string[], logger: Logger): ChildProcess {
-  const child = spawn(command, args, { stdio: ["ignore", "ignore", "pipe"] });
-  child.stderr?.on("data", (chunk: Buffer) =>
-    logger.debug({ server: command, line: chunk.toString().trim() }, "server output"),
-  );
-  return child;
+/** A local server that could not be started; the message says why, with the server's last words. */
+export class LocalServerError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "LocalServerError";
+  }
+}
+
+interface Spawned {
+  readonly child: ChildProcess;
+  /** resolves once the process has exited and its output is read to the end */
+  readonly closed: Promise<void>;
+  /** what the server said about its failure (nats-server logs to stderr, redis-server to stdout) */
+  readonly lastWords: () => string[];
+}
+
+const TROUBLE = /\[(FTL|ERR)\]|#\s*(warning|failed)|\b(error|fatal|failed|cannot|could not|denied)\b/i;
+
+/** "[pid] 2026/01/02 03:04:05.678901 " (nats-server), "pid:M 02 Jan 2026 03:04:05.678 " (redis-server) */
+const LOG_PREFIX = /^\s*(\[\d+\] \d{4}\/\d\d\/\d\d [\d:.]+ |\d+:[A-Z] \d+ \w+ \d{4} [\d:.]+ )/;
+
+function spawnServer(command: string, args: string[], logger: Logger): Spawned {
+  const child = spawn(command, args, { stdio: ["ignore", "pipe", "pipe"] });
+  const lines: string[] = [];
+  const collect = (chunk: Buffer): void => {
+    for (const raw of chunk.toString().split("\n")) {
+      const line = raw.replace(LOG_PREFIX, "").trim();
+      if (line === "") continue;
+      logger.debug({ server: command, line }, "server output");
+      lines.push(line);
+      if (lines.length > 100) lines.shift();
+    }
+  };
+  child.stdout?.on("data", collect);
+  child.stderr?.on("data", collect);
+  const closed = new Promise<void>((resolve) => child.once("close", () => resolve()));
+  const lastWords = (): string[] => {
+    const trouble = lines.filter((line) => TROUBLE.test(line));
+    return (trouble.length > 0 ? trouble : lines).slice(-3);
+  };
+  return { child, closed, lastWords };
+}
+
+function stopChild(child: ChildProcess): Promise<void> {
+  return new Promise<void>((done) => {
+    if (child.exitCode !== null || child.signalCode !== null) return done();
+    child.once("exit", () => done());
+    child.kill("SIGTERM");
+    setTimeout(() => child.kill("SIGKILL"), 5000).unref();
+  });
 }
 
 async function startOne(
@@ -54,27 +99,29 @@ async function startOne(
   port: number,
   logger: Logger,
 ): Promise<LocalServer> {
-  const child = spawnServer(command, args, logger);
+  const { child, closed, lastWords } = spawnServer(command, args, logger);
   const failed = new Promise<never>((_, reject) =>
-    child.once("error", (error) =>
-      reject(new Error(`${command} could not be started (${error.message}); install it with npm run setup`)),
-    ),
+    child.once("error", (error) => reject(new Error(`${command} could not be run (${error.message})`))),
   );
-  await Promise.race([waitListening(host, port, child, 15_000), failed]);
+  try {
+    await Promise.race([waitListening(host, port, child, 15_000), failed]);
+  } catch (error) {
+    // a server that never came up must not linger (it may still be starting, or hung)
+    await stopChild(child);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([closed, new Promise((resolve) => (timer = setTimeout(resolve, 1000)))]);
+    clearTimeout(timer);
+    const said = lastWords();
+    throw new LocalServerError(
+      `a local ${name} on ${host}:${port} failed to start: ${(error as Error).message}` +
+        (said.length > 0 ? ` (it said: ${said.join(" | ")})` : ""),
+    );
+  }
   logger.info(
     { server: name, pid: child.pid, address: `${host}:${port}` },
     `started a local ${name} for development`,
   );
-  return {
-    name,
-    stop: () =>
-      new Promise<void>((done) => {
-        if (child.exitCode !== null) return done();
-        child.once("exit", () => done());
-        child.kill("SIGTERM");
-        setTimeout(() => child.kill("SIGKILL"), 5000).unref();
-      }),
-  };
+  return { name, stop: () => stopChild(child) };
 }
 
 /** nats-server with JetStream, its data under `<dataDir>/nats`. */

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { request } from "node:http";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -8,8 +8,7 @@ import { sign } from "@octokit/webhooks-methods";
 import { connect } from "@nats-io/transport-node";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { startGatewayProcess } from "../helpers/gateway-process.ts";
-import { isListening } from "../../src/dev/local-servers.ts";
-import { freePort, startNats, startRedis } from "../helpers/servers.ts";
+import { startNats, startRedis } from "../helpers/servers.ts";
 import { workflowRun } from "../helpers/synthetic-webhooks.ts";
 import { GITHUB_SECRET } from "../helpers/webhooks.ts";
 
@@ -81,37 +80,5 @@ test(
       startGatewayProcess({ NATS_URL: "nats://127.0.0.1:1", REDIS_URL: "redis://127.0.0.1:1" }),
       (error: Error) => /cannot reach NATS at nats:\/\/127\.0\.0\.1:1/.test(error.message),
     );
-  },
-);
-
-test(
-  "in development, with nothing listening at the configured URLs, it starts nats-server and redis-server and stops them on exit",
-  { timeout: 90_000 },
-  async () => {
-    const dir = mkdtempSync(join(tmpdir(), "buildcast-devservers-"));
-    const natsPort = await freePort();
-    const redisPort = await freePort();
-    const configFile = join(dir, "config.yaml");
-    writeFileSync(
-      configFile,
-      `nats: { url: "nats://127.0.0.1:${natsPort}" }\nredis: { url: "redis://127.0.0.1:${redisPort}" }\ndev: { dataDir: "${join(dir, "data")}" }\n`,
-    );
-    const gateway = await startGatewayProcess({
-      NODE_ENV: "development",
-      BUILDCAST_CONFIG: configFile,
-      BUILDCAST_SPOOL_DIR: join(dir, "spool"),
-    });
-    try {
-      assert.match(gateway.output(), /started a local nats-server for development/);
-      assert.match(gateway.output(), /started a local redis-server for development/);
-      assert.equal(await isListening("127.0.0.1", natsPort), true);
-      assert.equal(await isListening("127.0.0.1", redisPort), true);
-      assert.equal(await gateway.terminate(), 0);
-      assert.equal(await isListening("127.0.0.1", natsPort), false, "nats-server stopped with the gateway");
-      assert.equal(await isListening("127.0.0.1", redisPort), false, "redis-server stopped with the gateway");
-    } finally {
-      await gateway.kill().catch(() => undefined);
-      rmSync(dir, { recursive: true, force: true });
-    }
   },
 );

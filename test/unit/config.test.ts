@@ -80,3 +80,138 @@ test("a missing or malformed config file is a clear error", () => {
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+const SIZE_MESSAGE =
+  "expected a size such as 25mb, 512kb, 1.5gb or a whole number of bytes (units: b, kb, mb, gb)";
+const DURATION_MESSAGE =
+  "expected a duration such as 30s, 500ms, 5m, 2h, 90d or a whole number of milliseconds " +
+  "(whole numbers only; units: ms, s, m, h, d, in lower case)";
+
+/** The ConfigError message of loading `overrides`, or a failure when it loads. */
+function configErrorOf(overrides: Record<string, unknown>): string {
+  try {
+    loadConfig({ env: {}, overrides });
+  } catch (error) {
+    assert.ok(error instanceof ConfigError, String(error));
+    return error.message;
+  }
+  assert.fail(`${JSON.stringify(overrides)} was accepted`);
+}
+
+/** { a: { b: value } } from "a.b" */
+const at = (path: string, value: unknown): Record<string, unknown> =>
+  path
+    .split(".")
+    .reverse()
+    .reduce<Record<string, unknown>>((inner, key) => ({ [key]: inner }), value as Record<string, unknown>);
+
+test("a bad size or duration in a config file says what is accepted, not just 'Invalid input'", () => {
+  const dir = mkdtempSync(join(tmpdir(), "buildcast-config-"));
+  try {
+    const file = join(dir, "config.yaml");
+    writeFileSync(file, "server: { bodyLimit: 25megs, requestTimeout: 1.5s, shutdownGrace: 30S }\n");
+    assert.throws(
+      () => loadConfig({ env: { BUILDCAST_CONFIG: file } }),
+      (error: unknown) => {
+        assert.ok(error instanceof ConfigError);
+        assert.ok(error.message.includes(`server.bodyLimit: ${SIZE_MESSAGE}`), error.message);
+        assert.ok(error.message.includes(`server.requestTimeout: ${DURATION_MESSAGE}`), error.message);
+        assert.ok(error.message.includes(`server.shutdownGrace: ${DURATION_MESSAGE}`), error.message);
+        assert.doesNotMatch(error.message, /Invalid input/);
+        return true;
+      },
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("every size and duration setting explains a wrong value, whatever its type", () => {
+  const sizes = ["server.bodyLimit", "spool.maxBytes"];
+  const durations = [
+    "server.requestTimeout",
+    "server.webhookRateLimit.window",
+    "server.shutdownGrace",
+    "nats.publishTimeout",
+    "nats.stream.duplicateWindow",
+    "nats.stream.maxAge",
+    "nats.consumer.ackWait",
+    "spool.flushInterval",
+    "status.retention",
+    "notify.slack.minInterval",
+    "notify.delivery.backoff",
+  ];
+  for (const [paths, message, wrong] of [
+    [sizes, SIZE_MESSAGE, ["25megs", "25 MiB", "", -1, 0, 1.5, true, null, ["25mb"]]],
+    [durations, DURATION_MESSAGE, ["1.5s", "30S", "30 sec", "", -1, 1.5, false, null, { s: 30 }]],
+  ] as const) {
+    for (const path of paths) {
+      for (const value of wrong) {
+        const text = configErrorOf(at(path, value));
+        assert.ok(
+          text.includes(`  - ${path}: ${message}`),
+          `${path} = ${JSON.stringify(value)} gave:\n${text}`,
+        );
+      }
+    }
+  }
+});
+
+test("sizes and durations in every accepted form", () => {
+  const { config } = loadConfig({
+    env: {},
+    overrides: {
+      server: { bodyLimit: "1.5gb", requestTimeout: "500ms", shutdownGrace: 1234 },
+      spool: { maxBytes: "512 KB", flushInterval: "2m" },
+      nats: { stream: { duplicateWindow: "2h", maxAge: "90d" }, consumer: { ackWait: "30s" } },
+      status: { retention: 0 },
+    },
+  });
+  assert.equal(config.server.bodyLimit, Math.round(1.5 * 1024 ** 3));
+  assert.equal(config.server.requestTimeout, 500);
+  assert.equal(config.server.shutdownGrace, 1234);
+  assert.equal(config.spool.maxBytes, 512 * 1024);
+  assert.equal(config.spool.flushInterval, 120_000);
+  assert.equal(config.nats.stream.duplicateWindow, 2 * 3_600_000);
+  assert.equal(config.nats.stream.maxAge, 90 * 86_400_000);
+  assert.equal(config.nats.consumer.ackWait, 30_000);
+  assert.equal(config.status.retention, 0);
+  // a valid duration that breaks a further rule keeps that rule's own message
+  assert.match(
+    configErrorOf({ status: { retention: "30s" } }),
+    /status\.retention: 0 \(keep forever\) or at least 1m/,
+  );
+});
+
+test("a NATS or Redis URL other than the built-in default is explicit, from a config file as from the environment", () => {
+  const dir = mkdtempSync(join(tmpdir(), "buildcast-config-"));
+  try {
+    const file = join(dir, "config.yaml");
+    writeFileSync(
+      file,
+      'nats: { url: "nats://127.0.0.1:24222" }\nredis: { url: "redis://127.0.0.1:6379" }\n',
+    );
+    assert.deepEqual(
+      loadConfig({ env: { BUILDCAST_CONFIG: file } }).explicit,
+      { natsUrl: true, redisUrl: false },
+      "a file naming another NATS URL is explicit; repeating the default Redis URL is not",
+    );
+    assert.deepEqual(
+      loadConfig({ env: {}, file }).explicit,
+      { natsUrl: true, redisUrl: false },
+      "config check",
+    );
+    assert.deepEqual(
+      loadConfig({ env: {}, overrides: { redis: { url: "redis://cache.internal:6379" } } }).explicit,
+      { natsUrl: false, redisUrl: true },
+    );
+    assert.deepEqual(
+      loadConfig({ env: { NATS_URL: "nats://127.0.0.1:4222", REDIS_URL: "redis://127.0.0.1:6379" } })
+        .explicit,
+      { natsUrl: true, redisUrl: true },
+      "setting a variable is explicit even when it names the default",
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -1,0 +1,207 @@
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import { loadConfig, type LoadedConfig } from "../../src/config/load.ts";
+import { isListening } from "../../src/dev/local-servers.ts";
+import { StartupError, startGateway } from "../../src/gateway.ts";
+import { createLogger } from "../../src/observability/logger.ts";
+import { startGatewayProcess } from "../helpers/gateway-process.ts";
+import { freePort, startNats } from "../helpers/servers.ts";
+
+/** 192.0.2.0/24 is TEST-NET-1: never routed and never a local address, so nothing can bind there. */
+const UNBINDABLE = "192.0.2.1";
+
+/** A stack trace line, as an uncaught error prints it. */
+const STACK = /^\s+at .+:\d+:\d+\)?$/m;
+
+/**
+ * Runs src/main.ts in development with `configYaml` as BUILDCAST_CONFIG and returns what it
+ * printed when it exited; a gateway that starts instead is stopped and the test fails.
+ */
+async function startupFailure(dir: string, configYaml: string): Promise<string> {
+  const file = join(dir, "config.yaml");
+  writeFileSync(file, `${configYaml}\ndev: { dataDir: "${join(dir, "data")}" }\n`);
+  const outcome = await startGatewayProcess({
+    NODE_ENV: "development",
+    BUILDCAST_CONFIG: file,
+    BUILDCAST_SPOOL_DIR: join(dir, "spool"),
+  }).then(
+    async (gateway) => {
+      const output = gateway.output();
+      await gateway.terminate();
+      return { started: true, output };
+    },
+    (error: Error) => ({ started: false, output: error.message }),
+  );
+  assert.equal(outcome.started, false, `the gateway started:\n${outcome.output}`);
+  return outcome.output;
+}
+
+test(
+  "in development, a NATS URL named in a config file gets no local nats-server: startup stops with a clear error",
+  { timeout: 60_000 },
+  async () => {
+    const dir = mkdtempSync(join(tmpdir(), "buildcast-devservers-"));
+    try {
+      const natsPort = await freePort();
+      const redisPort = await freePort();
+      const output = await startupFailure(
+        dir,
+        `nats: { url: "nats://127.0.0.1:${natsPort}" }\nredis: { url: "redis://127.0.0.1:${redisPort}" }`,
+      );
+      assert.match(output, /^gateway exited with 1:/);
+      assert.match(output, new RegExp(`cannot reach NATS at nats://127\\.0\\.0\\.1:${natsPort}`));
+      assert.match(output, /set NATS_URL \(or nats\.url\)/);
+      assert.doesNotMatch(output, /started a local/);
+      assert.doesNotMatch(output, STACK);
+      assert.equal(await isListening("127.0.0.1", natsPort), false);
+      assert.equal(await isListening("127.0.0.1", redisPort), false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+);
+
+test(
+  "in development, an unreachable NATS host named in a config file is a startup error, not a stack trace",
+  { timeout: 60_000 },
+  async () => {
+    const dir = mkdtempSync(join(tmpdir(), "buildcast-devservers-"));
+    try {
+      const natsPort = await freePort();
+      const redisPort = await freePort();
+      const output = await startupFailure(
+        dir,
+        `nats: { url: "nats://${UNBINDABLE}:${natsPort}" }\nredis: { url: "redis://127.0.0.1:${redisPort}" }`,
+      );
+      assert.match(output, /^gateway exited with 1:/);
+      assert.match(output, new RegExp(`cannot reach NATS at nats://192\\.0\\.2\\.1:${natsPort}`));
+      assert.doesNotMatch(output, /exited with code/);
+      assert.doesNotMatch(output, STACK);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+);
+
+/**
+ * The gateway in-process as it would be for the built-in default URLs (which nothing may
+ * listen at here, nor a test start a server on): `explicit` false, so it tries local servers.
+ */
+function loadAsDefault(urls: { nats: string; redis: string }, dir: string): LoadedConfig {
+  const loaded = loadConfig({
+    env: {},
+    overrides: {
+      server: { host: "127.0.0.1", port: 0 },
+      nats: { url: urls.nats },
+      redis: { url: urls.redis },
+      dev: { dataDir: join(dir, "data") },
+      spool: { dir: join(dir, "spool") },
+    },
+  });
+  return { ...loaded, explicit: { natsUrl: false, redisUrl: false } };
+}
+
+const logger = createLogger({ level: "debug", secrets: [], write: () => undefined });
+
+/** The error startGateway fails with (a gateway that starts instead is closed, and null returned). */
+async function startupErrorAsDefault(urls: { nats: string; redis: string }, dir: string): Promise<unknown> {
+  try {
+    const gateway = await startGateway(loadAsDefault(urls, dir), { logger });
+    await gateway.close();
+    return null;
+  } catch (error) {
+    return error;
+  }
+}
+
+test(
+  "for the default URLs with nothing listening, local servers start with the gateway and stop with it",
+  { timeout: 60_000 },
+  async () => {
+    const dir = mkdtempSync(join(tmpdir(), "buildcast-devservers-"));
+    try {
+      const natsPort = await freePort();
+      const redisPort = await freePort();
+      const gateway = await startGateway(
+        loadAsDefault({ nats: `nats://127.0.0.1:${natsPort}`, redis: `redis://127.0.0.1:${redisPort}` }, dir),
+        { logger },
+      );
+      try {
+        assert.equal(await isListening("127.0.0.1", natsPort), true);
+        assert.equal(await isListening("127.0.0.1", redisPort), true);
+      } finally {
+        await gateway.close();
+      }
+      assert.equal(await isListening("127.0.0.1", natsPort), false, "nats-server stopped with the gateway");
+      assert.equal(await isListening("127.0.0.1", redisPort), false, "redis-server stopped with the gateway");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+);
+
+test("a local nats-server that cannot start is a StartupError saying why and what to do", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "buildcast-devservers-"));
+  try {
+    const natsPort = await freePort();
+    const error = await startupErrorAsDefault(
+      { nats: `nats://${UNBINDABLE}:${natsPort}`, redis: `redis://127.0.0.1:${await freePort()}` },
+      dir,
+    );
+    assert.ok(error instanceof StartupError, `not a StartupError: ${String(error)}`);
+    assert.match(
+      error.message,
+      new RegExp(`a local nats-server on 192\\.0\\.2\\.1:${natsPort} failed to start`),
+    );
+    assert.match(
+      error.message,
+      /it exited with code 1 \(it said: .*192\.0\.2\.1/,
+      "nats-server's own reason",
+    );
+    assert.match(error.message, /start nats-server yourself .*or set NATS_URL to a running server/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("a local redis-server that cannot start is a StartupError too", { timeout: 60_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), "buildcast-devservers-"));
+  const nats = await startNats();
+  try {
+    const redisPort = await freePort();
+    const error = await startupErrorAsDefault(
+      { nats: nats.url, redis: `redis://${UNBINDABLE}:${redisPort}` },
+      dir,
+    );
+    assert.ok(error instanceof StartupError, `not a StartupError: ${String(error)}`);
+    assert.match(
+      error.message,
+      new RegExp(`a local redis-server on 192\\.0\\.2\\.1:${redisPort} failed to start`),
+    );
+    assert.match(error.message, /start redis-server yourself .*or set REDIS_URL to a running server/);
+  } finally {
+    await nats.dispose();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("a server binary that is not installed is a StartupError pointing at npm run setup", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "buildcast-devservers-"));
+  const path = process.env.PATH;
+  process.env.PATH = join(dir, "empty-bin");
+  try {
+    const error = await startupErrorAsDefault(
+      { nats: `nats://127.0.0.1:${await freePort()}`, redis: `redis://127.0.0.1:${await freePort()}` },
+      dir,
+    );
+    assert.ok(error instanceof StartupError, `not a StartupError: ${String(error)}`);
+    assert.match(error.message, /nats-server could not be run \(spawn nats-server ENOENT\)/);
+    assert.match(error.message, /npm run setup installs it/);
+  } finally {
+    process.env.PATH = path;
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -62,6 +62,8 @@ interface ConsumerSettings {
   readonly metrics?: Metrics;
   /** messages pulled per batch */
   readonly batch?: number;
+  /** where the durable starts if it has to be created (default: the whole stream) */
+  readonly startFrom?: () => Date;
 }
 
 /**
@@ -110,6 +112,7 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
     durable,
     maxDeliver: options.maxDeliver,
     ackWaitMs: options.ackWaitMs,
+    ...(options.startFrom ? { startFrom: options.startFrom } : {}),
   });
   const consumer = await js.consumers.get(stream, durable);
   const log = logger.child({ consumer: durable });
@@ -286,13 +289,17 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
 
   // lag for /metrics: what the stream holds that this consumer has not yet seen or acked
   const lagTimer = setInterval(() => {
-    consumer.info(false).then(
-      (info) => {
-        options.metrics?.consumerPending.set({ consumer: durable }, info.num_pending);
-        options.metrics?.consumerAckPending.set({ consumer: durable }, info.num_ack_pending);
-      },
-      () => undefined,
-    );
+    consumer
+      .info(false)
+      .then((info) => {
+        // a consumer being deleted and recreated (replay) can answer without its counts
+        const counts = info as Partial<typeof info>;
+        if (typeof counts.num_pending === "number")
+          options.metrics?.consumerPending.set({ consumer: durable }, counts.num_pending);
+        if (typeof counts.num_ack_pending === "number")
+          options.metrics?.consumerAckPending.set({ consumer: durable }, counts.num_ack_pending);
+      })
+      .catch(() => undefined);
   }, 5000);
   lagTimer.unref();
 
@@ -327,6 +334,7 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
             durable,
             maxDeliver: options.maxDeliver,
             ackWaitMs: options.ackWaitMs,
+            ...(options.startFrom ? { startFrom: options.startFrom } : {}),
           });
         }
         await jsm.consumers.info(stream, durable);

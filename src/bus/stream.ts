@@ -71,6 +71,11 @@ export interface DurableOptions {
   readonly maxDeliver: number;
   readonly ackWaitMs: number;
   readonly filterSubject?: string;
+  /**
+   * Where a consumer created now starts: the whole stream when absent, else the first event
+   * stored at or after this time. An existing consumer keeps its position.
+   */
+  readonly startFrom?: () => Date;
 }
 
 /** A durable pull consumer with explicit acks; created once, updated when its settings change. */
@@ -78,7 +83,6 @@ export async function ensureDurableConsumer(jsm: JetStreamManager, options: Dura
   const settings = {
     durable_name: options.durable,
     ack_policy: AckPolicy.Explicit,
-    deliver_policy: DeliverPolicy.All,
     filter_subject: options.filterSubject ?? SUBJECT_WILDCARD,
     max_deliver: options.maxDeliver,
     ack_wait: ns(options.ackWaitMs),
@@ -93,7 +97,13 @@ export async function ensureDurableConsumer(jsm: JetStreamManager, options: Dura
     });
   } catch (error) {
     if (error instanceof JetStreamApiError && error.code === JetStreamApiCodes.ConsumerNotFound) {
-      await jsm.consumers.add(options.stream, settings);
+      const start = options.startFrom?.();
+      await jsm.consumers.add(
+        options.stream,
+        start === undefined
+          ? { ...settings, deliver_policy: DeliverPolicy.All }
+          : { ...settings, deliver_policy: DeliverPolicy.StartTime, opt_start_time: start.toISOString() },
+      );
       return;
     }
     throw error;

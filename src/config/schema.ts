@@ -254,6 +254,11 @@ export const configSchema = z
           .strict()
           .prefault({}),
         dashboardUrl: z.string().nullable().default(null),
+        /**
+         * How far back in the stream a channel's consumer starts when it is first created (a
+         * channel turned on, a new deployment): older events never notify. 0 = only new ones.
+         */
+        lookback: duration.default(600_000),
         /** bullmq delivery jobs: retries with exponential backoff and jitter, then the dead-letter set */
         delivery: z
           .object({

@@ -87,6 +87,8 @@ export function createNotifyService(deps: NotifyDeps): NotifyService {
             durable: `notify-${channel.name}`,
             maxDeliver: config.nats.consumer.maxDeliver,
             ackWaitMs: config.nats.consumer.ackWait,
+            // only when the durable is created; an existing one keeps its place
+            startFrom: () => new Date(Date.now() - config.notify.lookback),
             handleBatch: async (events, context) => {
               try {
                 await channel.handle(events, context);

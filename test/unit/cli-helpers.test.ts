@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
+import { deadLetterTable } from "../../src/cli/commands/dead-letters.ts";
 import { inferWebhook } from "../../src/cli/infer-webhook.ts";
 import { chooseReplayStart } from "../../src/cli/replay-start.ts";
 import { parseSince } from "../../src/cli/since.ts";
@@ -93,5 +94,29 @@ describe("inferWebhook", () => {
     assert.deepEqual(inferWebhook({ hello: "world" }), { provider: null, event: null });
     assert.deepEqual(inferWebhook([1, 2]), { provider: null, event: null });
     assert.deepEqual(inferWebhook({ object_kind: "note" }), { provider: "gitlab", event: null });
+  });
+});
+
+describe("deadLetterTable", () => {
+  test("has the documented columns, cuts long reasons and writes no colour codes when piped", () => {
+    assert.equal(process.stdout.isTTY, undefined, "the test runner's stdout is not a terminal");
+    const table = deadLetterTable([
+      {
+        id: "slack:17",
+        channel: "slack",
+        target: "C0123456",
+        subject: "github/1/42",
+        reason: `slack: channel_not_found ${"x".repeat(100)}`,
+        attempts: 1,
+        failedAt: new Date("2026-11-30T08:00:00Z"),
+      },
+    ]);
+    // eslint-disable-next-line no-control-regex -- looking for the escape character itself
+    assert.doesNotMatch(table, /\u001b\[/);
+    for (const column of ["id", "channel", "target", "subject", "attempts", "failed at", "reason"]) {
+      assert.match(table, new RegExp(`│ ${column} `));
+    }
+    assert.match(table, /slack: channel_not_found x+…/);
+    assert.doesNotMatch(table, /x{100}/);
   });
 });

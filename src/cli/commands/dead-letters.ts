@@ -10,10 +10,15 @@ export interface CommandIo {
   readonly env: Readonly<Record<string, string | undefined>>;
 }
 
+/** Colours only on a terminal: piped into grep or a file, escape codes are noise. */
+const plainUnlessTty = (): { style?: { head: string[]; border: string[] } } =>
+  process.stdout.isTTY ? {} : { style: { head: [], border: [] } };
+
 /** The table `dead-letters list` prints; exported so tests can read what an operator sees. */
 export function deadLetterTable(rows: readonly DeadLetter[]): string {
   const table = new Table({
     head: ["id", "channel", "target", "subject", "attempts", "failed at", "reason"],
+    ...plainUnlessTty(),
   });
   for (const row of rows) {
     table.push([
@@ -72,20 +77,20 @@ export function registerDeadLetters(
       out.log(rows.length === 0 ? "no dead letters" : deadLetterTable(rows));
     });
 
-  command
+  const retry = command
     .command("retry")
     .description("send failed deliveries again")
     .argument("[id]", "a dead letter id from `dead-letters list` (channel:job)")
     .option("--all", "retry every dead letter")
     .action(async (id: string | undefined, options: { all?: boolean }) => {
-      if (!options.all && id === undefined) {
-        program.error("give a dead letter id or --all");
-      }
+      // a usage error: commander prints it with this command's help, not the program's
+      if (!options.all && id === undefined) retry.error("error: give a dead letter id or --all");
       const retried = await withDeadLetters(io, async (letters) =>
         options.all ? letters.retryAll() : (await letters.retry(id ?? "")) ? [id ?? ""] : [],
       );
-      if (!options.all && retried.length === 0) program.error(`no dead letter with id ${id ?? ""}`);
-      const table = new Table({ head: ["retried"] });
+      // not a usage error: say so and exit 1, without a page of help
+      if (!options.all && retried.length === 0) throw new Error(`no dead letter with id ${id ?? ""}`);
+      const table = new Table({ head: ["retried"], ...plainUnlessTty() });
       for (const retriedId of retried) table.push([retriedId]);
       out.log(retried.length === 0 ? "no dead letters" : table.toString());
     });

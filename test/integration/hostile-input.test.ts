@@ -485,11 +485,15 @@ describe("hostile requests to both webhook endpoints", () => {
 
   ODD_BUT_LEGAL.forEach(([what, text], index) => {
     test(`github: a branch and commit message with ${what} are stored exactly`, async () => {
-      const payload = JSON.parse(RUN) as { workflow_run: Record<string, unknown> };
+      const payload = JSON.parse(RUN) as {
+        workflow_run: Record<string, unknown>;
+        workflow: Record<string, unknown>;
+      };
       payload.workflow_run["id"] = 900_000 + index;
       payload.workflow_run["head_branch"] = text;
       (payload.workflow_run["head_commit"] as Record<string, unknown>)["message"] = `${text}\n\nbody`;
-      payload.workflow_run["name"] = text;
+      // the run is named after its workflow
+      payload.workflow["name"] = text;
       const result = await postGithub(ingress.url, "workflow_run", JSON.stringify(payload));
       assert.equal(result.status, 202, JSON.stringify(result.body));
       const event = await storedEvent(ingress, result);

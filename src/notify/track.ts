@@ -4,7 +4,7 @@ import { EntryCache } from "../bus/kv-cache.ts";
 import type { Route } from "../config/schema.ts";
 import { runKey } from "../events/ids.ts";
 import type { BuildEvent } from "../events/schema.ts";
-import { entityOf } from "./entity.ts";
+import { entityOf, outcomeOf } from "./entity.ts";
 import { casUpdate } from "./kv-state.ts";
 import { laneKvKey, recordKvKey, type ChannelName } from "./keys.ts";
 import { applyToRecord, type EntityRecord, type RecordChange } from "./record.ts";
@@ -57,6 +57,15 @@ export function trackCaches(): TrackCaches {
     lanes: new EntryCache({ entries: 500, bytes: 4 * 1024 * 1024 }),
     records: new EntryCache({ entries: 1000, bytes: 4 * 1024 * 1024 }),
   };
+}
+
+/**
+ * A job allowed to fail (GitLab `allow_failure`) that fails is a warning: its pipeline passes
+ * ("passed with warnings"). It decides nothing in its lane, so a job route does not announce
+ * it as failed on every run; it still joins its run's job list.
+ */
+function isAllowedFailure(data: BuildEvent["data"]): boolean {
+  return data.kind === "job" && data.job?.allowFailure === true && outcomeOf(data.status) === "failure";
 }
 
 const NO_DECISION: Decision = { transition: null, noticeId: null, threadRootId: null, fresh: false };
@@ -119,7 +128,9 @@ export async function trackEvents(
   const decided = await decideAll(
     kv,
     channel,
-    events.filter(({ data }) => data.kind === "pipeline" || kinds.has(data.kind)),
+    events.filter(
+      ({ data }) => (data.kind === "pipeline" || kinds.has(data.kind)) && !isAllowedFailure(data),
+    ),
     caches?.lanes,
   );
   const changes: PendingChange[] = [];

@@ -38,6 +38,12 @@ before(async () => {
           email: { to: ["team@example.com", "lead@example.com"], author: true },
         },
         {
+          name: "jobs",
+          match: { repositories: ["acme/jobs"], kinds: ["job"] },
+          on: ["failed"],
+          email: { to: ["qa@example.com"] },
+        },
+        {
           name: "bounce",
           match: { repositories: ["acme/bounce"] },
           on: ["failed"],
@@ -129,6 +135,19 @@ describe("e-mail notices", () => {
     const addresses = mails.flatMap((mail) => mail.envelopeTo.map((address) => address.toLowerCase()));
     assert.deepEqual(addresses.sort(), ["ada@example.org", "lead@example.com", "team@example.com"]);
     assert.equal(mails.length, 2, "the second route mails only who the first did not");
+  });
+
+  it("a job allowed to fail that fails sends no job notice; a job that may not fail does", async () => {
+    await publish(
+      runEvent("acme/jobs", 1, "failure", { job: { id: "lint", name: "lint", allowFailure: true } }),
+      runEvent("acme/jobs", 1, "failure", { job: { id: "test", name: "test" } }),
+    );
+    await eventually(() => mailsFor("acme/jobs").length > 0 || undefined, "the job notice");
+    await sleep(800);
+    assert.deepEqual(
+      mailsFor("acme/jobs").map((mail) => mail.parsed.subject),
+      ["[acme/jobs] CI / test failed on main (a1b2c3d)"],
+    );
   });
 
   it("retries a transient SMTP error", async () => {

@@ -220,6 +220,9 @@ export async function startGateway(loaded: LoadedConfig, options: GatewayOptions
       // stop taking connections; in-flight requests finish, idle keep-alive sockets close
       const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
+      // a dashboard's live feed never ends by itself: the server would wait for it until the
+      // shutdown grace ran out, and consumers and workers would never stop in order
+      status.endLiveFeeds();
       await serverClosed;
       await notify.stop();
       await status.stop();

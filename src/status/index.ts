@@ -43,6 +43,11 @@ export interface StatusService {
   readonly router: Router;
   /** opens the KV bucket, loads the view, starts the consumer; the router answers 503 until then */
   start(): Promise<void>;
+  /**
+   * Ends the dashboards' live streams. They never end on their own, so a server closing for
+   * shutdown would wait for them for ever: call this right after `server.close()`.
+   */
+  endLiveFeeds(): void;
   /** ends live streams, stops the consumer (the message in hand finishes) and the watch */
   stop(): Promise<void>;
 }
@@ -137,6 +142,9 @@ export function createStatusService(deps: StatusServiceDeps): StatusService {
         { bucket: deps.config.status.bucket, consumer: consumer ? STATUS_CONSUMER : null },
         "status store started",
       );
+    },
+    endLiveFeeds() {
+      sse.close();
     },
     async stop() {
       sse.close();

@@ -64,6 +64,9 @@ export function createSseHub(view: StatusView, options: { heartbeatMs: number; n
     for (const res of open) for (const text of frames) res.write(text);
   };
   let unsubscribe: (() => void) | null = null;
+  // once closed (shutdown), a request that still arrives on a kept-alive connection is told to
+  // reconnect, which lands it on another replica, instead of holding the server open
+  let closed = false;
 
   return {
     handle(req, res) {
@@ -77,6 +80,10 @@ export function createSseHub(view: StatusView, options: { heartbeatMs: number; n
         "X-Accel-Buffering": "no",
       });
       res.flushHeaders();
+      if (closed) {
+        res.end(`retry: 3000\n: shutting down; reconnect\n\n`);
+        return;
+      }
       res.write(`retry: 3000\n: buildcast live feed\n\n`);
       open.add(res);
 
@@ -101,6 +108,7 @@ export function createSseHub(view: StatusView, options: { heartbeatMs: number; n
       res.on("close", cleanup);
     },
     close() {
+      closed = true;
       for (const res of open) res.end();
       open.clear();
       unsubscribe?.();

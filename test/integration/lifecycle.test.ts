@@ -73,6 +73,45 @@ test(
 );
 
 test(
+  "SIGTERM with a dashboard's live feed open: the feed is ended and the process exits 0",
+  { timeout: 90_000 },
+  async () => {
+    const nats = await startNats();
+    const redis = await startRedis();
+    const spoolDir = mkdtempSync(join(tmpdir(), "buildcast-lifecycle-"));
+    const gateway = await startGatewayProcess({
+      NATS_URL: nats.url,
+      REDIS_URL: redis.url,
+      BUILDCAST_SPOOL_DIR: spoolDir,
+    });
+    try {
+      let received = "";
+      const ended = new Promise<void>((resolve, reject) => {
+        const req = request(`${gateway.url}/api/v1/events`, (res) => {
+          assert.equal(res.statusCode, 200);
+          res.on("data", (chunk: Buffer) => (received += chunk.toString()));
+          res.on("end", () => resolve());
+          res.on("error", reject);
+        });
+        req.on("error", reject);
+        req.end();
+      });
+      while (!received.includes("buildcast live feed")) await new Promise((r) => setTimeout(r, 50));
+      const code = await gateway.terminate();
+      await ended;
+      // without ending the feed, the server waits for it until the shutdown grace runs out: exit 1
+      assert.equal(code, 0, gateway.output());
+      assert.doesNotMatch(gateway.output(), /grace period exceeded/);
+    } finally {
+      await gateway.kill().catch(() => undefined);
+      await nats.dispose();
+      await redis.dispose();
+      rmSync(spoolDir, { recursive: true, force: true });
+    }
+  },
+);
+
+test(
   "NODE_ENV=production never starts servers and says clearly what it could not reach",
   { timeout: 60_000 },
   async () => {

@@ -68,6 +68,9 @@ export function createApp(deps: AppDeps): RequestListener {
         "style-src": ["'self'", "'unsafe-inline'"],
         "img-src": ["'self'", "data:"],
         "connect-src": ["'self'"],
+        // buildcast is often reached over plain HTTP on an internal address: upgrading its
+        // own requests to https would break the dashboard's script, feed and sign-in there
+        "upgrade-insecure-requests": null,
       },
     },
   });

@@ -126,10 +126,23 @@ export const rowId = (provider: Provider, repository: string, branch: string): s
 
 const BRANCH_FIRST = ["main", "master", "develop", "trunk"];
 
-/** Repositories alphabetically; within one, the usual default branches first, then by name. */
-export function rowSortKey(row: Pick<BranchRow, "repository" | "branch" | "provider">): string {
+/** What needs attention first: broken, then in progress, then the rest. */
+const STATE_FIRST: Readonly<Record<State, number>> = {
+  failing: 0,
+  running: 1,
+  canceled: 2,
+  unknown: 3,
+  passing: 4,
+};
+
+/**
+ * Failing rows first, then running ones, then the rest; within a state, repositories
+ * alphabetically and, within one, the usual default branches first, then by name. The page's
+ * script compares these keys as strings to place a row the live feed moved.
+ */
+export function rowSortKey(row: Pick<BranchRow, "repository" | "branch" | "provider" | "state">): string {
   const rank = BRANCH_FIRST.indexOf(row.branch);
-  return `${row.repository.toLowerCase()}\t${rank < 0 ? 9 : rank}${row.branch.toLowerCase()}\t${row.provider}`;
+  return `${STATE_FIRST[row.state]}\t${row.repository.toLowerCase()}\t${rank < 0 ? 9 : rank}${row.branch.toLowerCase()}\t${row.provider}`;
 }
 
 export function dashboardRows(states: Iterable<BranchState>, runsPerRow = 20): BranchRow[] {

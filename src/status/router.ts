@@ -10,6 +10,9 @@ import type { SseHub } from "./sse.ts";
 import type { StatusView } from "./view.ts";
 
 const CLIENT_JS = readFileSync(new URL("./dashboard/client.js", import.meta.url), "utf8");
+/** A green dot on a dark tile: build status. */
+const FAVICON =
+  '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32"><rect width="32" height="32" rx="7" fill="#1c2430"/><circle cx="16" cy="16" r="8" fill="#3fb950"/></svg>';
 export const MAX_RUNS_LIMIT = 100;
 const DEFAULT_RUNS_LIMIT = 20;
 
@@ -47,6 +50,11 @@ export function createStatusRouter(deps: RouterDeps): Router {
 
   router.get("/dashboard.js", (_req, res) => {
     res.type("text/javascript").set("Cache-Control", "no-cache").send(CLIENT_JS);
+  });
+
+  // public, like the script: it holds no data
+  router.get("/favicon.svg", (_req, res) => {
+    res.type("image/svg+xml").set("Cache-Control", "public, max-age=86400").send(FAVICON);
   });
 
   router.get("/", (req, res) => {
@@ -100,7 +108,13 @@ export function createStatusRouter(deps: RouterDeps): Router {
     });
     // an unknown branch still gets an image: a README must never show a broken one
     const state = answer.found ? answer.value.state : "unknown";
-    res.status(200).type("image/svg+xml").set("Cache-Control", FRESH).send(renderBadge(label, state));
+    res
+      .status(200)
+      .type("image/svg+xml")
+      // badges are embedded by other sites (GitLab project badges, wikis, portals): helmet's
+      // same-origin resource policy would make browsers refuse them there
+      .set({ "Cache-Control": FRESH, "Cross-Origin-Resource-Policy": "cross-origin" })
+      .send(renderBadge(label, state));
   });
 
   router.get("/api/v1/status", guard, (req, res) => {

@@ -75,7 +75,9 @@ export function createSseHub(view: StatusView, options: { heartbeatMs: number; n
       res.status(200).set({
         "Content-Type": "text/event-stream; charset=utf-8",
         "Cache-Control": "no-cache, no-transform",
-        Connection: "keep-alive",
+        // while shutting down, close the connection too: a browser reusing it would keep
+        // reaching this process instead of a replica that is still up
+        Connection: closed ? "close" : "keep-alive",
         // nginx and similar proxies would otherwise hold events back in a buffer
         "X-Accel-Buffering": "no",
       });
@@ -109,7 +111,11 @@ export function createSseHub(view: StatusView, options: { heartbeatMs: number; n
     },
     close() {
       closed = true;
-      for (const res of open) res.end();
+      for (const res of open) {
+        // end the connection with the stream, so the browser reconnects on a new one
+        res.once("finish", () => res.socket?.end());
+        res.end();
+      }
       open.clear();
       unsubscribe?.();
       unsubscribe = null;

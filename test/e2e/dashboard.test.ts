@@ -201,4 +201,84 @@ describe("dashboard in a browser", () => {
     assert.equal(display, "grid", "rows become cards on a narrow screen");
     await page.close();
   });
+
+  it("puts failing branches first, filters by state and text (kept in the URL), keeps focus, fits long names", async () => {
+    const js = jetstream(nc);
+    const recent = new Date(Math.floor(Date.now() / 60_000) * 60_000 - 30 * 60_000).toISOString();
+    const longName = `zzz-org/${"AnExtremelyLongRepositoryNameWithoutBreaks".repeat(3)}`;
+    await publishEvent(
+      js,
+      buildEvent({ repository: longName, branch: "main", runId: "9900", status: "success", at: recent }),
+    );
+    const page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
+    const rows = page.locator("tr.row");
+    for (let i = 0; i < 100 && (await rows.count()) < 7; i++) {
+      await page.goto(`${gateway.url}/`);
+      if ((await rows.count()) < 7) await page.waitForTimeout(150);
+    }
+    await page.locator("#live.on").waitFor();
+    const rank = ["failing", "running", "canceled", "unknown", "passing"];
+    const order = async () =>
+      (await rows.evaluateAll((trs) => trs.map((tr) => tr.getAttribute("data-state") ?? ""))).map((state) =>
+        rank.indexOf(state),
+      );
+    const ranks = await order();
+    assert.deepEqual(
+      ranks,
+      [...ranks].sort((a, b) => a - b),
+      "failing rows first, then running, …",
+    );
+    assert.match(await page.title(), /^\(2 failing\) buildcast/);
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(overflow <= 0, `a long repository name wraps instead of widening the page (${overflow}px)`);
+
+    // a live update that fixes a branch moves its row, and focus stays on the link it was on
+    const web = page.locator("tr.row", { hasText: "acme/web" }).filter({ hasText: "main" }).first();
+    const rowId = await web.getAttribute("id");
+    await web.locator("a.chip").focus();
+    const fixed = await postGithub(gateway.url, "workflow_run", workflowRun("success", 5003, 1), {
+      delivery: "e2e-3",
+    });
+    assert.ok(fixed.status >= 200 && fixed.status < 300);
+    await page.locator(`tr.row#${rowId}[data-state="passing"]`).waitFor({ timeout: 10_000 });
+    assert.equal(
+      await page.evaluate(() => document.activeElement?.closest("tr")?.id ?? null),
+      rowId,
+      "focus follows the redrawn row",
+    );
+    const after = await order();
+    assert.deepEqual(
+      after,
+      [...after].sort((a, b) => a - b),
+      "the fixed row moved among the passing ones",
+    );
+    assert.match(await page.title(), /^\(1 failing\) buildcast/);
+
+    // a click on a count shows only that state; the URL keeps it
+    await page.locator('#counts button[data-state="failing"]').click();
+    const shown = page.locator("tr.row:visible");
+    assert.equal(await shown.count(), 1);
+    assert.equal(await shown.first().getAttribute("data-state"), "failing");
+    assert.match(page.url(), /[?&]state=failing/);
+    await page.locator('#counts button[data-state="failing"]').click();
+    assert.equal(await shown.count(), await rows.count(), "a second click shows every row again");
+
+    // "/" jumps to the filter box; text filters repository and branch, and survives a reload
+    await page.locator("body").press("/");
+    await page.keyboard.type("PAYMENTS");
+    assert.equal(await shown.count(), 1);
+    assert.match((await shown.first().textContent()) ?? "", /feature\/payments-v2/);
+    assert.match(page.url(), /[?&]q=PAYMENTS/);
+    await page.reload();
+    await page.locator("#live.on").waitFor();
+    assert.equal(await shown.count(), 1, "the filter is in the URL");
+    await page.locator("#filter").fill("no such branch");
+    assert.equal(await shown.count(), 0);
+    assert.equal(await page.locator("#nomatch").isVisible(), true);
+
+    // badges can be embedded by other sites
+    const badge = await fetch(`${gateway.url}/badge.svg?repository=acme/web&branch=main`);
+    assert.equal(badge.headers.get("cross-origin-resource-policy"), "cross-origin");
+    await page.close();
+  });
 });

@@ -569,6 +569,8 @@ describe("HTTP hardening", () => {
         assert.equal(answer.headers.get("x-content-type-options"), "nosniff", where);
         assert.match(answer.headers.get("content-security-policy") ?? "", /default-src 'self'/, where);
         assert.match(answer.headers.get("content-security-policy") ?? "", /object-src 'none'/, where);
+        // served over plain HTTP on internal addresses too: no forced upgrade to https
+        assert.doesNotMatch(answer.headers.get("content-security-policy") ?? "", /upgrade-insecure/, where);
         assert.equal(answer.headers.get("x-frame-options"), "SAMEORIGIN", where);
         assert.equal(answer.headers.get("referrer-policy"), "no-referrer", where);
         assert.match(answer.headers.get("strict-transport-security") ?? "", /max-age=\d+/, where);

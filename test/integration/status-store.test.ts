@@ -274,6 +274,8 @@ describe("status store against a real NATS", () => {
         assert.equal(res.status, 200);
         assert.equal(res.headers.get("content-type"), "image/svg+xml; charset=utf-8");
         assert.match(res.headers.get("cache-control") ?? "", /no-cache/);
+        // embeddable by other sites (GitLab project badges, wikis)
+        assert.equal(res.headers.get("cross-origin-resource-policy"), "cross-origin");
         return text.includes(`>${state}</text>`) ? text : undefined;
       }, `badge ${state}`);
       assert.ok(svg.includes(`fill="${colour}"`), `${state} is ${colour}`);

@@ -1,4 +1,5 @@
-// buildcast dashboard: swaps table rows as the live feed (Server-Sent Events) sends them.
+// buildcast dashboard: swaps table rows as the live feed (Server-Sent Events) sends them, and
+// filters them by state and by repository or branch name (kept in the URL, so a view can be shared).
 // Plain browser JavaScript, no build step; served as /dashboard.js so a strict CSP needs no 'unsafe-inline'.
 (function () {
   "use strict";
@@ -7,16 +8,21 @@
   var live = document.getElementById("live");
   var counts = document.getElementById("counts");
   var empty = document.getElementById("empty");
-  var since = body.getAttribute("data-revision") || "0";
+  var nomatch = document.getElementById("nomatch");
+  var filterBox = document.getElementById("filter");
+  var lastId = body.getAttribute("data-revision") || "0";
+  var title = "buildcast \u00b7 build status";
 
+  // the same rules as the server's formatAgo
   function ago(iso) {
     var then = Date.parse(iso);
-    if (!iso || isNaN(then)) return "\u2013";
+    if (!iso || isNaN(then) || then <= 0) return "\u2013";
     var s = Math.max(0, Math.round((Date.now() - then) / 1000));
     if (s < 45) return "just now";
     if (s < 3600) return Math.max(1, Math.round(s / 60)) + " min ago";
     if (s < 86400) return Math.round(s / 3600) + " h ago";
-    return Math.round(s / 86400) + " d ago";
+    if (s < 7 * 86400) return Math.round(s / 86400) + " d ago";
+    return new Date(then).toISOString().slice(0, 10);
   }
 
   function refreshTimes() {
@@ -24,6 +30,72 @@
     for (var i = 0; i < times.length; i++) times[i].textContent = ago(times[i].getAttribute("datetime"));
   }
 
+  // --- filters: one state (a click on its count) and a text, both in the URL -------------------
+  var params = new URLSearchParams(location.search);
+  var filter = { state: params.get("state") || null, text: (params.get("q") || "").toLowerCase() };
+  filterBox.value = params.get("q") || "";
+
+  function hiddenByFilter(tr) {
+    if (filter.state && tr.getAttribute("data-state") !== filter.state) return true;
+    return filter.text !== "" && (tr.getAttribute("data-text") || "").indexOf(filter.text) < 0;
+  }
+
+  function applyFilter() {
+    var visible = 0;
+    for (var i = 0; i < rows.children.length; i++) {
+      var tr = rows.children[i];
+      tr.hidden = hiddenByFilter(tr);
+      if (!tr.hidden) visible++;
+    }
+    var buttons = counts.querySelectorAll("button[data-state]");
+    for (var j = 0; j < buttons.length; j++) {
+      buttons[j].setAttribute("aria-pressed", String(buttons[j].getAttribute("data-state") === filter.state));
+    }
+    empty.hidden = rows.children.length > 0;
+    nomatch.hidden = rows.children.length === 0 || visible > 0;
+  }
+
+  function saveFilter() {
+    var next = new URLSearchParams(location.search);
+    if (filter.state) next.set("state", filter.state);
+    else next.delete("state");
+    if (filterBox.value) next.set("q", filterBox.value);
+    else next.delete("q");
+    var query = next.toString();
+    history.replaceState(null, "", location.pathname + (query ? "?" + query : "") + location.hash);
+  }
+
+  counts.addEventListener("click", function (event) {
+    var button = event.target.closest("button[data-state]");
+    if (!button) return;
+    var state = button.getAttribute("data-state");
+    filter.state = filter.state === state ? null : state;
+    applyFilter();
+    saveFilter();
+  });
+  filterBox.addEventListener("input", function () {
+    filter.text = filterBox.value.trim().toLowerCase();
+    applyFilter();
+    saveFilter();
+  });
+  filterBox.addEventListener("keydown", function (event) {
+    if (event.key === "Escape" && filterBox.value) {
+      filterBox.value = "";
+      filter.text = "";
+      applyFilter();
+      saveFilter();
+    }
+  });
+  // "/" jumps to the filter box, as on GitHub
+  document.addEventListener("keydown", function (event) {
+    var typing = /^(INPUT|TEXTAREA|SELECT)$/.test(document.activeElement.tagName);
+    if (event.key === "/" && !typing && !event.ctrlKey && !event.metaKey && !event.altKey) {
+      event.preventDefault();
+      filterBox.focus();
+    }
+  });
+
+  // --- rows from the live feed ----------------------------------------------------------------
   function insertSorted(tr) {
     var key = tr.getAttribute("data-sort");
     var children = rows.children;
@@ -36,6 +108,17 @@
     rows.appendChild(tr);
   }
 
+  /** Where focus sits inside a row, so it can go back to the same link once the row is redrawn. */
+  function focusIndex(tr) {
+    if (!tr.contains(document.activeElement)) return -1;
+    return Array.prototype.indexOf.call(tr.querySelectorAll("a,button"), document.activeElement);
+  }
+
+  function updateTitle() {
+    var failing = rows.querySelectorAll('tr.row[data-state="failing"]').length;
+    document.title = failing > 0 ? "(" + failing + " failing) " + title : title;
+  }
+
   function applyRow(message) {
     var existing = document.getElementById(message.id);
     if (message.html === null) {
@@ -45,20 +128,31 @@
       var template = document.createElement("template");
       template.innerHTML = message.html.trim();
       var tr = template.content.firstElementChild;
-      if (existing) existing.replaceWith(tr);
-      else insertSorted(tr);
+      var focused = existing ? focusIndex(existing) : -1;
+      if (existing && existing.getAttribute("data-sort") === tr.getAttribute("data-sort")) {
+        existing.replaceWith(tr);
+      } else {
+        // its state changed, and so did its place: failing rows come first
+        if (existing) existing.remove();
+        insertSorted(tr);
+      }
+      var again = focused >= 0 ? tr.querySelectorAll("a,button")[focused] : null;
+      if (again) again.focus();
       tr.classList.add("flash");
       setTimeout(function () {
         tr.classList.remove("flash");
       }, 1200);
     }
     if (typeof message.counts === "string") counts.innerHTML = message.counts;
-    empty.hidden = rows.children.length > 0;
+    applyFilter();
+    updateTitle();
     refreshTimes();
   }
 
+  applyFilter();
+
   function setLive(on, text) {
-    live.textContent = text;
+    if (live.textContent !== text) live.textContent = text;
     live.classList.toggle("on", on);
   }
 
@@ -66,16 +160,35 @@
     setLive(false, "live updates unavailable");
     return;
   }
-  // EventSource reconnects by itself and sends Last-Event-ID, so nothing is missed in between
-  var source = new EventSource(body.getAttribute("data-events") + "?since=" + encodeURIComponent(since));
-  source.addEventListener("open", function () {
-    setLive(true, "live");
-  });
-  source.addEventListener("error", function () {
-    setLive(false, "reconnecting\u2026");
-  });
-  source.addEventListener("row", function (event) {
-    applyRow(JSON.parse(event.data));
-  });
+
+  // EventSource reconnects by itself (with Last-Event-ID) after a dropped connection, but gives
+  // up for good on an answer other than 200: a proxy's 502 during a deploy, or a 401 once the
+  // token changed. Then: a 401 reloads the page (its sign-in form), anything else retries.
+  var retryMs = 2000;
+  function connect() {
+    var source = new EventSource(body.getAttribute("data-events") + "?since=" + encodeURIComponent(lastId));
+    source.addEventListener("open", function () {
+      retryMs = 2000;
+      setLive(true, "live");
+    });
+    source.addEventListener("error", function () {
+      setLive(false, "reconnecting\u2026");
+      if (source.readyState !== EventSource.CLOSED) return;
+      fetch(location.pathname, { method: "HEAD", credentials: "same-origin", cache: "no-store" })
+        .then(function (answer) {
+          if (answer.status === 401) location.reload();
+          else setTimeout(connect, retryMs);
+        })
+        .catch(function () {
+          setTimeout(connect, retryMs);
+        });
+      retryMs = Math.min(retryMs * 2, 30000);
+    });
+    source.addEventListener("row", function (event) {
+      if (event.lastEventId) lastId = event.lastEventId;
+      applyRow(JSON.parse(event.data));
+    });
+  }
+  connect();
   setInterval(refreshTimes, 30000);
 })();

@@ -9,14 +9,28 @@ export function formatDuration(ms: number | null): string {
   return `${h}h ${String(m % 60).padStart(2, "0")}m`;
 }
 
-/** "just now", "5 min ago", "3 h ago", "2 d ago"; the page's script keeps it current. */
-export function formatAgo(iso: string | null, now: number): string {
-  if (iso === null) return "–";
+/**
+ * A time worth showing: a payload without any time leaves the epoch behind, which is no
+ * time at all ("20789 d ago").
+ */
+export function knownTime(iso: string | null | undefined): string | null {
+  if (iso === null || iso === undefined) return null;
   const then = Date.parse(iso);
-  if (Number.isNaN(then)) return "–";
+  return Number.isNaN(then) || then <= 0 ? null : iso;
+}
+
+/**
+ * "just now", "5 min ago", "3 h ago", "6 d ago", then the date ("2026-03-14"), as GitHub
+ * does: "412 d ago" says less than a date. The page's script keeps it current (same rules).
+ */
+export function formatAgo(iso: string | null, now: number): string {
+  const known = knownTime(iso);
+  if (known === null) return "–";
+  const then = Date.parse(known);
   const s = Math.max(0, Math.round((now - then) / 1000));
   if (s < 45) return "just now";
   if (s < 3600) return `${Math.max(1, Math.round(s / 60))} min ago`;
   if (s < 86_400) return `${Math.round(s / 3600)} h ago`;
-  return `${Math.round(s / 86_400)} d ago`;
+  if (s < 7 * 86_400) return `${Math.round(s / 86_400)} d ago`;
+  return new Date(then).toISOString().slice(0, 10);
 }

@@ -14,12 +14,24 @@ export interface PageInput {
   readonly base: string;
 }
 
+/** Rows per state, as buttons: the page's script shows only that state's rows on a click. */
 export function renderCounts(rows: readonly BranchRow[]): string {
   const counts = new Map<State, number>();
   for (const row of rows) counts.set(row.state, (counts.get(row.state) ?? 0) + 1);
   return STATES.filter((s) => counts.has(s))
-    .map((s) => `<li class="s-${s}">${counts.get(s) ?? 0} ${s}</li>`)
+    .map(
+      (s) =>
+        `<li class="s-${s}"><button type="button" data-state="${s}" aria-pressed="false" title="show only ${s} branches">${counts.get(s) ?? 0} ${s}</button></li>`,
+    )
     .join("");
+}
+
+const TITLE = "buildcast · build status";
+
+/** The tab says how many branches are failing, so a background tab still tells. */
+export function pageTitle(rows: readonly BranchRow[]): string {
+  const failing = rows.filter((row) => row.state === "failing").length;
+  return failing > 0 ? `(${failing} failing) ${TITLE}` : TITLE;
 }
 
 /** The whole dashboard, server-rendered; the script only swaps rows the live feed sends. */
@@ -32,15 +44,17 @@ export function renderPage(input: PageInput): string {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="color-scheme" content="light dark">
-<title>buildcast · build status</title>
+<title>${escapeHtml(pageTitle(input.rows))}</title>
+<link rel="icon" href="${escapeHtml(base)}favicon.svg" type="image/svg+xml">
 <style>${DASHBOARD_CSS}</style>
 <script src="${escapeHtml(base)}dashboard.js" defer></script>
 </head>
 <body data-revision="${input.revision}" data-events="${escapeHtml(base)}api/v1/events">
 <header>
 <h1>buildcast <span>build status</span></h1>
-<ul class="counts" id="counts">${renderCounts(input.rows)}</ul>
-<div class="live" id="live" aria-live="polite">connecting…</div>
+<ul class="counts" id="counts" aria-label="branches by state">${renderCounts(input.rows)}</ul>
+<input type="search" id="filter" class="filter" placeholder="Filter repository or branch  ( / )" aria-label="filter by repository or branch" autocomplete="off" spellcheck="false">
+<div class="live" id="live" role="status">connecting…</div>
 </header>
 <main>
 <table>
@@ -50,6 +64,7 @@ ${body}
 </tbody>
 </table>
 <p class="empty" id="empty"${input.rows.length ? " hidden" : ""}>No builds yet. Point a GitHub or GitLab webhook at buildcast and they appear here live.</p>
+<p class="empty" id="nomatch" hidden>No branch matches the filter.</p>
 </main>
 </body>
 </html>

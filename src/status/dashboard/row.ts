@@ -1,30 +1,30 @@
 import { escapeHtml, safeUrl } from "../html.ts";
 import { rowSortKey, type BranchRow } from "../queries.ts";
-import { formatAgo, formatDuration } from "./format.ts";
+import { formatAgo, formatDuration, knownTime } from "./format.ts";
 import { renderTrend } from "./trend.ts";
 
+/** Provider text may be right-to-left: `dir="auto"` keeps it from swallowing what follows. */
 const link = (href: string | null, text: string, cls = ""): string => {
   const url = safeUrl(href);
   const c = cls ? ` class="${cls}"` : "";
   return url
-    ? `<a${c} href="${escapeHtml(url)}" rel="noopener noreferrer">${escapeHtml(text)}</a>`
-    : `<span${c}>${escapeHtml(text)}</span>`;
+    ? `<a${c} href="${escapeHtml(url)}" rel="noopener noreferrer" dir="auto">${escapeHtml(text)}</a>`
+    : `<span${c} dir="auto">${escapeHtml(text)}</span>`;
 };
 
 /** One table row; also sent whole over the live feed, so the page and the feed never disagree. */
 export function renderRow(row: BranchRow, now: number): string {
   const latest = row.runs[0];
   const when = latest
-    ? (latest.finishedAt ?? latest.startedAt ?? latest.createdAt ?? latest.updatedAt)
+    ? knownTime(latest.finishedAt ?? latest.startedAt ?? latest.createdAt ?? latest.updatedAt)
     : null;
   const chips = row.pipelines
     .map((p) => `<li>${link(p.run.url, p.pipeline || "pipeline", `chip s-${p.state}`)}</li>`)
     .join("");
+  const author = latest?.commit.author?.name || latest?.commit.author?.username;
   const commit = latest
     ? `<div class="commit">${link(latest.commit.url, latest.commit.title ?? latest.commit.sha.slice(0, 8))}${
-        latest.commit.author?.name || latest.commit.author?.username
-          ? ` <span class="author">· ${escapeHtml(latest.commit.author.name ?? latest.commit.author.username)}</span>`
-          : ""
+        author ? ` <span class="author">· <bdi>${escapeHtml(author)}</bdi></span>` : ""
       }</div>`
     : "";
   const failed = row.pipelines.flatMap((p) => p.run.failedJobs);
@@ -34,12 +34,14 @@ export function renderRow(row: BranchRow, now: number): string {
         .map((j) => link(j.url, j.name))
         .join(", ")}${failed.length > 4 ? ` +${failed.length - 4}` : ""}</div>`
     : "";
-  return `<tr id="${row.id}" class="row s-${row.state}" data-state="${row.state}" data-sort="${escapeHtml(rowSortKey(row))}">
+  // what the page's filter box searches: repository and branch
+  const text = `${row.repository} ${row.branch}`.toLowerCase();
+  return `<tr id="${row.id}" class="row s-${row.state}" data-state="${row.state}" data-sort="${escapeHtml(rowSortKey(row))}" data-text="${escapeHtml(text)}">
 <td class="state"><span class="pill s-${row.state}">${row.state}</span></td>
 <td class="repo">${link(row.repositoryUrl, row.repository)}<span class="provider">${row.provider}</span></td>
-<td class="branch"><code>${escapeHtml(row.branch)}</code></td>
+<td class="branch"><code dir="auto">${escapeHtml(row.branch)}</code></td>
 <td class="pipelines"><ul>${chips}</ul>${commit}${failedList}</td>
-<td class="when"><time datetime="${escapeHtml(when ?? "")}">${escapeHtml(formatAgo(when, now))}</time></td>
+<td class="when">${when === null ? "–" : `<time datetime="${escapeHtml(when)}" title="${escapeHtml(when)}">${escapeHtml(formatAgo(when, now))}</time>`}</td>
 <td class="duration">${escapeHtml(formatDuration(latest?.durationMs ?? null))}</td>
 <td class="trend-cell">${renderTrend(row.runs)}</td>
 </tr>`;

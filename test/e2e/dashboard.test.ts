@@ -281,4 +281,36 @@ describe("dashboard in a browser", () => {
     assert.equal(badge.headers.get("cross-origin-resource-policy"), "cross-origin");
     await page.close();
   });
+
+  it("gets its live feed back after a non-200 answer, and reloads into sign-in after a 401", async () => {
+    const page = await browser.newPage();
+    await page.goto(`${gateway.url}/`);
+    await page.locator("#live.on").waitFor();
+    // the feed drops and a proxy answers 502 twice: EventSource alone would give up for good
+    let refusals = 2;
+    await page.route("**/api/v1/events*", async (route) => {
+      if (refusals-- > 0) await route.fulfill({ status: 502, body: "bad gateway" });
+      else await route.continue();
+    });
+    await page.goto(`${gateway.url}/`);
+    await page.locator("#live.on").waitFor({ timeout: 20_000 });
+    assert.ok(refusals < 0, "the page asked again after each 502");
+
+    // the token changed: the feed and the page answer 401, so the page reloads (to sign in)
+    await page.unroute("**/api/v1/events*");
+    await page.route("**/api/v1/events*", (route) => route.fulfill({ status: 401, body: "{}" }));
+    let reloaded = false;
+    await page.route(`${gateway.url}/`, async (route) => {
+      if (route.request().method() === "HEAD") await route.fulfill({ status: 401 });
+      else {
+        reloaded = true;
+        await route.continue();
+      }
+    });
+    // drop the open feed: the page reconnects, gets the 401 and checks the page itself
+    await page.evaluate(() => window.stop());
+    for (let i = 0; i < 200 && !reloaded; i++) await page.waitForTimeout(100);
+    assert.ok(reloaded, "the page reloaded to show the sign-in form");
+    await page.close();
+  });
 });

@@ -26,8 +26,11 @@ function workflowRun(conclusion: "success" | "failure", runId: number, minutesAg
   const time = (ago: number) => new Date(Math.floor(Date.now() / 1000) * 1000 - ago * 60_000).toISOString();
   const payload = JSON.parse(readFixture("github/workflow_run.completed.1.json")) as {
     workflow_run: Record<string, unknown>;
+    workflow: Record<string, unknown>;
     repository: Record<string, unknown>;
   };
+  // buildcast names a run after its workflow
+  payload.workflow["name"] = "CI";
   Object.assign(payload.workflow_run, {
     id: runId,
     name: "CI",

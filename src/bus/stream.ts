@@ -88,24 +88,38 @@ export async function ensureDurableConsumer(jsm: JetStreamManager, options: Dura
     ack_wait: ns(options.ackWaitMs),
     max_ack_pending: 1000,
   };
-  try {
-    await jsm.consumers.info(options.stream, options.durable);
+  const update = async (): Promise<void> => {
     await jsm.consumers.update(options.stream, options.durable, {
       max_deliver: settings.max_deliver,
       ack_wait: settings.ack_wait,
       max_ack_pending: settings.max_ack_pending,
     });
+  };
+  try {
+    await jsm.consumers.info(options.stream, options.durable);
+    await update();
+    return;
   } catch (error) {
-    if (error instanceof JetStreamApiError && error.code === JetStreamApiCodes.ConsumerNotFound) {
-      const start = options.startFrom?.();
-      await jsm.consumers.add(
-        options.stream,
-        start === undefined
-          ? { ...settings, deliver_policy: DeliverPolicy.All }
-          : { ...settings, deliver_policy: DeliverPolicy.StartTime, opt_start_time: start.toISOString() },
-      );
-      return;
-    }
-    throw error;
+    if (!(error instanceof JetStreamApiError && error.code === JetStreamApiCodes.ConsumerNotFound))
+      throw error;
+  }
+  const start = options.startFrom?.();
+  try {
+    await jsm.consumers.add(
+      options.stream,
+      start === undefined
+        ? { ...settings, deliver_policy: DeliverPolicy.All }
+        : { ...settings, deliver_policy: DeliverPolicy.StartTime, opt_start_time: start.toISOString() },
+    );
+  } catch (error) {
+    // Another replica created it between our look and our add. With a start time the server
+    // refuses ours ("start time can not be updated": the two differ by milliseconds); theirs
+    // is as good, so use it. If it is not there either, the add's error stands.
+    const created = await jsm.consumers.info(options.stream, options.durable).then(
+      () => true,
+      () => false,
+    );
+    if (!created) throw error;
+    await update();
   }
 }

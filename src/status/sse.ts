@@ -112,9 +112,10 @@ export function createSseHub(view: StatusView, options: { heartbeatMs: number; n
     close() {
       closed = true;
       for (const res of open) {
-        // end the connection with the stream, so the browser reconnects on a new one
-        res.once("finish", () => res.socket?.end());
-        res.end();
+        // end the connection with the stream, so the browser reconnects on a new one (the
+        // response lets go of its socket once finished: hold on to it first)
+        const socket = res.socket;
+        res.end(() => socket?.end());
       }
       open.clear();
       unsubscribe?.();

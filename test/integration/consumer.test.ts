@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { connectBus, type Bus } from "../../src/bus/connect.ts";
 import { DependencyUnavailableError, startConsumer } from "../../src/bus/consume.ts";
-import { ensureStreams } from "../../src/bus/stream.ts";
+import { ensureDurableConsumer, ensureStreams } from "../../src/bus/stream.ts";
 import { loadConfig } from "../../src/config/load.ts";
 import { createLogger } from "../../src/observability/logger.ts";
 import { buildEvent, publishEvent } from "../helpers/events.ts";
@@ -169,6 +169,36 @@ describe("the durable consumer loop on real NATS", () => {
       assert.equal(info.num_pending, 0);
     } finally {
       await consumer.stop();
+    }
+  });
+
+  test("replicas creating the same consumer with a start time at once all get it", async () => {
+    // a fresh deployment, or Slack turned on for pods that start together: each asks for a
+    // start time a few milliseconds apart, which nats-server refuses as an update
+    const other = await connectBus(nats.url, logger);
+    try {
+      for (let i = 0; i < 10; i++) {
+        const options = (offsetMs: number) => ({
+          stream: stream.name,
+          durable: `race-${i}`,
+          maxDeliver: 5,
+          ackWaitMs: 30_000,
+          startFrom: () => new Date(Date.now() - 600_000 - offsetMs),
+        });
+        const results = await Promise.allSettled([
+          ensureDurableConsumer(bus.jsm, options(0)),
+          ensureDurableConsumer(other.jsm, options(7)),
+          ensureDurableConsumer(bus.jsm, options(13)),
+        ]);
+        assert.deepEqual(
+          results.map((result) => (result.status === "rejected" ? String(result.reason) : "ok")),
+          ["ok", "ok", "ok"],
+        );
+        const info = await bus.jsm.consumers.info(stream.name, `race-${i}`);
+        assert.equal(info.config.deliver_policy, "by_start_time");
+      }
+    } finally {
+      await other.close();
     }
   });
 });

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { request } from "node:http";
+import { Agent, request } from "node:http";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -8,6 +8,8 @@ import { sign } from "@octokit/webhooks-methods";
 import { connect } from "@nats-io/transport-node";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { startGatewayProcess } from "../helpers/gateway-process.ts";
+import { startTestGateway } from "../helpers/gateway.ts";
+import { eventually } from "../helpers/poll.ts";
 import { startNats, startRedis } from "../helpers/servers.ts";
 import { workflowRun } from "../helpers/synthetic-webhooks.ts";
 import { GITHUB_SECRET } from "../helpers/webhooks.ts";
@@ -110,6 +112,29 @@ test(
     }
   },
 );
+
+test("shutdown closes a live feed's connection, not only its stream, so browsers reconnect elsewhere", async () => {
+  const gw = await startTestGateway();
+  // far beyond the wait below: only closing it on purpose ends the connection sooner
+  gw.gateway.server.keepAliveTimeout = 120_000;
+  const agent = new Agent({ keepAlive: true });
+  let socketClosed = false;
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const req = request(`${gw.url}/api/v1/events`, { agent }, (res) => {
+        res.once("data", () => resolve());
+      });
+      req.on("socket", (socket) => socket.once("close", () => (socketClosed = true)));
+      req.on("error", reject);
+      req.end();
+    });
+    const closing = gw.close();
+    await eventually(() => socketClosed, "the feed's connection to close", 20_000);
+    await closing;
+  } finally {
+    agent.destroy();
+  }
+});
 
 test(
   "NODE_ENV=production never starts servers and says clearly what it could not reach",

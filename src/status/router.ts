@@ -71,8 +71,16 @@ export function createStatusRouter(deps: RouterDeps): Router {
         return;
       }
       if (offered !== null) {
-        // trade the token in the address bar for a cookie, then drop it from the URL and history
-        res.set("Set-Cookie", sessionCookie(token, base, req.secure)).redirect(303, base);
+        // trade the token in the address bar for a cookie, then drop it from the URL and
+        // history; the rest of the query (a shared view's filters) stays
+        const rest = new URLSearchParams();
+        for (const [key, value] of Object.entries(query(req))) {
+          if (key !== "token" && typeof value === "string") rest.append(key, value);
+        }
+        const kept = rest.toString();
+        res
+          .set("Set-Cookie", sessionCookie(token, base, req.secure))
+          .redirect(303, kept ? `${base}?${kept}` : base);
         return;
       }
     }

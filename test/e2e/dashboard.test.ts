@@ -278,6 +278,17 @@ describe("dashboard in a browser", () => {
     await page.locator("#filter").fill("no such branch");
     assert.equal(await shown.count(), 0);
     assert.equal(await page.locator("#nomatch").isVisible(), true);
+    await page.locator("#nomatch button").click();
+    assert.equal(await shown.count(), await rows.count(), "Show all clears the filters");
+    assert.doesNotMatch(page.url(), /[?&]q=/);
+
+    // a state with no rows left (its last branch was fixed) has no button to release: Show all
+    await page.goto(`${gateway.url}/?state=unknown&q=%20main%20`);
+    await page.locator("#live.on").waitFor();
+    assert.equal(await page.locator("#filter").inputValue(), "main", "the text is trimmed");
+    assert.equal(await page.locator("#nomatch").isVisible(), true);
+    await page.locator("#nomatch button").click();
+    assert.equal(await shown.count(), await rows.count());
 
     // badges can be embedded by other sites
     const badge = await fetch(`${gateway.url}/badge.svg?repository=acme/web&branch=main`);

@@ -312,6 +312,10 @@ describe("status store against a real NATS", () => {
     const login = await fetch(`${h.url}/?token=${TOKEN}`, { redirect: "manual" });
     assert.equal(login.status, 303);
     assert.equal(login.headers.get("location"), "/");
+    // a shared, filtered view keeps its filters through the sign-in
+    const shared = await fetch(`${h.url}/?state=failing&token=${TOKEN}&q=api`, { redirect: "manual" });
+    assert.equal(shared.status, 303);
+    assert.equal(shared.headers.get("location"), "/?state=failing&q=api");
     const cookie = (login.headers.get("set-cookie") ?? "").split(";")[0] ?? "";
     assert.ok(!cookie.includes(TOKEN), "the cookie does not hold the token itself");
     assert.match(login.headers.get("set-cookie") ?? "", /HttpOnly/);

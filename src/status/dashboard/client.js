@@ -32,8 +32,12 @@
 
   // --- filters: one state (a click on its count) and a text, both in the URL -------------------
   var params = new URLSearchParams(location.search);
-  var filter = { state: params.get("state") || null, text: (params.get("q") || "").toLowerCase() };
-  filterBox.value = params.get("q") || "";
+  var states = ["failing", "running", "canceled", "unknown", "passing"];
+  var filter = {
+    state: states.indexOf(params.get("state")) >= 0 ? params.get("state") : null,
+    text: (params.get("q") || "").trim().toLowerCase(),
+  };
+  filterBox.value = (params.get("q") || "").trim();
 
   function hiddenByFilter(tr) {
     if (filter.state && tr.getAttribute("data-state") !== filter.state) return true;
@@ -55,11 +59,20 @@
     nomatch.hidden = rows.children.length === 0 || visible > 0;
   }
 
+  function clearFilter() {
+    filter.state = null;
+    filter.text = "";
+    filterBox.value = "";
+    applyFilter();
+    saveFilter();
+  }
+
   function saveFilter() {
     var next = new URLSearchParams(location.search);
     if (filter.state) next.set("state", filter.state);
     else next.delete("state");
-    if (filterBox.value) next.set("q", filterBox.value);
+    var text = filterBox.value.trim();
+    if (text) next.set("q", text);
     else next.delete("q");
     var query = next.toString();
     history.replaceState(null, "", location.pathname + (query ? "?" + query : "") + location.hash);
@@ -85,6 +98,11 @@
       applyFilter();
       saveFilter();
     }
+  });
+  // the state whose button is pressed may have no rows left (its last branch got fixed), and
+  // then no button to release: the "no match" line offers the way back
+  nomatch.addEventListener("click", function (event) {
+    if (event.target.closest("button")) clearFilter();
   });
   // "/" jumps to the filter box, as on GitHub
   document.addEventListener("keydown", function (event) {

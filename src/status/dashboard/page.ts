@@ -64,7 +64,7 @@ ${body}
 </tbody>
 </table>
 <p class="empty" id="empty"${input.rows.length ? " hidden" : ""}>No builds yet. Point a GitHub or GitLab webhook at buildcast and they appear here live.</p>
-<p class="empty" id="nomatch" hidden>No branch matches the filter.</p>
+<p class="empty" id="nomatch" hidden>No branch matches the filter. <button type="button" class="clear">Show all</button></p>
 </main>
 </body>
 </html>

@@ -57,6 +57,8 @@ export function workflowRunTemplate(
     html_url: `${String(repository.html_url)}/actions/runs/${MARKER}`,
     run_started_at: "2024-05-01T10:00:00Z",
     updated_at: "2024-05-01T10:04:00Z",
+    // the docs sample's head is another repository (a fork's); benchmark runs are this one's
+    head_repository: repository,
   });
   payload.action = "completed";
   const headCommit = run.head_commit as Json;

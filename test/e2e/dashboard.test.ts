@@ -43,6 +43,8 @@ function workflowRun(conclusion: "success" | "failure", runId: number, minutesAg
     updated_at: time(minutesAgo),
   });
   Object.assign(payload.repository, { full_name: "acme/web", name: "web" });
+  // the docs sample's head is another repository (a fork's): make it this one's own branch
+  payload.workflow_run["head_repository"] = payload.repository;
   return JSON.stringify(payload);
 }
 

@@ -411,7 +411,8 @@ const EXPECTED: Record<string, object> = {
     providerStatus: "queued",
     repository: { id: "283462325", fullName: "Codertocat/Hello-World" },
     run: { id: "1589141559", name: "Manually triggered workflow", number: 36, trigger: "workflow_dispatch" },
-    ref: { name: "main", sha: "5779607b49aab1200488439f02372c57b4f75444" },
+    // GitHub's docs sample names another repository (octo-org/octo-repo) as the run's head
+    ref: { name: "octo-org:main", sha: "5779607b49aab1200488439f02372c57b4f75444" },
     commit: {
       title: "Update milestone-created.yml",
       author: { name: "Mona Lisa", email: "octocat@github.com" },
@@ -486,12 +487,14 @@ void describe("normalizeGithub: pull requests from forks", () => {
     assert.equal(fork.data.ref.type, "branch");
   });
 
-  void it("keeps the branch name for the repository's own branches and for non-PR events", () => {
+  void it("keeps the branch name for the repository's own branches", () => {
     const own = only("workflow_run", withRun({ event: "pull_request" }));
     assert.equal(own.data.ref.name, "master");
-    // only pull_request events run a fork's code; GitHub's own docs sample disagrees with itself
-    const dispatch = only("workflow_run", withRun({ event: "workflow_dispatch", head_repository: stranger }));
-    assert.equal(dispatch.data.ref.name, "master");
+  });
+
+  void it("names the fork's branch for a workflow that a fork's run triggered too", () => {
+    const triggered = only("workflow_run", withRun({ event: "workflow_run", head_repository: stranger }));
+    assert.equal(triggered.data.ref.name, "stranger:master");
   });
 });
 

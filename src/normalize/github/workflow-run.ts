@@ -42,8 +42,9 @@ function workflowName(payload: JsonObject, run: JsonObject): string {
  * A pull request from a fork runs in this repository on the fork's branch, and GitHub names
  * that branch alone: a stranger's fork PR from its own `main` would count as this
  * repository's `main` (its badge, its lane, its routes). GitHub leaves `pull_requests` empty
- * for forks, so the branch is named as GitHub's pull request page does: `owner:branch`.
- * Only pull_request events run a fork's code here.
+ * for forks, so the branch is named as GitHub's pull request page does: `owner:branch`. The
+ * same holds for a workflow another run triggered (event workflow_run), which inherits the
+ * fork's head: whatever the event, a head in another repository is a fork's.
  */
 function headBranch(payload: JsonObject, run: JsonObject): string | null {
   const branch = optString(run, "head_branch");
@@ -51,7 +52,6 @@ function headBranch(payload: JsonObject, run: JsonObject): string | null {
   const fromFork =
     branch !== null &&
     branch !== "" &&
-    (optString(run, "event") ?? "").startsWith("pull_request") &&
     field(head, "id") !== undefined &&
     field(head, "id") !== field(optObject(payload, "repository"), "id");
   if (!fromFork) return branch;

@@ -7,7 +7,9 @@ import { buildEvent, publishEvent } from "../helpers/events.ts";
 import { eventually, sleep, startNotifyHarness, type NotifyHarness } from "../helpers/notify-harness.ts";
 import { startSlackServer, type SlackServer } from "../helpers/slack-server.ts";
 
-const LOOKBACK_MS = 4000;
+// generous: the recent event must still be inside the window once the consumer is created,
+// however slowly a loaded machine gets there
+const LOOKBACK_MS = 10_000;
 
 let slack: SlackServer;
 let harness: NotifyHarness;

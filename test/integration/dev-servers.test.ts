@@ -10,6 +10,16 @@ import { createLogger } from "../../src/observability/logger.ts";
 import { startGatewayProcess } from "../helpers/gateway-process.ts";
 import { freePort, startNats } from "../helpers/servers.ts";
 
+/** Runs `test` with a fresh directory for config, spool and data, removed afterwards. */
+async function inTempDir(test: (dir: string) => Promise<void>): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), "buildcast-devservers-"));
+  try {
+    await test(dir);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 /** 192.0.2.0/24 is TEST-NET-1: never routed and never a local address, so nothing can bind there. */
 const UNBINDABLE = "192.0.2.1";
 
@@ -39,28 +49,32 @@ async function startupFailure(dir: string, configYaml: string): Promise<string> 
   return outcome.output;
 }
 
+/** src/main.ts with NATS at `natsHost` and Redis at 127.0.0.1, free ports, named in a config file. */
+async function failureWithConfiguredUrls(natsHost: string) {
+  const natsPort = await freePort();
+  const redisPort = await freePort();
+  let output = "";
+  await inTempDir(async (dir) => {
+    output = await startupFailure(
+      dir,
+      `nats: { url: "nats://${natsHost}:${natsPort}" }\nredis: { url: "redis://127.0.0.1:${redisPort}" }`,
+    );
+  });
+  assert.match(output, /^gateway exited with 1:/);
+  assert.doesNotMatch(output, STACK);
+  return { output, natsPort, redisPort };
+}
+
 test(
   "in development, a NATS URL named in a config file gets no local nats-server: startup stops with a clear error",
   { timeout: 60_000 },
   async () => {
-    const dir = mkdtempSync(join(tmpdir(), "buildcast-devservers-"));
-    try {
-      const natsPort = await freePort();
-      const redisPort = await freePort();
-      const output = await startupFailure(
-        dir,
-        `nats: { url: "nats://127.0.0.1:${natsPort}" }\nredis: { url: "redis://127.0.0.1:${redisPort}" }`,
-      );
-      assert.match(output, /^gateway exited with 1:/);
-      assert.match(output, new RegExp(`cannot reach NATS at nats://127\\.0\\.0\\.1:${natsPort}`));
-      assert.match(output, /set NATS_URL \(or nats\.url\)/);
-      assert.doesNotMatch(output, /started a local/);
-      assert.doesNotMatch(output, STACK);
-      assert.equal(await isListening("127.0.0.1", natsPort), false);
-      assert.equal(await isListening("127.0.0.1", redisPort), false);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    const { output, natsPort, redisPort } = await failureWithConfiguredUrls("127.0.0.1");
+    assert.match(output, new RegExp(`cannot reach NATS at nats://127\\.0\\.0\\.1:${natsPort}`));
+    assert.match(output, /set NATS_URL \(or nats\.url\)/);
+    assert.doesNotMatch(output, /started a local/);
+    assert.equal(await isListening("127.0.0.1", natsPort), false);
+    assert.equal(await isListening("127.0.0.1", redisPort), false);
   },
 );
 
@@ -68,21 +82,9 @@ test(
   "in development, an unreachable NATS host named in a config file is a startup error, not a stack trace",
   { timeout: 60_000 },
   async () => {
-    const dir = mkdtempSync(join(tmpdir(), "buildcast-devservers-"));
-    try {
-      const natsPort = await freePort();
-      const redisPort = await freePort();
-      const output = await startupFailure(
-        dir,
-        `nats: { url: "nats://${UNBINDABLE}:${natsPort}" }\nredis: { url: "redis://127.0.0.1:${redisPort}" }`,
-      );
-      assert.match(output, /^gateway exited with 1:/);
-      assert.match(output, new RegExp(`cannot reach NATS at nats://192\\.0\\.2\\.1:${natsPort}`));
-      assert.doesNotMatch(output, /exited with code/);
-      assert.doesNotMatch(output, STACK);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    const { output, natsPort } = await failureWithConfiguredUrls(UNBINDABLE);
+    assert.match(output, new RegExp(`cannot reach NATS at nats://192\\.0\\.2\\.1:${natsPort}`));
+    assert.doesNotMatch(output, /exited with code/);
   },
 );
 
@@ -121,8 +123,7 @@ test(
   "for the default URLs with nothing listening, local servers start with the gateway and stop with it",
   { timeout: 60_000 },
   async () => {
-    const dir = mkdtempSync(join(tmpdir(), "buildcast-devservers-"));
-    try {
+    await inTempDir(async (dir) => {
       const natsPort = await freePort();
       const redisPort = await freePort();
       const gateway = await startGateway(
@@ -137,15 +138,12 @@ test(
       }
       assert.equal(await isListening("127.0.0.1", natsPort), false, "nats-server stopped with the gateway");
       assert.equal(await isListening("127.0.0.1", redisPort), false, "redis-server stopped with the gateway");
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   },
 );
 
 test("a local nats-server that cannot start is a StartupError saying why and what to do", async () => {
-  const dir = mkdtempSync(join(tmpdir(), "buildcast-devservers-"));
-  try {
+  await inTempDir(async (dir) => {
     const natsPort = await freePort();
     const error = await startupErrorAsDefault(
       { nats: `nats://${UNBINDABLE}:${natsPort}`, redis: `redis://127.0.0.1:${await freePort()}` },
@@ -162,9 +160,7 @@ test("a local nats-server that cannot start is a StartupError saying why and wha
       "nats-server's own reason",
     );
     assert.match(error.message, /start nats-server yourself .*or set NATS_URL to a running server/);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test("a local redis-server that cannot start is a StartupError too", { timeout: 60_000 }, async () => {

@@ -26,7 +26,12 @@ test(
       BUILDCAST_SPOOL_DIR: spoolDir,
       LOG_LEVEL: "warn",
     };
-    let gateway = await startGatewayProcess(env);
+    let gateway = await startGatewayProcess(env).catch(async (error: unknown) => {
+      // without this, the servers' handles keep the file running until its timeout
+      await nats.dispose();
+      await redis.dispose();
+      throw error;
+    });
     try {
       await nats.stop();
       const ids = new Set<string>();

@@ -26,7 +26,19 @@ export async function startGatewayProcess(
   env: Record<string, string>,
   port?: number,
 ): Promise<GatewayProcess> {
-  const chosen = port ?? (await freePort());
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(env, port ?? (await freePort()));
+    } catch (error) {
+      // another process (tests run side by side) took the free port between the probe and
+      // the gateway's listen: try another; a port the caller chose is theirs to keep
+      if (port === undefined && attempt < 3 && /EADDRINUSE/.test(String(error))) continue;
+      throw error;
+    }
+  }
+}
+
+async function startOnce(env: Record<string, string>, chosen: number): Promise<GatewayProcess> {
   const child = spawn(process.execPath, ["--import", "tsx", join(ROOT, "src/main.ts")], {
     cwd: ROOT,
     env: {

@@ -38,7 +38,8 @@ COPY config/default.yaml ./config/default.yaml
 # Numeric uid (the image's "node" user) so Kubernetes' runAsNonRoot can verify it.
 USER 1000:1000
 EXPOSE 3000
-# Slim images have no curl; node 20 has fetch. /healthz says the process is alive.
+# Slim images have no curl; node 20 has fetch. /healthz says the process is alive. It probes
+# PORT (default 3000): a config file that moves server.port must set PORT to match, or use PORT.
 HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||3000)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 # node as PID 1 receives SIGTERM directly (no npm wrapper that would swallow it) and drains.

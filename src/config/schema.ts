@@ -2,62 +2,49 @@ import { z } from "zod";
 import { KINDS, PROVIDERS } from "../events/schema.ts";
 
 /**
- * Byte sizes may be written as a whole number of bytes or as a number with a unit: "25mb",
- * "512kb", "1.5gb" (b, kb, mb, gb; any case; 1kb = 1024 bytes).
+ * A quantity written as a plain number or as a number with a unit ("25mb", "30s"). zod v4
+ * reports a failed union only as "Invalid input", so the union and each of its branches
+ * carry one message that says what is accepted.
  */
-const SIZE_PATTERN = /^(\d+(?:\.\d+)?)\s*(b|kb|mb|gb)$/i;
-const SIZE_UNITS: Readonly<Record<string, number>> = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 };
-/**
- * One message for every way a size can be wrong: zod v4 reports a failed union only as
- * "Invalid input", so the union and each of its branches carry it.
- */
-const sizeError = {
-  error: "expected a size such as 25mb, 512kb, 1.5gb or a whole number of bytes (units: b, kb, mb, gb)",
-};
-const byteSize = z.union(
-  [
-    z.number(sizeError).int(sizeError).positive(sizeError),
-    z
-      .string(sizeError)
-      .regex(SIZE_PATTERN, sizeError)
-      .transform((text) => {
-        const match = SIZE_PATTERN.exec(text);
-        return Math.round(Number(match?.[1]) * (SIZE_UNITS[match?.[2]?.toLowerCase() ?? "b"] ?? 1));
-      }),
-  ],
-  sizeError,
-);
+function quantity(options: {
+  readonly min: number;
+  readonly pattern: RegExp;
+  readonly units: Readonly<Record<string, number>>;
+  readonly error: string;
+}) {
+  const error = { error: options.error };
+  return z.union(
+    [
+      z.number(error).int(error).min(options.min, error),
+      z
+        .string(error)
+        .regex(options.pattern, error)
+        .transform((text) => {
+          const match = options.pattern.exec(text);
+          return Math.round(Number(match?.[1]) * (options.units[match?.[2]?.toLowerCase() ?? ""] ?? 1));
+        }),
+    ],
+    error,
+  );
+}
 
-/**
- * Durations may be written as a whole number of milliseconds or as a whole number with a
- * lower-case unit: "500ms", "30s", "5m", "2h", "90d".
- */
-const DURATION_PATTERN = /^(\d+)\s*(ms|s|m|h|d)$/;
-const DURATION_UNITS: Readonly<Record<string, number>> = {
-  ms: 1,
-  s: 1000,
-  m: 60_000,
-  h: 3_600_000,
-  d: 86_400_000,
-};
-const durationError = {
+/** Byte sizes: a whole number of bytes, or "25mb", "512kb", "1.5gb" (any case; 1kb = 1024 bytes). */
+const byteSize = quantity({
+  min: 1,
+  pattern: /^(\d+(?:\.\d+)?)\s*(b|kb|mb|gb)$/i,
+  units: { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 },
+  error: "expected a size such as 25mb, 512kb, 1.5gb or a whole number of bytes (units: b, kb, mb, gb)",
+});
+
+/** Durations: a whole number of milliseconds, or a whole number with a lower-case unit. */
+const duration = quantity({
+  min: 0,
+  pattern: /^(\d+)\s*(ms|s|m|h|d)$/,
+  units: { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 },
   error:
     "expected a duration such as 30s, 500ms, 5m, 2h, 90d or a whole number of milliseconds " +
     "(whole numbers only; units: ms, s, m, h, d, in lower case)",
-};
-const duration = z.union(
-  [
-    z.number(durationError).int(durationError).nonnegative(durationError),
-    z
-      .string(durationError)
-      .regex(DURATION_PATTERN, durationError)
-      .transform((text) => {
-        const match = DURATION_PATTERN.exec(text);
-        return Number(match?.[1]) * (DURATION_UNITS[match?.[2] ?? "ms"] ?? 1);
-      }),
-  ],
-  durationError,
-);
+});
 
 const hasScheme = (value: string, schemes: readonly string[]): boolean => {
   try {

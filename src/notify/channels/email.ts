@@ -45,8 +45,17 @@ export interface EmailChannelDeps {
   readonly caches: TrackCaches;
 }
 
-/** Who gets a route's mail: its list, plus the commit author when asked; case-insensitively unique. */
-export function recipients(route: Route, data: BuildEventData, people: Config["people"]): string[] {
+/**
+ * Who gets a route's mail: its list, plus the commit author when asked; case-insensitively
+ * unique, and none of the addresses in `mailed`, which it adds them to (routes that match the
+ * same notice share one set, so an address gets it once).
+ */
+export function recipients(
+  route: Route,
+  data: BuildEventData,
+  people: Config["people"],
+  mailed: Set<string> = new Set(),
+): string[] {
   if (!route.email) return [];
   const list = [...route.email.to];
   if (route.email.author) {
@@ -55,11 +64,10 @@ export function recipients(route: Route, data: BuildEventData, people: Config["p
     // GitHub's noreply addresses bounce
     if (email !== null && !/@users\.noreply\.github\.com$/i.test(email)) list.push(email);
   }
-  const seen = new Set<string>();
   return list.filter((address) => {
     const lower = address.toLowerCase();
-    if (seen.has(lower)) return false;
-    seen.add(lower);
+    if (mailed.has(lower)) return false;
+    mailed.add(lower);
     return true;
   });
 }
@@ -139,12 +147,7 @@ export function createEmailChannel(deps: EmailChannelDeps): DeliveryChannel {
         // (config order, so a redelivery derives the same jobs)
         const mailed = new Set<string>();
         for (const route of routes) {
-          const to = recipients(route, event.data, config.people).filter((address) => {
-            const lower = address.toLowerCase();
-            if (mailed.has(lower)) return false;
-            mailed.add(lower);
-            return true;
-          });
+          const to = recipients(route, event.data, config.people, mailed);
           if (to.length === 0) continue;
           const data: EmailJobData = {
             route: route.name,

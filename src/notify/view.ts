@@ -1,8 +1,9 @@
 import type { Person, Transition } from "../config/schema.ts";
+import { newestTries } from "../events/job-tries.ts";
 import type { BuildEventData } from "../events/schema.ts";
 import { entityName, outcomeOf } from "./entity.ts";
 import { displayName, findPerson } from "./people.ts";
-import { compareRank, type EntityRecord, type JobLine } from "./record.ts";
+import { compareRank, type EntityRecord } from "./record.ts";
 
 export type Tone = "failure" | "success" | "running" | "neutral";
 
@@ -84,26 +85,6 @@ export function formatDuration(ms: number): string {
   return `${s}s`;
 }
 
-/**
- * GitLab gives a retried job a new id under the same name and stage: only the newest try of
- * each job counts, so a job that failed and passed on retry is not listed as failed (the
- * status store counts jobs the same way).
- */
-function currentTries(jobs: readonly JobLine[]): JobLine[] {
-  const byName = new Map<string, JobLine>();
-  const started = (job: JobLine): number => job.startedMs ?? Number.NEGATIVE_INFINITY;
-  for (const job of jobs) {
-    const key = `${job.stage ?? ""}\u0000${job.name}`;
-    const seen = byName.get(key);
-    const newer =
-      seen === undefined ||
-      started(job) > started(seen) ||
-      (started(job) === started(seen) && compareRank(job.rank, seen.rank) > 0);
-    if (newer) byName.set(key, job);
-  }
-  return [...byName.values()];
-}
-
 /** The view of a record's latest state; `data` must be present (the caller checks). */
 export function buildView(
   record: EntityRecord & { readonly data: BuildEventData },
@@ -119,7 +100,16 @@ export function buildView(
     (transition ? TRANSITION_HEADLINES[transition] : STATUS_HEADLINES[data.status]) ?? data.providerStatus;
   const author = data.commit.author;
   const person = findPerson(people, author, data.provider);
-  const jobs = currentTries(Object.values(record.jobs).filter((job) => job.attempt === data.run.attempt));
+  // a GitLab retry is a new job of the same name: only its newest try counts
+  const jobs = newestTries(
+    Object.values(record.jobs).filter((job) => job.attempt === data.run.attempt),
+    (job) => ({
+      stage: job.stage ?? null,
+      name: job.name,
+      startedMs: job.startedMs ?? Number.NEGATIVE_INFINITY,
+    }),
+    (a, b) => compareRank(a.rank, b.rank),
+  );
   const failedJobs = jobs
     .filter((job) => outcomeOf(job.status) === "failure")
     .sort((a, b) => Number(a.allowFailure) - Number(b.allowFailure) || a.name.localeCompare(b.name))

@@ -1,3 +1,4 @@
+import { newestTries } from "../events/job-tries.ts";
 import type { Status } from "../events/schema.ts";
 import { compareMarks } from "./merge.ts";
 import type { BranchState, FailedJob, JobState, RunState, RunSummary, State } from "./model.ts";
@@ -27,25 +28,17 @@ const earliest = (values: readonly (string | null)[]): string | null =>
 const latest = (values: readonly string[]): string =>
   values.reduce((max, v) => (Date.parse(v) > Date.parse(max) ? v : max));
 
-/**
- * A retried job (GitLab) gets a new id under the same name; only the newest try of each
- * name counts, so a job that failed and then passed on retry is not listed as failed.
- */
+/** The newest try of each job of a run (a GitLab retry is a new job of the same name). */
 export function currentJobs(jobs: readonly JobState[]): JobState[] {
-  const byName = new Map<string, JobState>();
-  for (const job of jobs) {
-    const key = `${job.stage ?? ""}\u0000${job.name}`;
-    const seen = byName.get(key);
-    const started = (j: JobState) => Date.parse(j.startedAt ?? j.createdAt ?? j.mark.time) || 0;
-    if (
-      !seen ||
-      started(job) - started(seen) > 0 ||
-      (started(job) === started(seen) && compareMarks(job.mark, seen.mark) > 0)
-    ) {
-      byName.set(key, job);
-    }
-  }
-  return [...byName.values()];
+  return newestTries(
+    jobs,
+    (job) => ({
+      stage: job.stage,
+      name: job.name,
+      startedMs: Date.parse(job.startedAt ?? job.createdAt ?? job.mark.time) || 0,
+    }),
+    (a, b) => compareMarks(a.mark, b.mark),
+  );
 }
 
 export function failedJobs(jobs: readonly JobState[]): FailedJob[] {

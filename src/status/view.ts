@@ -71,6 +71,28 @@ export async function startView(
   let maxRevision = 0;
   let held = 0;
 
+  /**
+   * Puts a key's new slot in place (none: the key is forgotten), keeps the count and the
+   * repository index, and tells the listeners. A watched write or delete and an expiry the
+   * view notices itself go through here alike.
+   */
+  const change = (key: string, slot: Slot | null, revision: number, previous: BranchState | null): void => {
+    const state = slot?.state ?? null;
+    if (slot) slots.set(key, slot);
+    else slots.delete(key);
+    held += (state ? 1 : 0) - (previous ? 1 : 0);
+    const repository = (state ?? previous)?.repository.fullName;
+    if (repository !== undefined) {
+      const keys = byRepository.get(repository) ?? new Set<string>();
+      if (state) keys.add(key);
+      else keys.delete(key);
+      if (keys.size > 0) byRepository.set(repository, keys);
+      else byRepository.delete(repository);
+    }
+    const event: ViewChange = { key, revision, state, previous };
+    for (const listener of listeners) listener(event);
+  };
+
   const apply = (entry: KvWatchEntry): void => {
     const previous = slots.get(entry.key)?.state ?? null;
     let state: BranchState | null = null;
@@ -88,15 +110,14 @@ export async function startView(
         }
       }
       cache?.remember(entry.key, entry.revision, state, entry.length);
-      const keys = byRepository.get(state.repository.fullName) ?? new Set<string>();
-      keys.add(entry.key);
-      byRepository.set(state.repository.fullName, keys);
     } else cache?.forget(entry.key, entry.revision);
-    slots.set(entry.key, { state, revision: entry.revision, written: entry.created.getTime() });
-    held += (state ? 1 : 0) - (previous ? 1 : 0);
     maxRevision = Math.max(maxRevision, entry.revision);
-    const change: ViewChange = { key: entry.key, revision: entry.revision, state, previous };
-    for (const listener of listeners) listener(change);
+    change(
+      entry.key,
+      { state, revision: entry.revision, written: entry.created.getTime() },
+      entry.revision,
+      previous,
+    );
   };
 
   // an empty bucket sends nothing, so learn first whether there is anything to wait for
@@ -139,17 +160,13 @@ export async function startView(
     let dropped = 0;
     for (const [key, slot] of slots) {
       if (slot.written >= cutoff) continue;
-      slots.delete(key);
-      const previous = slot.state;
-      if (previous === null) continue;
+      if (slot.state === null) {
+        slots.delete(key); // a deleted key's marker: nobody to tell
+        continue;
+      }
       dropped += 1;
-      held -= 1;
       cache?.forget(key, slot.revision);
-      const keys = byRepository.get(previous.repository.fullName);
-      keys?.delete(key);
-      if (keys?.size === 0) byRepository.delete(previous.repository.fullName);
-      const change: ViewChange = { key, revision: slot.revision, state: null, previous };
-      for (const listener of listeners) listener(change);
+      change(key, null, slot.revision, slot.state);
     }
     return dropped;
   };

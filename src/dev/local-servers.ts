@@ -39,14 +39,6 @@ export interface LocalServer {
   stop(): Promise<void>;
 }
 
-/** A local server that could not be started; the message says why, with the server's last words. */
-export class LocalServerError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "LocalServerError";
-  }
-}
-
 interface Spawned {
   readonly child: ChildProcess;
   /** resolves once the process has exited and its output is read to the end */
@@ -112,9 +104,10 @@ async function startOne(
     await Promise.race([closed, new Promise((resolve) => (timer = setTimeout(resolve, 1000)))]);
     clearTimeout(timer);
     const said = lastWords();
-    throw new LocalServerError(
+    throw new Error(
       `a local ${name} on ${host}:${port} failed to start: ${(error as Error).message}` +
         (said.length > 0 ? ` (it said: ${said.join(" | ")})` : ""),
+      { cause: error },
     );
   }
   logger.info(

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { jetstream } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { chromium, type Browser } from "playwright-core";
+import { chromium, type Browser, type Locator, type Page } from "playwright-core";
 import type { Status } from "../../src/events/schema.ts";
 import { startTestGateway, type TestGateway } from "../helpers/gateway.ts";
 import { buildEvent, publishEvent } from "../helpers/events.ts";
@@ -48,6 +48,31 @@ function workflowRun(conclusion: "success" | "failure", runId: number, minutesAg
   return JSON.stringify(payload);
 }
 
+/**
+ * Events reach the store asynchronously: (re)load the dashboard until `rows` holds at least
+ * `count` rows (or 100 tries have passed; the caller's assertions then say what is missing).
+ */
+async function openWhenRows(page: Page, url: string, rows: Locator, count: number): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    await page.goto(url);
+    if ((await rows.count()) >= count) return;
+    await page.waitForTimeout(150);
+  }
+}
+
+/** Asserts the rows are ordered by state: failing, running, canceled, unknown, passing. */
+async function assertStateOrder(rows: Locator, message: string): Promise<void> {
+  const rank = ["failing", "running", "canceled", "unknown", "passing"];
+  const ranks = (await rows.evaluateAll((trs) => trs.map((tr) => tr.getAttribute("data-state") ?? ""))).map(
+    (state) => rank.indexOf(state),
+  );
+  assert.deepEqual(
+    ranks,
+    [...ranks].sort((a, b) => a - b),
+    message,
+  );
+}
+
 describe("dashboard in a browser", () => {
   let gateway: TestGateway;
   let browser: Browser;
@@ -74,10 +99,7 @@ describe("dashboard in a browser", () => {
     const page = await browser.newPage();
     // the first webhook reaches the store asynchronously: load once it is there
     const row = page.locator("tr.row", { hasText: "acme/web" });
-    for (let i = 0; i < 100 && (await row.count()) === 0; i++) {
-      await page.goto(`${gateway.url}/`);
-      if ((await row.count()) === 0) await page.waitForTimeout(100);
-    }
+    await openWhenRows(page, `${gateway.url}/`, row, 1);
     await row.waitFor();
     assert.equal(await row.getAttribute("data-state"), "passing");
     const passingColour = await row.locator(".pill").evaluate((el) => getComputedStyle(el).color);
@@ -182,10 +204,7 @@ describe("dashboard in a browser", () => {
 
     const page = await browser.newPage({ viewport: { width: 1280, height: 640 }, deviceScaleFactor: 1 });
     const rows = page.locator("tr.row");
-    for (let i = 0; i < 100 && (await rows.count()) < 6; i++) {
-      await page.goto(`${gateway.url}/`);
-      if ((await rows.count()) < 6) await page.waitForTimeout(150);
-    }
+    await openWhenRows(page, `${gateway.url}/`, rows, 6);
     assert.equal(await rows.count(), 6);
     await page.locator("#live.on").waitFor();
     // the README's picture is refreshed on request only, so a test run leaves the tree clean
@@ -217,22 +236,9 @@ describe("dashboard in a browser", () => {
     );
     const page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
     const rows = page.locator("tr.row");
-    for (let i = 0; i < 100 && (await rows.count()) < 7; i++) {
-      await page.goto(`${gateway.url}/`);
-      if ((await rows.count()) < 7) await page.waitForTimeout(150);
-    }
+    await openWhenRows(page, `${gateway.url}/`, rows, 7);
     await page.locator("#live.on").waitFor();
-    const rank = ["failing", "running", "canceled", "unknown", "passing"];
-    const order = async () =>
-      (await rows.evaluateAll((trs) => trs.map((tr) => tr.getAttribute("data-state") ?? ""))).map((state) =>
-        rank.indexOf(state),
-      );
-    const ranks = await order();
-    assert.deepEqual(
-      ranks,
-      [...ranks].sort((a, b) => a - b),
-      "failing rows first, then running, …",
-    );
+    await assertStateOrder(rows, "failing rows first, then running, …");
     assert.match(await page.title(), /^\(2 failing\) buildcast/);
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     assert.ok(overflow <= 0, `a long repository name wraps instead of widening the page (${overflow}px)`);
@@ -251,12 +257,7 @@ describe("dashboard in a browser", () => {
       rowId,
       "focus follows the redrawn row",
     );
-    const after = await order();
-    assert.deepEqual(
-      after,
-      [...after].sort((a, b) => a - b),
-      "the fixed row moved among the passing ones",
-    );
+    await assertStateOrder(rows, "the fixed row moved among the passing ones");
     assert.match(await page.title(), /^\(1 failing\) buildcast/);
 
     // a click on a count shows only that state; the URL keeps it

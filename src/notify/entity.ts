@@ -14,6 +14,8 @@ export interface Entity {
   readonly order: RunOrder;
   /** the provider's update time of this state (ms), to tell a re-run in place from a late event */
   readonly updatedMs: number | null;
+  /** the commit built; null when the provider sent none */
+  readonly sha: string | null;
 }
 
 /** Runs of one lane are ordered by their number when both have one, else by creation time. */
@@ -66,6 +68,7 @@ export function entityOf(data: BuildEventData): Entity {
     attempt: data.run.attempt,
     order: { number: data.run.number, createdMs: created === null ? null : Date.parse(created) },
     updatedMs: updated === null ? null : Date.parse(updated),
+    sha: data.ref.sha === "" ? null : data.ref.sha,
   };
 }
 

@@ -37,6 +37,8 @@ export interface LaneState {
     readonly attempt: number;
     readonly order: RunOrder;
     readonly outcome: "success" | "failure";
+    /** the commit it built (absent in state written before it was kept) */
+    readonly sha?: string | null;
   } | null;
   /** noticeId of the `failed` notice that opened the current failure streak */
   readonly failingSince: string | null;
@@ -99,7 +101,7 @@ function isRetriedInPlace(
   outcome: "success" | "failure" | "canceled",
 ): boolean {
   return (
-    memory.finished?.transition !== null &&
+    memory.finished !== null &&
     memory.outcome !== undefined &&
     memory.outcome !== outcome &&
     memory.finishedMs !== undefined &&
@@ -107,6 +109,21 @@ function isRetriedInPlace(
     entity.updatedMs !== null &&
     entity.updatedMs > memory.finishedMs
   );
+}
+
+/**
+ * Another run of the commit the lane last counted, ending the same way, has nothing new to
+ * announce: the push and pull_request runs of one commit (`on: [push, pull_request]`), a
+ * re-run that fails again, a nightly run with no new commit. It still counts as the lane's
+ * latest run, and its own message (if it has one) shows how it ended.
+ */
+function repeatsLastCommit(
+  lane: LaneState,
+  entity: Entity,
+  outcome: "success" | "failure" | "canceled",
+): boolean {
+  const last = lane.last;
+  return last !== null && entity.sha !== null && last.sha === entity.sha && last.outcome === outcome;
 }
 
 /**
@@ -160,12 +177,15 @@ export function decideTransition(
     };
   }
 
-  const transition = finishTransition(lane, outcome);
+  const transition = repeatsLastCommit(lane, entity, outcome) ? null : finishTransition(lane, outcome);
   // a run retried in place finishes again under the same attempt: its time tells the notices apart
-  const noticeId = sameAttempt?.finished
-    ? shortHash(entity.key, String(entity.attempt), transition, String(entity.updatedMs))
-    : shortHash(entity.key, String(entity.attempt), transition);
-  const threadRootId = transition === "failed" ? null : lane.failingSince;
+  const noticeId =
+    transition === null
+      ? null
+      : sameAttempt?.finished
+        ? shortHash(entity.key, String(entity.attempt), transition, String(entity.updatedMs))
+        : shortHash(entity.key, String(entity.attempt), transition);
+  const threadRootId = transition === "failed" || transition === null ? null : lane.failingSince;
   const recorded: RecordedDecision = { transition, noticeId, threadRootId };
   const next: RunMemory = {
     attempt: entity.attempt,
@@ -179,7 +199,7 @@ export function decideTransition(
   const last =
     outcome === "canceled"
       ? lane.last
-      : { key: entity.key, attempt: entity.attempt, order: entity.order, outcome };
+      : { key: entity.key, attempt: entity.attempt, order: entity.order, outcome, sha: entity.sha };
   const updated: LaneState = { version: 1, last, failingSince, runs: lane.runs };
   return {
     lane: { ...updated, runs: remember(updated, entity.key, next) },

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import type { JetStreamClient } from "@nats-io/jetstream";
 import { toBuildEvent } from "../../src/events/build-event.ts";
 import type { BuildEvent, BuildEventData, Kind, Phase, Provider, Status } from "../../src/events/schema.ts";
@@ -24,6 +25,7 @@ export interface EventSpec {
     allowFailure?: boolean;
     url?: string | null;
   };
+  /** the commit built; by default each run id has a commit of its own, all shortened to 0123456 */
   readonly sha?: string;
   readonly title?: string | null;
   readonly author?: string | null;
@@ -58,7 +60,7 @@ export function buildEvent(spec: EventSpec = {}): BuildEvent {
   const repository = spec.repository ?? "acme/api";
   const runId = spec.runId ?? "1001";
   const at = spec.at ?? "2024-05-01T10:00:00Z";
-  const sha = spec.sha ?? "0123456789abcdef0123456789abcdef01234567";
+  const sha = spec.sha ?? `0123456${createHash("sha1").update(runId).digest("hex").slice(0, 33)}`;
   const web = provider === "github" ? "https://github.com" : "https://gitlab.example.com";
   const data: BuildEventData = {
     provider,

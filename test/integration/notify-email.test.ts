@@ -75,7 +75,8 @@ function runEvent(
     runId: String(200 + n),
     runNumber: n,
     status,
-    sha: "a1b2c3d4e5f60718293a4b5c6d7e8f9012345678",
+    // a commit per run, all shortened to a1b2c3d
+    sha: `a1b2c3d4e5f60718293a4b5c6d7e8f90123456${minute}`,
     createdAt: `2024-05-01T10:${minute}:00Z`,
     at: `2024-05-01T10:${minute}:50Z`,
     ...extra,

@@ -9,7 +9,18 @@ import { buildEvent, publishEvent, type EventSpec } from "../helpers/events.ts";
 import { eventually, sleep, startNotifyHarness, type NotifyHarness } from "../helpers/notify-harness.ts";
 import { startSlackServer, type SlackCall, type SlackServer } from "../helpers/slack-server.ts";
 
-const TESTS = ["api", "flap", "retry", "order", "burst", "limit", "flaky", "bad", "outage"] as const;
+const TESTS = [
+  "api",
+  "flap",
+  "commit",
+  "retry",
+  "order",
+  "burst",
+  "limit",
+  "flaky",
+  "bad",
+  "outage",
+] as const;
 const channelOf = (test: (typeof TESTS)[number]) => `C${test.toUpperCase()}`;
 
 let slack: SlackServer;
@@ -175,6 +186,26 @@ describe("Slack notices", () => {
       [4, "Fixed"],
     ]);
     assert.ok(accepted(channel).every((call) => call.method === "chat.postMessage"));
+  });
+
+  it("the push and pull_request runs of one failing commit post one message between them", async () => {
+    const channel = channelOf("commit");
+    const sha = (letter: string) => letter.repeat(40);
+    // `on: [push, pull_request]`: runs 2 (push) and 3 (pull_request) build commit b
+    for (const event of [
+      runEvent("commit", 1, "success", { sha: sha("a") }),
+      runEvent("commit", 2, "failure", { sha: sha("b") }),
+      runEvent("commit", 3, "failure", { sha: sha("b") }),
+      runEvent("commit", 4, "failure", { sha: sha("c") }),
+    ]) {
+      await publish(event);
+    }
+    await eventually(() => accepted(channel).length >= 2, "two messages");
+    await sleep(1000);
+    const notices = accepted(channel)
+      .map((call) => String(call.args.text).replace(/ on main.*/, ""))
+      .sort();
+    assert.deepEqual(notices, ["Failed: acme/commit CI #2", "Still failing: acme/commit CI #4"]);
   });
 
   it("out-of-order delivery gives the same notices as in-order", async () => {

@@ -34,7 +34,12 @@ const allText = (message: { text: string; blocks: readonly unknown[] }) =>
 
 describe("Slack rendering", () => {
   it("shows status, repository, branch, pipeline, commit, author mention, duration and failed jobs", () => {
-    const run = buildEvent({ status: "failure", durationMs: 192_000, runId: "42" });
+    const run = buildEvent({
+      status: "failure",
+      durationMs: 192_000,
+      runId: "42",
+      sha: "0123456789abcdef0123456789abcdef01234567",
+    });
     const jobs = [
       buildEvent({ status: "failure", runId: "42", job: { id: "1", name: "test (node 20)" } }),
       buildEvent({ status: "success", runId: "42", job: { id: "2", name: "lint" } }),

@@ -165,3 +165,74 @@ describe("a run retried in place (GitLab retry, GitHub re-requested suite: same 
     assert.notEqual(decisions[1]?.noticeId, decisions[0]?.noticeId);
   });
 });
+
+describe("runs of a commit the lane already counted", () => {
+  const commit = (letter: string) => letter.repeat(40);
+
+  it("push and pull_request runs of one failing commit: failed once, still_failing for the next commit", () => {
+    const { transitions, decisions, lane } = feed([
+      run(1, "failure", { sha: commit("a") }),
+      run(2, "failure", { sha: commit("a") }),
+      run(3, "failure", { sha: commit("b") }),
+      run(4, "success", { sha: commit("c") }),
+    ]);
+    assert.deepEqual(transitions, ["failed", null, "still_failing", "fixed"]);
+    assert.equal(decisions[1]?.noticeId, null);
+    assert.equal(decisions[2]?.threadRootId, decisions[0]?.noticeId, "the streak still opened with run 1");
+    assert.equal(lane?.last?.key, entityOf(run(4, "success").data).key);
+  });
+
+  it("a second passing run of one commit adds nothing; a failing one is news, and so is its fix", () => {
+    const { transitions } = feed([
+      run(1, "success", { sha: commit("a") }),
+      run(2, "success", { sha: commit("a") }),
+      run(3, "failure", { sha: commit("a") }),
+      run(4, "failure", { sha: commit("a") }),
+      run(5, "success", { sha: commit("a") }),
+    ]);
+    assert.deepEqual(transitions, ["succeeded", null, "failed", null, "fixed"]);
+  });
+
+  it("a re-run that fails again adds nothing; one that passes is fixed", () => {
+    const { transitions } = feed([
+      run(1, "failure"),
+      run(1, "failure", { attempt: 2 }),
+      run(1, "success", { attempt: 3 }),
+    ]);
+    assert.deepEqual(transitions, ["failed", null, "fixed"]);
+  });
+
+  it("the run that added nothing, retried in place to a pass, is fixed", () => {
+    const { transitions } = feed([
+      run(1, "failure", { sha: commit("a") }),
+      run(2, "failure", { sha: commit("a") }),
+      run(2, "success", { sha: commit("a"), at: "2024-05-01T10:30:00Z" }),
+    ]);
+    assert.deepEqual(transitions, ["failed", null, "fixed"]);
+  });
+
+  it("its redelivery replays nothing", () => {
+    const first = feed([run(1, "failure", { sha: commit("a") }), run(2, "failure", { sha: commit("a") })]);
+    const again = decideTransition(
+      first.lane,
+      entityOf(run(2, "failure", { sha: commit("a") }).data),
+      "finished",
+      "failure",
+    );
+    assert.equal(again.changed, false);
+    assert.equal(again.decision.transition, null);
+  });
+
+  it("a lane written before commits were kept still says still_failing", () => {
+    const before = feed([run(1, "failure", { sha: commit("a") })]).lane;
+    assert.ok(before?.last);
+    const { sha: _sha, ...last } = before.last;
+    const { transitions } = feed([run(2, "failure", { sha: commit("a") })], { ...before, last });
+    assert.deepEqual(transitions, ["still_failing"]);
+  });
+
+  it("runs without a commit sha are never taken for the same commit", () => {
+    const { transitions } = feed([run(1, "failure", { sha: "" }), run(2, "failure", { sha: "" })]);
+    assert.deepEqual(transitions, ["failed", "still_failing"]);
+  });
+});

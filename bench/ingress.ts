@@ -3,7 +3,7 @@ import type { TestServer } from "../test/helpers/servers.ts";
 import { freePort } from "../test/helpers/servers.ts";
 import { BENCH_SECRET, startGatewayProcess } from "./gateway-process.ts";
 import type { LoadResult, LoadSpec } from "./load.ts";
-import { peakRssMb, runTsForJson, spawnTs, waitForPort, waitUntilQuiet } from "./processes.ts";
+import { cpuSeconds, peakRssMb, runTsForJson, spawnTs, waitForPort, waitUntilQuiet } from "./processes.ts";
 
 export interface IngressRound {
   readonly gateway: LoadResult;
@@ -11,6 +11,13 @@ export interface IngressRound {
   readonly ratio: number;
   /** how long after its round the gateway took to go quiet (consumers catching up) */
   readonly quietMs: number;
+  /** CPU time (user + system) per webhook answered, warm-up included, in µs */
+  readonly cpuUs: {
+    readonly gateway: number;
+    /** nats-server during the gateway's round (storing and acking its events) */
+    readonly nats: number;
+    readonly bare: number;
+  };
 }
 
 export interface IngressResult {
@@ -29,6 +36,22 @@ export interface IngressResult {
 }
 
 const accepted = (result: LoadResult): number => (result.statuses["202"] ?? 0) + (result.warmup["202"] ?? 0);
+const answered = (result: LoadResult): number =>
+  [...Object.values(result.statuses), ...Object.values(result.warmup)].reduce((sum, n) => sum + n, 0);
+
+/** Runs `measure` and returns its result with the CPU µs each process spent per `count(result)`. */
+async function withCpu<T>(
+  pids: readonly (number | undefined)[],
+  measure: () => Promise<T>,
+  count: (result: T) => number,
+): Promise<{ result: T; us: number[] }> {
+  const cpu = () => pids.map((pid) => (pid === undefined ? Number.NaN : cpuSeconds(pid)));
+  const before = cpu();
+  const result = await measure();
+  const after = cpu();
+  const n = count(result);
+  return { result, us: after.map((seconds, i) => ((seconds - (before[i] ?? 0)) / n) * 1e6) };
+}
 
 /**
  * Benchmarks 1 and 4: the gateway (its own process) and a bare verify-only server, measured
@@ -76,24 +99,42 @@ export async function benchIngress(
     let acceptedTotal = 0;
     for (let round = 0; round < options.rounds; round++) {
       const before = await messages();
-      const gatewayResult = await runTsForJson<LoadResult>("bench/load.ts", [
-        spec(`${gateway.url}/webhooks/github`, options.firstRunId + round * 1_000_000),
-      ]);
+      const {
+        result: gatewayResult,
+        us: [gatewayUs = Number.NaN, natsUs = Number.NaN],
+      } = await withCpu(
+        [gateway.child.pid, nats.pid()],
+        () =>
+          runTsForJson<LoadResult>("bench/load.ts", [
+            spec(`${gateway.url}/webhooks/github`, options.firstRunId + round * 1_000_000),
+          ]),
+        answered,
+      );
       stored += (await messages()) - before;
       acceptedTotal += accepted(gatewayResult);
       const quietMs = await waitUntilQuiet(gateway.child.pid);
-      const bareResult = await runTsForJson<LoadResult>("bench/load.ts", [
-        spec(`http://127.0.0.1:${barePort}/`, options.firstRunId + round * 1_000_000),
-      ]);
+      const {
+        result: bareResult,
+        us: [bareUs = Number.NaN],
+      } = await withCpu(
+        [bare.pid],
+        () =>
+          runTsForJson<LoadResult>("bench/load.ts", [
+            spec(`http://127.0.0.1:${barePort}/`, options.firstRunId + round * 1_000_000),
+          ]),
+        answered,
+      );
       rounds.push({
         gateway: gatewayResult,
         bare: bareResult,
         ratio: gatewayResult.rps / bareResult.rps,
         quietMs,
+        cpuUs: { gateway: gatewayUs, nats: natsUs, bare: bareUs },
       });
       console.error(
         `  ${options.role}${logLevel === "warn" ? "" : ` (log level ${logLevel})`} round ${round + 1}/${options.rounds}: gateway ${gatewayResult.rps.toFixed(0)} req/s ` +
-          `(p99 ${gatewayResult.p99.toFixed(1)} ms), bare ${bareResult.rps.toFixed(0)} req/s`,
+          `(p99 ${gatewayResult.p99.toFixed(1)} ms, CPU ${gatewayUs.toFixed(0)} µs + nats-server ${natsUs.toFixed(0)} µs per webhook), ` +
+          `bare ${bareResult.rps.toFixed(0)} req/s (CPU ${bareUs.toFixed(0)} µs)`,
       );
     }
     return {

@@ -48,6 +48,10 @@ export function renderResults(results: Results): string {
   const gwP99 = ingress.rounds.map((r) => r.gateway.p99);
   const bareP50 = ingress.rounds.map((r) => r.bare.p50);
   const bareP99 = ingress.rounds.map((r) => r.bare.p99);
+  const gwCpu = ingress.rounds.map((r) => r.cpuUs.gateway);
+  const natsCpu = ingress.rounds.map((r) => r.cpuUs.nats);
+  const bareCpu = ingress.rounds.map((r) => r.cpuUs.bare);
+  const cpuRatios = ingress.rounds.map((r) => r.cpuUs.bare / r.cpuUs.gateway);
   const errors = ingress.rounds.flatMap((r) =>
     Object.entries(r.gateway.statuses).filter(([status]) => status !== "202"),
   );
@@ -81,6 +85,7 @@ export function renderResults(results: Results): string {
     "|---|---|---|---|",
     `| 1. ingress ratio gateway / bare verify (role ingress) | ${round(median(ratios), 2)} | ≥ 0.5 | ${verdict(median(ratios) >= 0.5)} |`,
     `| 1. ingress p99 latency (role ingress) | ${round(median(gwP99))} ms | ≤ 25 ms | ${verdict(median(gwP99) <= 25)} |`,
+    `| 1. CPU per webhook: gateway (+ nats-server) / bare verify | ${round(median(gwCpu), 0)} µs (+ ${round(median(natsCpu), 0)} µs) / ${round(median(bareCpu), 0)} µs | (explains the ratio) | |`,
     `| 1. the same, every consumer in the same process: ratio, p99 | ${round(median(allRatios), 2)}, ${round(median(allP99))} ms | (for comparison) | |`,
     `| 1. the same at log level info (a line per webhook): ratio, p99 | ${round(median(infoRatios), 2)}, ${round(median(infoP99))} ms | (for comparison) | |`,
     `| 2. end-to-end p99, request → Slack API | ${round(median(e2eP99))} ms | ≤ 150 ms | ${verdict(median(e2eP99) <= 150)} |`,
@@ -112,6 +117,15 @@ export function renderResults(results: Results): string {
     `| ratio | ${list(ratios, 2)} | ${round(median(ratios), 2)} |`,
     `| gateway p50 / p99 ms | ${gwP50.map((v, i) => `${round(v)} / ${round(gwP99[i] ?? 0)}`).join(" · ")} | ${round(median(gwP50))} / ${round(median(gwP99))} |`,
     `| baseline p50 / p99 ms | ${bareP50.map((v, i) => `${round(v)} / ${round(bareP99[i] ?? 0)}`).join(" · ")} | ${round(median(bareP50))} / ${round(median(bareP99))} |`,
+    `| gateway CPU µs per webhook | ${list(gwCpu, 0)} | ${round(median(gwCpu), 0)} |`,
+    `| nats-server CPU µs per webhook (gateway rounds) | ${list(natsCpu, 0)} | ${round(median(natsCpu), 0)} |`,
+    `| baseline CPU µs per webhook | ${list(bareCpu, 0)} | ${round(median(bareCpu), 0)} |`,
+    `| CPU ratio: baseline µs / gateway µs | ${list(cpuRatios, 2)} | ${round(median(cpuRatios), 2)} |`,
+    "",
+    "CPU per webhook is each process's user + system time over its round (warm-up included) divided",
+    "by the webhooks it answered, read from /proc. Each server handles webhooks on one thread: when",
+    "that thread is busy all the time, req/s is about 1 s over its CPU per webhook, and the req/s ratio",
+    "follows the CPU ratio. The load generator and nats-server use the other core.",
     "",
     `With every consumer in the process (\`role: all\`, ${ingressAll.rounds.length} rounds): gateway ${list(
       ingressAll.rounds.map((r) => r.gateway.rps),

@@ -45,6 +45,8 @@ export interface TestServer {
   restart(): Promise<void>;
   /** Stops it and removes its data. */
   dispose(): Promise<void>;
+  /** the server process's id while it runs (the benchmark reads its CPU time) */
+  pid(): number | undefined;
 }
 
 async function stopProcess(child: ChildProcess | undefined, hard: boolean): Promise<void> {
@@ -85,6 +87,7 @@ async function startManaged(
       await stopProcess(child, true);
       rmSync(dir, { recursive: true, force: true });
     },
+    pid: () => child?.pid,
   };
   return server;
 }

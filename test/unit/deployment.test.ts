@@ -16,6 +16,7 @@ describe("deployment files", () => {
     assert.equal(argv.at(-1), "dist/main.js");
     const flags = productionNodeFlags();
     assert.ok(flags.includes("--max-semi-space-size=4"), JSON.stringify(flags));
+    assert.ok(flags.includes("--single-threaded-gc"), JSON.stringify(flags));
     assert.deepEqual(argv.slice(1, -1), flags);
   });
 });

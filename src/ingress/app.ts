@@ -145,8 +145,9 @@ function errorHandler(logger: Logger): ErrorRequestHandler {
       next(error);
       return;
     }
-    // no express route reads a body (webhooks are read in webhook-route.ts): what reaches
-    // here is a client error from the router (a malformed URL, …) or a bug
+    // webhooks are read in webhook-route.ts; the one express route with a body is the
+    // dashboard's sign-in form: what reaches here is a client error (a malformed URL, a
+    // sign-in body over its limit, …) or a bug
     const status = (error as { status?: unknown }).status;
     if (typeof status === "number" && status >= 400 && status < 500) {
       res.status(status).json({ error: "bad_request", message: (error as Error).message });

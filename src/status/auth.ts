@@ -14,7 +14,7 @@ export const cookieValueFor = (token: string): string =>
   createHash("sha256").update(`buildcast-dashboard:${token}`, "utf8").digest("base64url");
 
 /** Equal-length digests compared in constant time, so response timing reveals nothing. */
-const same = (candidate: string, expected: string): boolean =>
+export const same = (candidate: string, expected: string): boolean =>
   timingSafeEqual(digest(candidate), digest(expected));
 
 export function readCookie(header: string | undefined, name: string): string | null {

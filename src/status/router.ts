@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import express, { type NextFunction, type Request, type Response, type Router } from "express";
-import { isAuthorized, queryToken, sessionCookie } from "./auth.ts";
+import { isAuthorized, queryToken, same, sessionCookie } from "./auth.ts";
 import { renderBadge } from "./badge.ts";
 import { renderLoginPage, renderPage } from "./dashboard/page.ts";
 import { BadParameterError, limitParam, nameParam, providerParam, providerValue } from "./params.ts";
@@ -28,6 +28,19 @@ export interface RouterDeps {
 
 const query = (req: Request): Readonly<Record<string, unknown>> => req.query;
 
+/** The dashboard's address with the request's query (a shared view's filters), minus `token`. */
+function pageAddress(req: Request, base: string): string {
+  const rest = new URLSearchParams();
+  for (const [key, value] of Object.entries(query(req))) {
+    if (key !== "token" && typeof value === "string") rest.append(key, value);
+  }
+  const kept = rest.toString();
+  return kept ? `${base}?${kept}` : base;
+}
+
+/** The sign-in form's fields: a token and nothing else, so a few hundred bytes at most. */
+const signInBody = express.urlencoded({ extended: false, limit: "4kb", parameterLimit: 5 });
+
 const notFound = (res: Response, message: string): void => {
   res.status(404).json({ error: "not_found", message });
 };
@@ -40,6 +53,14 @@ export function createStatusRouter(deps: RouterDeps): Router {
   const now = deps.now ?? Date.now;
   const token = deps.apiToken;
   const ready = deps.ready ?? (() => true);
+
+  const signInPage = (req: Request, res: Response, base: string, failed: boolean): void => {
+    res
+      .status(401)
+      .type("html")
+      .set("Cache-Control", "no-store")
+      .send(renderLoginPage(pageAddress(req, base), failed));
+  };
 
   const starting = (res: Response): void => {
     res
@@ -63,24 +84,13 @@ export function createStatusRouter(deps: RouterDeps): Router {
     if (token !== null) {
       const offered = queryToken(req);
       if (!isAuthorized(req, token)) {
-        res
-          .status(401)
-          .type("html")
-          .set("Cache-Control", "no-store")
-          .send(renderLoginPage(base, offered !== null));
+        signInPage(req, res, base, offered !== null);
         return;
       }
       if (offered !== null) {
-        // trade the token in the address bar for a cookie, then drop it from the URL and
-        // history; the rest of the query (a shared view's filters) stays
-        const rest = new URLSearchParams();
-        for (const [key, value] of Object.entries(query(req))) {
-          if (key !== "token" && typeof value === "string") rest.append(key, value);
-        }
-        const kept = rest.toString();
-        res
-          .set("Set-Cookie", sessionCookie(token, base, req.secure))
-          .redirect(303, kept ? `${base}?${kept}` : base);
+        // trade the token in the address bar (a link from chat) for a cookie, then drop it
+        // from the URL and history; the rest of the query (a shared view's filters) stays
+        res.set("Set-Cookie", sessionCookie(token, base, req.secure)).redirect(303, pageAddress(req, base));
         return;
       }
     }
@@ -89,6 +99,24 @@ export function createStatusRouter(deps: RouterDeps): Router {
       .type("html")
       .set("Cache-Control", "no-store")
       .send(renderPage({ rows, now: now(), revision: deps.view.revision(), base }));
+  });
+
+  // the sign-in form: the token in the body, the view's filters in the address
+  router.post("/", signInBody, (req, res) => {
+    if (!ready()) return starting(res);
+    const base = req.baseUrl || "/";
+    const offered = (req.body as Record<string, unknown> | undefined)?.token;
+    if (token !== null && (typeof offered !== "string" || !same(offered, token))) {
+      signInPage(req, res, base, true);
+      return;
+    }
+    if (token !== null) res.set("Set-Cookie", sessionCookie(token, base, req.secure));
+    res.redirect(303, pageAddress(req, base));
+  });
+  router.use("/", (error: unknown, req: Request, res: Response, next: NextFunction) => {
+    const status = (error as { status?: unknown }).status;
+    if (req.method !== "POST" || req.path !== "/" || status !== 413) return next(error);
+    res.status(413).json({ error: "payload_too_large", message: "the sign-in form's body is over 4 KB" });
   });
 
   // per route, not router.use: the app mounts this router at / next to the webhook routes

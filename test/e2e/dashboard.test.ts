@@ -299,6 +299,33 @@ describe("dashboard in a browser", () => {
     await page.close();
   });
 
+  it("signs in through its form, keeping a shared view's filters, with the token never in the address", async () => {
+    const guarded = await startTestGateway({
+      env: { BUILDCAST_API_TOKEN: "e2e-dashboard-token-0123456789" },
+      consumers: false,
+    });
+    const page = await browser.newPage();
+    const addresses: string[] = [];
+    page.on("request", (request) => addresses.push(request.url()));
+    try {
+      await page.goto(`${guarded.url}/?state=failing`);
+      await page.fill("#token", "not-the-token");
+      await page.click("button[type=submit]");
+      await page.getByText("That token is not valid.").waitFor();
+      await page.fill("#token", "e2e-dashboard-token-0123456789");
+      await page.click("button[type=submit]");
+      await page.locator("#live.on").waitFor();
+      assert.equal(new URL(page.url()).search, "?state=failing");
+      assert.ok(
+        addresses.every((address) => !address.includes("token")),
+        `no address carried the token: ${addresses.join(", ")}`,
+      );
+    } finally {
+      await page.close();
+      await guarded.close();
+    }
+  });
+
   it("gets its live feed back after a non-200 answer, and reloads into sign-in after a 401", async () => {
     const page = await browser.newPage();
     await page.goto(`${gateway.url}/`);

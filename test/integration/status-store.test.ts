@@ -324,6 +324,42 @@ describe("status store against a real NATS", () => {
     assert.equal((await fetch(`${h.url}/`, { headers: { cookie: "buildcast_token=forged" } })).status, 401);
   });
 
+  it("signs in by a form that posts the token and keeps the view's filters", async () => {
+    const h = await startService({ token: TOKEN, consume: false });
+    const page = await fetch(`${h.url}/?state=failing&q=api`);
+    assert.equal(page.status, 401);
+    const html = await page.text();
+    assert.match(html, /<form method="post" action="\/\?state=failing&amp;q=api">/);
+    assert.doesNotMatch(html, /That token is not valid/);
+
+    const post = (body: string, contentType = "application/x-www-form-urlencoded") =>
+      fetch(`${h.url}/?state=failing&q=api`, {
+        method: "POST",
+        headers: { "content-type": contentType },
+        body,
+        redirect: "manual",
+      });
+    const signedIn = await post(new URLSearchParams({ token: TOKEN }).toString());
+    assert.equal(signedIn.status, 303);
+    assert.equal(signedIn.headers.get("location"), "/?state=failing&q=api");
+    const cookie = (signedIn.headers.get("set-cookie") ?? "").split(";")[0] ?? "";
+    assert.ok(cookie.startsWith("buildcast_token=") && !cookie.includes(TOKEN));
+    assert.equal((await fetch(`${h.url}/`, { headers: { cookie } })).status, 200);
+
+    for (const refused of [
+      await post("token=wrong"),
+      await post(""),
+      await post(`{"token":"${TOKEN}"}`, "application/json"),
+    ]) {
+      assert.equal(refused.status, 401);
+      assert.equal(refused.headers.get("set-cookie"), null);
+      assert.match(await refused.text(), /That token is not valid/);
+    }
+    const huge = await post(`token=${"x".repeat(10_000)}`);
+    assert.equal(huge.status, 413);
+    assert.equal(((await huge.json()) as { error: string }).error, "payload_too_large");
+  });
+
   it("never loses an update when two consumers (one durable) race on one run", async () => {
     const second = await startService();
     assert.ok(second);

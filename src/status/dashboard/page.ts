@@ -71,12 +71,16 @@ ${body}
 `;
 }
 
-export function renderLoginPage(base: string, failed: boolean): string {
+/**
+ * The sign-in form. It posts the token (a GET would put it in the address bar, the history
+ * and any proxy's access log) to `action`, the page's own address with its filters.
+ */
+export function renderLoginPage(action: string, failed: boolean): string {
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="color-scheme" content="light dark"><title>buildcast · sign in</title>
 <style>${DASHBOARD_CSS} form{max-width:22rem;margin:4rem auto;display:grid;gap:.6rem;padding:0 1rem}input,button{font:inherit;padding:.5rem;border-radius:6px;border:1px solid var(--line)}</style></head>
-<body><form method="get" action="${escapeHtml(base)}">
+<body><form method="post" action="${escapeHtml(action)}">
 <h1>buildcast</h1><label for="token">This dashboard needs the API token.</label>
 <input id="token" name="token" type="password" autocomplete="current-password" required autofocus>
 ${failed ? '<p class="failed">That token is not valid.</p>' : ""}<button type="submit">Open dashboard</button></form></body></html>

@@ -31,6 +31,13 @@ const millis = (time: string): number => {
   return Number.isNaN(value) ? 0 : value;
 };
 
+/** The earliest of some ISO times (of any offset), or null when there are none. */
+export const earliest = (values: readonly (string | null)[]): string | null =>
+  values.reduce<string | null>(
+    (min, v) => (v !== null && (min === null || Date.parse(v) < Date.parse(min)) ? v : min),
+    null,
+  );
+
 /** A total order on marks: > 0 when `a` is further along than `b`. */
 export function compareMarks(a: Mark, b: Mark): number {
   return (
@@ -129,8 +136,12 @@ export function applyEvent(current: RunState | null, event: BuildEvent): RunStat
   let pipeline = base?.pipeline ?? null;
   let jobs = base?.jobs ?? [];
   let deployments = base?.deployments ?? [];
-  if (data.kind === "pipeline" && (pipeline === null || compareMarks(mark, pipeline.mark) > 0)) {
-    pipeline = headOf(event, mark);
+  if (data.kind === "pipeline") {
+    const head = pipeline === null || compareMarks(mark, pipeline.mark) > 0 ? headOf(event, mark) : pipeline;
+    // the run was created when its first event says: a GitHub commit status's created_at is
+    // that status's, so each new status would otherwise make an old commit's run the newest
+    const createdAt = earliest([head.createdAt, pipeline?.createdAt ?? null, data.createdAt]);
+    pipeline = createdAt === head.createdAt ? head : { ...head, createdAt };
   }
   if (data.kind === "job" && data.job) {
     const job: JobState = {

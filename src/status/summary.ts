@@ -1,6 +1,6 @@
 import { newestTries } from "../events/job-tries.ts";
 import type { Status } from "../events/schema.ts";
-import { compareMarks } from "./merge.ts";
+import { compareMarks, earliest } from "./merge.ts";
 import type { BranchState, FailedJob, JobState, RunState, RunSummary, State } from "./model.ts";
 
 const STATE_OF: Record<Status, State> = {
@@ -19,11 +19,6 @@ const STATE_OF: Record<Status, State> = {
 
 export const stateOf = (status: Status): State => STATE_OF[status];
 
-const earliest = (values: readonly (string | null)[]): string | null =>
-  values.reduce<string | null>(
-    (min, v) => (v !== null && (min === null || Date.parse(v) < Date.parse(min)) ? v : min),
-    null,
-  );
 
 const latest = (values: readonly string[]): string =>
   values.reduce((max, v) => (Date.parse(v) > Date.parse(max) ? v : max));

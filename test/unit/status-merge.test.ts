@@ -134,12 +134,40 @@ describe("branch list merge", () => {
   });
 });
 
+describe("commit-status CI (Jenkins, CircleCI: GitHub `status` events, a run per commit and context)", () => {
+  const status = (commit: string, state: "running" | "success" | "failure", minute: number) =>
+    buildEvent({
+      runId: `${commit.repeat(40)}:ci/jenkins`,
+      runNumber: null,
+      sha: commit.repeat(40),
+      status: state,
+      // each status has its own created_at
+      createdAt: t(minute),
+      at: t(minute),
+    });
+
+  it("orders runs by their first status: an old commit finishing late does not become the branch's newest", () => {
+    const events = [status("a", "running", 0), status("b", "running", 1), status("b", "failure", 3)];
+    const late = status("a", "success", 5);
+    const a = fold([events[0]!, late])!;
+    const b = fold([events[1]!, events[2]!])!;
+    assert.equal(a.pipeline?.createdAt, t(0), "the first status's time, whatever came later");
+    assert.deepEqual(fold([late, events[0]!]), a, "in any order");
+    let branch = mergeBranch(null, b, summarize(b, 1), "main", 5);
+    branch = mergeBranch(branch, a, summarize(a, 2), "main", 5);
+    assert.equal(branch.runs[0]?.commit.sha, "b".repeat(40));
+    const answer = branchStatus([branch], { repository: "acme/api", branch: "main", provider: null });
+    assert.equal(answer.found && answer.value.state, "failing");
+  });
+});
+
 describe("status merge property", () => {
   const statuses = ["queued", "running", "success", "failure", "canceled"] as const;
   const eventArb = fc
     .record({
       attempt: fc.integer({ min: 1, max: 3 }),
       minute: fc.integer({ min: 0, max: 59 }),
+      created: fc.integer({ min: 0, max: 59 }),
       status: fc.constantFrom(...statuses),
       job: fc.option(fc.constantFrom("j1", "j2", "j3"), { nil: null }),
       pipeline: fc.constantFrom("CI", "Deploy"),
@@ -148,6 +176,7 @@ describe("status merge property", () => {
       buildEvent({
         attempt: e.attempt,
         at: t(e.minute),
+        createdAt: t(e.created),
         status: e.status,
         pipeline: e.pipeline,
         ...(e.job ? { job: { id: e.job, name: `job ${e.job}` } } : {}),

@@ -17,10 +17,38 @@ export function overallState(states: readonly State[]): State {
  * push or a skipped workflow decides nothing, so it must not turn a red badge green (the
  * notices ignore it the same way). A pipeline with only skipped runs shows the newest.
  */
-function pipelineStatus(s: BranchState): PipelineStatus[] {
+function pipelineStatus(s: BranchState): Omit<PipelineStatus, "decides">[] {
   const run = s.runs.find((r) => r.status !== "skipped") ?? s.runs[0];
   return run ? [{ provider: s.provider, pipeline: s.pipeline, state: run.state, run }] : [];
 }
+
+/**
+ * Marks the pipelines that decide a branch's state, as the providers' own pages do. GitHub:
+ * those whose latest run built the branch's newest commit (the commit's combined status).
+ * GitLab: the newest pipeline, whatever its name (GitLab's pipeline badge). So a workflow
+ * renamed or removed, a named GitLab pipeline, or a workflow a path filter skipped for the
+ * newest commit stops deciding once a newer commit is built: it no longer keeps a branch red.
+ */
+export function withDeciding(pipelines: readonly Omit<PipelineStatus, "decides">[]): PipelineStatus[] {
+  const newest = new Map<Provider, RunSummary>();
+  for (const { provider, run } of pipelines) {
+    const seen = newest.get(provider);
+    if (seen === undefined || compareNewestFirst(run, seen) < 0) newest.set(provider, run);
+  }
+  return pipelines.map((p) => {
+    const head = newest.get(p.provider);
+    const decides =
+      head === undefined ||
+      (p.provider === "gitlab"
+        ? p.run === head
+        : head.commit.sha === "" || p.run.commit.sha === head.commit.sha);
+    return { ...p, decides };
+  });
+}
+
+/** A branch's state: its deciding pipelines' states combined. */
+const branchState = (pipelines: readonly PipelineStatus[]): State =>
+  overallState(pipelines.filter((p) => p.decides).map((p) => p.state));
 
 export type Lookup<T> =
   { readonly found: true; readonly value: T } | { readonly found: false; readonly message: string };
@@ -43,6 +71,8 @@ export interface PipelineStatus {
   readonly pipeline: string;
   readonly state: State;
   readonly run: RunSummary;
+  /** whether it decides the branch's state (see withDeciding) */
+  readonly decides: boolean;
 }
 
 export interface StatusAnswer {
@@ -69,16 +99,16 @@ export function branchStatus(
       message: `no runs recorded on branch ${query.branch} of ${query.repository}${what}`,
     };
   }
-  const pipelines = onBranch
-    .flatMap((s) => pipelineStatus(s))
-    .sort((a, b) => a.pipeline.localeCompare(b.pipeline) || a.provider.localeCompare(b.provider));
+  const pipelines = withDeciding(onBranch.flatMap((s) => pipelineStatus(s))).sort(
+    (a, b) => a.pipeline.localeCompare(b.pipeline) || a.provider.localeCompare(b.provider),
+  );
   return {
     found: true,
     value: {
       repository: query.repository,
       branch: query.branch,
       provider: query.provider,
-      state: overallState(pipelines.map((p) => p.state)),
+      state: branchState(pipelines),
       pipelines,
     },
   };
@@ -160,16 +190,16 @@ export function dashboardRows(states: Iterable<BranchState>, runsPerRow = 20): B
 export function rowOf(id: string, group: readonly BranchState[], runsPerRow = 20): BranchRow {
   const first = group[0];
   if (!first) throw new Error("a dashboard row needs at least one pipeline");
-  const pipelines = group
-    .flatMap((s) => pipelineStatus(s))
-    .sort((a, b) => a.pipeline.localeCompare(b.pipeline));
+  const pipelines = withDeciding(group.flatMap((s) => pipelineStatus(s))).sort((a, b) =>
+    a.pipeline.localeCompare(b.pipeline),
+  );
   return {
     id,
     provider: first.provider,
     repository: first.repository.fullName,
     repositoryUrl: first.repository.url,
     branch: first.branch,
-    state: overallState(pipelines.map((p) => p.state)),
+    state: branchState(pipelines),
     pipelines,
     runs: group
       .flatMap((s) => s.runs)

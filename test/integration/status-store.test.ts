@@ -100,6 +100,8 @@ describe("status store against a real NATS", () => {
     const h = await startService();
     const repo = "group/sub group/api";
     const branch = "feature/ß #1.x";
+    // runs 2 (CI) and 3 (Docs) built the same, newest commit
+    const HEAD_SHA = "c".repeat(40);
     await publishEvent(
       js,
       buildEvent({
@@ -118,6 +120,7 @@ describe("status store against a real NATS", () => {
         repository: repo,
         branch,
         runId: "2",
+        sha: HEAD_SHA,
         status: "failure",
         createdAt: "2024-05-01T09:00:00Z",
         at: "2024-05-01T09:04:00Z",
@@ -130,6 +133,7 @@ describe("status store against a real NATS", () => {
         repository: repo,
         branch,
         runId: "2",
+        sha: HEAD_SHA,
         status: "failure",
         at: "2024-05-01T09:03:00Z",
         job: { id: "77", name: "unit tests" },
@@ -141,6 +145,7 @@ describe("status store against a real NATS", () => {
         repository: repo,
         branch,
         runId: "3",
+        sha: HEAD_SHA,
         pipeline: "Docs",
         status: "running",
         createdAt: "2024-05-01T09:30:00Z",

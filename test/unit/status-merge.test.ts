@@ -5,6 +5,7 @@ import type { BuildEvent } from "../../src/events/schema.ts";
 import { applyEvent } from "../../src/status/merge.ts";
 import type { RunState } from "../../src/status/model.ts";
 import { branchStatus, dashboardRows } from "../../src/status/queries.ts";
+import { renderRow } from "../../src/status/dashboard/row.ts";
 import { mergeBranch, summarize } from "../../src/status/summary.ts";
 import { buildEvent } from "../helpers/events.ts";
 
@@ -158,6 +159,65 @@ describe("commit-status CI (Jenkins, CircleCI: GitHub `status` events, a run per
     assert.equal(branch.runs[0]?.commit.sha, "b".repeat(40));
     const answer = branchStatus([branch], { repository: "acme/api", branch: "main", provider: null });
     assert.equal(answer.found && answer.value.state, "failing");
+  });
+});
+
+describe("the pipelines that decide a branch's state", () => {
+  const lane = (
+    provider: "github" | "gitlab",
+    pipeline: string,
+    runs: readonly { id: string; sha: string; created: number; status: "success" | "failure" }[],
+  ) =>
+    runs.reduce<ReturnType<typeof mergeBranch> | null>((branch, r, i) => {
+      const run = fold([
+        buildEvent({
+          provider,
+          pipeline,
+          runId: r.id,
+          sha: r.sha.repeat(40),
+          status: r.status,
+          createdAt: t(r.created),
+          at: t(r.created + 1),
+        }),
+      ])!;
+      return mergeBranch(branch, run, summarize(run, i + 1), "main", 5);
+    }, null)!;
+  const query = { repository: "acme/api", branch: "main", provider: null };
+  const decided = (lanes: Parameters<typeof branchStatus>[0]) => {
+    const answer = branchStatus(lanes, query);
+    assert.ok(answer.found);
+    return {
+      state: answer.value.state,
+      deciding: answer.value.pipelines.filter((p) => p.decides).map((p) => p.pipeline),
+    };
+  };
+
+  it("GitHub: the workflows that built the newest commit (its combined status)", () => {
+    const ci = lane("github", "CI", [{ id: "1", sha: "b", created: 1, status: "failure" }]);
+    const lint = lane("github", "Lint", [{ id: "2", sha: "b", created: 2, status: "success" }]);
+    assert.deepEqual(decided([ci, lint]), { state: "failing", deciding: ["CI", "Lint"] });
+  });
+
+  it("GitHub: a renamed or removed workflow stops keeping the branch red once a newer commit is built", () => {
+    const old = lane("github", "CI", [{ id: "1", sha: "a", created: 1, status: "failure" }]);
+    const renamed = lane("github", "Build", [{ id: "2", sha: "b", created: 2, status: "success" }]);
+    assert.deepEqual(decided([old, renamed]), { state: "passing", deciding: ["Build"] });
+    const rows = dashboardRows([old, renamed]);
+    assert.equal(rows[0]?.state, "passing");
+    const html = renderRow(rows[0], Date.parse(t(10)));
+    assert.match(html, /chip older s-failing/);
+    assert.doesNotMatch(html, /class="failed"/);
+  });
+
+  it("GitLab: the newest pipeline, whatever its name (GitLab's pipeline badge)", () => {
+    const unnamed = lane("gitlab", "pipeline", [{ id: "53479", sha: "a", created: 1, status: "failure" }]);
+    const named = lane("gitlab", "Pipeline for branch: main", [
+      { id: "53500", sha: "a", created: 4, status: "success" },
+    ]);
+    assert.deepEqual(decided([unnamed, named]), {
+      state: "passing",
+      deciding: ["Pipeline for branch: main"],
+    });
   });
 });
 

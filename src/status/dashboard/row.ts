@@ -18,8 +18,14 @@ export function renderRow(row: BranchRow, now: number): string {
   const when = latest
     ? knownTime(latest.finishedAt ?? latest.startedAt ?? latest.createdAt ?? latest.updatedAt)
     : null;
+  // a pipeline that no longer decides the row's state (it last ran for an older commit, or
+  // GitLab built a newer pipeline) is shown faded, and its failed jobs are not listed
   const chips = row.pipelines
-    .map((p) => `<li>${link(p.run.url, p.pipeline || "pipeline", `chip s-${p.state}`)}</li>`)
+    .map((p) =>
+      p.decides
+        ? `<li>${link(p.run.url, p.pipeline || "pipeline", `chip s-${p.state}`)}</li>`
+        : `<li title="does not decide this branch's state: a newer commit or pipeline was built since">${link(p.run.url, p.pipeline || "pipeline", `chip older s-${p.state}`)}</li>`,
+    )
     .join("");
   const author = latest?.commit.author?.name || latest?.commit.author?.username;
   const commit = latest
@@ -27,7 +33,7 @@ export function renderRow(row: BranchRow, now: number): string {
         author ? ` <span class="author">· <bdi>${escapeHtml(author)}</bdi></span>` : ""
       }</div>`
     : "";
-  const failed = row.pipelines.flatMap((p) => p.run.failedJobs);
+  const failed = row.pipelines.filter((p) => p.decides).flatMap((p) => p.run.failedJobs);
   const failedList = failed.length
     ? `<div class="failed">failed: ${failed
         .slice(0, 4)

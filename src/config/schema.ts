@@ -1,3 +1,4 @@
+import proxyaddr from "proxy-addr";
 import { z } from "zod";
 import { KINDS, PROVIDERS } from "../events/schema.ts";
 
@@ -6,6 +7,22 @@ import { KINDS, PROVIDERS } from "../events/schema.ts";
  * reports a failed union only as "Invalid input", so the union and each of its branches
  * carry one message that says what is accepted.
  */
+/**
+ * A `trust proxy` list as express compiles it (comma-separated addresses, CIDR subnets and
+ * the names loopback, linklocal, uniquelocal): checked here, because express only compiles
+ * it when the HTTP server starts, and throws there.
+ */
+function trustedProxies(value: string, ctx: z.RefinementCtx): void {
+  try {
+    proxyaddr.compile(value.split(",").map((part) => part.trim()));
+  } catch (error) {
+    ctx.addIssue({
+      code: "custom",
+      message: `${(error as Error).message}: give IP addresses, CIDR subnets (10.0.0.0/8) or loopback, linklocal, uniquelocal, separated by commas`,
+    });
+  }
+}
+
 function quantity(options: {
   readonly min: number;
   readonly pattern: RegExp;
@@ -142,7 +159,9 @@ export const configSchema = z
          * Which proxies' X-Forwarded-For to believe for the client address (rate limit, logs):
          * express's "trust proxy" value. Only proxies you run: a trusted hop can name any client.
          */
-        trustProxy: z.union([z.boolean(), z.number().int().min(0), z.string()]).default("loopback"),
+        trustProxy: z
+          .union([z.boolean(), z.number().int().min(0), z.string().superRefine(trustedProxies)])
+          .default("loopback"),
       })
       .strict()
       .prefault({}),

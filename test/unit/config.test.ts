@@ -66,6 +66,25 @@ test("an invalid setting names its path and what is wrong", () => {
   );
 });
 
+test("server.trustProxy is checked as express will compile it, not when the server starts", () => {
+  for (const trustProxy of ["ingress-nginx", "10.0.0.0/33, loopback", "loopback,,"]) {
+    assert.throws(
+      () => loadConfig({ env: {}, overrides: { server: { trustProxy } } }),
+      (error: unknown) =>
+        error instanceof ConfigError &&
+        /server\.trustProxy/.test(error.message) &&
+        /CIDR subnets/.test(error.message),
+      trustProxy,
+    );
+  }
+  for (const trustProxy of ["loopback, uniquelocal", "10.0.0.0/8,192.168.1.1", "::1", true, 2]) {
+    assert.equal(
+      loadConfig({ env: {}, overrides: { server: { trustProxy } } }).config.server.trustProxy,
+      trustProxy,
+    );
+  }
+});
+
 test("a missing or malformed config file is a clear error", () => {
   assert.throws(
     () => loadConfig({ env: { BUILDCAST_CONFIG: "/nonexistent/buildcast.yaml" } }),

@@ -14,13 +14,17 @@ const GITLAB_EVENTS: Readonly<Record<string, string>> = {
   merge_request: "Merge Request Hook",
 };
 
-/** GitHub names its events by the top-level object the payload carries. */
+/**
+ * GitHub names its events by the top-level object the payload carries. deployment_status
+ * first: a deployment made by GitHub Actions also carries the workflow_run and check_run
+ * that made it.
+ */
 const GITHUB_KEYS = [
+  "deployment_status",
   "workflow_run",
   "workflow_job",
   "check_run",
   "check_suite",
-  "deployment_status",
 ] as const;
 
 const isObject = (value: unknown): value is Record<string, unknown> =>

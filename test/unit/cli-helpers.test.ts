@@ -78,6 +78,8 @@ describe("inferWebhook", () => {
     ["github/check_run.completed.1.json", "github", "check_run"],
     ["github/check_suite.completed.1.json", "github", "check_suite"],
     ["github/deployment_status.created.1.json", "github", "deployment_status"],
+    // made by GitHub Actions: it also carries the workflow_run and the check_run
+    ["github/deployment_status.created.2.json", "github", "deployment_status"],
     ["github/status.ex.1.json", "github", "status"],
     ["github/ping.ex.1.json", "github", "ping"],
     ["github/push.ex.1.json", "github", "push"],

@@ -3,8 +3,7 @@ import { parseBuildEvent, EventValidationError } from "../events/build-event.ts"
 import type { BuildEvent } from "../events/schema.ts";
 import type { Logger } from "../observability/logger.ts";
 import type { Metrics } from "../observability/metrics.ts";
-import { traceIdOf } from "../ingress/trace.ts";
-import { inSpan } from "../observability/tracing.ts";
+import { inBatchSpans, inSpan, traceIdOrNull } from "../observability/tracing.ts";
 import { deadLetterSubject, ensureDurableConsumer } from "./stream.ts";
 
 /**
@@ -119,7 +118,7 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
   let stopping = false;
   let messages: ConsumerMessages | undefined;
 
-  const deadLetter = async (msg: JsMsg, reason: string): Promise<void> => {
+  const deadLetter = async (msg: JsMsg, reason: string, event?: BuildEvent): Promise<void> => {
     const record: DeadLetterRecord = {
       consumer: durable,
       stream,
@@ -134,7 +133,15 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
     });
     msg.term(reason);
     options.metrics?.consumed.inc({ consumer: durable, outcome: "dead_letter" });
-    log.error({ seq: msg.seq, deliveries: msg.info.deliveryCount, reason }, "message dead-lettered");
+    log.error(
+      {
+        seq: msg.seq,
+        traceId: traceIdOrNull(event?.traceparent),
+        deliveries: msg.info.deliveryCount,
+        reason,
+      },
+      "message dead-lettered",
+    );
   };
 
   let lastOutageLog = 0;
@@ -168,8 +175,11 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
         working: () => group.forEach(({ msg }) => msg.working()),
       };
       const events = group.map(({ event }) => event);
-      return inSpan(`consume ${durable}`, events.at(-1)?.traceparent, "consumer", () =>
-        options.handleBatch(events, context),
+      return inBatchSpans(
+        `consume ${durable}`,
+        events.map((event) => event.traceparent),
+        "consumer",
+        () => options.handleBatch(events, context),
       );
     }
     const { msg, event } = first;
@@ -177,7 +187,7 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
       deliveryCount: msg.info.deliveryCount,
       retry: retry || msg.info.deliveryCount > 1,
       streamSequence: msg.seq,
-      traceId: event.traceparent ? traceIdOf(event.traceparent) : null,
+      traceId: traceIdOrNull(event.traceparent),
       working: () => msg.working(),
     };
     return inSpan(`consume ${durable}`, event.traceparent, "consumer", () => options.handle(event, context));
@@ -186,14 +196,21 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
   const giveBack = async ({ msg, event }: Delivery, error: unknown): Promise<void> => {
     const reason = error instanceof Error ? error.message : String(error);
     if (msg.info.deliveryCount >= options.maxDeliver) {
-      await deadLetter(msg, reason);
+      await deadLetter(msg, reason, event);
       return;
     }
     const delay = retryDelayMs(msg.info.deliveryCount);
     msg.nak(delay);
     options.metrics?.consumed.inc({ consumer: durable, outcome: "retry" });
     log.warn(
-      { seq: msg.seq, eventId: event.id, deliveries: msg.info.deliveryCount, retryInMs: delay, err: reason },
+      {
+        seq: msg.seq,
+        eventId: event.id,
+        traceId: traceIdOrNull(event.traceparent),
+        deliveries: msg.info.deliveryCount,
+        retryInMs: delay,
+        err: reason,
+      },
       "handler failed; will retry",
     );
   };

@@ -47,30 +47,65 @@ export function traceparentOf(span: Span, fallbackParent: string | undefined): s
   return carrier.traceparent ?? traceparentFor(fallbackParent);
 }
 
+type Kind = "server" | "consumer" | "producer" | "internal";
+
+const SPAN_KIND: Readonly<Record<Kind, SpanKind>> = {
+  server: SpanKind.SERVER,
+  consumer: SpanKind.CONSUMER,
+  producer: SpanKind.PRODUCER,
+  internal: SpanKind.INTERNAL,
+};
+
+function failed(span: Span, error: unknown): void {
+  span.recordException(error instanceof Error ? error : String(error));
+  span.setStatus({ code: SpanStatusCode.ERROR });
+}
+
 /** Runs `work` inside a span that is a child of `traceparent`, ending it with the outcome. */
 export async function inSpan<T>(
   name: string,
   traceparent: string | undefined,
-  kind: "server" | "consumer" | "producer" | "internal",
+  kind: Kind,
   work: (span: Span) => Promise<T>,
 ): Promise<T> {
-  const spanKind = {
-    server: SpanKind.SERVER,
-    consumer: SpanKind.CONSUMER,
-    producer: SpanKind.PRODUCER,
-    internal: SpanKind.INTERNAL,
-  }[kind];
-  return tracer.startActiveSpan(name, { kind: spanKind }, contextFrom(traceparent), async (span) => {
+  return tracer.startActiveSpan(name, { kind: SPAN_KIND[kind] }, contextFrom(traceparent), async (span) => {
     try {
       return await work(span);
     } catch (error) {
-      span.recordException(error instanceof Error ? error : String(error));
-      span.setStatus({ code: SpanStatusCode.ERROR });
+      failed(span, error);
       throw error;
     } finally {
       span.end();
     }
   });
+}
+
+/**
+ * Runs `work` once for a batch of events, with a span in the trace of each (a consumer's
+ * batch holds events of many webhooks, and each webhook's trace must show the work done on
+ * it). The spans share the batch's duration and outcome; the last one is active.
+ */
+export async function inBatchSpans<T>(
+  name: string,
+  traceparents: readonly (string | undefined)[],
+  kind: Kind,
+  work: () => Promise<T>,
+): Promise<T> {
+  const distinct = [...new Set(traceparents)];
+  if (distinct.length <= 1) return inSpan(name, distinct[0], kind, work);
+  const attributes = { "messaging.batch.message_count": traceparents.length };
+  const spans = distinct.map((traceparent) =>
+    tracer.startSpan(name, { kind: SPAN_KIND[kind], attributes }, contextFrom(traceparent)),
+  );
+  const active = spans[spans.length - 1] ?? trace.getActiveSpan();
+  try {
+    return await (active ? context.with(trace.setSpan(context.active(), active), work) : work());
+  } catch (error) {
+    for (const span of spans) failed(span, error);
+    throw error;
+  } finally {
+    for (const span of spans) span.end();
+  }
 }
 
 /** The trace id in a traceparent, for log lines; null when there is none. */

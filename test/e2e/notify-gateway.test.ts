@@ -112,4 +112,39 @@ describe("authenticated webhooks through the gateway to Slack and e-mail", () =>
     );
     assert.ok(lines().some((line) => line.msg === "webhook accepted" && line.traceId === traceId));
   });
+
+  it("the trace id also marks a delivery that failed: grep finds its dead letters", async () => {
+    const traceId = "5cf92f3577b34da6a3ce929d0e0e4737";
+    const failing = JSON.parse(pipeline("failed")) as {
+      object_attributes: Record<string, unknown>;
+      commit: Record<string, unknown>;
+    };
+    // a new commit, so the lane (failing since the test before) announces it
+    const sha = "f".repeat(40);
+    Object.assign(failing.object_attributes, {
+      id: 99_002,
+      iid: 99_002,
+      sha,
+      created_at: "2024-07-02 04:00:00 UTC",
+      finished_at: "2024-07-02 04:10:00 UTC",
+    });
+    failing.commit.id = sha;
+    slack.failChannel("CANDROID", "channel_not_found");
+    smtp.rejectRecipient("android@example.com");
+    try {
+      const result = await postGitlab(gateway.url, "Pipeline Hook", JSON.stringify(failing), {
+        headers: { traceparent: `00-${traceId}-00f067aa0ba902b7-01` },
+      });
+      assert.equal(result.status, 202);
+      const lines = () => gateway.logs.map((line) => JSON.parse(line) as { msg: string; traceId?: string });
+      for (const msg of ["Slack delivery dead-lettered", "e-mail delivery dead-lettered"]) {
+        await eventually(
+          () => lines().some((line) => line.msg === msg && line.traceId === traceId),
+          `"${msg}" with the webhook's trace id`,
+        );
+      }
+    } finally {
+      slack.failChannel("CANDROID", null);
+    }
+  });
 });

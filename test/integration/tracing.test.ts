@@ -62,6 +62,45 @@ test(
       );
       assert.equal(exported[0]!.path, "/v1/traces");
       assert.match(gateway.output(), /exporting OpenTelemetry spans/);
+
+      // webhooks arriving together reach a consumer in one batch: each trace still shows it
+      const traceIds = Array.from(
+        { length: 6 },
+        (_, i) => `${String(i + 1).repeat(10)}cd43dd8448eb211c80319c`,
+      );
+      const answers = await Promise.all(
+        traceIds.map((id, i) =>
+          postGithub(
+            gateway.url,
+            "workflow_run",
+            workflowRun({ runId: 100 + i, status: "completed", at: 9 }),
+            {
+              headers: { traceparent: `00-${id}-b7ad6b7169203331-01` },
+            },
+          ),
+        ),
+      );
+      assert.deepEqual(
+        answers.map((answer) => answer.status),
+        traceIds.map(() => 202),
+      );
+      const consumed = () => {
+        const spans = exports.flatMap((e) =>
+          (
+            JSON.parse(e.body) as {
+              resourceSpans: { scopeSpans: { spans: { traceId: string; name: string }[] }[] }[];
+            }
+          ).resourceSpans.flatMap((r) => r.scopeSpans.flatMap((scope) => scope.spans)),
+        );
+        return traceIds.filter((id) =>
+          spans.some((span) => span.traceId === id && span.name === "consume status-store"),
+        );
+      };
+      const until = Date.now() + 20_000;
+      while (consumed().length < traceIds.length && Date.now() < until) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      assert.deepEqual(consumed(), traceIds, "every webhook's trace has the status store's consumer span");
     } finally {
       await gateway.terminate();
       await nats.dispose();

@@ -116,7 +116,12 @@ export function createEmailChannel(deps: EmailChannelDeps): DeliveryChannel {
         headers: { "X-Buildcast-Transition": transition, "Auto-Submitted": "auto-generated" },
       });
       const rejected = (info.rejected ?? []).map(String);
-      if (rejected.length > 0) log.warn({ job: job.id, rejected }, "some recipients were rejected");
+      if (rejected.length > 0) {
+        log.warn(
+          { job: job.id, traceId: traceIdOrNull(job.data.traceparent), rejected },
+          "some recipients were rejected",
+        );
+      }
       metrics.deliveries.inc({ channel: "email", outcome: "sent" });
       log.info(
         {
@@ -181,7 +186,12 @@ export function createEmailChannel(deps: EmailChannelDeps): DeliveryChannel {
           metrics.deliveries.inc({ channel: "email", outcome: dead ? "dead_letter" : "retry" });
           if (dead) metrics.deadLetters.set({ channel: "email" }, await queue.getFailedCount());
           log[dead ? "error" : "warn"](
-            { job: job?.id, route: job?.data.route, err: error.message },
+            {
+              job: job?.id,
+              traceId: traceIdOrNull(job?.data.traceparent),
+              route: job?.data.route,
+              err: error.message,
+            },
             dead ? "e-mail delivery dead-lettered" : "e-mail delivery failed; will retry",
           );
         })().catch(() => undefined);

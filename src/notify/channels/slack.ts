@@ -89,7 +89,7 @@ export function createSlackChannel(deps: SlackChannelDeps): DeliveryChannel {
   // bullmq's rate limit stops new jobs; jobs already running (concurrency > 1) check this
   // before each call, so none reaches Slack inside a Retry-After window
   let pausedUntil = 0;
-  const call = async <T>(what: string, send: () => Promise<T>): Promise<T> => {
+  const call = async <T>(jobLog: Logger, what: string, send: () => Promise<T>): Promise<T> => {
     const pause = pausedUntil - Date.now();
     if (pause > 0) {
       await queue.rateLimit(pause);
@@ -102,7 +102,10 @@ export function createSlackChannel(deps: SlackChannelDeps): DeliveryChannel {
       if (failure.kind === "rate_limited") {
         metrics.slackRateLimited.inc();
         metrics.deliveries.inc({ channel: "slack", outcome: "rate_limited" });
-        log.warn({ retryAfterMs: failure.retryAfterMs, call: what }, "Slack rate limit; pausing the queue");
+        jobLog.warn(
+          { retryAfterMs: failure.retryAfterMs, call: what },
+          "Slack rate limit; pausing the queue",
+        );
         pausedUntil = Math.max(pausedUntil, Date.now() + failure.retryAfterMs);
         await queue.rateLimit(failure.retryAfterMs);
         throw Worker.RateLimitError();
@@ -129,6 +132,7 @@ export function createSlackChannel(deps: SlackChannelDeps): DeliveryChannel {
    * chat.postMessage: adopt the message it may have posted rather than post a second one.
    */
   const adoptClaimed = async (
+    jobLog: Logger,
     slackChannel: string,
     entityKey: string,
     messageKey: string,
@@ -137,14 +141,16 @@ export function createSlackChannel(deps: SlackChannelDeps): DeliveryChannel {
     if (!claim) return null;
     let found: { ts: string; channelId: string } | null = null;
     try {
-      found = await call("conversations.history", () => findClaimedMessage(client, slackChannel, claim));
+      found = await call(jobLog, "conversations.history", () =>
+        findClaimedMessage(client, slackChannel, claim),
+      );
     } catch (error) {
       if (!(error instanceof UnrecoverableError)) throw error;
       // no channels:history scope, or a channel name instead of an id: posting may double it
-      log.warn({ slackChannel, err: error.message }, "cannot look for an earlier attempt's message; posting");
+      jobLog.warn({ err: error.message }, "cannot look for an earlier attempt's message; posting");
     }
     if (!found) return null;
-    log.info({ slackChannel, ts: found.ts }, "adopted the message an interrupted attempt posted");
+    jobLog.info({ ts: found.ts }, "adopted the message an interrupted attempt posted");
     // an empty hash makes this job update the adopted message to the current render
     return saveMessage(messageKey, { ...found, hash: "", lastCallAt: 0 });
   };
@@ -172,12 +178,12 @@ export function createSlackChannel(deps: SlackChannelDeps): DeliveryChannel {
     const message: SlackMessage = renderSlackMessage(view, { mentionAuthor: target.mentionAuthor });
     const hash = shortHash(JSON.stringify(message));
 
-    let state = previous ?? (await adoptClaimed(slackChannel, entityKey, messageKey));
+    let state = previous ?? (await adoptClaimed(jobLog, slackChannel, entityKey, messageKey));
     if (state === null) {
       const claimKey = slackClaimKvKey(slackChannel, entityKey);
       const claim: PostClaim = { id: randomUUID(), at: Date.now() };
       await kv.put(claimKey, JSON.stringify(claim));
-      const posted = await call("chat.postMessage", async () => {
+      const posted = await call(jobLog, "chat.postMessage", async () => {
         try {
           return await client.chat.postMessage({
             channel: slackChannel,
@@ -204,7 +210,7 @@ export function createSlackChannel(deps: SlackChannelDeps): DeliveryChannel {
       jobLog.info({ ts: posted.ts }, "Slack message posted");
     } else if (state.hash !== hash) {
       const { ts, channelId } = state;
-      await call("chat.update", () =>
+      await call(jobLog, "chat.update", () =>
         client.chat.update({ channel: channelId, ts, text: message.text, blocks: [...message.blocks] }),
       );
       state = await saveMessage(messageKey, { ts, channelId, hash, lastCallAt: Date.now() });
@@ -220,7 +226,7 @@ export function createSlackChannel(deps: SlackChannelDeps): DeliveryChannel {
     ) {
       const reply = renderSlackFailureThread(view);
       const { ts, channelId } = state;
-      await call("chat.postMessage (thread)", () =>
+      await call(jobLog, "chat.postMessage (thread)", () =>
         client.chat.postMessage({
           channel: channelId,
           thread_ts: ts,
@@ -279,6 +285,7 @@ export function createSlackChannel(deps: SlackChannelDeps): DeliveryChannel {
           log[dead ? "error" : "warn"](
             {
               job: job?.id,
+              traceId: traceIdOrNull(job?.data.traceparent),
               slackChannel: job?.data.slackChannel,
               run: job?.data.entityKey,
               err: error.message,

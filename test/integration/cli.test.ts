@@ -298,6 +298,9 @@ describe("replay", () => {
       ]);
       assert.equal(result.code, 0, result.stderr);
       assert.match(result.stdout, /replay done: notify-slack caught up/);
+      // not a terminal: the progress still shows, as lines, and never as NaN or Infinity
+      assert.match(result.stderr, /replaying \[.*\] \d+\/\d+ messages \| (\S+) left/);
+      assert.doesNotMatch(result.stderr, /NULL|INF|NaN/);
       assert.deepEqual(seen.slice(10).sort(), ["new-0", "new-1", "new-2", "new-3"]);
       const info = await bus.jsm.consumers.info(STREAM, "notify-slack");
       assert.equal(info.num_pending + info.num_ack_pending, 0);

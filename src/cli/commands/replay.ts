@@ -1,4 +1,4 @@
-import { SingleBar, Presets } from "cli-progress";
+import cliProgress, { Presets, SingleBar, type Options } from "cli-progress";
 import type { Command } from "commander";
 import { connectBus, redactUrl } from "../../bus/connect.ts";
 import { ConfigError, loadConfig } from "../../config/load.ts";
@@ -49,7 +49,18 @@ async function waitForConsumers(
   timeoutMs: number,
 ): Promise<boolean> {
   const bar = new SingleBar(
-    { format: "replaying [{bar}] {value}/{total} messages | {eta_formatted} left", etaBuffer: 20 },
+    {
+      format: "replaying [{bar}] {value}/{total} messages | {eta_formatted} left",
+      etaBuffer: 20,
+      // until a few updates have moved, the estimate is NaN or Infinity ("NULLs", "INFs")
+      formatTime: (seconds: unknown, options: Options, roundTo: number) =>
+        typeof seconds === "number" && Number.isFinite(seconds)
+          ? cliProgress.Format.TimeFormat(seconds, options, roundTo)
+          : "?",
+      // piped (kubectl exec without -t, CI logs): a line every 5 s instead of nothing
+      noTTYOutput: true,
+      notTTYSchedule: 5000,
+    },
     Presets.shades_classic,
   );
   let total = initial;

@@ -3,6 +3,7 @@ import express, { type NextFunction, type Request, type Response, type Router } 
 import { isAuthorized, queryToken, same, sessionCookie } from "./auth.ts";
 import { renderBadge } from "./badge.ts";
 import { renderLoginPage, renderPage } from "./dashboard/page.ts";
+import { FRESH } from "./cache.ts";
 import { BadParameterError, limitParam, nameParam, providerParam, providerValue } from "./params.ts";
 import { branchStatus, dashboardRows, recentRuns } from "./queries.ts";
 import { runDetail, type RunLocator } from "./run-detail.ts";
@@ -42,11 +43,8 @@ function pageAddress(req: Request, base: string): string {
 const signInBody = express.urlencoded({ extended: false, limit: "4kb", parameterLimit: 5 });
 
 const notFound = (res: Response, message: string): void => {
-  res.status(404).json({ error: "not_found", message });
+  res.status(404).set("Cache-Control", FRESH).json({ error: "not_found", message });
 };
-
-/** Badges and answers change with every build: caches must ask again, and may only briefly reuse. */
-const FRESH = "no-cache, max-age=0, must-revalidate";
 
 export function createStatusRouter(deps: RouterDeps): Router {
   const router = express.Router();
@@ -65,7 +63,7 @@ export function createStatusRouter(deps: RouterDeps): Router {
   const starting = (res: Response): void => {
     res
       .status(503)
-      .set("Retry-After", "1")
+      .set({ "Retry-After": "1", "Cache-Control": FRESH })
       .json({ error: "starting", message: "the status store is starting" });
   };
 
@@ -123,7 +121,7 @@ export function createStatusRouter(deps: RouterDeps): Router {
   const guard = (req: Request, res: Response, next: NextFunction): void => {
     if (!ready()) return starting(res);
     if (isAuthorized(req, token)) return next();
-    res.status(401).set("WWW-Authenticate", 'Bearer realm="buildcast"').json({
+    res.status(401).set({ "WWW-Authenticate": 'Bearer realm="buildcast"', "Cache-Control": FRESH }).json({
       error: "unauthorized",
       message: "a valid API token is required (Authorization: Bearer <token>)",
     });
@@ -193,7 +191,10 @@ export function createStatusRouter(deps: RouterDeps): Router {
 
   router.use((error: unknown, _req: Request, res: Response, next: NextFunction) => {
     if (error instanceof BadParameterError) {
-      res.status(400).json({ error: "bad_request", parameter: error.parameter, message: error.message });
+      res
+        .status(400)
+        .set("Cache-Control", FRESH)
+        .json({ error: "bad_request", parameter: error.parameter, message: error.message });
       return;
     }
     next(error);

@@ -1,4 +1,5 @@
 import type { Request, Response } from "express";
+import { FRESH } from "./cache.ts";
 import type { StatusView, ViewChange } from "./view.ts";
 import { dashboardRows, rowId, rowOf } from "./queries.ts";
 import type { BranchState } from "./model.ts";
@@ -70,7 +71,17 @@ export function createSseHub(view: StatusView, options: { heartbeatMs: number; n
 
   return {
     handle(req, res) {
-      const lastId = req.headers["last-event-id"] ?? (req.query as Record<string, unknown>).since;
+      const asked = (req.query as Record<string, unknown>).since;
+      if (asked !== undefined && (typeof asked !== "string" || !/^\d+$/.test(asked))) {
+        // an EventSource that reconnects sends back the id we gave it; ?since= is typed by people
+        res.status(400).set("Cache-Control", FRESH).json({
+          error: "bad_request",
+          parameter: "since",
+          message: "since must be a revision number, as in the id of a row event",
+        });
+        return;
+      }
+      const lastId = req.headers["last-event-id"] ?? asked;
       const since = typeof lastId === "string" && /^\d+$/.test(lastId) ? Number(lastId) : null;
       res.status(200).set({
         "Content-Type": "text/event-stream; charset=utf-8",

@@ -19,7 +19,6 @@ const STATE_OF: Record<Status, State> = {
 
 export const stateOf = (status: Status): State => STATE_OF[status];
 
-
 const latest = (values: readonly string[]): string =>
   values.reduce((max, v) => (Date.parse(v) > Date.parse(max) ? v : max));
 

@@ -231,6 +231,7 @@ describe("status store against a real NATS", () => {
     assert.match(String(unknown.body.message), /unknown repository: nobody\/nothing/);
     assert.equal((await getJson(`${h.url}/api/v1/runs?repository=nobody/nothing`)).status, 404);
     assert.equal((await getJson(`${h.url}/api/v1/runs/gitlab/123456`)).status, 404);
+    assert.match(unknown.headers.get("cache-control") ?? "", /no-cache/, "no cache keeps a 404");
 
     const cases: [string, string][] = [
       ["/api/v1/status?branch=main", "repository"],
@@ -241,10 +242,12 @@ describe("status store against a real NATS", () => {
       ["/api/v1/runs?repository=a&repository=b", "repository"],
       ["/api/v1/runs/bitbucket/1", "provider"],
       ["/badge.svg?repository=acme/api", "branch"],
+      ["/api/v1/events?since=abc", "since"],
     ];
     for (const [path, parameter] of cases) {
       const r = await getJson(`${h.url}${path}`);
       assert.equal(r.status, 400, path);
+      assert.match(r.headers.get("cache-control") ?? "", /no-cache/, path);
       assert.equal(r.body.parameter, parameter, path);
       assert.match(String(r.body.message), new RegExp(parameter), path);
     }
@@ -298,6 +301,7 @@ describe("status store against a real NATS", () => {
     const denied = await fetch(`${h.url}${path}`);
     assert.equal(denied.status, 401);
     assert.match(denied.headers.get("www-authenticate") ?? "", /Bearer/);
+    assert.match(denied.headers.get("cache-control") ?? "", /no-cache/);
     assert.equal(
       (await fetch(`${h.url}${path}`, { headers: { authorization: "Bearer wrong" } })).status,
       401,

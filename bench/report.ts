@@ -52,6 +52,9 @@ export function renderResults(results: Results): string {
   const natsCpu = ingress.rounds.map((r) => r.cpuUs.nats);
   const bareCpu = ingress.rounds.map((r) => r.cpuUs.bare);
   const cpuRatios = ingress.rounds.map((r) => r.cpuUs.bare / r.cpuUs.gateway);
+  // CPU seconds per second: how much of its one thread each server kept busy
+  const gwBusy = ingress.rounds.map((r) => (r.cpuUs.gateway * r.gateway.rps) / 1e6);
+  const bareBusy = ingress.rounds.map((r) => (r.cpuUs.bare * r.bare.rps) / 1e6);
   const errors = ingress.rounds.flatMap((r) =>
     Object.entries(r.gateway.statuses).filter(([status]) => status !== "202"),
   );
@@ -121,11 +124,13 @@ export function renderResults(results: Results): string {
     `| nats-server CPU µs per webhook (gateway rounds) | ${list(natsCpu, 0)} | ${round(median(natsCpu), 0)} |`,
     `| baseline CPU µs per webhook | ${list(bareCpu, 0)} | ${round(median(bareCpu), 0)} |`,
     `| CPU ratio: baseline µs / gateway µs | ${list(cpuRatios, 2)} | ${round(median(cpuRatios), 2)} |`,
+    `| share of a core busy (CPU µs × req/s): gateway / baseline | ${gwBusy.map((v, i) => `${round(v, 2)} / ${round(bareBusy[i] ?? 0, 2)}`).join(" · ")} | ${round(median(gwBusy), 2)} / ${round(median(bareBusy), 2)} |`,
     "",
     "CPU per webhook is each process's user + system time over its round (warm-up included) divided",
-    "by the webhooks it answered, read from /proc. Each server handles webhooks on one thread: when",
-    "that thread is busy all the time, req/s is about 1 s over its CPU per webhook, and the req/s ratio",
-    "follows the CPU ratio. The load generator and nats-server use the other core.",
+    "by the webhooks it answered, read from /proc. Each server handles webhooks on one thread. A",
+    "thread busy close to 1.0 of a core is what limits its req/s (about 1 s over its CPU per",
+    "webhook); one well below it was held back by something else, here the load generator and",
+    "nats-server sharing the 2 cores.",
     "",
     `With every consumer in the process (\`role: all\`, ${ingressAll.rounds.length} rounds): gateway ${list(
       ingressAll.rounds.map((r) => r.gateway.rps),

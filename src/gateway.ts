@@ -3,7 +3,7 @@ import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import type { LoadedConfig } from "./config/load.ts";
 import { connectBus, redactUrl, type Bus } from "./bus/connect.ts";
-import { EventPublisher } from "./bus/publisher.ts";
+import { DEFAULT_MAX_PAYLOAD, EventPublisher } from "./bus/publisher.ts";
 import { Spool } from "./bus/spool.ts";
 import { ensureStreams } from "./bus/stream.ts";
 import { isListening, startLocalNats, startLocalRedis, type LocalServer } from "./dev/local-servers.ts";
@@ -151,6 +151,7 @@ export async function startGateway(loaded: LoadedConfig, options: GatewayOptions
     spool,
     logger,
     metrics,
+    maxPayload: () => bus.nc.info?.max_payload ?? DEFAULT_MAX_PAYLOAD,
   });
   publisher.startFlusher(config.spool.flushInterval);
 

@@ -11,6 +11,24 @@ export class EventsUnavailableError extends Error {
   }
 }
 
+/** An event bigger than NATS can carry: no retry, no spool would ever store it. */
+export class EventTooLargeError extends Error {
+  constructor(
+    readonly bytes: number,
+    readonly limit: number,
+  ) {
+    super(
+      `the event built from this webhook is ${bytes} bytes, over what NATS carries (max_payload ${limit})`,
+    );
+    this.name = "EventTooLargeError";
+  }
+}
+
+/** NATS's default max_payload, for before the first connection says otherwise. */
+export const DEFAULT_MAX_PAYLOAD = 1024 * 1024;
+/** what the headers (Nats-Msg-Id, …) and the protocol line may take of max_payload */
+const HEADROOM = 1024;
+
 export interface PublishOutcome {
   /** events JetStream acked in this call */
   readonly stored: number;
@@ -28,6 +46,8 @@ export interface PublisherOptions {
   readonly spool: Spool | null;
   readonly logger: Logger;
   readonly metrics?: Metrics;
+  /** the server's max_payload (NATS INFO); DEFAULT_MAX_PAYLOAD when not given */
+  readonly maxPayload?: () => number;
 }
 
 /**
@@ -47,10 +67,10 @@ export class EventPublisher {
   }
 
   /** Publishes one event to JetStream and resolves when it acked; `true` when it was a duplicate. */
-  async publishOne(event: BuildEvent): Promise<boolean> {
+  async publishOne(event: BuildEvent, payload = JSON.stringify(event)): Promise<boolean> {
     const started = performance.now();
     try {
-      const ack = await this.#options.js.publish(event.type, JSON.stringify(event), {
+      const ack = await this.#options.js.publish(event.type, payload, {
         msgID: event.id,
         timeout: this.#options.timeoutMs,
         retries: 0,
@@ -86,13 +106,31 @@ export class EventPublisher {
     });
   }
 
+  /**
+   * Each event as the JSON to publish; throws EventTooLargeError for one NATS could never
+   * carry, before any of them is stored or spooled.
+   */
+  #serialize(events: readonly BuildEvent[]): string[] {
+    const room = (this.#options.maxPayload?.() ?? DEFAULT_MAX_PAYLOAD) - HEADROOM;
+    return events.map((event) => {
+      const payload = JSON.stringify(event);
+      // a UTF-16 unit is at most 3 bytes of UTF-8: most events need no byte count
+      if (payload.length * 3 > room) {
+        const bytes = Buffer.byteLength(payload);
+        if (bytes > room) throw new EventTooLargeError(bytes, room + HEADROOM);
+      }
+      return payload;
+    });
+  }
+
   async publish(events: readonly BuildEvent[]): Promise<PublishOutcome> {
+    const payloads = this.#serialize(events);
     let stored = 0;
     let duplicates = 0;
     let failure: unknown = null;
     if (this.#options.connected()) await this.#endOfTurn();
     if (this.#options.connected()) {
-      const results = await Promise.allSettled(events.map((event) => this.publishOne(event)));
+      const results = await Promise.allSettled(events.map((event, i) => this.publishOne(event, payloads[i])));
       const leftover: BuildEvent[] = [];
       results.forEach((result, index) => {
         if (result.status === "fulfilled") {
@@ -145,7 +183,20 @@ export class EventPublisher {
     this.#flushing ??= (async () => {
       try {
         const count = await spool.drain(async (event) => {
-          await this.publishOne(event);
+          let payload: string | undefined;
+          try {
+            [payload] = this.#serialize([event]);
+          } catch (error) {
+            // spooled before sizes were checked: it can never be stored, and must not hold
+            // back every event behind it; it is logged whole so an operator can recover it
+            if (!(error instanceof EventTooLargeError)) throw error;
+            this.#options.logger.error(
+              { eventId: event.id, type: event.type, subject: event.subject, err: error.message, event },
+              "spooled event too large for NATS; dropped from the spool",
+            );
+            return;
+          }
+          await this.publishOne(event, payload);
         });
         if (count > 0)
           this.#options.logger.info({ events: count }, "spooled events republished to JetStream");

@@ -1,6 +1,7 @@
 import {
   closeSync,
   fsyncSync,
+  ftruncateSync,
   mkdirSync,
   openSync,
   readFileSync,
@@ -38,6 +39,10 @@ export class Spool {
   #sequence = 0;
   #bytes = 0;
   #events = 0;
+  /** bytes in the open segment: what a failed append cuts it back to */
+  #segmentBytes = 0;
+  /** the largest append stored so far: readiness keeps room for one more like it */
+  #largestAppend = 0;
 
   constructor(dir: string, maxBytes: number) {
     this.#dir = dir;
@@ -54,22 +59,45 @@ export class Spool {
     return { events: this.#events, bytes: this.#bytes };
   }
 
+  /** Whether a webhook like the ones so far would still fit (readiness asks this). */
   hasRoom(): boolean {
-    return this.#bytes < this.#maxBytes;
+    return this.#bytes + Math.max(1, this.#largestAppend) <= this.#maxBytes;
   }
 
-  /** Appends events and fsyncs; throws SpoolFullError past the size limit. */
+  /**
+   * Appends events and fsyncs; throws SpoolFullError past the size limit, and the write's
+   * error (ENOSPC, EIO) when the disk fails it. A failed append leaves nothing behind: the
+   * segment is cut back to where it was and closed, so the next append starts a new one
+   * instead of gluing its line onto half of this one.
+   */
   append(events: readonly BuildEvent[]): void {
-    const text = events.map((event) => JSON.stringify(event) + "\n").join("");
-    const size = Buffer.byteLength(text);
-    if (this.#bytes + size > this.#maxBytes) throw new SpoolFullError(this.#maxBytes);
+    const data = Buffer.from(events.map((event) => JSON.stringify(event) + "\n").join(""));
+    if (this.#bytes + data.length > this.#maxBytes) throw new SpoolFullError(this.#maxBytes);
     if (this.#fd === null) {
       this.#current = `${Date.now().toString().padStart(15, "0")}-${process.pid}-${this.#sequence++}.jsonl`;
       this.#fd = openSync(join(this.#dir, this.#current), "a");
+      this.#segmentBytes = 0;
     }
-    writeSync(this.#fd, text);
-    fsyncSync(this.#fd);
-    this.#bytes += size;
+    const fd = this.#fd;
+    try {
+      // a write may take fewer bytes than asked (a nearly full disk): go on until all are down
+      for (let written = 0; written < data.length;) {
+        written += writeSync(fd, data, written, data.length - written);
+      }
+      fsyncSync(fd);
+    } catch (error) {
+      try {
+        ftruncateSync(fd, this.#segmentBytes);
+        fsyncSync(fd);
+      } catch {
+        // the segment keeps a torn last line, which parseSegment skips: nothing follows it
+      }
+      this.#seal();
+      throw error;
+    }
+    this.#segmentBytes += data.length;
+    this.#largestAppend = Math.max(this.#largestAppend, data.length);
+    this.#bytes += data.length;
     this.#events += events.length;
   }
 

@@ -1,5 +1,5 @@
 import type { BuildEvent } from "../events/schema.ts";
-export { EventsUnavailableError, type PublishOutcome } from "../bus/publisher.ts";
+export { EventsUnavailableError, EventTooLargeError, type PublishOutcome } from "../bus/publisher.ts";
 import type { PublishOutcome } from "../bus/publisher.ts";
 
 /** What ingress needs from the bus: store these events durably, or throw EventsUnavailableError. */

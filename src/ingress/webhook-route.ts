@@ -7,7 +7,7 @@ import type { Metrics } from "../observability/metrics.ts";
 import { inSpan, traceparentOf } from "../observability/tracing.ts";
 import { GITHUB_HANDLED_EVENTS } from "../normalize/github.ts";
 import { HttpError } from "./http-error.ts";
-import { EventsUnavailableError, type EventEmitterLike } from "./publish-port.ts";
+import { EventsUnavailableError, EventTooLargeError, type EventEmitterLike } from "./publish-port.ts";
 import type { Received, WebhookRequest } from "./received.ts";
 import { traceIdOf } from "./trace.ts";
 
@@ -208,6 +208,14 @@ export function createWebhookRoute(
           "webhook rejected",
         );
         rejected(exchange, error);
+        return;
+      }
+      if (error instanceof EventTooLargeError) {
+        deps.logger.warn(
+          { provider, traceId, event: claimed, bytes: error.bytes, limit: error.limit },
+          "webhook refused: its event is too large for NATS",
+        );
+        rejected(exchange, new HttpError(413, "event_too_large", error.message));
         return;
       }
       if (error instanceof EventsUnavailableError) {

@@ -6,6 +6,20 @@
  * The JSON round trip copies the line exactly, lone surrogates included.
  */
 export function firstLineOf(message: string): string {
-  const line = message.split(/\r?\n/, 1)[0] ?? "";
+  const line = capped(message.split(/\r?\n/, 1)[0] ?? "");
   return line.length === message.length ? message : (JSON.parse(JSON.stringify(line)) as string);
+}
+
+/**
+ * Titles longer than this are cut, with an ellipsis. A title is a chat line and a mail
+ * subject; a one-line message of a megabyte would make an event NATS cannot carry (its
+ * max_payload is 1 MB by default) and that no reader wants whole.
+ */
+export const MAX_TITLE_LENGTH = 1000;
+
+function capped(line: string): string {
+  if (line.length <= MAX_TITLE_LENGTH) return line;
+  // never split a surrogate pair
+  const end = /[\uD800-\uDBFF]/.test(line[MAX_TITLE_LENGTH - 2] ?? "") ? MAX_TITLE_LENGTH - 2 : MAX_TITLE_LENGTH - 1;
+  return `${line.slice(0, end)}…`;
 }

@@ -2,7 +2,7 @@ import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { loadConfig } from "../../src/config/load.ts";
 import { connectBus, type Bus } from "../../src/bus/connect.ts";
-import { EventPublisher } from "../../src/bus/publisher.ts";
+import { DEFAULT_MAX_PAYLOAD, EventPublisher } from "../../src/bus/publisher.ts";
 import { Spool } from "../../src/bus/spool.ts";
 import { ensureStreams } from "../../src/bus/stream.ts";
 import { createApp } from "../../src/ingress/app.ts";
@@ -55,6 +55,7 @@ export async function startIngress(
     spool: spoolDir ? new Spool(spoolDir, 1024 * 1024) : null,
     logger,
     metrics,
+    maxPayload: () => bus.nc.info?.max_payload ?? DEFAULT_MAX_PAYLOAD,
   });
   const app = createApp({
     config: loaded.config,

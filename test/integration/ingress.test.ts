@@ -4,7 +4,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import type { JetStreamManager } from "@nats-io/jetstream";
+import { Spool } from "../../src/bus/spool.ts";
 import { parseBuildEvent } from "../../src/events/build-event.ts";
+import type { BuildEvent } from "../../src/events/schema.ts";
+import { buildEvent } from "../helpers/events.ts";
 import { startIngress, type IngressHarness } from "../helpers/ingress.ts";
 import { startNats, type TestServer } from "../helpers/servers.ts";
 import {
@@ -259,6 +262,83 @@ describe("ingress while NATS is down", () => {
       await ingress.publisher.flush();
       assert.equal(await streamMessages(ingress.bus.jsm), 3);
       assert.equal(spoolFiles(spoolDir), 0, "a flushed segment is removed");
+    } finally {
+      await ingress.close();
+      await nats.dispose();
+      rmSync(spoolDir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("events too large for NATS", () => {
+  const withHead = (mutate: (payload: { workflow_run: Record<string, unknown> }) => void): string => {
+    const payload = JSON.parse(readFixture("github/workflow_run.completed.1.json")) as {
+      workflow_run: Record<string, unknown>;
+    };
+    mutate(payload);
+    return JSON.stringify(payload);
+  };
+
+  test("a one-line commit message of a megabyte is stored with its title cut; an event NATS cannot carry is a 413 and is not spooled", async () => {
+    const nats = await startNats();
+    const spoolDir = mkdtempSync(join(tmpdir(), "buildcast-spool-"));
+    const ingress = await startIngress(nats, spoolDir, { server: { bodyLimit: "4mb" } });
+    try {
+      const long = withHead((p) => {
+        (p.workflow_run.head_commit as Record<string, unknown>).message = "x".repeat(1_100_000);
+      });
+      const stored = await postGithub(ingress.url, "workflow_run", long);
+      assert.equal(stored.status, 202, JSON.stringify(stored.body));
+      const [ref] = stored.body.events as Array<{ type: string }>;
+      const message = await ingress.bus.jsm.streams.getMessage("BUILD_EVENTS", { last_by_subj: ref!.type });
+      const title = parseBuildEvent(message?.json()).data.commit.title ?? "";
+      assert.equal(title.length, 1000);
+      assert.ok(title.endsWith("…"));
+
+      const before = await streamMessages(ingress.bus.jsm);
+      // a workflow named with a megabyte: no field of the event is cut but the title
+      const huge = withHead((p) => {
+        p.workflow_run.id = 4_242_424;
+        (p as Record<string, unknown>).workflow = { name: "n".repeat(1_100_000) };
+      });
+      for (const connected of [true, false]) {
+        if (!connected) await nats.stop();
+        const refused = await postGithub(ingress.url, "workflow_run", huge);
+        assert.equal(refused.status, 413, JSON.stringify(refused.body).slice(0, 300));
+        assert.equal(refused.body.error, "event_too_large");
+        assert.match(String(refused.body.message), /max_payload/);
+      }
+      assert.equal(spoolFiles(spoolDir), 0, "never spooled, where it would block the events behind it");
+      await nats.restart();
+      await waitFor(() => ingress.bus.connected());
+      assert.equal(await streamMessages(ingress.bus.jsm), before);
+    } finally {
+      await ingress.close();
+      await nats.dispose();
+      rmSync(spoolDir, { recursive: true, force: true });
+    }
+  });
+
+  test("an oversized event an older version spooled is logged and dropped, not left blocking the spool", async () => {
+    const nats = await startNats();
+    const spoolDir = mkdtempSync(join(tmpdir(), "buildcast-spool-"));
+    const normal = (id: string): BuildEvent => {
+      const event = buildEvent({ runId: id, status: "failure" });
+      return event;
+    };
+    const oversized = {
+      ...normal("1"),
+      data: { ...normal("1").data, run: { ...normal("1").data.run, name: "n".repeat(1_100_000) } },
+    };
+    const old = new Spool(spoolDir, 10 * 1024 * 1024);
+    old.append([oversized, normal("2"), normal("3")]);
+    old.close();
+    const ingress = await startIngress(nats, spoolDir);
+    try {
+      await ingress.publisher.flush();
+      assert.equal(await streamMessages(ingress.bus.jsm), 2);
+      assert.equal(spoolFiles(spoolDir), 0);
+      assert.ok(ingress.logs.some((line) => line.includes("spooled event too large for NATS")));
     } finally {
       await ingress.close();
       await nats.dispose();

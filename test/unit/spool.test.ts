@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import { appendFileSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -70,4 +71,37 @@ test("past its size limit the spool refuses with SpoolFullError", () => {
   assert.throws(() => spool.append(Array.from({ length: 20 }, (_, i) => fakeEvent(`e${i}`))), SpoolFullError);
   assert.equal(spool.stats().events, 1);
   assert.equal(spool.hasRoom(), true);
+});
+
+test("keeps room for one more webhook like the largest so far, or says it is not ready", () => {
+  const spool = new Spool(dir, 250);
+  spool.append([fakeEvent("a"), fakeEvent("b")]); // 92 bytes
+  assert.equal(spool.hasRoom(), true);
+  spool.append([fakeEvent("c"), fakeEvent("d")]);
+  assert.equal(spool.hasRoom(), false, "another append of that size would be refused");
+  assert.throws(() => spool.append([fakeEvent("e"), fakeEvent("f")]), SpoolFullError);
+});
+
+test("a write the disk cuts short is answered with an error and leaves no torn or glued line", async () => {
+  // a file size limit of 4 KiB: the sixth 700-byte append is written in part, then refused
+  const root = join(import.meta.dirname, "../..");
+  const output = execFileSync(
+    "bash",
+    ["-c", `ulimit -f 4; exec "${process.execPath}" --import tsx test/helpers/spool-writer.ts "${dir}" 9`],
+    { cwd: root, encoding: "utf8" },
+  );
+  const answers = output.trim().split("\n");
+  assert.ok(
+    answers.some((line) => line.startsWith("error")),
+    output,
+  );
+  const accepted = answers.filter((line) => line.startsWith("ok ")).map((line) => line.slice(3));
+  assert.ok(accepted.length > answers.filter((l) => l.startsWith("error")).length, output);
+  const spool = new Spool(dir, 1024 * 1024);
+  assert.equal(spool.stats().events, accepted.length);
+  const drained: string[] = [];
+  await spool.drain(async (event) => {
+    drained.push(event.id);
+  });
+  assert.deepEqual(drained, accepted, "every append answered ok comes back, once, in order");
 });

@@ -90,7 +90,7 @@ export function pipelineData(payload: JsonObject): BuildEventData {
     },
     commit: {
       sha,
-      title: stringAt(commit, "title") ?? firstLine(stringAt(commit, "message")),
+      title: firstLine(stringAt(commit, "title") ?? stringAt(commit, "message")),
       url: stringAt(commit, "url"),
       author: person(
         stringAt(objectAt(commit, "author"), "name"),

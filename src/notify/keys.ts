@@ -44,5 +44,9 @@ export const slackMessageKvKey = (slackChannel: string, entityKey: string): stri
 export const slackClaimKvKey = (slackChannel: string, entityKey: string): string =>
   `slack.claim.${encodeKeyPart(slackChannel)}.${encodeKeyPart(entityKey)}`;
 
+/** the claim written before a run attempt's failure thread reply is posted */
+export const slackReplyClaimKvKey = (slackChannel: string, entityKey: string, attempt: number): string =>
+  `slack.reply.${encodeKeyPart(slackChannel)}.${encodeKeyPart(entityKey)}.${attempt}`;
+
 export const shortHash = (...parts: readonly string[]): string =>
   createHash("sha256").update(parts.join("\u0000")).digest("hex").slice(0, 24);

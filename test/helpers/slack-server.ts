@@ -25,6 +25,11 @@ export interface SlackServer {
   failNext(failure: ScriptedFailure, times?: number, method?: string): void;
   /** answers every call for this channel with {ok:false,error} until cleared */
   failChannel(channel: string, error: string | null): void;
+  /**
+   * Carries out the next call of `method` (with `threadReply`, only a chat.postMessage into a
+   * thread) at once but answers it only after `ms`: a slow Slack.
+   */
+  delayNext(method: string, ms: number, threadReply?: boolean): void;
   close(): Promise<void>;
 }
 
@@ -44,15 +49,23 @@ async function readBody(req: IncomingMessage): Promise<Record<string, unknown>> 
 }
 
 /**
- * A local HTTP server speaking enough of the Slack Web API: chat.postMessage, chat.update and
- * conversations.history (with message metadata).
+ * A local HTTP server speaking enough of the Slack Web API: chat.postMessage, chat.update,
+ * conversations.history and conversations.replies (with message metadata).
  */
 export async function startSlackServer(): Promise<SlackServer> {
   const calls: SlackCall[] = [];
   const script: Array<{ failure: ScriptedFailure; method: string | undefined }> = [];
   const channelErrors = new Map<string, string>();
   let nextTs = 1_700_000_000;
-  const posted: Array<{ channel: string; ts: string; at: number; text: unknown; metadata: unknown }> = [];
+  const posted: Array<{
+    channel: string;
+    ts: string;
+    threadTs: string | undefined;
+    at: number;
+    text: unknown;
+    metadata: unknown;
+  }> = [];
+  const delays: Array<{ method: string; ms: number; threadReply: boolean }> = [];
 
   const server: Server = createServer((req, res) => {
     void (async () => {
@@ -63,9 +76,18 @@ export async function startSlackServer(): Promise<SlackServer> {
       const channel = typeof args.channel === "string" ? args.channel : "";
       const record = (answered: number | string) =>
         calls.push({ method, args, token, at: Date.now(), answered });
+      const delayIndex = delays.findIndex(
+        (entry) => entry.method === method && (!entry.threadReply || args.thread_ts !== undefined),
+      );
+      const delay = delayIndex >= 0 ? (delays.splice(delayIndex, 1)[0]?.ms ?? 0) : 0;
       const json = (status: number, body: unknown, headers: Record<string, string> = {}) => {
-        res.writeHead(status, { "content-type": "application/json", ...headers });
-        res.end(JSON.stringify(body));
+        const answer = () => {
+          if (res.destroyed) return;
+          res.writeHead(status, { "content-type": "application/json", ...headers });
+          res.end(JSON.stringify(body));
+        };
+        if (delay > 0) setTimeout(answer, delay);
+        else answer();
       };
 
       const index = script.findIndex((entry) => entry.method === undefined || entry.method === method);
@@ -85,13 +107,18 @@ export async function startSlackServer(): Promise<SlackServer> {
         json(200, { ok: false, error });
         return;
       }
-      if (method === "conversations.history") {
-        // top-level messages of the channel since `oldest`, newest first, with their metadata
+      if (method === "conversations.history" || method === "conversations.replies") {
+        // top-level messages of the channel (or the replies in one thread) since `oldest`,
+        // newest first, with their metadata
         record(200);
         const oldest = Number(args.oldest ?? 0);
+        const thread = method === "conversations.replies" ? String(args.ts) : undefined;
         const messages = posted
           // this server's ts values are not clock times, so `oldest` is compared with arrival
-          .filter((message) => message.channel === channel && message.at / 1000 > oldest)
+          .filter(
+            (message) =>
+              message.channel === channel && message.threadTs === thread && message.at / 1000 > oldest,
+          )
           .reverse()
           .map((message) => ({
             type: "message",
@@ -111,8 +138,9 @@ export async function startSlackServer(): Promise<SlackServer> {
       }
       record(200);
       const ts = method === "chat.update" ? String(args.ts) : `${nextTs++}.000100`;
-      if (method === "chat.postMessage" && args.thread_ts === undefined) {
-        posted.push({ channel, ts, at: Date.now(), text: args.text, metadata: args.metadata });
+      if (method === "chat.postMessage") {
+        const threadTs = args.thread_ts === undefined ? undefined : (args.thread_ts as string);
+        posted.push({ channel, ts, threadTs, at: Date.now(), text: args.text, metadata: args.metadata });
       }
       json(200, { ok: true, channel, ts, message: { text: args.text } });
     })();
@@ -131,6 +159,9 @@ export async function startSlackServer(): Promise<SlackServer> {
     failChannel(channel, error) {
       if (error === null) channelErrors.delete(channel);
       else channelErrors.set(channel, error);
+    },
+    delayNext(method, ms, threadReply = false) {
+      delays.push({ method, ms, threadReply });
     },
     close: () =>
       new Promise<void>((resolve) => {

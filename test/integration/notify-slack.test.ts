@@ -13,6 +13,7 @@ const TESTS = [
   "api",
   "flap",
   "commit",
+  "reply",
   "retry",
   "order",
   "burst",
@@ -206,6 +207,27 @@ describe("Slack notices", () => {
       .map((call) => String(call.args.text).replace(/ on main.*/, ""))
       .sort();
     assert.deepEqual(notices, ["Failed: acme/commit CI #2", "Still failing: acme/commit CI #4"]);
+  });
+
+  it("a thread reply Slack posted but answered after the client gave up is not posted again", async () => {
+    const channel = channelOf("reply");
+    // Slack posts the reply at once but answers after WebClient's 10 s timeout
+    slack.delayNext("chat.postMessage", 11_000, true);
+    await publish(
+      runEvent("reply", 1, "failure", { job: { id: "r1", name: "unit tests" } }),
+      runEvent("reply", 1, "failure"),
+    );
+    await eventually(
+      () => accepted(channel).some((call) => call.method === "conversations.replies"),
+      "the retry looking in the thread for its reply",
+      40_000,
+    );
+    await sleep(1000);
+    const replies = accepted(channel).filter(
+      (call) => call.method === "chat.postMessage" && call.args.thread_ts !== undefined,
+    );
+    assert.equal(replies.length, 1, "one failure reply in the thread");
+    assert.ok(harness.logs.some((line) => line.includes("adopted the thread reply")));
   });
 
   it("out-of-order delivery gives the same notices as in-order", async () => {

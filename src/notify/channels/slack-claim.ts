@@ -2,7 +2,8 @@ import type { WebClient } from "@slack/web-api";
 import { ErrorCode } from "@slack/web-api";
 
 /**
- * Written to KV before a run's first chat.postMessage and carried in the message's metadata.
+ * Written to KV before a run's first chat.postMessage (and before each failure thread reply)
+ * and carried in the message's metadata.
  * If the worker dies (or the answer is lost) after Slack posted but before the message ts
  * reached KV, the retry finds the message by this claim instead of posting a second one.
  */
@@ -27,6 +28,38 @@ export function slackAnswered(error: unknown): boolean {
 
 const PAGES = 5;
 
+const carries = (
+  message: { metadata?: { event_type?: string; event_payload?: unknown } },
+  claim: PostClaim,
+): boolean =>
+  message.metadata?.event_type === CLAIM_EVENT_TYPE &&
+  // the SDK types event_payload as {}: it is whatever the poster put there
+  (message.metadata.event_payload as { claim?: unknown } | undefined)?.claim === claim.id;
+
+/** Whether the thread under `threadTs` holds the reply a claim posted. */
+export async function findClaimedReply(
+  client: WebClient,
+  channel: string,
+  threadTs: string,
+  claim: PostClaim,
+): Promise<boolean> {
+  let cursor: string | undefined;
+  for (let page = 0; page < PAGES; page++) {
+    const answer = await client.conversations.replies({
+      channel,
+      ts: threadTs,
+      oldest: ((claim.at - 60_000) / 1000).toFixed(6),
+      include_all_metadata: true,
+      limit: 200,
+      ...(cursor ? { cursor } : {}),
+    });
+    if ((answer.messages ?? []).some((message) => carries(message, claim))) return true;
+    cursor = answer.response_metadata?.next_cursor;
+    if (!answer.has_more || !cursor) return false;
+  }
+  return false;
+}
+
 /**
  * The message a claim posted, from the channel's recent history (needs the channels:history
  * scope and a channel id). Null when it is not there: the earlier attempt never posted.
@@ -45,12 +78,7 @@ export async function findClaimedMessage(
       limit: 200,
       ...(cursor ? { cursor } : {}),
     });
-    const hit = (answer.messages ?? []).find(
-      (message) =>
-        message.metadata?.event_type === CLAIM_EVENT_TYPE &&
-        // the SDK types event_payload as {}: it is whatever the poster put there
-        (message.metadata.event_payload as { claim?: unknown } | undefined)?.claim === claim.id,
-    );
+    const hit = (answer.messages ?? []).find((message) => carries(message, claim));
     if (hit?.ts) return { ts: hit.ts, channelId: channel };
     cursor = answer.response_metadata?.next_cursor;
     if (!answer.has_more || !cursor) return null;

@@ -8,14 +8,20 @@ import type { Logger } from "../../observability/logger.ts";
 import { inSpan, traceIdOrNull } from "../../observability/tracing.ts";
 import type { Metrics } from "../../observability/metrics.ts";
 import { casUpdate, readJson } from "../kv-state.ts";
-import { recordKvKey, shortHash, slackClaimKvKey, slackMessageKvKey } from "../keys.ts";
+import { recordKvKey, shortHash, slackClaimKvKey, slackMessageKvKey, slackReplyClaimKvKey } from "../keys.ts";
 import { QUEUE_NAMES, jobOptions } from "../queue.ts";
 import type { EntityRecord, SlackTarget } from "../record.ts";
 import { renderSlackFailureThread, renderSlackMessage, type SlackMessage } from "../render/slack.ts";
 import { trackEvents, type TrackCaches } from "../track.ts";
 import { buildView } from "../view.ts";
 import type { DeliveryChannel } from "./channel.ts";
-import { claimMetadata, findClaimedMessage, slackAnswered, type PostClaim } from "./slack-claim.ts";
+import {
+  claimMetadata,
+  findClaimedMessage,
+  findClaimedReply,
+  slackAnswered,
+  type PostClaim,
+} from "./slack-claim.ts";
 import { classifySlackError } from "./slack-errors.ts";
 
 export interface SlackJobData {
@@ -224,17 +230,44 @@ export function createSlackChannel(deps: SlackChannelDeps): DeliveryChannel {
       view.failedJobs.length > 0 &&
       state.threadAttempt !== view.attempt
     ) {
-      const reply = renderSlackFailureThread(view);
       const { ts, channelId } = state;
-      await call(jobLog, "chat.postMessage (thread)", () =>
-        client.chat.postMessage({
-          channel: channelId,
-          thread_ts: ts,
-          text: reply.text,
-          blocks: [...reply.blocks],
-          unfurl_links: false,
-        }),
-      );
+      // like the first post, the reply is claimed first: a try that lost Slack's answer (a
+      // timeout, a crash) finds it in the thread instead of posting it again
+      const claimKey = slackReplyClaimKvKey(slackChannel, entityKey, view.attempt);
+      const earlier = (await readJson<PostClaim>(kv, claimKey))?.value;
+      let posted = false;
+      if (earlier) {
+        try {
+          posted = await call(jobLog, "conversations.replies", () =>
+            findClaimedReply(client, channelId, ts, earlier),
+          );
+        } catch (error) {
+          if (!(error instanceof UnrecoverableError)) throw error;
+          jobLog.warn({ err: error.message }, "cannot look for an earlier attempt's thread reply; posting");
+        }
+      }
+      if (posted) {
+        jobLog.info({ ts }, "adopted the thread reply an interrupted attempt posted");
+      } else {
+        const reply = renderSlackFailureThread(view);
+        const claim: PostClaim = { id: randomUUID(), at: Date.now() };
+        await kv.put(claimKey, JSON.stringify(claim));
+        await call(jobLog, "chat.postMessage (thread)", async () => {
+          try {
+            return await client.chat.postMessage({
+              channel: channelId,
+              thread_ts: ts,
+              text: reply.text,
+              blocks: [...reply.blocks],
+              unfurl_links: false,
+              metadata: claimMetadata(claim),
+            });
+          } catch (error) {
+            if (slackAnswered(error)) await kv.delete(claimKey).catch(() => undefined);
+            throw error;
+          }
+        });
+      }
       await saveMessage(messageKey, { ts, channelId, threadAttempt: view.attempt, lastCallAt: Date.now() });
     }
     return state.ts;

@@ -20,6 +20,8 @@ export const MAX_TITLE_LENGTH = 1000;
 function capped(line: string): string {
   if (line.length <= MAX_TITLE_LENGTH) return line;
   // never split a surrogate pair
-  const end = /[\uD800-\uDBFF]/.test(line[MAX_TITLE_LENGTH - 2] ?? "") ? MAX_TITLE_LENGTH - 2 : MAX_TITLE_LENGTH - 1;
+  const end = /[\uD800-\uDBFF]/.test(line[MAX_TITLE_LENGTH - 2] ?? "")
+    ? MAX_TITLE_LENGTH - 2
+    : MAX_TITLE_LENGTH - 1;
   return `${line.slice(0, end)}…`;
 }

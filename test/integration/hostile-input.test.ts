@@ -5,6 +5,7 @@ import { after, before, describe, test } from "node:test";
 import type { JetStreamManager } from "@nats-io/jetstream";
 import { loadConfig } from "../../src/config/load.ts";
 import { parseBuildEvent } from "../../src/events/build-event.ts";
+import { MAX_TITLE_LENGTH } from "../../src/normalize/first-line.ts";
 import { createApp } from "../../src/ingress/app.ts";
 import { listenHttp } from "../../src/ingress/listen.ts";
 import { createLogger } from "../../src/observability/logger.ts";
@@ -484,7 +485,7 @@ describe("hostile requests to both webhook endpoints", () => {
   });
 
   ODD_BUT_LEGAL.forEach(([what, text], index) => {
-    test(`github: a branch and commit message with ${what} are stored exactly`, async () => {
+    test(`github: a branch and commit message with ${what} are stored exactly (a title is cut at ${MAX_TITLE_LENGTH})`, async () => {
       const payload = JSON.parse(RUN) as {
         workflow_run: Record<string, unknown>;
         workflow: Record<string, unknown>;
@@ -503,7 +504,7 @@ describe("hostile requests to both webhook endpoints", () => {
       await assertHealthy(ingress.url, what);
     });
 
-    test(`gitlab: a branch and commit message with ${what} are stored exactly`, async () => {
+    test(`gitlab: a branch and commit message with ${what} are stored exactly (a title is cut at ${MAX_TITLE_LENGTH})`, async () => {
       const payload = JSON.parse(PIPELINE) as Record<string, Record<string, unknown>>;
       payload["object_attributes"]!["id"] = 800_000 + index;
       payload["object_attributes"]!["ref"] = text;
@@ -518,9 +519,10 @@ describe("hostile requests to both webhook endpoints", () => {
   });
 });
 
-/** A commit title is the message's first line. */
+/** A commit title is the message's first line, cut to MAX_TITLE_LENGTH with an ellipsis. */
 function firstLine(text: string): string {
-  return text.split(/\r\n|\r|\n/)[0] ?? "";
+  const line = text.split(/\r\n|\r|\n/)[0] ?? "";
+  return line.length > MAX_TITLE_LENGTH ? `${line.slice(0, MAX_TITLE_LENGTH - 1)}…` : line;
 }
 
 /** The event a 202 answer names, read back from the stream and validated. */

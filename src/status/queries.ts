@@ -30,15 +30,19 @@ function pipelineStatus(s: BranchState): Omit<PipelineStatus, "decides">[] {
  * newest commit stops deciding once a newer commit is built: it no longer keeps a branch red.
  */
 export function withDeciding(pipelines: readonly Omit<PipelineStatus, "decides">[]): PipelineStatus[] {
+  // a skipped run built nothing: it neither names the newest commit nor decides
+  const built = (run: RunSummary): boolean => run.status !== "skipped";
   const newest = new Map<Provider, RunSummary>();
   for (const { provider, run } of pipelines) {
     const seen = newest.get(provider);
-    if (seen === undefined || compareNewestFirst(run, seen) < 0) newest.set(provider, run);
+    if (built(run) && (seen === undefined || compareNewestFirst(run, seen) < 0)) newest.set(provider, run);
   }
   return pipelines.map((p) => {
     const head = newest.get(p.provider);
+    // only skipped runs on this branch: they show (as passing), as before
+    if (head === undefined) return { ...p, decides: true };
     const decides =
-      head === undefined ||
+      built(p.run) &&
       (p.provider === "gitlab"
         ? p.run === head
         : head.commit.sha === "" || p.run.commit.sha === head.commit.sha);

@@ -166,7 +166,7 @@ describe("the pipelines that decide a branch's state", () => {
   const lane = (
     provider: "github" | "gitlab",
     pipeline: string,
-    runs: readonly { id: string; sha: string; created: number; status: "success" | "failure" }[],
+    runs: readonly { id: string; sha: string; created: number; status: "success" | "failure" | "skipped" }[],
   ) =>
     runs.reduce<ReturnType<typeof mergeBranch> | null>((branch, r, i) => {
       const run = fold([
@@ -207,6 +207,14 @@ describe("the pipelines that decide a branch's state", () => {
     const html = renderRow(rows[0], Date.parse(t(10)));
     assert.match(html, /chip older s-failing/);
     assert.doesNotMatch(html, /class="failed"/);
+  });
+
+  it("a pipeline skipped for the newest commit built nothing: it neither decides nor turns red green", () => {
+    for (const provider of ["github", "gitlab"] as const) {
+      const ci = lane(provider, "CI", [{ id: "1", sha: "a", created: 1, status: "failure" }]);
+      const deploy = lane(provider, "Deploy", [{ id: "2", sha: "b", created: 2, status: "skipped" }]);
+      assert.deepEqual(decided([ci, deploy]), { state: "failing", deciding: ["CI"] }, provider);
+    }
   });
 
   it("GitLab: the newest pipeline, whatever its name (GitLab's pipeline badge)", () => {

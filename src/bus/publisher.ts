@@ -194,9 +194,10 @@ export class EventPublisher {
               { eventId: event.id, type: event.type, subject: event.subject, err: error.message, event },
               "spooled event too large for NATS; dropped from the spool",
             );
-            return;
+            return false;
           }
           await this.publishOne(event, payload);
+          return true;
         });
         if (count > 0)
           this.#options.logger.info({ events: count }, "spooled events republished to JetStream");

@@ -110,10 +110,11 @@ export class Spool {
 
   /**
    * Republishes every spooled event, oldest first, through `publish` (which must resolve only
-   * once JetStream acked). New appends go to a fresh segment meanwhile. Stops at the first
-   * failure, keeping the segment; returns how many events were published.
+   * once JetStream acked, or with `false` for an event it dropped). New appends go to a fresh
+   * segment meanwhile. Stops at the first failure, keeping the segment; returns how many
+   * events were published.
    */
-  async drain(publish: (event: BuildEvent) => Promise<void>): Promise<number> {
+  async drain(publish: (event: BuildEvent) => Promise<boolean | void>): Promise<number> {
     this.#seal();
     let published = 0;
     for (const segment of this.segments()) {
@@ -122,8 +123,7 @@ export class Spool {
       const text = readFileSync(path, "utf8");
       const events = parseSegment(text);
       for (const event of events) {
-        await publish(event);
-        published += 1;
+        if ((await publish(event)) !== false) published += 1;
       }
       unlinkSync(path);
       this.#bytes = Math.max(0, this.#bytes - Buffer.byteLength(text));

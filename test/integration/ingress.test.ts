@@ -339,6 +339,10 @@ describe("events too large for NATS", () => {
       assert.equal(await streamMessages(ingress.bus.jsm), 2);
       assert.equal(spoolFiles(spoolDir), 0);
       assert.ok(ingress.logs.some((line) => line.includes("spooled event too large for NATS")));
+      const republished = ingress.logs
+        .map((line) => JSON.parse(line) as { msg: string; events?: number })
+        .find((line) => line.msg === "spooled events republished to JetStream");
+      assert.equal(republished?.events, 2, "the dropped event is not counted as republished");
     } finally {
       await ingress.close();
       await nats.dispose();

@@ -46,6 +46,6 @@ HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
 # The flags are package.json's start:prod (a test keeps them equal): 4 MB semi-spaces hold
 # the young generation to what a webhook's short-lived garbage needs — 25-45 MB less
 # resident memory under load than V8's 16 MB default, at the same throughput. GC on the main
-# thread only: helper threads cost ~9% more CPU per webhook and ~50 MB resident for no
+# thread only: helper threads cost ~9% more CPU per webhook and ~60 MB resident for no
 # throughput on small CPU shares (docs/operations.md).
 CMD ["node", "--enable-source-maps", "--max-semi-space-size=4", "--single-threaded-gc", "dist/main.js"]

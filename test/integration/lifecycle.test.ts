@@ -7,26 +7,43 @@ import { test } from "node:test";
 import { sign } from "@octokit/webhooks-methods";
 import { connect } from "@nats-io/transport-node";
 import { jetstreamManager } from "@nats-io/jetstream";
-import { startGatewayProcess } from "../helpers/gateway-process.ts";
+import { startGatewayProcess, type GatewayProcess } from "../helpers/gateway-process.ts";
 import { startTestGateway } from "../helpers/gateway.ts";
 import { eventually } from "../helpers/poll.ts";
-import { startNats, startRedis } from "../helpers/servers.ts";
+import { startNats, startRedis, type TestServer } from "../helpers/servers.ts";
 import { workflowRun } from "../helpers/synthetic-webhooks.ts";
 import { GITHUB_SECRET } from "../helpers/webhooks.ts";
 
-test(
-  "SIGTERM: an in-flight webhook is still answered and stored, then the process exits 0",
-  { timeout: 90_000 },
-  async () => {
-    const nats = await startNats();
-    const redis = await startRedis();
-    const spoolDir = mkdtempSync(join(tmpdir(), "buildcast-lifecycle-"));
+/** Runs `work` against the gateway as a child process on private servers, then clears all away. */
+async function withGatewayProcess(
+  work: (gateway: GatewayProcess, nats: TestServer) => Promise<void>,
+): Promise<void> {
+  const nats = await startNats();
+  const redis = await startRedis();
+  const spoolDir = mkdtempSync(join(tmpdir(), "buildcast-lifecycle-"));
+  try {
     const gateway = await startGatewayProcess({
       NATS_URL: nats.url,
       REDIS_URL: redis.url,
       BUILDCAST_SPOOL_DIR: spoolDir,
     });
     try {
+      await work(gateway, nats);
+    } finally {
+      await gateway.kill().catch(() => undefined);
+    }
+  } finally {
+    await nats.dispose();
+    await redis.dispose();
+    rmSync(spoolDir, { recursive: true, force: true });
+  }
+}
+
+test(
+  "SIGTERM: an in-flight webhook is still answered and stored, then the process exits 0",
+  { timeout: 90_000 },
+  async () => {
+    await withGatewayProcess(async (gateway, nats) => {
       const body = workflowRun({ runId: 424242, status: "completed", conclusion: "failure", at: 60 });
       const signature = await sign(GITHUB_SECRET, body);
       const half = Math.floor(body.length / 2);
@@ -65,12 +82,7 @@ test(
       const jsm = await jetstreamManager(nc);
       assert.equal((await jsm.streams.info("BUILD_EVENTS")).state.messages, 1);
       await nc.close();
-    } finally {
-      await gateway.kill().catch(() => undefined);
-      await nats.dispose();
-      await redis.dispose();
-      rmSync(spoolDir, { recursive: true, force: true });
-    }
+    });
   },
 );
 
@@ -78,15 +90,7 @@ test(
   "SIGTERM with a dashboard's live feed open: the feed is ended and the process exits 0",
   { timeout: 90_000 },
   async () => {
-    const nats = await startNats();
-    const redis = await startRedis();
-    const spoolDir = mkdtempSync(join(tmpdir(), "buildcast-lifecycle-"));
-    const gateway = await startGatewayProcess({
-      NATS_URL: nats.url,
-      REDIS_URL: redis.url,
-      BUILDCAST_SPOOL_DIR: spoolDir,
-    });
-    try {
+    await withGatewayProcess(async (gateway) => {
       let received = "";
       const ended = new Promise<void>((resolve, reject) => {
         const req = request(`${gateway.url}/api/v1/events`, (res) => {
@@ -104,12 +108,7 @@ test(
       // without ending the feed, the server waits for it until the shutdown grace runs out: exit 1
       assert.equal(code, 0, gateway.output());
       assert.doesNotMatch(gateway.output(), /grace period exceeded/);
-    } finally {
-      await gateway.kill().catch(() => undefined);
-      await nats.dispose();
-      await redis.dispose();
-      rmSync(spoolDir, { recursive: true, force: true });
-    }
+    });
   },
 );
 

@@ -36,13 +36,13 @@ const carries = (
   // the SDK types event_payload as {}: it is whatever the poster put there
   (message.metadata.event_payload as { claim?: unknown } | undefined)?.claim === claim.id;
 
-/** Whether the thread under `threadTs` holds the reply a claim posted. */
+/** The ts of the reply a claim posted in the thread under `threadTs`; null when it is not there. */
 export async function findClaimedReply(
   client: WebClient,
   channel: string,
   threadTs: string,
   claim: PostClaim,
-): Promise<boolean> {
+): Promise<string | null> {
   let cursor: string | undefined;
   for (let page = 0; page < PAGES; page++) {
     const answer = await client.conversations.replies({
@@ -53,11 +53,12 @@ export async function findClaimedReply(
       limit: 200,
       ...(cursor ? { cursor } : {}),
     });
-    if ((answer.messages ?? []).some((message) => carries(message, claim))) return true;
+    const hit = (answer.messages ?? []).find((message) => carries(message, claim));
+    if (hit?.ts) return hit.ts;
     cursor = answer.response_metadata?.next_cursor;
-    if (!answer.has_more || !cursor) return false;
+    if (!answer.has_more || !cursor) return null;
   }
-  return false;
+  return null;
 }
 
 /**

@@ -134,6 +134,49 @@ export function createSlackChannel(deps: SlackChannelDeps): DeliveryChannel {
     });
 
   /**
+   * Posts with a claim written to KV first and carried as the message's metadata, so a try
+   * that dies or loses Slack's answer can find what it posted (slack-claim.ts). An error
+   * Slack answered means nothing was posted: the claim goes.
+   */
+  const postClaimed = async <T>(
+    jobLog: Logger,
+    what: string,
+    claimKey: string,
+    post: (metadata: ReturnType<typeof claimMetadata>) => Promise<T>,
+  ): Promise<T> => {
+    const claim: PostClaim = { id: randomUUID(), at: Date.now() };
+    await kv.put(claimKey, JSON.stringify(claim));
+    return call(jobLog, what, async () => {
+      try {
+        return await post(claimMetadata(claim));
+      } catch (error) {
+        if (slackAnswered(error)) await kv.delete(claimKey).catch(() => undefined);
+        throw error;
+      }
+    });
+  };
+
+  /**
+   * Looks for what an earlier try posted under its claim; null when it was not found or
+   * cannot be looked for (no channels:history scope, or a channel name instead of an id:
+   * posting may then double it).
+   */
+  const findClaimed = async <T>(
+    jobLog: Logger,
+    what: string,
+    posted: string,
+    find: () => Promise<T | null>,
+  ): Promise<T | null> => {
+    try {
+      return await call(jobLog, what, find);
+    } catch (error) {
+      if (!(error instanceof UnrecoverableError)) throw error;
+      jobLog.warn({ err: error.message }, `cannot look for an earlier attempt's ${posted}; posting`);
+      return null;
+    }
+  };
+
+  /**
    * A claim without a saved message means an earlier attempt died (or lost its answer) around
    * chat.postMessage: adopt the message it may have posted rather than post a second one.
    */
@@ -145,16 +188,9 @@ export function createSlackChannel(deps: SlackChannelDeps): DeliveryChannel {
   ): Promise<SlackMessageState | null> => {
     const claim = (await readJson<PostClaim>(kv, slackClaimKvKey(slackChannel, entityKey)))?.value;
     if (!claim) return null;
-    let found: { ts: string; channelId: string } | null = null;
-    try {
-      found = await call(jobLog, "conversations.history", () =>
-        findClaimedMessage(client, slackChannel, claim),
-      );
-    } catch (error) {
-      if (!(error instanceof UnrecoverableError)) throw error;
-      // no channels:history scope, or a channel name instead of an id: posting may double it
-      jobLog.warn({ err: error.message }, "cannot look for an earlier attempt's message; posting");
-    }
+    const found = await findClaimed(jobLog, "conversations.history", "message", () =>
+      findClaimedMessage(client, slackChannel, claim),
+    );
     if (!found) return null;
     jobLog.info({ ts: found.ts }, "adopted the message an interrupted attempt posted");
     // an empty hash makes this job update the adopted message to the current render
@@ -186,25 +222,20 @@ export function createSlackChannel(deps: SlackChannelDeps): DeliveryChannel {
 
     let state = previous ?? (await adoptClaimed(jobLog, slackChannel, entityKey, messageKey));
     if (state === null) {
-      const claimKey = slackClaimKvKey(slackChannel, entityKey);
-      const claim: PostClaim = { id: randomUUID(), at: Date.now() };
-      await kv.put(claimKey, JSON.stringify(claim));
-      const posted = await call(jobLog, "chat.postMessage", async () => {
-        try {
-          return await client.chat.postMessage({
+      const posted = await postClaimed(
+        jobLog,
+        "chat.postMessage",
+        slackClaimKvKey(slackChannel, entityKey),
+        (metadata) =>
+          client.chat.postMessage({
             channel: slackChannel,
             text: message.text,
             blocks: [...message.blocks],
             unfurl_links: false,
             unfurl_media: false,
-            metadata: claimMetadata(claim),
-          });
-        } catch (error) {
-          // Slack answered, so it posted nothing: the retry need not search for this claim
-          if (slackAnswered(error)) await kv.delete(claimKey).catch(() => undefined);
-          throw error;
-        }
-      });
+            metadata,
+          }),
+      );
       if (!posted.ts) throw new UnrecoverableError("slack chat.postMessage: answer without ts");
       state = await saveMessage(messageKey, {
         ts: posted.ts,
@@ -235,38 +266,25 @@ export function createSlackChannel(deps: SlackChannelDeps): DeliveryChannel {
       // timeout, a crash) finds it in the thread instead of posting it again
       const claimKey = slackReplyClaimKvKey(slackChannel, entityKey, view.attempt);
       const earlier = (await readJson<PostClaim>(kv, claimKey))?.value;
-      let posted = false;
-      if (earlier) {
-        try {
-          posted = await call(jobLog, "conversations.replies", () =>
+      const adopted = earlier
+        ? await findClaimed(jobLog, "conversations.replies", "thread reply", () =>
             findClaimedReply(client, channelId, ts, earlier),
-          );
-        } catch (error) {
-          if (!(error instanceof UnrecoverableError)) throw error;
-          jobLog.warn({ err: error.message }, "cannot look for an earlier attempt's thread reply; posting");
-        }
-      }
-      if (posted) {
-        jobLog.info({ ts }, "adopted the thread reply an interrupted attempt posted");
+          )
+        : null;
+      if (adopted) {
+        jobLog.info({ ts, reply: adopted }, "adopted the thread reply an interrupted attempt posted");
       } else {
         const reply = renderSlackFailureThread(view);
-        const claim: PostClaim = { id: randomUUID(), at: Date.now() };
-        await kv.put(claimKey, JSON.stringify(claim));
-        await call(jobLog, "chat.postMessage (thread)", async () => {
-          try {
-            return await client.chat.postMessage({
-              channel: channelId,
-              thread_ts: ts,
-              text: reply.text,
-              blocks: [...reply.blocks],
-              unfurl_links: false,
-              metadata: claimMetadata(claim),
-            });
-          } catch (error) {
-            if (slackAnswered(error)) await kv.delete(claimKey).catch(() => undefined);
-            throw error;
-          }
-        });
+        await postClaimed(jobLog, "chat.postMessage (thread)", claimKey, (metadata) =>
+          client.chat.postMessage({
+            channel: channelId,
+            thread_ts: ts,
+            text: reply.text,
+            blocks: [...reply.blocks],
+            unfurl_links: false,
+            metadata,
+          }),
+        );
       }
       await saveMessage(messageKey, { ts, channelId, threadAttempt: view.attempt, lastCallAt: Date.now() });
     }

@@ -153,6 +153,8 @@ export interface BranchRow {
   readonly pipelines: readonly PipelineStatus[];
   /** recent runs of all its pipelines, newest first */
   readonly runs: readonly RunSummary[];
+  /** the recent runs of one pipeline, newest first, for the duration trend (see trendOf) */
+  readonly trend: { readonly pipeline: string; readonly runs: readonly RunSummary[] };
 }
 
 export const rowId = (provider: Provider, repository: string, branch: string): string =>
@@ -209,5 +211,30 @@ export function rowOf(id: string, group: readonly BranchState[], runsPerRow = 20
       .flatMap((s) => s.runs)
       .sort(compareNewestFirst)
       .slice(0, runsPerRow),
+    trend: trendOf(group, pipelines, runsPerRow),
   };
+}
+
+/**
+ * Durations only compare within one pipeline (a 30 s lint beside a 20 min build says
+ * nothing), so the trend follows one: a deciding pipeline before one that no longer decides,
+ * then the one with the most recorded runs, then the slowest (what a trend is watched for),
+ * then by name, so the choice is stable from one render to the next.
+ */
+function trendOf(
+  group: readonly BranchState[],
+  pipelines: readonly PipelineStatus[],
+  runsPerRow: number,
+): BranchRow["trend"] {
+  const decides = new Set(pipelines.filter((p) => p.decides).map((p) => p.pipeline));
+  const longest = (s: BranchState) => Math.max(0, ...s.runs.map((r) => r.durationMs ?? 0));
+  const rank = (s: BranchState) => [decides.has(s.pipeline) ? 1 : 0, s.runs.length, longest(s)] as const;
+  const chosen = [...group].sort((a, b) => {
+    const [ra, rb] = [rank(a), rank(b)];
+    for (let i = 0; i < ra.length; i++) if (ra[i] !== rb[i]) return (rb[i] ?? 0) - (ra[i] ?? 0);
+    return a.pipeline.localeCompare(b.pipeline);
+  })[0];
+  return chosen
+    ? { pipeline: chosen.pipeline, runs: [...chosen.runs].sort(compareNewestFirst).slice(0, runsPerRow) }
+    : { pipeline: "", runs: [] };
 }

@@ -61,6 +61,56 @@ describe("dashboard rendering", () => {
   });
 });
 
+describe("dashboard trend", () => {
+  it("follows one pipeline, so a 30 s lint does not dwarf a 20 min build's bars", () => {
+    const branchOf = (pipeline: string, runs: number, durationMs: number, first: number, shaFrom = 0) => {
+      let branch = null;
+      for (let i = 0; i < runs; i++) {
+        const run = applyEvent(
+          null,
+          buildEvent({
+            pipeline,
+            runId: String(first + i),
+            sha: `${shaFrom + i}`.repeat(40),
+            durationMs,
+            at: `2024-05-01T10:0${i}:00Z`,
+          }),
+        );
+        branch = mergeBranch(branch, run, summarize(run, i + 1), "main", 20);
+      }
+      assert.ok(branch);
+      return branch;
+    };
+    const build = branchOf("Build", 3, 20 * 60_000, 100);
+    const lint = branchOf("Lint", 3, 30_000, 200);
+    const [row] = dashboardRows([lint, build]);
+    assert.deepEqual(
+      row?.pipelines.map((p) => p.decides),
+      [true, true],
+    );
+    assert.equal(row?.trend.pipeline, "Build", "the slower of two pipelines that ran as often");
+    assert.deepEqual(
+      row?.trend.runs.map((r) => r.runId),
+      ["102", "101", "100"],
+    );
+    const html = renderPage({ rows: row ? [row] : [], now: Date.now(), revision: 1, base: "/" });
+    const trend = /<svg class="trend"[^]*?<\/svg>/.exec(html)?.[0] ?? "";
+    assert.match(trend, /aria-label="duration of the last 3 runs of Build"/);
+    assert.equal(trend.match(/<rect /g)?.length, 3);
+    assert.ok(!trend.includes("Lint"));
+    // of two deciding pipelines, the one that ran more often wins
+    const busy = dashboardRows([
+      branchOf("Lint", 5, 30_000, 300),
+      branchOf("Build", 3, 20 * 60_000, 400, 2),
+    ])[0];
+    assert.ok(busy?.pipelines.every((p) => p.decides));
+    assert.equal(busy?.trend.pipeline, "Lint");
+    // and a deciding pipeline wins over one that no longer decides, however often it ran
+    const renamed = dashboardRows([branchOf("Old CI", 9, 60_000, 500), branchOf("CI", 1, 60_000, 600, 9)])[0];
+    assert.equal(renamed?.trend.pipeline, "CI");
+  });
+});
+
 describe("badge", () => {
   it("escapes its label and grows with its text", () => {
     const short = renderBadge("ci", "passing");

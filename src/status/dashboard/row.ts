@@ -49,6 +49,6 @@ export function renderRow(row: BranchRow, now: number): string {
 <td class="pipelines"><ul>${chips}</ul>${commit}${failedList}</td>
 <td class="when">${when === null ? "–" : `<time datetime="${escapeHtml(when)}" title="${escapeHtml(when)}">${escapeHtml(formatAgo(when, now))}</time>`}</td>
 <td class="duration">${escapeHtml(formatDuration(latest?.durationMs ?? null))}</td>
-<td class="trend-cell">${renderTrend(row.runs)}</td>
+<td class="trend-cell">${renderTrend(row.trend.pipeline, row.trend.runs)}</td>
 </tr>`;
 }

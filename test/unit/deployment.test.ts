@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
+import { parse } from "yaml";
 import { productionNodeFlags } from "../../bench/processes.ts";
 
 const ROOT = join(import.meta.dirname, "../..");
@@ -18,5 +19,17 @@ describe("deployment files", () => {
     assert.ok(flags.includes("--max-semi-space-size=4"), JSON.stringify(flags));
     assert.ok(flags.includes("--single-threaded-gc"), JSON.stringify(flags));
     assert.deepEqual(argv.slice(1, -1), flags);
+  });
+
+  it("compose pins every image it pulls, so `docker compose up` starts the same stack each time", () => {
+    const compose = parse(readFileSync(join(ROOT, "deploy/docker-compose.yml"), "utf8")) as {
+      services: Record<string, { image?: string; build?: unknown }>;
+    };
+    const pulled = Object.entries(compose.services).filter(([, s]) => s.build === undefined);
+    assert.ok(pulled.length >= 3, "NATS, Redis and the SMTP sink are pulled");
+    for (const [name, service] of pulled) {
+      const tag = /:([^:/@]+)$/.exec(service.image ?? "")?.[1];
+      assert.ok(tag && tag !== "latest", `${name}: image ${service.image ?? "(none)"} has no version tag`);
+    }
   });
 });

@@ -4,6 +4,9 @@ import type { BuildEventData } from "../events/schema.ts";
 import { entityName, outcomeOf } from "./entity.ts";
 import { displayName, findPerson } from "./people.ts";
 import { compareRank, type EntityRecord } from "./record.ts";
+import { clip, oneLine } from "./render/text.ts";
+
+const nameOf = (name: string | null): string | null => (name === null ? null : clip(oneLine(name), 100));
 
 export type Tone = "failure" | "success" | "running" | "neutral";
 
@@ -96,10 +99,13 @@ export function buildView(
   const current = notice !== null && notice.attempt === data.run.attempt ? notice.transition : null;
   // a `started` notice only names the state while the run is still going
   const transition = current === "started" && data.phase === "finished" ? null : current;
+  // a status the tables do not name (GitHub's `stale`, a new GitLab one) is shown, tamed
+  const raw = clip(oneLine(data.providerStatus), 40);
   const headline =
-    (transition ? TRANSITION_HEADLINES[transition] : STATUS_HEADLINES[data.status]) ?? data.providerStatus;
+    (transition ? TRANSITION_HEADLINES[transition] : STATUS_HEADLINES[data.status]) ??
+    (data.phase === "finished" ? `Finished (${raw})` : `Running (${raw})`);
   const author = data.commit.author;
-  const person = findPerson(people, author, data.provider);
+  const person = findPerson(people, data);
   // a GitLab retry is a new job of the same name: only its newest try counts
   const jobs = newestTries(
     Object.values(record.jobs).filter((job) => job.attempt === data.run.attempt),
@@ -118,7 +124,8 @@ export function buildView(
     provider: data.provider,
     repository: { name: data.repository.fullName, url: data.repository.url },
     branch: data.ref.name,
-    pipeline: entityName(data),
+    // one line each: a `workflow:name: $CI_COMMIT_MESSAGE` would otherwise cut a subject short
+    pipeline: clip(oneLine(entityName(data)), 150),
     runNumber: data.run.number,
     attempt: data.run.attempt,
     runUrl: data.kind === "job" ? (data.job?.url ?? data.run.url) : data.run.url,
@@ -133,7 +140,7 @@ export function buildView(
       title: data.commit.title,
       url: data.commit.url,
     },
-    author: { name: displayName(author, person), slackId: person?.slack ?? null },
+    author: { name: nameOf(displayName(author, person)), slackId: person?.slack ?? null },
     durationMs: durationOf(data),
     failedJobs,
     jobCount: jobs.length,

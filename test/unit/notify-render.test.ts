@@ -11,6 +11,8 @@ import {
   SLACK_LIMITS,
   slackLink,
 } from "../../src/notify/render/slack.ts";
+import { recipients } from "../../src/notify/channels/email.ts";
+import { authorUsername, findPerson } from "../../src/notify/people.ts";
 import { buildView, formatDuration } from "../../src/notify/view.ts";
 import { buildEvent } from "../helpers/events.ts";
 
@@ -163,6 +165,130 @@ describe("Slack rendering", () => {
       ["https://github.com/acme/api/jobs/12"],
     );
     assert.equal(view.jobCount, 2);
+  });
+});
+
+describe("failed job lists", () => {
+  const failing = (count: number, name = (i: number) => `test shard ${i}`) => {
+    const run = buildEvent({ status: "failure", runId: "42" });
+    const jobs = Array.from({ length: count }, (_, i) =>
+      buildEvent({
+        status: "failure",
+        runId: "42",
+        job: {
+          id: String(30_000_000_000 + i),
+          name: name(i),
+          url: `https://github.com/acme/api/actions/runs/42/job/${30_000_000_000 + i}`,
+        },
+      }),
+    );
+    return viewOf(run, jobs);
+  };
+  const listed = (text: string) => [...text.matchAll(/job\/(\d+)\|/g)].length;
+  const more = (text: string) => Number(/…and (\d+) more$/.exec(text)?.[1] ?? 0);
+
+  it("the message counts every job it leaves out, however many there are", () => {
+    for (const count of [20, 21, 25, 40]) {
+      const message = renderSlackMessage(failing(count), { mentionAuthor: false });
+      const list = message.blocks[2];
+      assert.ok(list && "text" in list);
+      assert.equal(listed(list.text.text) + more(list.text.text), count, list.text.text);
+    }
+  });
+
+  it("the thread reply shows every failed job it can, and counts the rest", () => {
+    const long = (i: number) => `test (ubuntu-latest, node ${18 + (i % 3)}, postgres 15, shard ${i}/400)`;
+    for (const count of [40, 400]) {
+      const thread = renderSlackFailureThread(failing(count, long));
+      const sections = thread.blocks.slice(1).map((b) => ("text" in b ? b.text.text : ""));
+      const shown = sections.reduce((n, text) => n + listed(text), 0);
+      assert.equal(shown + more(sections.at(-1) ?? ""), count);
+      if (count === 40) assert.equal(shown, 40, "40 jobs fit in the sections a reply may use");
+      // only the last section may say what was left out
+      for (const text of sections.slice(0, -1)) assert.doesNotMatch(text, /more$/);
+      for (const text of sections) assert.ok(text.length <= SLACK_LIMITS.sectionText);
+    }
+  });
+});
+
+describe("provider text in one-line places", () => {
+  it("a multi-line pipeline name or author name keeps subject and headline whole", () => {
+    const run = buildEvent({
+      status: "failure",
+      runId: "42",
+      pipeline: "Fix login\n\nCloses #12",
+      author: "Ada\nBcc",
+    });
+    const view = viewOf(run);
+    assert.equal(emailSubject(view, "failed"), "[acme/api] Fix login failed on main (0123456)");
+    assert.match(
+      renderSlackMessage(view, { mentionAuthor: false }).text,
+      /^Failed: acme\/api Fix login #42 on main/,
+    );
+    assert.equal(view.author.name, "Ada");
+  });
+
+  it("a status buildcast has no word for is shown short, after what is known of the run", () => {
+    const stale = buildEvent({ status: "unknown", runId: "42" });
+    assert.equal(
+      viewOf({ ...stale, data: { ...stale.data, providerStatus: "stale" } }, [], null).headline,
+      "Finished (stale)",
+    );
+    const odd = { ...stale.data, phase: "started" as const, providerStatus: `${"x".repeat(5000)}\n*bold*` };
+    const view = viewOf({ ...stale, data: odd }, [], null);
+    assert.equal(view.headline, `Running (${"x".repeat(39)}…)`);
+    const header = renderSlackMessage(view, { mentionAuthor: false }).blocks[0];
+    assert.ok(header && "text" in header && header.text.text.length < 500);
+  });
+});
+
+describe("who the author is", () => {
+  const github = (email: string) => {
+    const data = buildEvent({ status: "failure" }).data;
+    return { ...data, commit: { ...data.commit, author: { name: "Mat", email, username: null } } };
+  };
+
+  it("reads the login in GitHub's and GitLab's noreply addresses", () => {
+    assert.equal(authorUsername(github("12345+matfax@users.noreply.github.com")), "matfax");
+    assert.equal(authorUsername(github("matfax@users.noreply.github.com")), "matfax");
+    const gitlab = { ...github("1234-raque.zha@users.noreply.gitlab.com"), provider: "gitlab" as const };
+    assert.equal(authorUsername(gitlab), "raque.zha");
+    assert.equal(authorUsername(github("mat@example.com")), null);
+    const map = configSchema.parse({ people: [{ github: "matfax", slack: "U0MATFAX" }] }).people;
+    assert.equal(findPerson(map, github("12345+matfax@users.noreply.github.com"))?.slack, "U0MATFAX");
+  });
+
+  it("takes GitLab's pusher for a redacted author of the same name, and no one else", () => {
+    const base = buildEvent({ provider: "gitlab", status: "failure" }).data;
+    const data = {
+      ...base,
+      commit: { ...base.commit, author: { name: "raquezha", email: null, username: null } },
+      actor: { name: "raquezha", email: null, username: "raquezha" },
+    };
+    assert.equal(authorUsername(data), "raquezha");
+    assert.equal(
+      authorUsername({ ...data, actor: { name: "Someone Else", email: null, username: "else" } }),
+      null,
+    );
+  });
+
+  it("mails one plain author address, never a list or a noreply one", () => {
+    const route = configSchema.parse({
+      routes: [{ name: "r", email: { to: ["team@example.com"], author: true } }],
+    }).routes[0];
+    assert.ok(route);
+    const to = (email: string) => recipients(route, github(email), []);
+    assert.deepEqual(to("mat@example.co.uk"), ["team@example.com", "mat@example.co.uk"]);
+    for (const bad of [
+      "m@evil.example, ceo@example.com",
+      "m@evil.example;ceo@example.com",
+      "Mat <m@evil.example>",
+      "1234-alice@users.noreply.gitlab.com",
+      "12345+mat@users.noreply.github.com",
+      "[REDACTED]",
+    ]) {
+      assert.deepEqual(to(bad), ["team@example.com"], bad);
+    }
   });
 });
 

@@ -60,9 +60,8 @@ export function recipients(
   const list = [...route.email.to];
   if (route.email.author) {
     const author = data.commit.author;
-    const email = authorEmail(author, findPerson(people, author, data.provider));
-    // GitHub's noreply addresses bounce
-    if (email !== null && !/@users\.noreply\.github\.com$/i.test(email)) list.push(email);
+    const email = authorEmail(author, findPerson(people, data));
+    if (email !== null) list.push(email);
   }
   return list.filter((address) => {
     const lower = address.toLowerCase();

@@ -57,16 +57,40 @@ function authorText(view: NoticeView, mentionAuthor: boolean): string {
   return view.author.name === null ? "unknown" : escapeMrkdwn(clip(oneLine(view.author.name), 100));
 }
 
-/** Joins lines until the limit, then says how many were left out. */
-function boundedLines(lines: readonly string[], max: number): string {
-  let out = "";
+/**
+ * Packs lines into sections of at most `maxChars`, at most `maxSections` of them; what does
+ * not fit is counted in a last "…and N more" line, always against the whole list.
+ */
+function packLines(
+  lines: readonly string[],
+  maxChars: number,
+  maxSections: number,
+  maxLines = Infinity,
+): string[] {
+  const sections: string[] = [];
+  let current = "";
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i] ?? "";
-    const more = `\n…and ${lines.length - i} more`;
-    if (out.length + line.length + 1 + more.length > max) return `${out}${more}`;
-    out = out === "" ? line : `${out}\n${line}`;
+    const last = sections.length === maxSections - 1;
+    const left = lines.length - i;
+    const more = `\n…and ${left} more`;
+    // the last section keeps room to say how many lines it could not hold
+    const room = last && left > 1 ? maxChars - more.length : maxChars;
+    const joined = current === "" ? line : `${current}\n${line}`;
+    if (i >= maxLines || (joined.length > room && (last || current === ""))) {
+      sections.push(current === "" ? more.slice(1) : `${current}${more}`);
+      return sections;
+    }
+    if (joined.length > room) {
+      sections.push(current);
+      current = "";
+      i--; // the line starts the next section
+      continue;
+    }
+    current = joined;
   }
-  return out;
+  if (current !== "") sections.push(current);
+  return sections;
 }
 
 function failedJobLines(view: NoticeView): string[] {
@@ -110,7 +134,7 @@ export function renderSlackMessage(view: NoticeView, options: { mentionAuthor: b
   if (view.failedJobs.length > 0) {
     blocks.push({
       type: "section",
-      text: { type: "mrkdwn", text: boundedLines(failedJobLines(view).slice(0, 20), 1500) },
+      text: { type: "mrkdwn", text: packLines(failedJobLines(view), 1500, 1, 20).join("") },
     });
   }
   const context = [escapeMrkdwn(view.provider)];
@@ -127,13 +151,8 @@ export function renderSlackFailureThread(view: NoticeView): SlackMessage {
   const heading = `*${lines.length} failed job${lines.length === 1 ? "" : "s"}* in ${slackLink(view.runUrl, runLabel(view))}`;
   const blocks: SlackBlock[] = [{ type: "section", text: { type: "mrkdwn", text: heading } }];
   // several sections so long lists stay within the 3,000 characters of one
-  for (let i = 0; i < lines.length && blocks.length < 10; i += 25) {
-    const chunk = lines.slice(i, i + 25);
-    const rest = blocks.length === 9 ? lines.slice(i) : chunk;
-    blocks.push({
-      type: "section",
-      text: { type: "mrkdwn", text: boundedLines(rest, SLACK_LIMITS.sectionText - 100) },
-    });
+  for (const text of packLines(lines, SLACK_LIMITS.sectionText - 100, 9)) {
+    blocks.push({ type: "section", text: { type: "mrkdwn", text } });
   }
   const names = view.failedJobs.map((job) => oneLine(job.name)).join(", ");
   // escaping grows text at most fivefold (& → &amp;): 700 raw characters stay under 4,000

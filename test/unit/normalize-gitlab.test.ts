@@ -227,8 +227,9 @@ const EXPECTED: Record<string, Json> = {
   "pipeline.nuecagram-real.failed.json": {
     type: "build.pipeline.finished.v1",
     data: {
-      // detailed_status says "canceled"; status wins.
-      status: "failure",
+      // sent while the cancel spreads: status "failed", detailed_status "canceled" (GitLab's
+      // own pages say canceled), then canceled.json with the same times
+      status: "canceled",
       providerStatus: "failed",
       repository: CUSTOMER_APP,
       run: CUSTOMER_APP_PIPELINE_RUN,

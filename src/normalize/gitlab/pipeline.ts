@@ -56,7 +56,11 @@ export function pipelineData(payload: JsonObject): BuildEventData {
   const builds = buildTimes(payload);
   const createdAt = parseGitlabTime(attributes["created_at"]);
   const rawFinishedAt = parseGitlabTime(attributes["finished_at"]);
-  const { phase, status } = gitlabPhaseAndStatus(providerStatus, {
+  // While a cancel spreads through the jobs, GitLab sends `status: failed` with
+  // `detailed_status: canceled` (its pages already say canceled), then `canceled` with the
+  // same times: read as canceled, a canceled pipeline is never announced as broken.
+  const canceling = providerStatus === "failed" && attributes["detailed_status"] === "canceled";
+  const { phase, status } = gitlabPhaseAndStatus(canceling ? "canceled" : providerStatus, {
     startedAt: earliestTime(builds.started),
     finishedAt: rawFinishedAt,
   });

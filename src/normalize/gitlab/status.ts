@@ -12,8 +12,9 @@ export interface PhaseAndStatus {
  *   manual (not finished; it may still run).
  * - `blocked` (a deployment waiting for approval) is queued / action_required.
  * - `canceling` is already final from the user's point of view: finished / canceled.
- * - `detailed_status` ("passed with warnings", or "canceled" next to status "failed") is
- *   ignored: `status` wins, so a payload always maps the same way.
+ * - `detailed_status` is ignored ("passed with warnings" is success), but for a pipeline's
+ *   "canceled" next to status "failed": GitLab sends it while a cancel is under way, and the
+ *   pipeline normalizer reads it as canceled.
  * - A status not in this table maps to status unknown; see {@link gitlabPhaseAndStatus}
  *   for its phase.
  */

@@ -123,13 +123,13 @@ const productionDeploy = {
   updatedAt: "2019-05-15T15:20:55Z",
 };
 
-const commitStatus = (branch: string, username: string | null) => ({
+const commitStatus = (branch: string | null, username: string | null) => ({
   kind: "pipeline",
   phase: "finished",
   status: "success",
   providerStatus: "success",
   run: { id: `${SHA_STATUS}:default`, name: "default", url: null, attempt: 1 },
-  ref: { name: branch, type: "branch", sha: SHA_STATUS, pullRequest: null },
+  ref: { name: branch, type: branch === null ? null : "branch", sha: SHA_STATUS, pullRequest: null },
   commit: {
     title: "Initial commit",
     url: `https://github.com/Codertocat/Hello-World/commit/${SHA_STATUS}`,
@@ -320,10 +320,12 @@ const EXPECTED: Record<string, object> = {
   },
   "deployment_status.created.3.json": productionDeploy,
   "deployment_status.created.4.json": productionDeploy,
-  "status.ex.1.json": commitStatus("master", "Codertocat"),
-  "status.ex.2.json": commitStatus("master", "Codertocat"),
-  "status.ex.3.json": commitStatus("master", null),
-  "status.ex.4.json": commitStatus("master", "Codertocat"),
+  // GitHub's own examples: the commit is the head of none of the listed branches (master is
+  // at f95f852b), so the status belongs to no branch's state
+  "status.ex.1.json": commitStatus(null, "Codertocat"),
+  "status.ex.2.json": commitStatus(null, "Codertocat"),
+  "status.ex.3.json": commitStatus(null, null),
+  "status.ex.4.json": commitStatus(null, "Codertocat"),
   "workflow_job.completed.1.json": finishedLinters("failure"),
   "workflow_job.completed.2.json": finishedLinters("success"),
   "workflow_job.in_progress.1.json": {
@@ -650,6 +652,21 @@ void describe("normalizeGithub: status mapping", () => {
     assert.equal(only("status", { ...status, state: "error" }).data.status, "failure");
     const pending = only("status", { ...status, state: "pending" }).data;
     assert.deepEqual([pending.phase, pending.status, pending.finishedAt], ["started", "running", null]);
+  });
+
+  void it("files a commit status under the branch whose head it is, not the first that contains it", () => {
+    const status = load("status.ex.1.json");
+    const head = (name: string, sha: string) => ({ name, commit: { sha, url: "" }, protected: false });
+    const other = "f95f852bd8fca8fcc58a9a2d6c842781e32a215e";
+    const on = (branches: unknown[]) => only("status", { ...status, branches }).data.ref;
+    assert.deepEqual(on([head("master", other), head("changes", SHA_STATUS)]), {
+      name: "changes",
+      type: "branch",
+      sha: SHA_STATUS,
+      pullRequest: null,
+    });
+    assert.equal(on([head("master", other)]).name, null);
+    assert.equal(on([]).name, null);
   });
 
   void it("maps deployment pending to queued and inactive to neutral", () => {

@@ -1,6 +1,15 @@
 import type { BuildEvent } from "../../events/schema.ts";
 import { commitUrl, finalize, firstLine, gitPerson, readRepository, userPerson } from "./common.ts";
-import { firstOf, optObject, optString, optTime, optUrl, requireString, type JsonObject } from "./read.ts";
+import {
+  field,
+  isObject,
+  optObject,
+  optString,
+  optTime,
+  optUrl,
+  requireString,
+  type JsonObject,
+} from "./read.ts";
 import { commitStateOutcome } from "./status-tables.ts";
 
 /**
@@ -18,7 +27,7 @@ export function normalizeCommitStatus(payload: JsonObject, deliveryId: string | 
   const gitCommit = optObject(commit, "commit");
   const author = gitPerson(optObject(gitCommit, "author"));
   const authorLogin = optString(optObject(commit, "author"), "login");
-  const branch = optString(firstOf(payload, "branches"), "name");
+  const branch = branchAt(payload, sha);
   return finalize(
     {
       provider: "github",
@@ -51,4 +60,20 @@ export function normalizeCommitStatus(payload: JsonObject, deliveryId: string | 
     },
     deliveryId,
   );
+}
+
+/**
+ * The branch this commit is the head of. `branches` lists (up to ten) branches that contain
+ * the commit, "but the SHA may or may not be the head of the branch" (GitHub's docs): for a
+ * slow build of an older commit, the first one may be `main` at a newer commit or any branch
+ * made since. Such a status belongs to no branch's current state.
+ */
+function branchAt(payload: JsonObject, sha: string): string | null {
+  const branches = field(payload, "branches");
+  if (!Array.isArray(branches)) return null;
+  for (const branch of branches) {
+    if (isObject(branch) && optString(optObject(branch, "commit"), "sha") === sha)
+      return optString(branch, "name");
+  }
+  return null;
 }

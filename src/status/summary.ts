@@ -92,10 +92,13 @@ export function summarize(run: RunState, revision: number): RunSummary {
   };
 }
 
-/** Runs on tags and runs made only of deployments have no place on a branch. */
+/**
+ * Runs on tags or on refs that are no branch (`refs/pull/166/head`), and runs made only of
+ * deployments, have no place on a branch.
+ */
 export function branchOf(run: RunState): string | null {
   const { ref } = run.context;
-  if (ref.name === null || ref.type === "tag") return null;
+  if (ref.name === null || ref.type !== "branch") return null;
   if (run.pipeline === null && run.jobs.length === 0) return null;
   return ref.name;
 }

@@ -807,3 +807,31 @@ void describe("parseGitlabTime", () => {
       assert.equal(parseGitlabTime(input), null));
   }
 });
+
+void describe("normalizeGitlab: merge request refs", () => {
+  const pipeline = fixture("gitlab/pipeline.doc.1.json");
+  const mergeRequest = pipeline["merge_request"] as Json;
+
+  void it("a merge request pipeline of this project builds its source branch", () => {
+    const { ref } = normalizeOne("Pipeline Hook", pipeline).data;
+    assert.deepEqual([ref.name, ref.type, ref.pullRequest], ["master", "branch", 1]);
+  });
+
+  void it("a fork's merge request pipeline run here is on no branch of this project", () => {
+    const fork = { ...pipeline, merge_request: { ...mergeRequest, source_project_id: 4242 } };
+    const { ref } = normalizeOne("Pipeline Hook", fork).data;
+    assert.deepEqual([ref.name, ref.type, ref.pullRequest], [null, null, 1]);
+  });
+
+  void it("a job on refs/merge-requests/<iid>/head (or merge, train) is on no branch", () => {
+    const job = fixture("gitlab/job.nuecagram-real.running.json");
+    for (const hidden of ["head", "merge", "train"]) {
+      const { ref } = normalizeOne("Job Hook", { ...job, ref: `refs/merge-requests/77/${hidden}` }).data;
+      assert.deepEqual([ref.name, ref.type, ref.pullRequest], [null, null, 77]);
+    }
+    assert.equal(
+      normalizeOne("Job Hook", { ...job, ref: "refs/merge-requests/x" }).data.ref.name,
+      "refs/merge-requests/x",
+    );
+  });
+});

@@ -6,7 +6,7 @@ import { applyEvent } from "../../src/status/merge.ts";
 import type { RunState } from "../../src/status/model.ts";
 import { branchStatus, dashboardRows } from "../../src/status/queries.ts";
 import { renderRow } from "../../src/status/dashboard/row.ts";
-import { mergeBranch, summarize } from "../../src/status/summary.ts";
+import { branchOf, mergeBranch, summarize } from "../../src/status/summary.ts";
 import { buildEvent } from "../helpers/events.ts";
 
 const fold = (events: readonly BuildEvent[], start: RunState | null = null): RunState | null =>
@@ -294,5 +294,17 @@ describe("status merge property", () => {
       }),
       { numRuns: 300 },
     );
+  });
+});
+
+describe("which runs belong on a branch", () => {
+  it("only runs on a branch: not tags, not pull request refs, not merge request refs", () => {
+    const on = (branch: string | null, refType: "branch" | "tag" | null) =>
+      branchOf(applyEvent(null, buildEvent({ branch, refType })));
+    assert.equal(on("main", "branch"), "main");
+    assert.equal(on("v1.2.3", "tag"), null);
+    // CodeQL's dynamic runs name refs/pull/<n>/head: one dashboard row per pull request
+    assert.equal(on("refs/pull/166/head", null), null);
+    assert.equal(on(null, null), null);
   });
 });

@@ -103,3 +103,22 @@ export function refType(ref: string | null, tag: unknown): "branch" | "tag" | nu
   if (ref === null) return null;
   return tag === true ? "tag" : "branch";
 }
+
+const MERGE_REQUEST_REF = /^refs\/merge-requests\/(\d+)\/(?:head|merge|train)$/;
+
+/**
+ * A job of a merge request pipeline names GitLab's hidden ref, `refs/merge-requests/<iid>/
+ * head` (or `/merge`, `/train` for merged results and merge trains): no branch, a merge request.
+ */
+export function jobRef(
+  ref: string | null,
+  tag: unknown,
+): {
+  name: string | null;
+  type: "branch" | "tag" | null;
+  pullRequest: number | null;
+} {
+  const mergeRequest = ref === null ? null : MERGE_REQUEST_REF.exec(ref);
+  if (mergeRequest) return { name: null, type: null, pullRequest: Number(mergeRequest[1]) };
+  return { name: ref, type: refType(ref, tag), pullRequest: null };
+}

@@ -8,7 +8,7 @@ import {
   objectAt,
   pathFromWebUrl,
   person,
-  refType,
+  jobRef,
   requiredId,
   requiredString,
   secondsToMs,
@@ -85,7 +85,7 @@ export function jobData(payload: JsonObject): BuildEventData {
       runnerName: stringAt(runner, "description"),
       allowFailure: payload["build_allow_failure"] === true,
     },
-    ref: { name: ref, type: refType(ref, payload["tag"]), sha, pullRequest: null },
+    ref: { ...jobRef(ref, payload["tag"]), sha },
     commit: {
       sha,
       title: firstLine(stringAt(commit, "message")),

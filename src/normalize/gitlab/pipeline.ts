@@ -70,6 +70,8 @@ export function pipelineData(payload: JsonObject): BuildEventData {
   const finishedAt = finished ? rawFinishedAt : null;
   const ref = stringAt(attributes, "ref");
   const mergeRequest = payload["merge_request"];
+  const sourceProject = isObject(mergeRequest) ? mergeRequest["source_project_id"] : undefined;
+  const fromFork = typeof sourceProject === "number" && String(sourceProject) !== projectId;
 
   return {
     provider: "gitlab",
@@ -87,8 +89,10 @@ export function pipelineData(payload: JsonObject): BuildEventData {
       trigger: stringAt(attributes, "source"),
     },
     ref: {
-      name: ref,
-      type: refType(ref, attributes["tag"]),
+      // a fork's merge request pipeline run in this project builds the fork's branch: its
+      // `main` is not this project's `main` (the hook names no fork path to prefix it with)
+      name: fromFork ? null : ref,
+      type: fromFork ? null : refType(ref, attributes["tag"]),
       sha,
       pullRequest: isObject(mergeRequest) ? integerAt(mergeRequest, "iid") : null,
     },

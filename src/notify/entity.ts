@@ -1,3 +1,4 @@
+import { buildsItsRef } from "../events/ref-status.ts";
 import { runKey } from "../events/ids.ts";
 import type { BuildEventData, Status } from "../events/schema.ts";
 
@@ -56,7 +57,12 @@ export function entityOf(data: BuildEventData): Entity {
       : data.kind === "deployment"
         ? `${run}/deployment/${data.deployment?.id ?? ""}`
         : run;
-  const laneName = data.kind === "deployment" ? (data.deployment?.environment ?? "") : entityName(data);
+  const named = data.kind === "deployment" ? (data.deployment?.environment ?? "") : entityName(data);
+  // a GitLab child pipeline (and the like) is not the branch's build: a lane of its own, so
+  // its success never "fixes" the parent's failure, nor its later start hides it
+  const laneName = buildsItsRef(data.provider, data.run.trigger)
+    ? named
+    : `${named}\u0000${data.run.trigger ?? ""}`;
   const laneId = [data.provider, data.kind, data.repository.fullName, data.ref.name ?? "", laneName].join(
     "\u0000",
   );

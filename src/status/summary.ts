@@ -1,3 +1,4 @@
+import { buildsItsRef } from "../events/ref-status.ts";
 import { newestTries } from "../events/job-tries.ts";
 import type { Status } from "../events/schema.ts";
 import { compareMarks, earliest } from "./merge.ts";
@@ -93,12 +94,15 @@ export function summarize(run: RunState, revision: number): RunSummary {
 }
 
 /**
- * Runs on tags or on refs that are no branch (`refs/pull/166/head`), and runs made only of
- * deployments, have no place on a branch.
+ * Runs on tags or on refs that are no branch (`refs/pull/166/head`), runs that are not their
+ * ref's build (GitLab child pipelines), and runs made only of deployments have no place on a
+ * branch.
  */
 export function branchOf(run: RunState): string | null {
   const { ref } = run.context;
   if (ref.name === null || ref.type !== "branch") return null;
+  // a GitLab child pipeline's state reaches the branch through its parent's
+  if (!buildsItsRef(run.provider, run.context.trigger)) return null;
   if (run.pipeline === null && run.jobs.length === 0) return null;
   return ref.name;
 }

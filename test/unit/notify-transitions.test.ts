@@ -236,3 +236,45 @@ describe("runs of a commit the lane already counted", () => {
     assert.deepEqual(transitions, ["failed", "still_failing"]);
   });
 });
+
+describe("GitLab child pipelines", () => {
+  const gitlab = (n: number, status: NonNullable<EventSpec["status"]>, trigger = "push") => {
+    const event = run(n, status, { provider: "gitlab", pipeline: "pipeline" });
+    return { ...event, data: { ...event.data, run: { ...event.data.run, trigger } } };
+  };
+
+  /** Feeds events lane by lane, as the consumers do. */
+  function feedLanes(events: readonly BuildEvent[]) {
+    const lanes = new Map<string, LaneState | null>();
+    return events.map((event) => {
+      const entity = entityOf(event.data);
+      const result = decideTransition(
+        lanes.get(entity.laneId) ?? null,
+        entity,
+        event.data.phase,
+        event.data.status,
+      );
+      lanes.set(entity.laneId, result.lane);
+      return result.decision.transition;
+    });
+  }
+
+  it("a child's success never fixes its parent's failure, nor does its later start hide it", () => {
+    const transitions = feedLanes([
+      gitlab(1, "success"),
+      gitlab(3, "success", "parent_pipeline"), // the child of run 2 finished first
+      gitlab(2, "failure"),
+      gitlab(4, "failure"),
+      gitlab(5, "success", "parent_pipeline"),
+      gitlab(6, "success"),
+    ]);
+    assert.deepEqual(transitions, [
+      "succeeded",
+      "succeeded",
+      "failed",
+      "still_failing",
+      "succeeded",
+      "fixed",
+    ]);
+  });
+});

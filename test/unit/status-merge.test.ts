@@ -307,4 +307,25 @@ describe("which runs belong on a branch", () => {
     assert.equal(on("refs/pull/166/head", null), null);
     assert.equal(on(null, null), null);
   });
+
+  it("a GitLab child pipeline reaches its branch only through its parent", () => {
+    const child = buildEvent({ provider: "gitlab", status: "success" });
+    const withTrigger = (trigger: string) => ({
+      ...child,
+      data: { ...child.data, run: { ...child.data.run, trigger } },
+    });
+    assert.equal(branchOf(applyEvent(null, withTrigger("parent_pipeline"))), null);
+    assert.equal(branchOf(applyEvent(null, withTrigger("push"))), "main");
+    // on GitHub the trigger is the workflow's event, never a child
+    const github = buildEvent({ status: "success" });
+    assert.equal(
+      branchOf(
+        applyEvent(null, {
+          ...github,
+          data: { ...github.data, run: { ...github.data.run, trigger: "parent_pipeline" } },
+        }),
+      ),
+      "main",
+    );
+  });
 });

@@ -1,5 +1,6 @@
 import type { Transition } from "../config/schema.ts";
-import type { BuildEventData, Phase, Status } from "../events/schema.ts";
+import { progressRank } from "../events/progress.ts";
+import type { BuildEventData, Status } from "../events/schema.ts";
 
 /** A job of a run as its latest event described it. */
 export interface JobLine {
@@ -48,14 +49,12 @@ export interface EntityRecord {
   readonly targets: Readonly<Record<string, SlackTarget>>;
 }
 
-/** States only move forward: a higher attempt, then a later phase, then a later update time. */
+/** States only move forward: a higher attempt, then a later phase (see progressRank), then a later update time. */
 export type StateRank = readonly [attempt: number, phase: number, updatedMs: number];
-
-const PHASE_RANK: Record<Phase, number> = { queued: 0, started: 1, finished: 2 };
 
 export function stateRank(data: BuildEventData): StateRank {
   const time = data.updatedAt ?? data.finishedAt ?? data.startedAt ?? data.createdAt;
-  return [data.run.attempt, PHASE_RANK[data.phase], time === null ? 0 : Date.parse(time)];
+  return [data.run.attempt, progressRank(data.phase, data.status), time === null ? 0 : Date.parse(time)];
 }
 
 export function compareRank(a: StateRank, b: StateRank): number {

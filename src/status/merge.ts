@@ -1,4 +1,5 @@
-import type { BuildEvent, Phase, Status } from "../events/schema.ts";
+import { progressRank } from "../events/progress.ts";
+import type { BuildEvent, Status } from "../events/schema.ts";
 import type {
   DeploymentState,
   JobState,
@@ -8,8 +9,6 @@ import type {
   RunState,
   StoredPerson,
 } from "./model.ts";
-
-const PHASE_RANK: Record<Phase, number> = { queued: 0, started: 1, finished: 2 };
 
 /** Only breaks ties between events of the same phase and time; failure wins so nothing hides it. */
 const STATUS_TIE_ORDER: readonly Status[] = [
@@ -50,7 +49,7 @@ export function compareMarks(a: Mark, b: Mark): number {
 
 export function markOf(event: BuildEvent): Mark {
   return {
-    rank: PHASE_RANK[event.data.phase],
+    rank: progressRank(event.data.phase, event.data.status),
     time: event.time,
     status: event.data.status,
     eventId: event.id,

@@ -129,6 +129,25 @@ describe("Slack rendering", () => {
     assert.equal(formatDuration(3_723_000), "1h 2m");
   });
 
+  it("a run stopped at a blocking manual job says it waits, not that it runs", () => {
+    const running = buildEvent({ provider: "gitlab", status: "running", runId: "42" });
+    const waiting = buildEvent({
+      provider: "gitlab",
+      status: "manual",
+      phase: "queued", // as GitLab's manual is normalized
+      runId: "42",
+      at: "2024-05-01T10:05:00Z",
+    });
+    let record = applyToRecord(null, running.subject, { data: running.data }).record;
+    record = applyToRecord(record, running.subject, { data: waiting.data }).record;
+    assert.equal(record.data?.status, "manual");
+    assert.ok(record.data);
+    assert.equal(
+      buildView({ ...record, data: record.data }, people, null).headline,
+      "Waiting for a manual action",
+    );
+  });
+
   it("a run retried in place shows its later finish; late and earlier notices never replace it", () => {
     const run = buildEvent({ status: "success" });
     const notice = (transition: "started" | "failed" | "fixed", noticeId: string, at: number | null) =>

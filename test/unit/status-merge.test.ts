@@ -329,3 +329,26 @@ describe("which runs belong on a branch", () => {
     );
   });
 });
+
+describe("a run waiting for a person", () => {
+  it("a pipeline stopped at a blocking manual job shows waiting, and running again once played", () => {
+    const at = (status: "running" | "manual" | "failure", time: string) =>
+      // GitLab's manual is phase queued (src/normalize/gitlab/status.ts)
+      buildEvent({
+        provider: "gitlab",
+        status,
+        ...(status === "manual" ? { phase: "queued" as const } : {}),
+        at: time,
+      });
+    let run = applyEvent(null, at("running", "2024-05-01T10:01:00Z"));
+    run = applyEvent(run, at("manual", "2024-05-01T10:05:00Z"));
+    assert.equal(run.pipeline?.status, "manual");
+    // a late delivery of the earlier running state does not undo it
+    assert.equal(applyEvent(run, at("running", "2024-05-01T10:01:00Z")).pipeline?.status, "manual");
+    run = applyEvent(run, at("running", "2024-05-01T12:00:00Z"));
+    assert.equal(run.pipeline?.status, "running");
+    run = applyEvent(run, at("failure", "2024-05-01T12:10:00Z"));
+    // finished stays finished
+    assert.equal(applyEvent(run, at("manual", "2024-05-01T13:00:00Z")).pipeline?.status, "failure");
+  });
+});

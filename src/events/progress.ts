@@ -1,0 +1,14 @@
+import type { Phase, Status } from "./schema.ts";
+
+/**
+ * How far a state got, for "states only move forward": queued 0, started 1, finished 2. A run
+ * waiting for a person (GitLab's `manual` at a blocking manual job, a deployment `blocked`
+ * for approval) may come after it started, so it ranks with started and the later time wins:
+ * a pipeline stopped at its deploy gate no longer shows as running for days.
+ */
+export function progressRank(phase: Phase, status: Status): number {
+  if (status === "manual" || status === "action_required") return Math.max(1, PHASE_RANK[phase]);
+  return PHASE_RANK[phase];
+}
+
+const PHASE_RANK: Readonly<Record<Phase, number>> = { queued: 0, started: 1, finished: 2 };

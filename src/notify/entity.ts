@@ -49,6 +49,22 @@ export function entityName(data: BuildEventData): string {
   return data.run.name;
 }
 
+/**
+ * What a lane follows within its repository and branch. GitHub: the workflow (or app, or
+ * status context) by name, a job within it, a deployment's environment. GitLab judges a ref's
+ * pipelines as one sequence whatever their names (its "fixed pipeline" mail follows the ref's
+ * status), and a `workflow:name` may change with every run (`$CI_COMMIT_TITLE`): one lane per
+ * branch, a job by its name. A GitLab child pipeline (and the like) is not the branch's build:
+ * a lane of its own, so its success never "fixes" the parent's failure, nor its later start
+ * hides it.
+ */
+function laneNameOf(data: BuildEventData): string {
+  if (data.kind === "deployment") return data.deployment?.environment ?? "";
+  if (data.provider !== "gitlab") return entityName(data);
+  const name = data.kind === "job" ? `/ ${data.job?.name ?? ""}` : "";
+  return buildsItsRef(data.provider, data.run.trigger) ? name : `${name}\u0000${data.run.trigger ?? ""}`;
+}
+
 export function entityOf(data: BuildEventData): Entity {
   const run = runKey(data);
   const key =
@@ -57,12 +73,7 @@ export function entityOf(data: BuildEventData): Entity {
       : data.kind === "deployment"
         ? `${run}/deployment/${data.deployment?.id ?? ""}`
         : run;
-  const named = data.kind === "deployment" ? (data.deployment?.environment ?? "") : entityName(data);
-  // a GitLab child pipeline (and the like) is not the branch's build: a lane of its own, so
-  // its success never "fixes" the parent's failure, nor its later start hides it
-  const laneName = buildsItsRef(data.provider, data.run.trigger)
-    ? named
-    : `${named}\u0000${data.run.trigger ?? ""}`;
+  const laneName = laneNameOf(data);
   const laneId = [data.provider, data.kind, data.repository.fullName, data.ref.name ?? "", laneName].join(
     "\u0000",
   );

@@ -277,4 +277,17 @@ describe("GitLab child pipelines", () => {
       "fixed",
     ]);
   });
+
+  it("pipelines named per run (workflow:name: $CI_COMMIT_TITLE) still say still failing and fixed", () => {
+    const named = (n: number, status: NonNullable<EventSpec["status"]>, title: string) => {
+      const event = gitlab(n, status);
+      return { ...event, data: { ...event.data, run: { ...event.data.run, name: title } } };
+    };
+    const transitions = feedLanes([
+      named(1, "failure", "Add login"),
+      named(2, "failure", "Fix login?"),
+      named(3, "success", "Really fix login"),
+    ]);
+    assert.deepEqual(transitions, ["failed", "still_failing", "fixed"]);
+  });
 });

@@ -67,6 +67,16 @@ function isStale(lane: LaneState, entity: Entity): boolean {
   return compareOrder(entity.order, last.order) < 0;
 }
 
+function earlierOrder(a: RunOrder, b: RunOrder): RunOrder {
+  const createdMs =
+    a.createdMs === null
+      ? b.createdMs
+      : b.createdMs === null
+        ? a.createdMs
+        : Math.min(a.createdMs, b.createdMs);
+  return { number: b.number ?? a.number, createdMs };
+}
+
 function remember(lane: LaneState, key: string, memory: RunMemory): Record<string, RunMemory> {
   const runs: Record<string, RunMemory> = { ...lane.runs, [key]: memory };
   const keys = Object.keys(runs);
@@ -133,13 +143,16 @@ function repeatsLastCommit(
  */
 export function decideTransition(
   current: LaneState | null,
-  entity: Entity,
+  given: Entity,
   phase: Phase,
   status: Status,
 ): TransitionResult {
   const lane = current ?? EMPTY_LANE;
   const unchanged = (decision: Decision): TransitionResult => ({ lane, decision, changed: false });
-  const memory = lane.runs[entity.key];
+  const memory = lane.runs[given.key];
+  // a run is as old as the first of its events: each POST of a commit status is a new object
+  // with its own created_at, so a slow build of an older commit would otherwise look newest
+  const entity = memory ? { ...given, order: earlierOrder(memory.order, given.order) } : given;
   if (phase === "queued") return unchanged(replay(null));
   if (memory && memory.attempt > entity.attempt) return unchanged(replay(null));
   const sameAttempt = memory?.attempt === entity.attempt ? memory : undefined;

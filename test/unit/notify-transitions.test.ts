@@ -291,3 +291,28 @@ describe("GitLab child pipelines", () => {
     assert.deepEqual(transitions, ["failed", "still_failing", "fixed"]);
   });
 });
+
+describe("commit statuses (each POST a new object with its own created_at)", () => {
+  const status = (commit: "a" | "b", state: "running" | "success" | "failure", minute: number) => {
+    const time = `2024-05-01T10:${String(minute).padStart(2, "0")}:00Z`;
+    return buildEvent({
+      runId: `${commit.repeat(40)}:ci/jenkins`,
+      runNumber: null,
+      sha: commit.repeat(40),
+      pipeline: "ci/jenkins",
+      status: state,
+      createdAt: time,
+      at: time,
+    });
+  };
+
+  it("a slow build of an older commit finishing last is not news", () => {
+    const { transitions } = feed([
+      status("a", "running", 0),
+      status("b", "running", 5),
+      status("b", "success", 10),
+      status("a", "failure", 20), // commit a is older than b: its failure says nothing of the branch
+    ]);
+    assert.deepEqual(transitions, ["started", "started", "succeeded", null]);
+  });
+});

@@ -38,9 +38,19 @@ after(async () => {
 
 const pipeline = (name: string) => readFixture(`gitlab/pipeline.nuecagram-real.${name}.json`);
 
+/**
+ * The real capture "failed" was sent while the pipeline was being canceled (detailed_status
+ * canceled), which buildcast reads as canceled: this is the same pipeline failing outright.
+ */
+function failedPipeline(): string {
+  const payload = JSON.parse(pipeline("failed")) as { object_attributes: Record<string, unknown> };
+  payload.object_attributes.detailed_status = "failed";
+  return JSON.stringify(payload);
+}
+
 /** The failed pipeline's next run, green: a later pipeline id, iid and times. */
 function nextGreenPipeline(): string {
-  const payload = JSON.parse(pipeline("failed")) as {
+  const payload = JSON.parse(failedPipeline()) as {
     object_attributes: Record<string, unknown>;
     builds?: Array<Record<string, unknown>>;
   };
@@ -58,7 +68,7 @@ function nextGreenPipeline(): string {
 
 describe("authenticated webhooks through the gateway to Slack and e-mail", () => {
   it("a GitLab pipeline failing then fixed posts two messages and sends two threaded mails", async () => {
-    for (const body of [pipeline("running"), pipeline("failed")]) {
+    for (const body of [pipeline("running"), failedPipeline()]) {
       assert.equal((await postGitlab(gateway.url, "Pipeline Hook", body)).status, 202);
     }
     const failedPost = await eventually(() => slack.accepted("chat.postMessage")[0], "the failure message");
@@ -71,7 +81,7 @@ describe("authenticated webhooks through the gateway to Slack and e-mail", () =>
     );
 
     // a redelivery and a late "running" add nothing
-    await postGitlab(gateway.url, "Pipeline Hook", pipeline("failed"));
+    await postGitlab(gateway.url, "Pipeline Hook", failedPipeline());
     await postGitlab(gateway.url, "Pipeline Hook", pipeline("running"));
     assert.equal((await postGitlab(gateway.url, "Pipeline Hook", nextGreenPipeline())).status, 202);
 
@@ -90,7 +100,7 @@ describe("authenticated webhooks through the gateway to Slack and e-mail", () =>
 
   it("one trace id follows a webhook from ingress to its Slack message and its e-mail", async () => {
     const traceId = "4bf92f3577b34da6a3ce929d0e0e4736";
-    const failing = JSON.parse(pipeline("failed")) as { object_attributes: Record<string, unknown> };
+    const failing = JSON.parse(failedPipeline()) as { object_attributes: Record<string, unknown> };
     Object.assign(failing.object_attributes, {
       id: 99_001,
       iid: 99_001,
@@ -115,7 +125,7 @@ describe("authenticated webhooks through the gateway to Slack and e-mail", () =>
 
   it("the trace id also marks a delivery that failed: grep finds its dead letters", async () => {
     const traceId = "5cf92f3577b34da6a3ce929d0e0e4737";
-    const failing = JSON.parse(pipeline("failed")) as {
+    const failing = JSON.parse(failedPipeline()) as {
       object_attributes: Record<string, unknown>;
       commit: Record<string, unknown>;
     };

@@ -4,6 +4,7 @@ import { describe, it } from "node:test";
 import { parseBuildEvent } from "../../src/events/build-event.ts";
 import type { BuildEvent } from "../../src/events/schema.ts";
 import { PayloadError } from "../../src/normalize/errors.ts";
+import { pathFromSshUrl } from "../../src/normalize/gitlab/job.ts";
 import { GITLAB_STATUS_TABLE, normalizeGitlab, parseGitlabTime } from "../../src/normalize/gitlab.ts";
 
 const FIXTURES = new URL("../fixtures/webhooks/", import.meta.url);
@@ -833,5 +834,31 @@ void describe("normalizeGitlab: merge request refs", () => {
       normalizeOne("Job Hook", { ...job, ref: "refs/merge-requests/x" }).data.ref.name,
       "refs/merge-requests/x",
     );
+  });
+});
+
+void describe("normalizeGitlab: repository path of old job hooks", () => {
+  const job = fixture("gitlab/job.go-gitlab.1.json");
+  const repository = job["repository"] as Json;
+
+  void it("takes it from the SSH URL, which a relative URL root does not prefix", () => {
+    const underRoot = {
+      ...job,
+      repository: {
+        ...repository,
+        homepage: "https://host.example/gitlab/jsmithy2/release-tools-fake",
+        git_http_url: "https://host.example/gitlab/jsmithy2/release-tools-fake.git",
+        git_ssh_url: "git@host.example:jsmithy2/release-tools-fake.git",
+      },
+    };
+    assert.equal(normalizeOne("Job Hook", underRoot).data.repository.fullName, "jsmithy2/release-tools-fake");
+  });
+
+  void it("reads both SSH URL forms and refuses what is no project path", () => {
+    assert.equal(pathFromSshUrl("git@gitlab.com:a/b/c.git"), "a/b/c");
+    assert.equal(pathFromSshUrl("ssh://git@gitlab.example:2222/a/b.git"), "a/b");
+    assert.equal(pathFromSshUrl("git@gitlab.com:b.git"), null);
+    assert.equal(pathFromSshUrl("https://gitlab.com/a/b.git"), null);
+    assert.equal(pathFromSshUrl(null), null);
   });
 });

@@ -21,17 +21,30 @@ import { latestTime, parseGitlabTime } from "./time.ts";
 
 /**
  * Job hooks before GitLab 9.x (and some later ones) have no `project` object: the path then
- * comes from repository.homepage, and last from project_name ("Group / Sub / Project"),
- * which holds display names rather than the path but is all such payloads carry.
+ * comes from repository.git_ssh_url (`git@host:group/project.git`, which an instance under a
+ * relative URL root such as https://host/gitlab/ does not prefix, unlike repository.homepage,
+ * the next choice), and last from project_name ("Group / Sub / Project"), which holds display
+ * names rather than the path but is all such payloads carry.
  */
 function repositoryPath(payload: JsonObject, webUrl: string | null): string {
-  const fromProject = stringAt(objectAt(payload, "project"), "path_with_namespace") ?? pathFromWebUrl(webUrl);
+  const fromProject =
+    stringAt(objectAt(payload, "project"), "path_with_namespace") ??
+    pathFromSshUrl(stringAt(objectAt(payload, "repository"), "git_ssh_url")) ??
+    pathFromWebUrl(webUrl);
   if (fromProject !== null) return fromProject;
   const projectName = stringAt(payload, "project_name")
     ?.replace(/\s*\/\s*/g, "/")
     .trim();
   if (projectName) return projectName;
   throw new PayloadError("neither project.path_with_namespace nor project_name is present");
+}
+
+/** `git@host:group/sub/project.git` or `ssh://git@host:2222/group/project.git` → `group/sub/project`. */
+export function pathFromSshUrl(url: string | null): string | null {
+  if (url === null) return null;
+  const path = /^ssh:\/\/[^/]+\/(.+)$/.exec(url)?.[1] ?? /^[^/:]+@[^/:]+:(?!\/)(.+)$/.exec(url)?.[1] ?? null;
+  const bare = path?.replace(/\.git$/, "").replace(/\/+$/, "") ?? null;
+  return bare !== null && bare.includes("/") ? bare : null;
 }
 
 /** Job Hook / Build Hook (object_kind "build") → one job event. */

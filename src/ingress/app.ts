@@ -6,8 +6,8 @@ import type { Config, Secrets } from "../config/schema.ts";
 import type { EventEmitterLike } from "./publish-port.ts";
 import type { Logger } from "../observability/logger.ts";
 import type { Metrics } from "../observability/metrics.ts";
-import { receiveGithub } from "./github.ts";
-import { receiveGitlab } from "./gitlab.ts";
+import { checkGithubHeaders, receiveGithub } from "./github.ts";
+import { checkGitlabHeaders, receiveGitlab } from "./gitlab.ts";
 import { createWebhookRoute, type Provider } from "./webhook-route.ts";
 
 export interface Readiness {
@@ -124,8 +124,14 @@ export function createApp(deps: AppDeps): RequestListener {
           logger,
           metrics,
           receivers: {
-            github: (request) => receiveGithub(request, secrets),
-            gitlab: (request) => receiveGitlab(request, secrets),
+            github: {
+              check: (header) => checkGithubHeaders(header, secrets),
+              receive: (request) => receiveGithub(request, secrets),
+            },
+            gitlab: {
+              check: (header) => checkGitlabHeaders(header, secrets),
+              receive: (request) => receiveGitlab(request, secrets),
+            },
           },
           headers: WEBHOOK_ANSWER_HEADERS,
           // what express's req.ip is: proxy-addr with the app's compiled trust-proxy setting

@@ -4,22 +4,19 @@ import { PayloadError } from "../normalize/errors.ts";
 import { decodeUtf8, mediaType, parseJson, requireObject } from "./body.ts";
 import { HttpError } from "./http-error.ts";
 import type { Received, WebhookRequest } from "./received.ts";
-import { verifyGithubSignature } from "./verify.ts";
+import { isGithubSignature, verifyGithubSignature } from "./verify.ts";
 
-/**
- * POST /webhooks/github, without express: signature on the raw bytes first, then the
- * body, then the pure normalizer. Throws HttpError with the status to answer.
- */
-export async function receiveGithub(
-  request: WebhookRequest,
+/** The checks of POST /webhooks/github that need no body (see HeaderCheck). */
+export function checkGithubHeaders(
+  header: WebhookRequest["header"],
   secrets: Pick<Secrets, "githubWebhookSecrets">,
-): Promise<Received> {
-  const type = mediaType(request.header("content-type"));
+): void {
+  const type = mediaType(header("content-type"));
   if (type !== "application/json" && type !== "application/x-www-form-urlencoded") {
     throw new HttpError(
       415,
       "unsupported_media_type",
-      `content type must be application/json (got "${type || "none"}")`,
+      `content type must be application/json or application/x-www-form-urlencoded (got "${type || "none"}")`,
     );
   }
   if (secrets.githubWebhookSecrets.length === 0) {
@@ -29,8 +26,28 @@ export async function receiveGithub(
       "GitHub webhooks are not accepted: GITHUB_WEBHOOK_SECRET is not set on the gateway",
     );
   }
-  const signature = request.header("x-hub-signature-256");
+  const signature = header("x-hub-signature-256");
   if (!signature) throw new HttpError(401, "missing_signature", "the X-Hub-Signature-256 header is missing");
+  if (!isGithubSignature(signature)) {
+    throw new HttpError(401, "invalid_signature", "X-Hub-Signature-256 is not sha256= and 64 hex digits");
+  }
+  if (!header("x-github-event")) {
+    throw new HttpError(400, "missing_event", "the X-GitHub-Event header is missing");
+  }
+}
+
+/**
+ * POST /webhooks/github, without express: headers, then the signature on the raw bytes, then
+ * the body, then the pure normalizer. Throws HttpError with the status to answer.
+ */
+export async function receiveGithub(
+  request: WebhookRequest,
+  secrets: Pick<Secrets, "githubWebhookSecrets">,
+): Promise<Received> {
+  checkGithubHeaders((name) => request.header(name), secrets);
+  const type = mediaType(request.header("content-type"));
+  const signature = request.header("x-hub-signature-256") ?? "";
+  const event = request.header("x-github-event") ?? "";
   // an empty body cannot be signed (GitHub never sends one); say so instead of "bad signature"
   if (request.rawBody.length === 0) throw new HttpError(400, "empty_body", "the request body is empty");
   if (!verifyGithubSignature(secrets.githubWebhookSecrets, request.rawBody, signature)) {
@@ -40,8 +57,6 @@ export async function receiveGithub(
       "X-Hub-Signature-256 does not match the body for any configured secret",
     );
   }
-  const event = request.header("x-github-event");
-  if (!event) throw new HttpError(400, "missing_event", "the X-GitHub-Event header is missing");
   const deliveryId = request.header("x-github-delivery") ?? null;
 
   const text = decodeUtf8(request.rawBody);

@@ -6,12 +6,12 @@ import { HttpError } from "./http-error.ts";
 import type { Received, WebhookRequest } from "./received.ts";
 import { verifyGitlabToken } from "./verify.ts";
 
-/** POST /webhooks/gitlab, without express: token first, then body, then the pure normalizer. */
-export function receiveGitlab(
-  request: WebhookRequest,
+/** The checks of POST /webhooks/gitlab that need no body (see HeaderCheck). */
+export function checkGitlabHeaders(
+  header: WebhookRequest["header"],
   secrets: Pick<Secrets, "gitlabWebhookTokens">,
-): Received {
-  const type = mediaType(request.header("content-type"));
+): void {
+  const type = mediaType(header("content-type"));
   if (type !== "application/json") {
     throw new HttpError(
       415,
@@ -26,13 +26,23 @@ export function receiveGitlab(
       "GitLab webhooks are not accepted: GITLAB_WEBHOOK_TOKEN is not set on the gateway",
     );
   }
-  const token = request.header("x-gitlab-token");
+  const token = header("x-gitlab-token");
   if (!token) throw new HttpError(401, "missing_token", "the X-Gitlab-Token header is missing");
   if (!verifyGitlabToken(secrets.gitlabWebhookTokens, token)) {
     throw new HttpError(401, "invalid_token", "X-Gitlab-Token does not match any configured token");
   }
-  const event = request.header("x-gitlab-event");
-  if (!event) throw new HttpError(400, "missing_event", "the X-Gitlab-Event header is missing");
+  if (!header("x-gitlab-event")) {
+    throw new HttpError(400, "missing_event", "the X-Gitlab-Event header is missing");
+  }
+}
+
+/** POST /webhooks/gitlab, without express: headers and token first, then body, then the pure normalizer. */
+export function receiveGitlab(
+  request: WebhookRequest,
+  secrets: Pick<Secrets, "gitlabWebhookTokens">,
+): Received {
+  checkGitlabHeaders((name) => request.header(name), secrets);
+  const event = request.header("x-gitlab-event") ?? "";
   // GitLab 15+ sends a UUID per delivery; the Idempotency-Key header is newer still
   const deliveryId =
     request.header("x-gitlab-event-uuid") ??

@@ -23,3 +23,10 @@ export interface WebhookRequest {
   header(name: string): string | undefined;
   readonly rawBody: Uint8Array;
 }
+
+/**
+ * What a receiver checks from the headers alone, before a byte of the body is read: content
+ * type, that a secret is configured, the token or the signature's presence and form, the event
+ * header. Throws the HttpError to answer, so a stranger cannot make the gateway buffer a body.
+ */
+export type HeaderCheck = (header: WebhookRequest["header"]) => void;

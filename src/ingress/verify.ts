@@ -2,6 +2,9 @@ import { createHash, createHmac, timingSafeEqual } from "node:crypto";
 
 const SIGNATURE = /^sha256=[0-9a-f]{64}$/;
 
+/** Whether an X-Hub-Signature-256 value has the form GitHub sends. */
+export const isGithubSignature = (signature: string): boolean => SIGNATURE.test(signature);
+
 /**
  * X-Hub-Signature-256 (HMAC-SHA256 of the raw body, hex) checked against every configured
  * secret (more than one while a secret is being rotated). All secrets are tried so the time

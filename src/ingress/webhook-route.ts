@@ -8,18 +8,24 @@ import { inSpan, traceparentOf } from "../observability/tracing.ts";
 import { GITHUB_HANDLED_EVENTS } from "../normalize/github.ts";
 import { HttpError } from "./http-error.ts";
 import { EventsUnavailableError, EventTooLargeError, type EventEmitterLike } from "./publish-port.ts";
-import type { Received, WebhookRequest } from "./received.ts";
+import type { HeaderCheck, Received, WebhookRequest } from "./received.ts";
 import { traceIdOf } from "./trace.ts";
 
 export type Provider = "github" | "gitlab";
 export type Receiver = (request: WebhookRequest) => Promise<Received> | Received;
+
+/** One provider's route: what it checks before reading the body, and what it does with it. */
+export interface ProviderReceiver {
+  readonly check: HeaderCheck;
+  readonly receive: Receiver;
+}
 
 export interface WebhookRouteDeps {
   readonly config: Config;
   readonly publisher: EventEmitterLike;
   readonly logger: Logger;
   readonly metrics: Metrics;
-  readonly receivers: Readonly<Record<Provider, Receiver>>;
+  readonly receivers: Readonly<Record<Provider, ProviderReceiver>>;
   /** security headers every answer carries */
   readonly headers: Readonly<Record<string, string>>;
   /**
@@ -69,6 +75,7 @@ export function createWebhookRoute(
 ): (provider: Provider, req: IncomingMessage, res: ServerResponse) => void {
   const { config, metrics } = deps;
   const limit = rateLimiter(config.server.webhookRateLimit, deps.clientAddress);
+  const budget = bodyBudget(config.server.bodyLimit, config.server.bodyMemory);
   const reply = (
     exchange: Exchange,
     status: number,
@@ -143,7 +150,47 @@ export function createWebhookRoute(
     }
   };
 
-  const handle = async (exchange: Exchange, receive: Receiver): Promise<void> => {
+  const handle = async (exchange: Exchange, receiver: ProviderReceiver): Promise<void> => {
+    const { provider, req } = exchange;
+    // headers first: a stranger without the token or a well-formed signature never gets a
+    // body of up to bodyLimit bytes buffered
+    try {
+      receiver.check((name) => header(req, name));
+    } catch (error) {
+      if (!(error instanceof HttpError)) throw error;
+      deps.logger.info(
+        {
+          provider,
+          event: header(req, EVENT_HEADER[provider]) ?? "unknown",
+          status: error.status,
+          error: error.code,
+        },
+        "webhook rejected",
+      );
+      rejected(exchange, error);
+      // read off and drop what the client still sends, without keeping it
+      req.resume();
+      return;
+    }
+    const reserved = budget.reserve(req);
+    if (reserved === null) {
+      req.resume();
+      rejected(
+        exchange,
+        new HttpError(503, "busy", "too many webhook bodies are being received at once; retry shortly", {
+          "retry-after": "1",
+        }),
+      );
+      return;
+    }
+    try {
+      await receiveBody(exchange, receiver.receive);
+    } finally {
+      budget.release(reserved);
+    }
+  };
+
+  const receiveBody = async (exchange: Exchange, receive: Receiver): Promise<void> => {
     const rawBody = await readBody(exchange);
     if (rawBody === null) return;
     const incoming = header(exchange.req, "traceparent");
@@ -249,6 +296,29 @@ export function createWebhookRoute(
         message: "the gateway failed to handle this webhook; it was not stored",
       });
     });
+  };
+}
+
+/**
+ * Bytes of webhook bodies held at once, across all requests: each request reserves what its
+ * Content-Length declares (the body limit when it declares none) until it is answered. A
+ * flood of large signed-looking bodies then gets 503s instead of the gateway's memory.
+ */
+function bodyBudget(bodyLimit: number, total: number) {
+  let held = 0;
+  return {
+    reserve(req: IncomingMessage): number | null {
+      const declared = Number(req.headers["content-length"]);
+      const bytes =
+        Number.isSafeInteger(declared) && declared >= 0 ? Math.min(declared, bodyLimit) : bodyLimit;
+      // one request is always let in, however large, so a lone big webhook is never refused
+      if (held > 0 && held + bytes > total) return null;
+      held += bytes;
+      return bytes;
+    },
+    release(bytes: number): void {
+      held -= bytes;
+    },
   };
 }
 

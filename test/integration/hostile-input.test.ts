@@ -113,7 +113,7 @@ const REJECTED: readonly Rejected[] = [
     send: (base) => postRaw(GH(base), RUN, githubHeaders("workflow_run", `sha256=${"z".repeat(64)}`)),
     status: 401,
     error: "invalid_signature",
-    message: /does not match/,
+    message: /is not sha256= and 64 hex digits/,
   },
   {
     name: "github: signature over the body without its byte order mark",
@@ -215,7 +215,7 @@ const REJECTED: readonly Rejected[] = [
     send: (base) => postGithub(base, "workflow_run", RUN, { headers: { "content-type": "text/plain" } }),
     status: 415,
     error: "unsupported_media_type",
-    message: /must be application\/json \(got "text\/plain"\)/,
+    message: /must be application\/json or application\/x-www-form-urlencoded \(got "text\/plain"\)/,
   },
   {
     name: "github: no content type at all",
@@ -672,16 +672,22 @@ describe("HTTP hardening", () => {
     );
   });
 
-  test("a client that sends half a request and stalls is cut off after requestTimeout", async () => {
+  /** The app alone on a free port, with a publisher that accepts; `close` ends it. */
+  async function serveApp(overrides: Record<string, unknown>) {
     const loaded = loadConfig({
       env: { NATS_URL: nats.url, GITHUB_WEBHOOK_SECRET: GITHUB_SECRET, GITLAB_WEBHOOK_TOKEN: GITLAB_TOKEN },
-      overrides: { server: { requestTimeout: "1s" } },
+      overrides,
     });
+    const published: unknown[] = [];
     const app = createApp({
       config: loaded.config,
       secrets: loaded.secrets,
-      // a stalled request never reaches the bus; reaching it would be the failure
-      publisher: { publish: () => Promise.reject(new Error("a stalled request was published")) },
+      publisher: {
+        publish: (events) => {
+          published.push(...events);
+          return Promise.resolve({ stored: events.length, duplicates: 0, spooled: 0 });
+        },
+      },
       readiness: () => ({ ready: true, checks: {} }),
       logger: createLogger({ level: "silent", secrets: [] }),
       metrics: createMetrics(),
@@ -692,12 +698,117 @@ describe("HTTP hardening", () => {
       requestTimeout: loaded.config.server.requestTimeout,
     });
     const { port } = server.address() as AddressInfo;
+    const close = async () => {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    };
+    return { port, published, close };
+  }
+
+  /** Writes raw request text on a new socket; resolves with what came back once `until` matches it. */
+  function rawRequest(port: number, text: string, until: RegExp) {
+    const socket = connect(port, "127.0.0.1");
+    let answer = "";
+    const answered = new Promise<string>((resolve, reject) => {
+      socket.on("data", (chunk: Buffer) => {
+        answer += chunk.toString();
+        if (until.test(answer)) resolve(answer);
+      });
+      socket.on("close", () => reject(new Error(`closed before an answer: ${JSON.stringify(answer)}`)));
+    });
+    socket.write(text);
+    return { socket, answered };
+  }
+
+  test("a request refused by its headers is answered before its body is sent, and nothing is buffered", async () => {
+    const { port, close } = await serveApp({ server: { requestTimeout: "10s" } });
+    try {
+      const head = (headers: string) =>
+        `POST /webhooks/${headers}\r\nContent-Type: application/json\r\nContent-Length: 20000000\r\n\r\n`;
+      for (const [what, request, error] of [
+        [
+          "wrong GitLab token",
+          head("gitlab HTTP/1.1\r\nHost: x\r\nX-Gitlab-Token: wrong\r\nX-Gitlab-Event: Pipeline Hook"),
+          "invalid_token",
+        ],
+        [
+          "GitHub without a signature",
+          head("github HTTP/1.1\r\nHost: x\r\nX-GitHub-Event: workflow_run"),
+          "missing_signature",
+        ],
+        [
+          "GitHub with a malformed one",
+          head("github HTTP/1.1\r\nHost: x\r\nX-GitHub-Event: workflow_run\r\nX-Hub-Signature-256: sha1=abc"),
+          "invalid_signature",
+        ],
+        [
+          "GitHub without an event",
+          head(`github HTTP/1.1\r\nHost: x\r\nX-Hub-Signature-256: sha256=${"0".repeat(64)}`),
+          "missing_event",
+        ],
+      ] as const) {
+        const started = Date.now();
+        // 20 MB declared, not one byte sent: only an answer from the headers can come back
+        const { socket, answered } = rawRequest(port, request, /\}$/);
+        const answer = await answered;
+        socket.destroy();
+        assert.match(answer, /^HTTP\/1\.1 40[01]/, what);
+        assert.ok(answer.includes(`"error":"${error}"`), `${what}: ${answer}`);
+        assert.ok(Date.now() - started < 5000, `${what}: answered without waiting for the body`);
+      }
+    } finally {
+      await close();
+    }
+  });
+
+  test("bodies held at once stay within server.bodyMemory: past it 503 busy, and one is always let in", async () => {
+    const { port, published, close } = await serveApp({
+      server: { bodyMemory: "100kb", requestTimeout: "10s" },
+    });
+    const body = JSON.stringify({ object_kind: "pipeline", padding: "x".repeat(60_000) });
+    const head = `POST /webhooks/gitlab HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nX-Gitlab-Token: ${GITLAB_TOKEN}\r\nX-Gitlab-Event: Pipeline Hook\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n`;
+    try {
+      // the first sends half its 60 KB and waits: it holds its reservation
+      const first = rawRequest(port, head + body.slice(0, 30_000), /\}$/);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      const second = rawRequest(port, head + body, /\}$/);
+      const busy = await second.answered;
+      second.socket.destroy();
+      assert.match(busy, /^HTTP\/1\.1 503/);
+      assert.match(busy, /retry-after: 1/i);
+      assert.ok(busy.includes('"error":"busy"'), busy);
+      // the first finishes (its body is no pipeline, so 400) and gives its room back
+      first.socket.write(body.slice(30_000));
+      assert.match(await first.answered, /^HTTP\/1\.1 400/);
+      first.socket.destroy();
+      const third = rawRequest(port, head + body, /\}$/);
+      assert.match(await third.answered, /^HTTP\/1\.1 400/, "room again once the first was answered");
+      third.socket.destroy();
+      // a single body over the budget is still let in when nothing else is held
+      const alone = await serveApp({ server: { bodyMemory: "10kb", requestTimeout: "10s" } });
+      try {
+        const only = rawRequest(alone.port, head + body, /\}$/);
+        assert.match(await only.answered, /^HTTP\/1\.1 400/);
+        only.socket.destroy();
+      } finally {
+        await alone.close();
+      }
+      assert.equal(published.length, 0);
+    } finally {
+      await close();
+    }
+  });
+
+  test("a client that sends half a request and stalls is cut off after requestTimeout", async () => {
+    const { port, close } = await serveApp({ server: { requestTimeout: "1s" } });
     try {
       const stalls = {
         "headers never finished":
           "POST /webhooks/github HTTP/1.1\r\nHost: x\r\nX-GitHub-Event: workflow_run\r\n",
         "body never finished":
-          "POST /webhooks/gitlab HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 5000\r\n\r\n{",
+          // with the token and event header, so the gateway reads the body (it answers any
+          // other request from its headers alone, without waiting for a body)
+          `POST /webhooks/gitlab HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nX-Gitlab-Token: ${GITLAB_TOKEN}\r\nX-Gitlab-Event: Pipeline Hook\r\nContent-Length: 5000\r\n\r\n{`,
       };
       const closed = await Promise.all(
         Object.entries(stalls).map(async ([what, partial]) => {
@@ -715,8 +826,7 @@ describe("HTTP hardening", () => {
         assert.match(answer, /^HTTP\/1\.1 408/, what);
       }
     } finally {
-      server.closeAllConnections();
-      await new Promise((resolve) => server.close(resolve));
+      await close();
     }
   });
 });

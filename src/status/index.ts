@@ -90,6 +90,7 @@ export function createStatusService(deps: StatusServiceDeps): StatusService {
     apiToken: deps.secrets.apiToken,
     ready: () => view !== null,
     locateRun: (provider, runId) => (kv ? runLocator(kv, liveView)(provider, runId) : Promise.resolve(null)),
+    logger: log,
   });
   return {
     router,

@@ -22,6 +22,23 @@ function single(query: Query, name: string): string | null {
 }
 
 /** A name as the provider spells it: repository path, branch or pipeline. Any characters but control ones. */
+/**
+ * A path parameter naming one thing (a run id): bounded like names, so it cannot grow a NATS
+ * subject past the server's control line (4 KB), which closes the connection.
+ */
+export function idParam(value: string, name: string): string {
+  // eslint-disable-next-line no-control-regex -- rejecting control characters is the point
+  if (value.length === 0 || value.length > MAX_ID_LENGTH || /[\u0000-\u001f\u007f]/.test(value)) {
+    throw new BadParameterError(
+      name,
+      `${name} must be 1 to ${MAX_ID_LENGTH} characters without control characters`,
+    );
+  }
+  return value;
+}
+
+const MAX_ID_LENGTH = 512;
+
 export function nameParam(query: Query, name: string, required: true): string;
 export function nameParam(query: Query, name: string, required: false): string | null;
 export function nameParam(query: Query, name: string, required: boolean): string | null {

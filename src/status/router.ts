@@ -4,11 +4,12 @@ import { isAuthorized, queryToken, same, sessionCookie } from "./auth.ts";
 import { renderBadge } from "./badge.ts";
 import { renderLoginPage, renderPage } from "./dashboard/page.ts";
 import { FRESH } from "./cache.ts";
-import { BadParameterError, limitParam, nameParam, providerParam, providerValue } from "./params.ts";
+import { BadParameterError, idParam, limitParam, nameParam, providerParam, providerValue } from "./params.ts";
 import { branchStatus, dashboardRows, recentRuns } from "./queries.ts";
 import { runDetail, type RunLocator } from "./run-detail.ts";
 import type { SseHub } from "./sse.ts";
 import type { StatusView } from "./view.ts";
+import type { Logger } from "../observability/logger.ts";
 
 const CLIENT_JS = readFileSync(new URL("./dashboard/client.js", import.meta.url), "utf8");
 /** A green dot on a dark tile: build status. */
@@ -25,6 +26,7 @@ export interface RouterDeps {
   readonly now?: () => number;
   /** false until the view has loaded: answer 503 rather than a misleading 404 */
   readonly ready?: () => boolean;
+  readonly logger?: Logger;
 }
 
 const query = (req: Request): Readonly<Record<string, unknown>> => req.query;
@@ -181,8 +183,19 @@ export function createStatusRouter(deps: RouterDeps): Router {
 
   router.get("/api/v1/runs/:provider/:runId", guard, async (req, res) => {
     const provider = providerValue(String(req.params.provider));
-    const runId = String(req.params.runId);
-    const found = await deps.locateRun(provider, runId);
+    const runId = idParam(String(req.params.runId), "runId");
+    let found: Awaited<ReturnType<RunLocator>>;
+    try {
+      found = await deps.locateRun(provider, runId);
+    } catch (error) {
+      // a run not in the in-memory view is read from KV: NATS may be away or slow
+      deps.logger?.warn({ err: error instanceof Error ? error.message : String(error) }, "run lookup failed");
+      res
+        .status(503)
+        .set({ "Retry-After": "5", "Cache-Control": FRESH })
+        .json({ error: "unavailable", message: "the status store did not answer; retry shortly" });
+      return;
+    }
     if (!found) return notFound(res, `unknown run: ${provider} ${runId}`);
     res.set("Cache-Control", FRESH).json(runDetail(found.run, found.revision));
   });

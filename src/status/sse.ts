@@ -27,9 +27,17 @@ export function rowMessages(view: StatusView, changes: readonly ViewChange[], no
   if (ids.size === 0) return [];
   const all = [...view.states()];
   const counts = renderCounts(dashboardRows(all));
+  // grouped once: filtering every state for every changed row was rows × rows, and a
+  // dashboard catching up on 3,000 rows blocked the process (and every webhook) for seconds
+  const groups = new Map<string, BranchState[]>();
+  for (const state of all) {
+    const id = rowIdOf(state);
+    if (state.runs.length === 0 || !ids.has(id)) continue;
+    groups.set(id, [...(groups.get(id) ?? []), state]);
+  }
   return [...ids].map((id) => {
-    const group = all.filter((s) => s.runs.length > 0 && rowIdOf(s) === id);
-    return { id, html: group.length ? renderRow(rowOf(id, group), now) : null, counts };
+    const group = groups.get(id);
+    return { id, html: group ? renderRow(rowOf(id, group), now) : null, counts };
   });
 }
 
@@ -43,6 +51,16 @@ const frame = (event: string, id: number, data: unknown): string =>
   `event: ${event}\nid: ${id}\ndata: ${JSON.stringify(data)}\n\n`;
 
 /**
+ * A client that stops reading (a laptop asleep on a dead link) would hold every frame since
+ * in the gateway's memory: past this much unsent, its stream is cut, and its browser
+ * reconnects with Last-Event-ID and catches up on what changed.
+ */
+export const MAX_UNSENT_BYTES = 1024 * 1024;
+/** Live feeds open at once, in all and per client address. */
+export const MAX_STREAMS = 1000;
+export const MAX_STREAMS_PER_CLIENT = 20;
+
+/**
  * GET /api/v1/events: every change of a dashboard row as an SSE `row` event whose id is the
  * KV revision. A client that reconnects (Last-Event-ID) or opens with ?since= first gets the
  * rows changed after that revision, so nothing between page load and stream start is lost.
@@ -53,8 +71,19 @@ const frame = (event: string, id: number, data: unknown): string =>
  * expired list has no revision of its own to give.
  */
 export function createSseHub(view: StatusView, options: { heartbeatMs: number; now?: () => number }): SseHub {
-  const open = new Set<Response>();
+  /** each open stream, with what ends it */
+  const open = new Map<Response, { readonly client: string; readonly stop: () => void; maxUnsent: number }>();
   const now = options.now ?? Date.now;
+  const send = (res: Response, text: string): void => {
+    if (res.writableEnded || res.destroyed) return;
+    res.write(text);
+    if (res.writableLength > (open.get(res)?.maxUnsent ?? MAX_UNSENT_BYTES)) res.destroy();
+  };
+  const streamsOf = (client: string): number => {
+    let count = 0;
+    for (const stream of open.values()) if (stream.client === client) count++;
+    return count;
+  };
   let pending: ViewChange[] = [];
   const flush = (): void => {
     const changes = pending;
@@ -62,7 +91,7 @@ export function createSseHub(view: StatusView, options: { heartbeatMs: number; n
     if (open.size === 0) return;
     const revision = view.revision();
     const frames = rowMessages(view, changes, now()).map((message) => frame("row", revision, message));
-    for (const res of open) for (const text of frames) res.write(text);
+    for (const res of open.keys()) for (const text of frames) send(res, text);
   };
   let unsubscribe: (() => void) | null = null;
   // once closed (shutdown), a request that still arrives on a kept-alive connection is told to
@@ -79,6 +108,17 @@ export function createSseHub(view: StatusView, options: { heartbeatMs: number; n
           parameter: "since",
           message: "since must be a revision number, as in the id of a row event",
         });
+        return;
+      }
+      const client = req.ip ?? "unknown";
+      if (open.size >= MAX_STREAMS || streamsOf(client) >= MAX_STREAMS_PER_CLIENT) {
+        res
+          .status(429)
+          .set({ "Retry-After": "30", "Cache-Control": FRESH })
+          .json({
+            error: "too_many_streams",
+            message: `at most ${MAX_STREAMS_PER_CLIENT} live feeds per client and ${MAX_STREAMS} in all are open at once`,
+          });
         return;
       }
       const lastId = req.headers["last-event-id"] ?? asked;
@@ -98,35 +138,44 @@ export function createSseHub(view: StatusView, options: { heartbeatMs: number; n
         return;
       }
       res.write(`retry: 3000\n: buildcast live feed\n\n`);
-      open.add(res);
-
-      if (since !== null) {
-        const missed = view.changedSince(since);
-        const revision = view.revision();
-        for (const message of rowMessages(view, missed, now())) res.write(frame("row", revision, message));
-      }
-      unsubscribe ??= view.subscribe((change) => {
-        if (pending.push(change) === 1) setImmediate(flush);
-      });
-      const heartbeat = setInterval(() => res.write(": ping\n\n"), options.heartbeatMs);
-      const cleanup = (): void => {
+      const heartbeat = setInterval(() => send(res, ": ping\n\n"), options.heartbeatMs);
+      const stop = (): void => {
         clearInterval(heartbeat);
-        open.delete(res);
+        if (!open.delete(res)) return;
         if (open.size === 0) {
           unsubscribe?.();
           unsubscribe = null;
           pending = [];
         }
       };
-      res.on("close", cleanup);
+      const stream = { client, stop, maxUnsent: MAX_UNSENT_BYTES };
+      open.set(res, stream);
+      res.on("close", stop);
+      // a socket error ends the stream like a close; unhandled, it would end the process
+      res.on("error", stop);
+
+      if (since !== null) {
+        const missed = view.changedSince(since);
+        const revision = view.revision();
+        const frames = rowMessages(view, missed, now()).map((message) => frame("row", revision, message));
+        // a big catch-up is written at once, as the page is: it is allowed on top of the limit
+        stream.maxUnsent += frames.reduce((bytes, text) => bytes + Buffer.byteLength(text), 0);
+        for (const text of frames) send(res, text);
+      }
+      unsubscribe ??= view.subscribe((change) => {
+        if (pending.push(change) === 1) setImmediate(flush);
+      });
     },
     close() {
       closed = true;
-      for (const res of open) {
+      for (const [res, { stop }] of [...open]) {
+        stop();
         // end the connection with the stream, so the browser reconnects on a new one (the
-        // response lets go of its socket once finished: hold on to it first)
+        // response lets go of its socket once finished: hold on to it first). A client that
+        // stopped reading never lets that finish: its socket is destroyed after a moment.
         const socket = res.socket;
         res.end(() => socket?.end());
+        setTimeout(() => socket?.destroy(), 1000).unref();
       }
       open.clear();
       unsubscribe?.();

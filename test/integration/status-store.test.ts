@@ -241,6 +241,8 @@ describe("status store against a real NATS", () => {
       ["/api/v1/runs?repository=acme/api&limit=abc", "limit"],
       ["/api/v1/runs?repository=a&repository=b", "repository"],
       ["/api/v1/runs/bitbucket/1", "provider"],
+      // a run id long enough to push a NATS subject past the 4 KB control line
+      [`/api/v1/runs/github/${"a".repeat(4000)}`, "runId"],
       ["/badge.svg?repository=acme/api", "branch"],
       ["/api/v1/events?since=abc", "since"],
     ];

@@ -1,0 +1,152 @@
+import assert from "node:assert/strict";
+import type { Server } from "node:http";
+import { connect, type AddressInfo, type Socket } from "node:net";
+import { after, before, describe, it } from "node:test";
+import express from "express";
+import type { BranchState } from "../../src/status/model.ts";
+import { applyEvent } from "../../src/status/merge.ts";
+import { MAX_STREAMS_PER_CLIENT, MAX_UNSENT_BYTES, createSseHub, type SseHub } from "../../src/status/sse.ts";
+import { mergeBranch, summarize } from "../../src/status/summary.ts";
+import type { StatusView, ViewChange } from "../../src/status/view.ts";
+import { buildEvent } from "../helpers/events.ts";
+
+/** An in-memory view the test drives: the hub reads it as it reads the KV-backed one. */
+function memoryView() {
+  const states = new Map<string, BranchState>();
+  const listeners = new Set<(change: ViewChange) => void>();
+  let revision = 0;
+  const view: StatusView = {
+    states: () => states.values(),
+    forRepository: (name) => [...states.values()].filter((s) => s.repository.fullName === name),
+    revision: () => revision,
+    changedSince: () => [],
+    subscribe: (listener) => {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+  };
+  /** a change of one of 50 rows (a long commit title, so each row frame is a few KB) */
+  const change = (n: number): void => {
+    const branch = `b-${n % 50}`;
+    const event = buildEvent({ runId: String(n), branch, title: `t${n} ${"x".repeat(900)}` });
+    const run = applyEvent(null, event);
+    const state = mergeBranch(null, run, summarize(run, n), branch, 5);
+    states.set(branch, state);
+    revision = n;
+    for (const listener of listeners) listener({ key: branch, revision: n, state, previous: null });
+  };
+  return { view, change };
+}
+
+const tick = () => new Promise((resolve) => setImmediate(resolve));
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const closeOf = (socket: Socket) => new Promise<void>((resolve) => socket.once("close", () => resolve()));
+/** Whether `done` settles within `ms`. */
+const within = (done: Promise<void>, ms: number) =>
+  Promise.race([done.then(() => true), sleep(ms).then(() => false)]);
+
+/** Opens the feed on a raw socket and reads nothing: a client that stopped reading. */
+function openStalled(port: number): Promise<Socket> {
+  return new Promise((resolve) => {
+    const socket = connect({ port, host: "127.0.0.1" }, () => {
+      socket.write("GET /events HTTP/1.1\r\nHost: x\r\n\r\n");
+      socket.once("data", () => {
+        socket.pause();
+        resolve(socket);
+      });
+    });
+    socket.setNoDelay(true);
+  });
+}
+
+describe("live feed limits", () => {
+  let server: Server;
+  let hub: SseHub;
+  let port: number;
+  let driver: ReturnType<typeof memoryView>;
+
+  before(async () => {
+    driver = memoryView();
+    hub = createSseHub(driver.view, { heartbeatMs: 60_000 });
+    const app = express();
+    app.get("/events", (req, res) => hub.handle(req, res));
+    server = await new Promise<Server>((resolve) => {
+      const s = app.listen(0, "127.0.0.1", () => resolve(s));
+    });
+    port = (server.address() as AddressInfo).port;
+  });
+
+  after(async () => {
+    hub.close();
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  });
+
+  it("cuts a stream its client stopped reading, instead of holding every frame for it", async () => {
+    const accepted = new Promise<Socket>((resolve) => server.once("connection", resolve));
+    const stalled = await openStalled(port);
+    const serverSide = await accepted;
+    const cut = closeOf(serverSide);
+    let n = 0;
+    // far more than the socket buffers and the limit hold (a frame is a few KB)
+    const frames = Math.ceil((8 * MAX_UNSENT_BYTES + 16 * 1024 * 1024) / 2048);
+    while (n < frames && !serverSide.destroyed) {
+      // 25 rows changed in one turn: 25 frames in one flush
+      for (let k = 0; k < 25; k++) driver.change(++n);
+      await tick();
+    }
+    // the client still reads nothing: only the gateway can have ended the stream
+    assert.ok(await within(cut, 5000), `the stream was still open after ${n} frames`);
+    stalled.destroy();
+  });
+
+  it("refuses a client's feed past the per-client limit with 429", async () => {
+    const sockets = await Promise.all(
+      Array.from({ length: MAX_STREAMS_PER_CLIENT }, () => openStalled(port)),
+    );
+    try {
+      const answer = await fetch(`http://127.0.0.1:${port}/events`);
+      assert.equal(answer.status, 429);
+      assert.equal(answer.headers.get("retry-after"), "30");
+      assert.equal(((await answer.json()) as { error: string }).error, "too_many_streams");
+    } finally {
+      for (const socket of sockets) socket.destroy();
+    }
+  });
+
+  it("close() ends a stalled stream too, without a write after its end", async () => {
+    const hubOwn = createSseHub(driver.view, { heartbeatMs: 20 });
+    const app = express();
+    app.get("/events", (req, res) => hubOwn.handle(req, res));
+    const own = await new Promise<Server>((resolve) => {
+      const s = app.listen(0, "127.0.0.1", () => resolve(s));
+    });
+    const errors: unknown[] = [];
+    const onError = (error: unknown) => errors.push(error);
+    process.on("uncaughtException", onError);
+    try {
+      const accepted = new Promise<Socket>((resolve) => own.once("connection", resolve));
+      const stalled = await openStalled((own.address() as AddressInfo).port);
+      const serverSide = await accepted;
+      const ended = closeOf(serverSide);
+      // until the socket's buffers are full and some of the stream waits in the gateway, well
+      // below the limit at which the stream would be cut anyway
+      for (let n = 100_000; serverSide.writableLength < 64 * 1024; n += 25) {
+        for (let k = 0; k < 25; k++) driver.change(n + k);
+        await tick();
+      }
+      assert.ok(!serverSide.destroyed);
+      hubOwn.close();
+      // the client never reads, so the stream's end never flushes: the gateway lets go anyway,
+      // and heartbeats every 20 ms would write after the end if they were left running
+      assert.ok(await within(ended, 5000), "close() let go of the stalled stream");
+      await sleep(200);
+      stalled.destroy();
+      assert.deepEqual(errors, []);
+    } finally {
+      process.off("uncaughtException", onError);
+      own.closeAllConnections();
+      await new Promise((resolve) => own.close(resolve));
+    }
+  });
+});

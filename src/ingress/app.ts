@@ -31,9 +31,18 @@ const WEBHOOK_PATHS: Readonly<Record<string, Provider>> = {
   "/webhooks/gitlab": "gitlab",
 };
 
-/** The provider a POST is for, matched as express matches routes (any case, optional trailing slash). */
+/**
+ * The provider a POST is for, matched as express matches routes (any case, optional trailing
+ * slash). A request target may also be in absolute form (`POST http://host/webhooks/github`),
+ * which servers must accept (RFC 9112, 3.2.2): its path is what counts.
+ */
 function webhookProvider(url: string | undefined): Provider | undefined {
   let path = (url ?? "").split("?", 1)[0]?.toLowerCase() ?? "";
+  if (!path.startsWith("/")) {
+    const authority = path.indexOf("//");
+    const slash = authority < 0 ? -1 : path.indexOf("/", authority + 2);
+    path = slash < 0 ? "/" : path.slice(slash);
+  }
   if (path.length > 1 && path.endsWith("/")) path = path.slice(0, -1);
   return WEBHOOK_PATHS[path];
 }

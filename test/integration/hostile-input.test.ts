@@ -799,6 +799,26 @@ describe("HTTP hardening", () => {
     }
   });
 
+  test("a webhook POSTed with an absolute-form target (RFC 9112) reaches its route", async () => {
+    const { port, published, close } = await serveApp({});
+    try {
+      const body = JSON.stringify({ zen: "absolute", hook_id: 1 });
+      const signature = `sha256=${createHmac("sha256", GITHUB_SECRET).update(body).digest("hex")}`;
+      const { socket, answered } = rawRequest(
+        port,
+        `POST http://gateway.example/webhooks/github HTTP/1.1\r\nHost: gateway.example\r\nContent-Type: application/json\r\nX-GitHub-Event: ping\r\nX-Hub-Signature-256: ${signature}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+        /\}$/,
+      );
+      const answer = await answered;
+      socket.destroy();
+      assert.match(answer, /^HTTP\/1\.1 200/);
+      assert.ok(answer.includes('"message":"pong"'), answer);
+      assert.equal(published.length, 0);
+    } finally {
+      await close();
+    }
+  });
+
   test("a client that sends half a request and stalls is cut off after requestTimeout", async () => {
     const { port, close } = await serveApp({ server: { requestTimeout: "1s" } });
     try {

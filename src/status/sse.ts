@@ -1,8 +1,8 @@
 import type { Request, Response } from "express";
 import { FRESH } from "./cache.ts";
 import type { StatusView, ViewChange } from "./view.ts";
-import { dashboardRows, rowId, rowOf } from "./queries.ts";
-import type { BranchState } from "./model.ts";
+import { rowId, rowOf } from "./queries.ts";
+import type { BranchState, State } from "./model.ts";
 import { renderRow } from "./dashboard/row.ts";
 import { renderCounts } from "./dashboard/page.ts";
 
@@ -14,31 +14,57 @@ export interface RowMessage {
   readonly counts: string;
 }
 
-const rowIdOf = (state: BranchState): string =>
-  rowId(state.provider, state.repository.fullName, state.branch);
+const rowIds = new WeakMap<BranchState, string>();
+/** A state's row id; a state object is never changed, only replaced, so its id is kept. */
+const rowIdOf = (state: BranchState): string => {
+  let id = rowIds.get(state);
+  if (id === undefined) {
+    id = rowId(state.provider, state.repository.fullName, state.branch);
+    rowIds.set(state, id);
+  }
+  return id;
+};
 
-/** The row a changed branch list belongs to, rendered from everything the view holds now. */
-export function rowMessages(view: StatusView, changes: readonly ViewChange[], now: number): RowMessage[] {
+/**
+ * The rows that changed branch lists belong to, rendered from everything the view holds now,
+ * with the header's counts. `rowStates` holds every row's state between calls (the hub keeps
+ * one while streams are open): only the changed rows are built then, so a change costs a
+ * scan of the view, not a row for every row. Empty, it is filled from every row.
+ */
+export function rowMessages(
+  view: StatusView,
+  changes: readonly ViewChange[],
+  now: number,
+  rowStates: Map<string, State> = new Map(),
+): RowMessage[] {
   const ids = new Set<string>();
   for (const change of changes) {
     if (change.state) ids.add(rowIdOf(change.state));
     if (change.previous) ids.add(rowIdOf(change.previous));
   }
   if (ids.size === 0) return [];
-  const all = [...view.states()];
-  const counts = renderCounts(dashboardRows(all));
-  // grouped once: filtering every state for every changed row was rows × rows, and a
+  const everyRow = rowStates.size === 0;
+  // grouped in one pass: filtering every state for every changed row was rows × rows, and a
   // dashboard catching up on 3,000 rows blocked the process (and every webhook) for seconds
   const groups = new Map<string, BranchState[]>();
-  for (const state of all) {
+  for (const state of view.states()) {
+    if (state.runs.length === 0) continue;
     const id = rowIdOf(state);
-    if (state.runs.length === 0 || !ids.has(id)) continue;
-    groups.set(id, [...(groups.get(id) ?? []), state]);
-  }
-  return [...ids].map((id) => {
+    if (!everyRow && !ids.has(id)) continue;
     const group = groups.get(id);
-    return { id, html: group ? renderRow(rowOf(id, group), now) : null, counts };
+    if (group) group.push(state);
+    else groups.set(id, [state]);
+  }
+  if (everyRow) for (const [id, group] of groups) if (!ids.has(id)) rowStates.set(id, rowOf(id, group).state);
+  const rows = [...ids].map((id) => {
+    const group = groups.get(id);
+    const row = group ? rowOf(id, group) : null;
+    if (row) rowStates.set(id, row.state);
+    else rowStates.delete(id);
+    return { id, row };
   });
+  const counts = renderCounts([...rowStates.values()].map((state) => ({ state })));
+  return rows.map(({ id, row }) => ({ id, html: row ? renderRow(row, now) : null, counts }));
 }
 
 export interface SseHub {
@@ -85,12 +111,16 @@ export function createSseHub(view: StatusView, options: { heartbeatMs: number; n
     return count;
   };
   let pending: ViewChange[] = [];
+  // every row's state while streams are open, for the counts (see rowMessages)
+  const rowStates = new Map<string, State>();
   const flush = (): void => {
     const changes = pending;
     pending = [];
     if (open.size === 0) return;
     const revision = view.revision();
-    const frames = rowMessages(view, changes, now()).map((message) => frame("row", revision, message));
+    const frames = rowMessages(view, changes, now(), rowStates).map((message) =>
+      frame("row", revision, message),
+    );
     for (const res of open.keys()) for (const text of frames) send(res, text);
   };
   let unsubscribe: (() => void) | null = null;
@@ -146,6 +176,8 @@ export function createSseHub(view: StatusView, options: { heartbeatMs: number; n
           unsubscribe?.();
           unsubscribe = null;
           pending = [];
+          // unsubscribed, it would go stale: the next stream fills it anew
+          rowStates.clear();
         }
       };
       const stream = { client, stop, maxUnsent: MAX_UNSENT_BYTES };
@@ -178,6 +210,7 @@ export function createSseHub(view: StatusView, options: { heartbeatMs: number; n
         setTimeout(() => socket?.destroy(), 1000).unref();
       }
       open.clear();
+      rowStates.clear();
       unsubscribe?.();
       unsubscribe = null;
       pending = [];

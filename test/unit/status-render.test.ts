@@ -5,7 +5,10 @@ import { renderPage } from "../../src/status/dashboard/page.ts";
 import { branchStoreKey, decodeToken, encodeToken } from "../../src/status/keys.ts";
 import { applyEvent } from "../../src/status/merge.ts";
 import { dashboardRows, overallState } from "../../src/status/queries.ts";
+import type { State } from "../../src/status/model.ts";
+import { rowMessages } from "../../src/status/sse.ts";
 import { mergeBranch, summarize } from "../../src/status/summary.ts";
+import type { StatusView, ViewChange } from "../../src/status/view.ts";
 import { buildEvent } from "../helpers/events.ts";
 
 describe("status keys", () => {
@@ -108,6 +111,47 @@ describe("dashboard trend", () => {
     // and a deciding pipeline wins over one that no longer decides, however often it ran
     const renamed = dashboardRows([branchOf("Old CI", 9, 60_000, 500), branchOf("CI", 1, 60_000, 600, 9)])[0];
     assert.equal(renamed?.trend.pipeline, "CI");
+  });
+});
+
+describe("live feed rows", () => {
+  it("counts kept between changes agree with counts made from every row", () => {
+    const states = new Map<string, ReturnType<typeof mergeBranch>>();
+    const listeners: ((change: ViewChange) => void)[] = [];
+    const view: StatusView = {
+      states: () => states.values(),
+      forRepository: () => [],
+      revision: () => 0,
+      changedSince: () => [],
+      subscribe: (listener) => {
+        listeners.push(listener);
+        return () => undefined;
+      },
+    };
+    const kept = new Map<string, State>();
+    const statuses = ["success", "failure", "running"] as const;
+    for (let n = 0; n < 60; n++) {
+      const branch = `b${n % 7}`;
+      const previous = states.get(branch) ?? null;
+      const run = applyEvent(
+        null,
+        buildEvent({ runId: String(n), branch, status: statuses[n % 3] ?? "success" }),
+      );
+      const state = mergeBranch(previous, run, summarize(run, n + 1), branch, 5);
+      if (n % 11 === 10) states.delete(branch);
+      else states.set(branch, state);
+      const change: ViewChange = {
+        key: branch,
+        revision: n + 1,
+        state: states.get(branch) ?? null,
+        previous,
+      };
+      const [incremental] = rowMessages(view, [change], 0, kept);
+      const [fromEveryRow] = rowMessages(view, [change], 0);
+      assert.equal(incremental?.counts, fromEveryRow?.counts, `after change ${n}`);
+      assert.equal(incremental?.html, fromEveryRow?.html);
+    }
+    assert.ok(kept.size > 0);
   });
 });
 

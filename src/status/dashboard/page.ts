@@ -15,7 +15,7 @@ export interface PageInput {
 }
 
 /** Rows per state, as buttons: the page's script shows only that state's rows on a click. */
-export function renderCounts(rows: readonly BranchRow[]): string {
+export function renderCounts(rows: readonly Pick<BranchRow, "state">[]): string {
   const counts = new Map<State, number>();
   for (const row of rows) counts.set(row.state, (counts.get(row.state) ?? 0) + 1);
   return STATES.filter((s) => counts.has(s))

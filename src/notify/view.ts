@@ -26,7 +26,8 @@ export interface NoticeView {
   readonly attempt: number;
   readonly runUrl: string | null;
   readonly trigger: string | null;
-  readonly pullRequest: number | null;
+  /** the pull request (GitHub, `PR #12`) or merge request (GitLab, `MR !12`) the run built */
+  readonly pullRequest: { readonly label: string; readonly url: string | null } | null;
   readonly tone: Tone;
   readonly headline: string;
   /** the transition shown, when the current attempt's state is one */
@@ -76,6 +77,16 @@ function durationOf(data: BuildEventData): number | null {
   if (data.startedAt === null || data.finishedAt === null) return null;
   const ms = Date.parse(data.finishedAt) - Date.parse(data.startedAt);
   return Number.isFinite(ms) && ms >= 0 ? ms : null;
+}
+
+/** How each provider names and links a change request. */
+function changeRequest(data: BuildEventData): NoticeView["pullRequest"] {
+  const number = data.ref.pullRequest;
+  if (number === null) return null;
+  const repository = data.repository.url;
+  return data.provider === "gitlab"
+    ? { label: `MR !${number}`, url: repository === null ? null : `${repository}/-/merge_requests/${number}` }
+    : { label: `PR #${number}`, url: repository === null ? null : `${repository}/pull/${number}` };
 }
 
 export function formatDuration(ms: number): string {
@@ -130,7 +141,7 @@ export function buildView(
     attempt: data.run.attempt,
     runUrl: data.kind === "job" ? (data.job?.url ?? data.run.url) : data.run.url,
     trigger: data.run.trigger,
-    pullRequest: data.ref.pullRequest,
+    pullRequest: changeRequest(data),
     tone: toneOf(data),
     headline,
     transition,

@@ -230,6 +230,32 @@ describe("failed job lists", () => {
   });
 });
 
+describe("change requests", () => {
+  const withRequest = (provider: "github" | "gitlab") => {
+    const run = buildEvent({ provider, status: "failure", runId: "42" });
+    return { ...run, data: { ...run.data, ref: { ...run.data.ref, pullRequest: 12 } } };
+  };
+
+  it("names and links a GitHub pull request and a GitLab merge request each its own way", () => {
+    const github = allText(renderSlackMessage(viewOf(withRequest("github")), { mentionAuthor: false }));
+    assert.match(github, /<https:\/\/github.com\/acme\/api\/pull\/12\|PR #12>/);
+    const gitlab = viewOf(withRequest("gitlab"));
+    assert.match(
+      allText(renderSlackMessage(gitlab, { mentionAuthor: false })),
+      /<https:\/\/gitlab.example.com\/acme\/api\/-\/merge_requests\/12\|MR !12>/,
+    );
+    const mail = renderEmail(gitlab, "failed");
+    assert.match(
+      mail.text,
+      /Merge request: MR !12 <https:\/\/gitlab.example.com\/acme\/api\/-\/merge_requests\/12>/,
+    );
+    assert.match(
+      mail.html,
+      /<a href="https:\/\/gitlab.example.com\/acme\/api\/-\/merge_requests\/12">MR !12<\/a>/,
+    );
+  });
+});
+
 describe("provider text in one-line places", () => {
   it("a multi-line pipeline name or author name keeps subject and headline whole", () => {
     const run = buildEvent({

@@ -62,7 +62,10 @@ function facts(view: NoticeView): Array<[label: string, value: string, url: stri
   rows.push(["Commit", clip(`${view.commit.shortSha}${title}`, 200), view.commit.url]);
   rows.push(["Author", view.author.name ?? "unknown", null]);
   if (view.durationMs !== null) rows.push(["Duration", formatDuration(view.durationMs), null]);
-  if (view.pullRequest !== null) rows.push(["Pull request", `#${view.pullRequest}`, null]);
+  if (view.pullRequest !== null) {
+    const label = view.provider === "gitlab" ? "Merge request" : "Pull request";
+    rows.push([label, view.pullRequest.label, view.pullRequest.url]);
+  }
   return rows;
 }
 

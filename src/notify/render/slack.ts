@@ -110,7 +110,7 @@ export function fallbackText(view: NoticeView): string {
 export function renderSlackMessage(view: NoticeView, options: { mentionAuthor: boolean }): SlackMessage {
   const attempt = view.attempt > 1 ? ` (attempt ${view.attempt})` : "";
   const branch = view.branch === null ? "" : ` · \`${escapeMrkdwn(clip(oneLine(view.branch), 150))}\``;
-  const pr = view.pullRequest === null ? "" : ` · PR #${view.pullRequest}`;
+  const pr = view.pullRequest === null ? "" : ` · ${slackLink(view.pullRequest.url, view.pullRequest.label)}`;
   const header =
     `${EMOJI[view.tone]} *${escapeMrkdwn(view.headline)}* · ${slackLink(view.runUrl, runLabel(view))}${attempt}\n` +
     `${slackLink(view.repository.url, clip(view.repository.name, 200))}${branch}${pr}`;

@@ -116,7 +116,11 @@ export function createStatusRouter(deps: RouterDeps): Router {
   router.use("/", (error: unknown, req: Request, res: Response, next: NextFunction) => {
     const status = (error as { status?: unknown }).status;
     if (req.method !== "POST" || req.path !== "/" || status !== 413) return next(error);
-    res.status(413).json({ error: "payload_too_large", message: "the sign-in form's body is over 4 KB" });
+    const tooMany = (error as { type?: unknown }).type === "parameters.too.many";
+    res.status(413).json({
+      error: "payload_too_large",
+      message: tooMany ? "the sign-in form has more than 5 fields" : "the sign-in form's body is over 4 KB",
+    });
   });
 
   // per route, not router.use: the app mounts this router at / next to the webhook routes

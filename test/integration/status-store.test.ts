@@ -368,7 +368,16 @@ describe("status store against a real NATS", () => {
     }
     const huge = await post(`token=${"x".repeat(10_000)}`);
     assert.equal(huge.status, 413);
-    assert.equal(((await huge.json()) as { error: string }).error, "payload_too_large");
+    assert.deepEqual(await huge.json(), {
+      error: "payload_too_large",
+      message: "the sign-in form's body is over 4 KB",
+    });
+    const fields = await post("a=1&b=2&c=3&d=4&e=5&token=x");
+    assert.equal(fields.status, 413);
+    assert.equal(
+      ((await fields.json()) as { message: string }).message,
+      "the sign-in form has more than 5 fields",
+    );
   });
 
   it("never loses an update when two consumers (one durable) race on one run", async () => {

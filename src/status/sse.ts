@@ -163,6 +163,11 @@ export function createSseHub(view: StatusView, options: { heartbeatMs: number; n
         "X-Accel-Buffering": "no",
       });
       res.flushHeaders();
+      // HEAD (express routes it here) asks for the headers only: a stream would never end
+      if (req.method === "HEAD") {
+        res.end();
+        return;
+      }
       if (closed) {
         res.end(`retry: 3000\n: shutting down; reconnect\n\n`);
         return;

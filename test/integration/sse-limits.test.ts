@@ -100,6 +100,24 @@ describe("live feed limits", () => {
     stalled.destroy();
   });
 
+  it("answers HEAD with the headers and ends, instead of holding a stream open", async () => {
+    // a second request on the same connection is answered only once the HEAD has ended
+    const socket = connect({ port, host: "127.0.0.1" });
+    let text = "";
+    socket.on("data", (chunk: Buffer) => (text += chunk.toString()));
+    socket.write("HEAD /events HTTP/1.1\r\nHost: x\r\n\r\nGET /nothing HTTP/1.1\r\nHost: x\r\n\r\n");
+    const deadline = Date.now() + 5000;
+    while (!/HTTP\/1\.1 404/.test(text) && Date.now() < deadline) await sleep(20);
+    socket.destroy();
+    assert.match(text, /^HTTP\/1\.1 200/);
+    assert.match(text, /text\/event-stream/);
+    assert.match(
+      text,
+      /HTTP\/1\.1 404/,
+      "the HEAD ended, so the next request on its connection was answered",
+    );
+  });
+
   it("refuses a client's feed past the per-client limit with 429", async () => {
     const sockets = await Promise.all(
       Array.from({ length: MAX_STREAMS_PER_CLIENT }, () => openStalled(port)),

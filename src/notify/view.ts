@@ -79,6 +79,26 @@ function durationOf(data: BuildEventData): number | null {
   return Number.isFinite(ms) && ms >= 0 ? ms : null;
 }
 
+/**
+ * A job's or deployment's event with the commit its run's event described: GitHub's
+ * `workflow_job` and `check_run` payloads carry only the sha, so a job route's notice would
+ * say "Author: unknown" with no title. Only a run of the same commit fills it in.
+ */
+export function withRunCommit(data: BuildEventData, run: BuildEventData | null | undefined): BuildEventData {
+  if (data.kind === "pipeline" || !run || run.commit.sha !== data.commit.sha) return data;
+  const commit = data.commit;
+  if (commit.title !== null && commit.author !== null) return data;
+  return {
+    ...data,
+    commit: {
+      ...commit,
+      title: commit.title ?? run.commit.title,
+      url: commit.url ?? run.commit.url,
+      author: commit.author ?? run.commit.author,
+    },
+  };
+}
+
 /** How each provider names and links a change request. */
 function changeRequest(data: BuildEventData): NoticeView["pullRequest"] {
   const number = data.ref.pullRequest;

@@ -44,6 +44,12 @@ before(async () => {
           email: { to: ["qa@example.com"] },
         },
         {
+          name: "job-authors",
+          match: { repositories: ["acme/job-authors"], kinds: ["job"] },
+          on: ["failed"],
+          email: { to: ["qa@example.com"], author: true },
+        },
+        {
           name: "bounce",
           match: { repositories: ["acme/bounce"] },
           on: ["failed"],
@@ -149,6 +155,20 @@ describe("e-mail notices", () => {
       mailsFor("acme/jobs").map((mail) => mail.parsed.subject),
       ["[acme/jobs] CI / test failed on main (a1b2c3d)"],
     );
+  });
+
+  it("a job's mail names the commit and mails its author, though GitHub's job payloads carry only the sha", async () => {
+    const run = runEvent("acme/job-authors", 1, "running", { title: "Fix login" });
+    const bare = runEvent("acme/job-authors", 1, "failure", { job: { id: "test", name: "test" } });
+    const job = {
+      ...bare,
+      data: { ...bare.data, commit: { ...bare.data.commit, title: null, author: null } },
+    };
+    await publish(run, job);
+    const mail = await eventually(() => mailsFor("acme/job-authors")[0], "the job notice");
+    assert.deepEqual([...mail.envelopeTo].sort(), ["ada@example.org", "qa@example.com"]);
+    assert.match(mail.parsed.text ?? "", /Fix login/);
+    assert.match(mail.parsed.text ?? "", /Author: Ada Lovelace/);
   });
 
   it("retries a transient SMTP error", async () => {

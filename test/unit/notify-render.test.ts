@@ -13,7 +13,7 @@ import {
 } from "../../src/notify/render/slack.ts";
 import { recipients } from "../../src/notify/channels/email.ts";
 import { authorUsername, findPerson } from "../../src/notify/people.ts";
-import { buildView, formatDuration } from "../../src/notify/view.ts";
+import { buildView, formatDuration, withRunCommit } from "../../src/notify/view.ts";
 import { buildEvent } from "../helpers/events.ts";
 
 const people = configSchema.parse({
@@ -227,6 +227,29 @@ describe("failed job lists", () => {
       for (const text of sections.slice(0, -1)) assert.doesNotMatch(text, /more$/);
       for (const text of sections) assert.ok(text.length <= SLACK_LIMITS.sectionText);
     }
+  });
+});
+
+describe("a job's notice", () => {
+  it("takes title and author from its run's event of the same commit (GitHub jobs carry only the sha)", () => {
+    const run = buildEvent({ status: "failure", runId: "42", title: "Fix login", author: "Ada Lovelace" });
+    const bare = buildEvent({ status: "failure", runId: "42", job: { id: "7", name: "test" } });
+    const job = {
+      ...bare,
+      data: { ...bare.data, commit: { ...bare.data.commit, title: null, author: null } },
+    };
+    const filled = withRunCommit(job.data, run.data);
+    assert.equal(filled.commit.title, "Fix login");
+    assert.equal(filled.commit.author?.name, "Ada Lovelace");
+    assert.equal(
+      viewOf({ ...job, data: filled }).author.slackId,
+      "U012ABC",
+      "the people map finds the author",
+    );
+    // another commit's run says nothing about this job
+    const other = buildEvent({ status: "failure", runId: "42", sha: "f".repeat(40), title: "Other" });
+    assert.equal(withRunCommit(job.data, other.data).commit.title, null);
+    assert.equal(withRunCommit(job.data, null), job.data);
   });
 });
 

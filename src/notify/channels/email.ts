@@ -3,6 +3,7 @@ import { Queue, UnrecoverableError, Worker, type Job } from "bullmq";
 import type { Redis } from "ioredis";
 import nodemailer from "nodemailer";
 import type { Config, Route, Transition } from "../../config/schema.ts";
+import { runKey } from "../../events/ids.ts";
 import type { BuildEventData } from "../../events/schema.ts";
 import type { Logger } from "../../observability/logger.ts";
 import { inSpan, traceIdOrNull } from "../../observability/tracing.ts";
@@ -14,7 +15,7 @@ import { QUEUE_NAMES, jobOptions } from "../queue.ts";
 import type { EntityRecord } from "../record.ts";
 import { messageId, renderEmail } from "../render/email.ts";
 import { trackEvents, type TrackCaches } from "../track.ts";
-import { buildView } from "../view.ts";
+import { buildView, withRunCommit } from "../view.ts";
 import type { DeliveryChannel } from "./channel.ts";
 import { classifySmtpError } from "./smtp-errors.ts";
 
@@ -150,8 +151,15 @@ export function createEmailChannel(deps: EmailChannelDeps): DeliveryChannel {
         // an address that several matching routes name gets the notice once, from the first
         // (config order, so a redelivery derives the same jobs)
         const mailed = new Set<string>();
+        // a job's or deployment's mail takes the commit's title and author (and so the
+        // author's address) from its run's record
+        const run =
+          event.data.kind === "pipeline"
+            ? null
+            : (await readJson<EntityRecord>(kv, recordKvKey("email", runKey(event.data))))?.value?.data;
+        const about = withRunCommit(event.data, run);
         for (const route of routes) {
-          const to = recipients(route, event.data, config.people, mailed);
+          const to = recipients(route, about, config.people, mailed);
           if (to.length === 0) continue;
           const data: EmailJobData = {
             route: route.name,
@@ -160,7 +168,7 @@ export function createEmailChannel(deps: EmailChannelDeps): DeliveryChannel {
             noticeId: decision.noticeId,
             threadRootId: decision.threadRootId,
             entityKey,
-            data: event.data,
+            data: about,
             ...(event.traceparent ? { traceparent: event.traceparent } : {}),
           };
           // the job id names the notice: adding it again is a no-op

@@ -3,6 +3,7 @@ import type { KV } from "@nats-io/kv";
 import { WebClient } from "@slack/web-api";
 import { Queue, UnrecoverableError, Worker, type Job } from "bullmq";
 import type { Redis } from "ioredis";
+import { runKey } from "../../events/ids.ts";
 import type { Config, Route } from "../../config/schema.ts";
 import type { Logger } from "../../observability/logger.ts";
 import { inSpan, traceIdOrNull } from "../../observability/tracing.ts";
@@ -13,7 +14,7 @@ import { QUEUE_NAMES, jobOptions } from "../queue.ts";
 import type { EntityRecord, SlackTarget } from "../record.ts";
 import { renderSlackFailureThread, renderSlackMessage, type SlackMessage } from "../render/slack.ts";
 import { trackEvents, type TrackCaches } from "../track.ts";
-import { buildView } from "../view.ts";
+import { buildView, withRunCommit } from "../view.ts";
 import type { DeliveryChannel } from "./channel.ts";
 import {
   claimMetadata,
@@ -216,7 +217,10 @@ export function createSlackChannel(deps: SlackChannelDeps): DeliveryChannel {
     const record = await readRecord(entityKey);
     const target = record?.targets[slackChannel];
     if (!record?.data || !target) return "nothing to send";
-    const view = buildView({ ...record, data: record.data }, config.people, config.notify.dashboardUrl);
+    // a job's or deployment's notice takes the commit's title and author from its run's record
+    const run = record.data.kind === "pipeline" ? null : (await readRecord(runKey(record.data)))?.data;
+    const data = withRunCommit(record.data, run);
+    const view = buildView({ ...record, data }, config.people, config.notify.dashboardUrl);
     const message: SlackMessage = renderSlackMessage(view, { mentionAuthor: target.mentionAuthor });
     const hash = shortHash(JSON.stringify(message));
 

@@ -135,11 +135,11 @@ export function createApp(deps: AppDeps): RequestListener {
           receivers: {
             github: {
               check: (header) => checkGithubHeaders(header, secrets),
-              receive: (request) => receiveGithub(request, secrets),
+              receive: (request) => receiveGithub(request, secrets, { headersChecked: true }),
             },
             gitlab: {
               check: (header) => checkGitlabHeaders(header, secrets),
-              receive: (request) => receiveGitlab(request, secrets),
+              receive: (request) => receiveGitlab(request, secrets, { headersChecked: true }),
             },
           },
           headers: WEBHOOK_ANSWER_HEADERS,

@@ -40,8 +40,10 @@ export function checkGitlabHeaders(
 export function receiveGitlab(
   request: WebhookRequest,
   secrets: Pick<Secrets, "gitlabWebhookTokens">,
+  /** the route already ran checkGitlabHeaders before reading the body */
+  options: { readonly headersChecked?: boolean } = {},
 ): Received {
-  checkGitlabHeaders((name) => request.header(name), secrets);
+  if (!options.headersChecked) checkGitlabHeaders((name) => request.header(name), secrets);
   const event = request.header("x-gitlab-event") ?? "";
   // GitLab 15+ sends a UUID per delivery; the Idempotency-Key header is newer still
   const deliveryId =

@@ -1,6 +1,5 @@
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from "node:http";
 import { ipKeyGenerator, MemoryStore, type Options as RateLimitOptions } from "express-rate-limit";
-import getRawBody from "raw-body";
 import type { Config } from "../config/schema.ts";
 import type { Logger } from "../observability/logger.ts";
 import type { Metrics } from "../observability/metrics.ts";
@@ -75,7 +74,7 @@ export function createWebhookRoute(
 ): (provider: Provider, req: IncomingMessage, res: ServerResponse) => void {
   const { config, metrics } = deps;
   const limit = rateLimiter(config.server.webhookRateLimit, deps.clientAddress);
-  const budget = bodyBudget(config.server.bodyLimit, config.server.bodyMemory);
+  const budget = bodyBudget(config.server.bodyMemory);
   const reply = (
     exchange: Exchange,
     status: number,
@@ -125,27 +124,14 @@ export function createWebhookRoute(
       return null;
     }
     try {
-      return await getRawBody(req, {
-        limit: config.server.bodyLimit,
-        length: req.headers["content-length"] ?? null,
-      });
+      return await readLimited(req, config.server.bodyLimit, budget);
     } catch (error) {
-      const type = (error as { type?: unknown }).type;
-      // the answer waits until the rest of the body has been read off the socket, so the
-      // client (still sending) sees it instead of a reset connection
-      await drain(req);
-      if (type === "entity.too.large") {
-        rejected(
-          exchange,
-          new HttpError(
-            413,
-            "payload_too_large",
-            `the request body exceeds the limit of ${config.server.bodyLimit} bytes`,
-          ),
-        );
-      } else {
-        rejected(exchange, new HttpError(400, "bad_request", (error as Error).message));
-      }
+      if (!(error instanceof HttpError)) throw error;
+      // the answer waits until the rest of the body has been read off (and dropped), so the
+      // client (still sending) sees it instead of a reset connection; a 503 need not wait
+      if (error.status !== 503) await drain(req);
+      else req.resume();
+      rejected(exchange, error);
       return null;
     }
   };
@@ -172,22 +158,7 @@ export function createWebhookRoute(
       req.resume();
       return;
     }
-    const reserved = budget.reserve(req);
-    if (reserved === null) {
-      req.resume();
-      rejected(
-        exchange,
-        new HttpError(503, "busy", "too many webhook bodies are being received at once; retry shortly", {
-          "retry-after": "1",
-        }),
-      );
-      return;
-    }
-    try {
-      await receiveBody(exchange, receiver.receive);
-    } finally {
-      budget.release(reserved);
-    }
+    await receiveBody(exchange, receiver.receive);
   };
 
   const receiveBody = async (exchange: Exchange, receive: Receiver): Promise<void> => {
@@ -300,26 +271,75 @@ export function createWebhookRoute(
 }
 
 /**
- * Bytes of webhook bodies held at once, across all requests: each request reserves what its
- * Content-Length declares (the body limit when it declares none) until it is answered. A
- * flood of large signed-looking bodies then gets 503s instead of the gateway's memory.
+ * Bytes of webhook bodies held in memory at once, across requests, counted as they arrive:
+ * a sender that declares a large body and sends nothing holds nothing, and a flood of large
+ * signed-looking bodies gets 503s instead of the gateway's memory. A request alone is always
+ * let in (up to the body limit), so a lone big webhook is never refused.
  */
-function bodyBudget(bodyLimit: number, total: number) {
+export interface BodyBudget {
+  /** takes `bytes` more for a request that holds `mine` already; false when they do not fit */
+  take(bytes: number, mine: number): boolean;
+  release(bytes: number): void;
+}
+
+export function bodyBudget(total: number): BodyBudget {
   let held = 0;
   return {
-    reserve(req: IncomingMessage): number | null {
-      const declared = Number(req.headers["content-length"]);
-      const bytes =
-        Number.isSafeInteger(declared) && declared >= 0 ? Math.min(declared, bodyLimit) : bodyLimit;
-      // one request is always let in, however large, so a lone big webhook is never refused
-      if (held > 0 && held + bytes > total) return null;
+    take(bytes, mine) {
+      if (held + bytes > total && held - mine > 0) return false;
       held += bytes;
-      return bytes;
+      return true;
     },
-    release(bytes: number): void {
+    release(bytes) {
       held -= bytes;
     },
   };
+}
+
+/**
+ * Reads a request body of at most `limit` bytes, each chunk counted against the budget as it
+ * arrives and given back once the body is handed over (or dropped). Throws the HttpError to
+ * answer: 413 over the limit (at once when Content-Length says so), 503 busy past the
+ * budget, 400 when the client stops short.
+ */
+function readLimited(req: IncomingMessage, limit: number, budget: BodyBudget): Promise<Buffer> {
+  const declared = Number(req.headers["content-length"] ?? Number.NaN);
+  const tooLarge = () =>
+    new HttpError(413, "payload_too_large", `the request body exceeds the limit of ${limit} bytes`);
+  if (declared > limit) return Promise.reject(tooLarge());
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let received = 0;
+    const finish = (error: HttpError | null): void => {
+      req.off("data", onData);
+      req.off("end", onEnd);
+      req.off("close", onClose);
+      req.off("error", onError);
+      budget.release(received);
+      if (error) reject(error);
+      else resolve(Buffer.concat(chunks, received));
+    };
+    const onData = (chunk: Buffer): void => {
+      if (received + chunk.length > limit) return finish(tooLarge());
+      if (!budget.take(chunk.length, received)) {
+        return finish(
+          new HttpError(503, "busy", "too many webhook bodies are being received at once; retry shortly", {
+            "retry-after": "1",
+          }),
+        );
+      }
+      received += chunk.length;
+      chunks.push(chunk);
+    };
+    const onEnd = (): void => finish(null);
+    const onClose = (): void =>
+      finish(new HttpError(400, "bad_request", "the request ended before its body did"));
+    const onError = (error: Error): void => finish(new HttpError(400, "bad_request", error.message));
+    req.on("data", onData);
+    req.on("end", onEnd);
+    req.on("close", onClose);
+    req.on("error", onError);
+  });
 }
 
 interface RateLimitVerdict {

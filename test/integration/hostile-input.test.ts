@@ -763,12 +763,12 @@ describe("HTTP hardening", () => {
 
   test("bodies held at once stay within server.bodyMemory: past it 503 busy, and one is always let in", async () => {
     const { port, published, close } = await serveApp({
-      server: { bodyMemory: "100kb", requestTimeout: "10s" },
+      server: { bodyMemory: "50kb", requestTimeout: "10s" },
     });
     const body = JSON.stringify({ object_kind: "pipeline", padding: "x".repeat(60_000) });
     const head = `POST /webhooks/gitlab HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nX-Gitlab-Token: ${GITLAB_TOKEN}\r\nX-Gitlab-Event: Pipeline Hook\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n`;
     try {
-      // the first sends half its 60 KB and waits: it holds its reservation
+      // the first sends half its 60 KB and waits: it holds those 30 KB
       const first = rawRequest(port, head + body.slice(0, 30_000), /\}$/);
       await new Promise((resolve) => setTimeout(resolve, 200));
       const second = rawRequest(port, head + body, /\}$/);
@@ -795,6 +795,33 @@ describe("HTTP hardening", () => {
       }
       assert.equal(published.length, 0);
     } finally {
+      await close();
+    }
+  });
+
+  test("senders that declare large bodies and send nothing hold no memory: webhooks still get in", async () => {
+    const { port, published, close } = await serveApp({ server: { requestTimeout: "10s" } });
+    const stalled = Array.from({ length: 6 }, () => connect(port, "127.0.0.1"));
+    try {
+      // 6 × 16 MB declared (the budget is 64 MB), a well-formed signature, no body
+      for (const socket of stalled) {
+        socket.write(
+          `POST /webhooks/github HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nX-GitHub-Event: workflow_run\r\nX-Hub-Signature-256: sha256=${"0".repeat(64)}\r\nContent-Length: 16777216\r\n\r\n`,
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const body = JSON.stringify({ zen: "still in", hook_id: 1 });
+      const signature = `sha256=${createHmac("sha256", GITHUB_SECRET).update(body).digest("hex")}`;
+      const ping = rawRequest(
+        port,
+        `POST /webhooks/github HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nX-GitHub-Event: ping\r\nX-Hub-Signature-256: ${signature}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+        /\}$/,
+      );
+      assert.match(await ping.answered, /^HTTP\/1\.1 200/);
+      ping.socket.destroy();
+      assert.equal(published.length, 0);
+    } finally {
+      for (const socket of stalled) socket.destroy();
       await close();
     }
   });

@@ -63,10 +63,11 @@ export function normalizeCommitStatus(payload: JsonObject, deliveryId: string | 
 }
 
 /**
- * The branch this commit is the head of. `branches` lists (up to ten) branches that contain
- * the commit, "but the SHA may or may not be the head of the branch" (GitHub's docs): for a
- * slow build of an older commit, the first one may be `main` at a newer commit or any branch
- * made since. Such a status belongs to no branch's current state.
+ * The branch of a commit status. `branches` lists (up to ten) branches that contain the
+ * commit, "but the SHA may or may not be the head of the branch" (GitHub's docs): the branch
+ * whose head it is, when one is; else the first listed. A slow build of an older commit then
+ * still lands on the branch it was pushed to (its run stays older than the branch's newer
+ * commits: a run is as old as its first status, the pending one its CI posts at the start).
  */
 function branchAt(payload: JsonObject, sha: string): string | null {
   const branches = field(payload, "branches");
@@ -75,5 +76,6 @@ function branchAt(payload: JsonObject, sha: string): string | null {
     if (isObject(branch) && optString(optObject(branch, "commit"), "sha") === sha)
       return optString(branch, "name");
   }
-  return null;
+  const first: unknown = branches[0];
+  return isObject(first) ? optString(first, "name") : null;
 }

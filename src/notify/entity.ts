@@ -53,17 +53,25 @@ export function entityName(data: BuildEventData): string {
  * What a lane follows within its repository and branch. GitHub: the workflow (or app, or
  * status context) by name, a job within it, a deployment's environment. GitLab judges a ref's
  * pipelines as one sequence whatever their names (its "fixed pipeline" mail follows the ref's
- * status), and a `workflow:name` may change with every run (`$CI_COMMIT_TITLE`): one lane per
- * branch, a job by its name. A GitLab child pipeline (and the like) is not the branch's build:
- * a lane of its own, so its success never "fixes" the parent's failure, nor its later start
- * hides it.
+ * status), and a `workflow:name` may change with every run (`$CI_COMMIT_TITLE`): so GitLab
+ * pipelines are followed by where they come from, not by name. A branch's own builds (a push,
+ * a run from the UI or the API, a trigger) are one lane; scheduled pipelines, merge request
+ * pipelines and each source GitLab keeps out of a ref's status (a child pipeline: its parent
+ * carries it) have a lane each, so a nightly's failure is news after a green push, and a
+ * child's success never "fixes" its parent. GitLab jobs are followed by their name.
  */
 function laneNameOf(data: BuildEventData): string {
   if (data.kind === "deployment") return data.deployment?.environment ?? "";
   if (data.provider !== "gitlab") return entityName(data);
-  const name = data.kind === "job" ? `/ ${data.job?.name ?? ""}` : "";
-  return buildsItsRef(data.provider, data.run.trigger) ? name : `${name}\u0000${data.run.trigger ?? ""}`;
+  if (data.kind === "job") return `/ ${data.job?.name ?? ""}`;
+  const source = data.run.trigger;
+  if (source === "schedule" || source === "merge_request_event") return source;
+  return buildsItsRef(data.provider, source) ? "" : (source ?? "");
 }
+
+/** The ref a lane is on: the branch or tag, else the pull or merge request (each its own). */
+const laneRef = (ref: BuildEventData["ref"]): string =>
+  ref.name ?? (ref.pullRequest === null ? "" : `!${ref.pullRequest}`);
 
 export function entityOf(data: BuildEventData): Entity {
   const run = runKey(data);
@@ -74,7 +82,7 @@ export function entityOf(data: BuildEventData): Entity {
         ? `${run}/deployment/${data.deployment?.id ?? ""}`
         : run;
   const laneName = laneNameOf(data);
-  const laneId = [data.provider, data.kind, data.repository.fullName, data.ref.name ?? "", laneName].join(
+  const laneId = [data.provider, data.kind, data.repository.fullName, laneRef(data.ref), laneName].join(
     "\u0000",
   );
   const created = data.createdAt ?? data.startedAt;

@@ -278,6 +278,28 @@ describe("GitLab child pipelines", () => {
     ]);
   });
 
+  it("a nightly (scheduled) pipeline is followed apart from the branch's pushes; a UI re-run with them", () => {
+    const transitions = feedLanes([
+      gitlab(1, "success", "schedule"),
+      gitlab(2, "failure", "push"),
+      gitlab(3, "failure", "schedule"), // the nightly breaks: news, whatever the pushes did
+      gitlab(4, "success", "web"), // "Run pipeline" in the UI builds the branch like a push
+    ]);
+    assert.deepEqual(transitions, ["succeeded", "failed", "failed", "fixed"]);
+  });
+
+  it("jobs of different merge requests (no branch: refs/merge-requests/<iid>/head) are followed apart", () => {
+    const job = (n: number, status: NonNullable<EventSpec["status"]>, mergeRequest: number) => {
+      const event = run(n, status, {
+        provider: "gitlab",
+        branch: null,
+        job: { id: String(n), name: "test" },
+      });
+      return { ...event, data: { ...event.data, ref: { ...event.data.ref, pullRequest: mergeRequest } } };
+    };
+    assert.deepEqual(feedLanes([job(1, "failure", 1), job(2, "success", 2)]), ["failed", "succeeded"]);
+  });
+
   it("pipelines named per run (workflow:name: $CI_COMMIT_TITLE) still say still failing and fixed", () => {
     const named = (n: number, status: NonNullable<EventSpec["status"]>, title: string) => {
       const event = gitlab(n, status);

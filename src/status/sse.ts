@@ -98,12 +98,21 @@ export const MAX_STREAMS_PER_CLIENT = 20;
  */
 export function createSseHub(view: StatusView, options: { heartbeatMs: number; now?: () => number }): SseHub {
   /** each open stream, with what ends it */
-  const open = new Map<Response, { readonly client: string; readonly stop: () => void; maxUnsent: number }>();
+  const open = new Map<Response, { readonly client: string; readonly stop: () => void }>();
   const now = options.now ?? Date.now;
-  const send = (res: Response, text: string): void => {
+  /**
+   * Writes what one turn has for a stream (a flush, a catch-up, a heartbeat) whole, unless
+   * more than the limit still waits from earlier turns: that client is not reading, and is
+   * cut. Judged before writing, so one big turn (a catch-up, 600 rows changed at once) never
+   * cuts a client that reads.
+   */
+  const send = (res: Response, texts: readonly string[]): void => {
     if (res.writableEnded || res.destroyed) return;
-    res.write(text);
-    if (res.writableLength > (open.get(res)?.maxUnsent ?? MAX_UNSENT_BYTES)) res.destroy();
+    if (res.writableLength > MAX_UNSENT_BYTES) {
+      res.destroy();
+      return;
+    }
+    for (const text of texts) res.write(text);
   };
   const streamsOf = (client: string): number => {
     let count = 0;
@@ -121,7 +130,7 @@ export function createSseHub(view: StatusView, options: { heartbeatMs: number; n
     const frames = rowMessages(view, changes, now(), rowStates).map((message) =>
       frame("row", revision, message),
     );
-    for (const res of open.keys()) for (const text of frames) send(res, text);
+    for (const res of open.keys()) send(res, frames);
   };
   let unsubscribe: (() => void) | null = null;
   // once closed (shutdown), a request that still arrives on a kept-alive connection is told to
@@ -173,7 +182,7 @@ export function createSseHub(view: StatusView, options: { heartbeatMs: number; n
         return;
       }
       res.write(`retry: 3000\n: buildcast live feed\n\n`);
-      const heartbeat = setInterval(() => send(res, ": ping\n\n"), options.heartbeatMs);
+      const heartbeat = setInterval(() => send(res, [": ping\n\n"]), options.heartbeatMs);
       const stop = (): void => {
         clearInterval(heartbeat);
         if (!open.delete(res)) return;
@@ -185,8 +194,7 @@ export function createSseHub(view: StatusView, options: { heartbeatMs: number; n
           rowStates.clear();
         }
       };
-      const stream = { client, stop, maxUnsent: MAX_UNSENT_BYTES };
-      open.set(res, stream);
+      open.set(res, { client, stop });
       res.on("close", stop);
       // a socket error ends the stream like a close; unhandled, it would end the process
       res.on("error", stop);
@@ -194,10 +202,10 @@ export function createSseHub(view: StatusView, options: { heartbeatMs: number; n
       if (since !== null) {
         const missed = view.changedSince(since);
         const revision = view.revision();
-        const frames = rowMessages(view, missed, now()).map((message) => frame("row", revision, message));
-        // a big catch-up is written at once, as the page is: it is allowed on top of the limit
-        stream.maxUnsent += frames.reduce((bytes, text) => bytes + Buffer.byteLength(text), 0);
-        for (const text of frames) send(res, text);
+        send(
+          res,
+          rowMessages(view, missed, now()).map((message) => frame("row", revision, message)),
+        );
       }
       unsubscribe ??= view.subscribe((change) => {
         if (pending.push(change) === 1) setImmediate(flush);

@@ -26,8 +26,8 @@ function memoryView() {
     },
   };
   /** a change of one of 50 rows (a long commit title, so each row frame is a few KB) */
-  const change = (n: number): void => {
-    const branch = `b-${n % 50}`;
+  const change = (n: number, rows = 50): void => {
+    const branch = `b-${n % rows}`;
     const event = buildEvent({ runId: String(n), branch, title: `t${n} ${"x".repeat(900)}` });
     const run = applyEvent(null, event);
     const state = mergeBranch(null, run, summarize(run, n), branch, 5);
@@ -116,6 +116,22 @@ describe("live feed limits", () => {
       /HTTP\/1\.1 404/,
       "the HEAD ended, so the next request on its connection was answered",
     );
+  });
+
+  it("a client that reads gets a turn's frames whole, however many (600 rows changed at once)", async () => {
+    const answer = await fetch(`http://127.0.0.1:${port}/events`, { signal: AbortSignal.timeout(20_000) });
+    const reader = answer.body!.getReader();
+    await reader.read(); // the stream's opening comment: it is registered
+    for (let n = 0; n < 600; n++) driver.change(1_000_000 + n, 600);
+    const decoder = new TextDecoder();
+    let text = "";
+    while ((text.match(/event: row/g) ?? []).length < 600) {
+      const { value, done } = await reader.read();
+      assert.ok(!done, `the stream ended after ${(text.match(/event: row/g) ?? []).length} of 600 rows`);
+      text += decoder.decode(value, { stream: true });
+    }
+    assert.ok(text.length > 1024 * 1024, `a turn of ${text.length} bytes, over the 1 MB limit`);
+    await reader.cancel();
   });
 
   it("refuses a client's feed past the per-client limit with 429", async () => {

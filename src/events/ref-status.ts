@@ -21,3 +21,14 @@ const GITLAB_DANGLING_SOURCES: ReadonlySet<string> = new Set([
 export function buildsItsRef(provider: Provider, trigger: string | null): boolean {
   return !(provider === "gitlab" && trigger !== null && GITLAB_DANGLING_SOURCES.has(trigger));
 }
+
+/**
+ * Which of a GitLab ref's pipeline sequences a pipeline belongs to: the branch's own builds
+ * (push, a run from the UI or the API, a trigger: ""), scheduled ones, merge request ones, or
+ * one per source that is not the ref's build (a child pipeline). Pipeline names do not tell
+ * them apart: a `workflow:name` may change with every run.
+ */
+export function gitlabSequence(trigger: string | null): string {
+  if (trigger === "schedule" || trigger === "merge_request_event") return trigger;
+  return buildsItsRef("gitlab", trigger) ? "" : (trigger ?? "");
+}

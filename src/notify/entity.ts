@@ -1,4 +1,4 @@
-import { buildsItsRef } from "../events/ref-status.ts";
+import { gitlabSequence } from "../events/ref-status.ts";
 import { runKey } from "../events/ids.ts";
 import type { BuildEventData, Status } from "../events/schema.ts";
 
@@ -64,9 +64,7 @@ function laneNameOf(data: BuildEventData): string {
   if (data.kind === "deployment") return data.deployment?.environment ?? "";
   if (data.provider !== "gitlab") return entityName(data);
   if (data.kind === "job") return `/ ${data.job?.name ?? ""}`;
-  const source = data.run.trigger;
-  if (source === "schedule" || source === "merge_request_event") return source;
-  return buildsItsRef(data.provider, source) ? "" : (source ?? "");
+  return gitlabSequence(data.run.trigger);
 }
 
 /** The ref a lane is on: the branch or tag, else the pull or merge request (each its own). */

@@ -1,5 +1,6 @@
 import type { Provider } from "../events/schema.ts";
 import type { BranchState, RunSummary, State } from "./model.ts";
+import { gitlabSequence } from "../events/ref-status.ts";
 import { compareNewestFirst } from "./summary.ts";
 
 /** any failure → failing; else any running → running; all passing → passing; else canceled, else unknown. */
@@ -217,7 +218,8 @@ export function rowOf(id: string, group: readonly BranchState[], runsPerRow = 20
 
 /**
  * Durations only compare within one pipeline (a 30 s lint beside a 20 min build says
- * nothing), so the trend follows one: a deciding pipeline before one that no longer decides,
+ * nothing), so the trend follows one. GitLab: the newest deciding pipeline's sequence (see
+ * gitlabSequence). GitHub: a deciding pipeline before one that no longer decides,
  * then the one with the most recorded runs, then the slowest (what a trend is watched for),
  * then by name, so the choice is stable from one render to the next.
  */
@@ -226,6 +228,19 @@ function trendOf(
   pipelines: readonly PipelineStatus[],
   runsPerRow: number,
 ): BranchRow["trend"] {
+  const first = group[0];
+  if (first?.provider === "gitlab") {
+    // GitLab pipelines are one sequence per source, whatever their names (a workflow:name
+    // may change with every run): the newest deciding pipeline's sequence
+    const head = pipelines.find((p) => p.decides)?.run ?? pipelines[0]?.run;
+    const sequence = gitlabSequence(head?.trigger ?? null);
+    const runs = group
+      .flatMap((s) => s.runs)
+      .filter((run) => gitlabSequence(run.trigger) === sequence)
+      .sort(compareNewestFirst)
+      .slice(0, runsPerRow);
+    return { pipeline: head?.pipeline ?? first.pipeline, runs };
+  }
   const decides = new Set(pipelines.filter((p) => p.decides).map((p) => p.pipeline));
   const longest = (s: BranchState) => Math.max(0, ...s.runs.map((r) => r.durationMs ?? 0));
   const rank = (s: BranchState) => [decides.has(s.pipeline) ? 1 : 0, s.runs.length, longest(s)] as const;

@@ -114,6 +114,33 @@ describe("dashboard trend", () => {
   });
 });
 
+describe("dashboard trend on GitLab", () => {
+  it("follows the branch's pipelines whatever their names, apart from scheduled ones", () => {
+    const states = new Map<string, ReturnType<typeof mergeBranch>>();
+    const add = (n: number, name: string, trigger: string) => {
+      const event = buildEvent({
+        provider: "gitlab",
+        pipeline: name,
+        runId: String(n),
+        durationMs: 60_000,
+        at: `2024-05-01T1${Math.floor(n / 6)}:${String((n % 6) * 10).padStart(2, "0")}:00Z`,
+      });
+      const run = applyEvent(null, {
+        ...event,
+        data: { ...event.data, run: { ...event.data.run, trigger } },
+      });
+      states.set(name, mergeBranch(states.get(name) ?? null, run, summarize(run, n + 1), "main", 20));
+    };
+    for (let n = 0; n < 12; n++) add(n, `commit title ${n}`, "push");
+    add(12, "Nightly", "schedule");
+    add(13, "commit title 13", "push");
+    const [row] = dashboardRows(states.values());
+    assert.equal(row?.trend.pipeline, "commit title 13");
+    assert.equal(row?.trend.runs.length, 13, "every push pipeline, none of the nightlies");
+    assert.ok(row?.trend.runs.every((run) => run.trigger === "push"));
+  });
+});
+
 describe("live feed rows", () => {
   it("counts kept between changes agree with counts made from every row", () => {
     const states = new Map<string, ReturnType<typeof mergeBranch>>();

@@ -69,5 +69,9 @@ export function authorEmail(author: Author | null, person: Person | null): strin
   return email;
 }
 
-/** local@domain.tld, without display names, lists, quotes, comments or spaces */
-const PLAIN_ADDRESS = /^[^\s@<>()[\]\\,;:"]+@[^\s@<>()[\]\\,;:"]+\.[^\s@<>()[\]\\,;:".]+$/;
+/**
+ * local@domain, without display names, lists, quotes, comments, spaces or control characters;
+ * a domain without a dot (`dev@corp`, an internal mail host) is an address too.
+ */
+// eslint-disable-next-line no-control-regex -- control characters are exactly what is refused
+const PLAIN_ADDRESS = /^[^\s\u0000-\u001f\u007f@<>()[\]\\,;:"]+@[^\s\u0000-\u001f\u007f@<>()[\]\\,;:"]+$/;

@@ -347,6 +347,7 @@ describe("who the author is", () => {
     assert.ok(route);
     const to = (email: string) => recipients(route, github(email), []);
     assert.deepEqual(to("mat@example.co.uk"), ["team@example.com", "mat@example.co.uk"]);
+    assert.deepEqual(to("dev@corp"), ["team@example.com", "dev@corp"], "an internal host without a dot");
     for (const bad of [
       "m@evil.example, ceo@example.com",
       "m@evil.example;ceo@example.com",
@@ -354,6 +355,7 @@ describe("who the author is", () => {
       "1234-alice@users.noreply.gitlab.com",
       "12345+mat@users.noreply.github.com",
       "[REDACTED]",
+      "a\u0001b@example.com",
     ]) {
       assert.deepEqual(to(bad), ["team@example.com"], bad);
     }

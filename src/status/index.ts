@@ -13,7 +13,7 @@ import { createStatusRouter } from "./router.ts";
 import { createSseHub } from "./sse.ts";
 import { applyEventsToStore } from "./store.ts";
 import { startRetention, type RunningRetention } from "./retention.ts";
-import { startView, type RunningView, type StatusView } from "./view.ts";
+import { EMPTY_VIEW, startView, type RunningView, type StatusView } from "./view.ts";
 
 export const STATUS_CONSUMER = "status-store";
 
@@ -69,13 +69,7 @@ export function createStatusService(deps: StatusServiceDeps): StatusService {
   let retention: RunningRetention | null = null;
 
   // the router exists before start() so the app can mount it; until then it reads an empty view
-  const emptyView: StatusView = {
-    states: () => [],
-    forRepository: () => [],
-    revision: () => 0,
-    changedSince: () => [],
-    subscribe: () => () => undefined,
-  };
+  const emptyView = EMPTY_VIEW;
   const liveView: StatusView = {
     states: () => (view ?? emptyView).states(),
     forRepository: (name) => (view ?? emptyView).forRepository(name),

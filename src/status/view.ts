@@ -24,6 +24,15 @@ export interface StatusView {
   readonly subscribe: (listener: (change: ViewChange) => void) => () => void;
 }
 
+/** A view that holds nothing: what the router reads before the store has loaded. */
+export const EMPTY_VIEW: StatusView = {
+  states: () => [],
+  forRepository: () => [],
+  revision: () => 0,
+  changedSince: () => [],
+  subscribe: () => () => undefined,
+};
+
 export interface RunningView extends StatusView {
   /**
    * Drops lists older than the bucket's max age now (the view also does this on its own

@@ -5,15 +5,7 @@ import { describe, it } from "node:test";
 import express from "express";
 import { createStatusRouter } from "../../src/status/router.ts";
 import { createSseHub } from "../../src/status/sse.ts";
-import type { StatusView } from "../../src/status/view.ts";
-
-const emptyView: StatusView = {
-  states: () => [],
-  forRepository: () => [],
-  revision: () => 0,
-  changedSince: () => [],
-  subscribe: () => () => undefined,
-};
+import { EMPTY_VIEW as emptyView } from "../../src/status/view.ts";
 
 describe("run detail when the status store does not answer", () => {
   it("is a 503 with Retry-After, not a 500", async () => {

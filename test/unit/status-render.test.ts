@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { renderBadge } from "../../src/status/badge.ts";
 import { renderPage } from "../../src/status/dashboard/page.ts";
+import { renderRow } from "../../src/status/dashboard/row.ts";
 import { branchStoreKey, decodeToken, encodeToken } from "../../src/status/keys.ts";
 import { applyEvent } from "../../src/status/merge.ts";
 import { dashboardRows, overallState } from "../../src/status/queries.ts";
@@ -138,6 +139,13 @@ describe("dashboard trend on GitLab", () => {
     assert.equal(row?.trend.pipeline, "commit title 13");
     assert.equal(row?.trend.runs.length, 13, "every push pipeline, none of the nightlies");
     assert.ok(row?.trend.runs.every((run) => run.trigger === "push"));
+    // and one chip per source, not one per commit title
+    assert.ok(row);
+    const chips = [...renderRow(row, Date.now()).matchAll(/class="chip[^"]*"[^>]*>([^<]*)</g)].map(
+      (m) => m[1],
+    );
+    assert.deepEqual(chips.sort(), ["Nightly", "commit title 13"]);
+    assert.equal(row.pipelines.length, 14, "the API still lists every pipeline");
   });
 });
 

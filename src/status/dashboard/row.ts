@@ -1,5 +1,7 @@
 import { escapeHtml, safeUrl } from "../html.ts";
-import { rowSortKey, type BranchRow } from "../queries.ts";
+import { gitlabSequence } from "../../events/ref-status.ts";
+import { rowSortKey, type BranchRow, type PipelineStatus } from "../queries.ts";
+import { compareNewestFirst } from "../summary.ts";
 import { formatAgo, formatDuration, knownTime } from "./format.ts";
 import { renderTrend } from "./trend.ts";
 
@@ -12,6 +14,28 @@ const link = (href: string | null, text: string, cls = ""): string => {
     : `<span${c} dir="auto">${escapeHtml(text)}</span>`;
 };
 
+/**
+ * The pipelines a row shows. On GitLab, a `workflow:name` may change with every run, and each
+ * name is a pipeline of its own to the store: of the pipelines from one source (see
+ * gitlabSequence) only the newest is shown, so a branch is not a wall of faded chips.
+ */
+function shownPipelines(row: BranchRow): readonly PipelineStatus[] {
+  if (row.provider !== "gitlab") return row.pipelines;
+  const newest = new Map<string, PipelineStatus>();
+  for (const p of row.pipelines) {
+    const sequence = gitlabSequence(p.run.trigger);
+    const seen = newest.get(sequence);
+    if (
+      seen === undefined ||
+      (p.decides && !seen.decides) ||
+      (p.decides === seen.decides && compareNewestFirst(p.run, seen.run) < 0)
+    ) {
+      newest.set(sequence, p);
+    }
+  }
+  return row.pipelines.filter((p) => newest.get(gitlabSequence(p.run.trigger)) === p);
+}
+
 /** One table row; also sent whole over the live feed, so the page and the feed never disagree. */
 export function renderRow(row: BranchRow, now: number): string {
   const latest = row.runs[0];
@@ -20,7 +44,7 @@ export function renderRow(row: BranchRow, now: number): string {
     : null;
   // a pipeline that no longer decides the row's state (it last ran for an older commit, or
   // GitLab built a newer pipeline) is shown faded, and its failed jobs are not listed
-  const chips = row.pipelines
+  const chips = shownPipelines(row)
     .map((p) =>
       p.decides
         ? `<li>${link(p.run.url, p.pipeline || "pipeline", `chip s-${p.state}`)}</li>`

@@ -112,7 +112,8 @@ const DEPLOY_REPO = {
 const DEPLOY_SHA = "279484c09fbe69ededfced8c1bb6e6d24616b468";
 const DEPLOY_COMMON = {
   type: "build.deployment.finished.v1",
-  subject: "gitlab/30/796",
+  // the deploying job's id, prefixed: job 796 is not pipeline 796
+  subject: "gitlab/30/job:796",
   time: "2021-04-28T19:50:00.000Z",
   data: {
     kind: "deployment",
@@ -121,7 +122,7 @@ const DEPLOY_COMMON = {
     providerStatus: "success",
     repository: DEPLOY_REPO,
     run: {
-      id: "796",
+      id: "job:796",
       name: "staging",
       url: "http://10.126.0.2:3000/root/test-deployment-webhooks/-/jobs/796",
     },
@@ -860,5 +861,14 @@ void describe("normalizeGitlab: repository path of old job hooks", () => {
     assert.equal(pathFromSshUrl("git@gitlab.com:b.git"), null);
     assert.equal(pathFromSshUrl("https://gitlab.com/a/b.git"), null);
     assert.equal(pathFromSshUrl(null), null);
+  });
+});
+
+void describe("normalizeGitlab: deployment run ids", () => {
+  void it("name the deploying job, else the deployment, never a bare id a pipeline could have", () => {
+    const payload = fixture("gitlab/deployment.doc.1.json");
+    assert.equal(normalizeOne("Deployment Hook", payload).data.run.id, "job:796");
+    const withoutJob = { ...payload, deployable_id: null };
+    assert.equal(normalizeOne("Deployment Hook", withoutJob).data.run.id, "deployment:15");
   });
 });

@@ -41,6 +41,7 @@ export function deploymentData(payload: JsonObject): BuildEventData {
   // That time says nothing about how far a deployment with an unknown status got: queued.
   const { phase, status } = gitlabPhaseAndStatus(providerStatus, { startedAt: null, finishedAt: null });
   const ref = stringAt(payload, "ref");
+  const deployableId = idAt(payload, "deployable_id");
 
   return {
     provider: "gitlab",
@@ -50,8 +51,9 @@ export function deploymentData(payload: JsonObject): BuildEventData {
     providerStatus,
     repository: { id: projectId, fullName, url: webUrl },
     run: {
-      // The deploying job: deployment hooks do not name the pipeline.
-      id: idAt(payload, "deployable_id") ?? deploymentId,
+      // The deploying job: deployment hooks do not name the pipeline. Prefixed, since job,
+      // deployment and pipeline ids are counted apart and a bare one could name a pipeline.
+      id: deployableId === null ? `deployment:${deploymentId}` : `job:${deployableId}`,
       // Routes group deployments by environment, the way pipelines are grouped by name.
       name: environment,
       number: null,

@@ -149,7 +149,7 @@ export const configSchema = z
         host: z.string().default("0.0.0.0"),
         port: z.number().int().min(0).max(65535).default(3000),
         bodyLimit: byteSize.default(25 * 1024 * 1024),
-        // webhook bodies held at once across requests; past it, 503 with Retry-After
+        // webhook bodies being received at once across requests; past it, 503 with Retry-After
         bodyMemory: byteSize.default(64 * 1024 * 1024),
         requestTimeout: duration.default(30_000),
         webhookRateLimit: z

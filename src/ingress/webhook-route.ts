@@ -271,7 +271,7 @@ export function createWebhookRoute(
 }
 
 /**
- * Bytes of webhook bodies held in memory at once, across requests, counted as they arrive:
+ * Bytes of webhook bodies being received at once, across requests, counted as they arrive:
  * a sender that declares a large body and sends nothing holds nothing, and a flood of large
  * signed-looking bodies gets 503s instead of the gateway's memory. A request alone is always
  * let in (up to the body limit), so a lone big webhook is never refused.

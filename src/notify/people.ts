@@ -70,8 +70,12 @@ export function authorEmail(author: Author | null, person: Person | null): strin
 }
 
 /**
- * local@domain, without display names, lists, quotes, comments, spaces or control characters;
- * a domain without a dot (`dev@corp`, an internal mail host) is an address too.
+ * local@domain, without display names, lists, quotes, comments, spaces, control characters
+ * (C0 and C1) or invisible ones (zero-width, bidi overrides: an address must read as it
+ * routes); the domain is labels separated by single dots, and may have no dot at all
+ * (`dev@corp`, an internal mail host).
  */
-// eslint-disable-next-line no-control-regex -- control characters are exactly what is refused
-const PLAIN_ADDRESS = /^[^\s\u0000-\u001f\u007f@<>()[\]\\,;:"]+@[^\s\u0000-\u001f\u007f@<>()[\]\\,;:"]+$/;
+const NOT_IN_ADDRESS = String.raw`\s\u0000-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff@<>()[\]\\,;:"`;
+const PLAIN_ADDRESS = new RegExp(
+  `^[^${NOT_IN_ADDRESS}]+@[^${NOT_IN_ADDRESS}.]+(?:\\.[^${NOT_IN_ADDRESS}.]+)*$`,
+);

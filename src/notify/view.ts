@@ -80,12 +80,13 @@ function durationOf(data: BuildEventData): number | null {
 }
 
 /**
- * A job's or deployment's event with the commit its run's event described: GitHub's
- * `workflow_job` and `check_run` payloads carry only the sha, so a job route's notice would
- * say "Author: unknown" with no title. Only a run of the same commit fills it in.
+ * A job's event with the commit its run's event described: GitHub's `workflow_job` and
+ * `check_run` payloads carry only the sha, so a job route's notice would say "Author:
+ * unknown" with no title. Only a run of the same commit fills it in. (A deployment's run id
+ * is its own, not a pipeline's: there is no run event to take it from.)
  */
 export function withRunCommit(data: BuildEventData, run: BuildEventData | null | undefined): BuildEventData {
-  if (data.kind === "pipeline" || !run || run.commit.sha !== data.commit.sha) return data;
+  if (data.kind !== "job" || !run || run.commit.sha !== data.commit.sha) return data;
   const commit = data.commit;
   if (commit.title !== null && commit.author !== null) return data;
   return {

@@ -247,6 +247,9 @@ describe("a job's notice", () => {
       "the people map finds the author",
     );
     // another commit's run says nothing about this job
+    // a deployment's run id is its own: no run event describes its commit
+    const deployment = { ...job.data, kind: "deployment" as const };
+    assert.equal(withRunCommit(deployment, run.data).commit.title, null);
     const other = buildEvent({ status: "failure", runId: "42", sha: "f".repeat(40), title: "Other" });
     assert.equal(withRunCommit(job.data, other.data).commit.title, null);
     assert.equal(withRunCommit(job.data, null), job.data);
@@ -356,6 +359,11 @@ describe("who the author is", () => {
       "12345+mat@users.noreply.github.com",
       "[REDACTED]",
       "a\u0001b@example.com",
+      "a\u0085b@example.com", // a C1 control
+      "x@y\u200bz.com", // zero-width: reads as another address than it routes to
+      "\u202eevil@example.com", // a bidi override
+      "a@.",
+      "a@b..c",
     ]) {
       assert.deepEqual(to(bad), ["team@example.com"], bad);
     }

@@ -151,12 +151,12 @@ export function createEmailChannel(deps: EmailChannelDeps): DeliveryChannel {
         // an address that several matching routes name gets the notice once, from the first
         // (config order, so a redelivery derives the same jobs)
         const mailed = new Set<string>();
-        // a job's or deployment's mail takes the commit's title and author (and so the
-        // author's address) from its run's record
+        // a job's mail takes the commit's title and author (and so the author's address)
+        // from its run's record
         const run =
-          event.data.kind === "pipeline"
-            ? null
-            : (await readJson<EntityRecord>(kv, recordKvKey("email", runKey(event.data))))?.value?.data;
+          event.data.kind === "job"
+            ? (await readJson<EntityRecord>(kv, recordKvKey("email", runKey(event.data))))?.value?.data
+            : null;
         const about = withRunCommit(event.data, run);
         for (const route of routes) {
           const to = recipients(route, about, config.people, mailed);

@@ -217,8 +217,8 @@ export function createSlackChannel(deps: SlackChannelDeps): DeliveryChannel {
     const record = await readRecord(entityKey);
     const target = record?.targets[slackChannel];
     if (!record?.data || !target) return "nothing to send";
-    // a job's or deployment's notice takes the commit's title and author from its run's record
-    const run = record.data.kind === "pipeline" ? null : (await readRecord(runKey(record.data)))?.data;
+    // a job's notice takes the commit's title and author from its run's record
+    const run = record.data.kind === "job" ? (await readRecord(runKey(record.data)))?.data : null;
     const data = withRunCommit(record.data, run);
     const view = buildView({ ...record, data }, config.people, config.notify.dashboardUrl);
     const message: SlackMessage = renderSlackMessage(view, { mentionAuthor: target.mentionAuthor });

@@ -73,8 +73,16 @@ export interface SseHub {
   close(): void;
 }
 
-const frame = (event: string, id: number, data: unknown): string =>
-  `event: ${event}\nid: ${id}\ndata: ${JSON.stringify(data)}\n\n`;
+/**
+ * One turn's row events. Only the last names the revision: an event without an id leaves a
+ * browser's Last-Event-ID as it was, so a stream cut part-way through a turn reconnects from
+ * the turn before and is sent the whole turn again, not just what follows it.
+ */
+const rowFrames = (revision: number, messages: readonly RowMessage[]): string[] =>
+  messages.map(
+    (message, i) =>
+      `event: row\n${i === messages.length - 1 ? `id: ${revision}\n` : ""}data: ${JSON.stringify(message)}\n\n`,
+  );
 
 /**
  * A client that stops reading (a laptop asleep on a dead link) would hold every frame since
@@ -127,9 +135,7 @@ export function createSseHub(view: StatusView, options: { heartbeatMs: number; n
     pending = [];
     if (open.size === 0) return;
     const revision = view.revision();
-    const frames = rowMessages(view, changes, now(), rowStates).map((message) =>
-      frame("row", revision, message),
-    );
+    const frames = rowFrames(revision, rowMessages(view, changes, now(), rowStates));
     for (const res of open.keys()) send(res, frames);
   };
   let unsubscribe: (() => void) | null = null;
@@ -202,10 +208,7 @@ export function createSseHub(view: StatusView, options: { heartbeatMs: number; n
       if (since !== null) {
         const missed = view.changedSince(since);
         const revision = view.revision();
-        send(
-          res,
-          rowMessages(view, missed, now()).map((message) => frame("row", revision, message)),
-        );
+        send(res, rowFrames(revision, rowMessages(view, missed, now())));
       }
       unsubscribe ??= view.subscribe((change) => {
         if (pending.push(change) === 1) setImmediate(flush);

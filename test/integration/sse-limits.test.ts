@@ -134,6 +134,26 @@ describe("live feed limits", () => {
     await reader.cancel();
   });
 
+  it("names the revision only on a turn's last row event, so a cut mid-turn resends the turn", async () => {
+    const answer = await fetch(`http://127.0.0.1:${port}/events`, { signal: AbortSignal.timeout(10_000) });
+    const reader = answer.body!.getReader();
+    await reader.read(); // the stream's opening comment: it is registered
+    for (let n = 0; n < 3; n++) driver.change(2_000_000 + n, 3);
+    const decoder = new TextDecoder();
+    let text = "";
+    while ((text.match(/event: row/g) ?? []).length < 3) {
+      const { value, done } = await reader.read();
+      assert.ok(!done);
+      text += decoder.decode(value, { stream: true });
+    }
+    await reader.cancel();
+    const events = text.split("\n\n").filter((block) => block.startsWith("event: row"));
+    assert.deepEqual(
+      events.map((block) => /\nid: \d+\n/.test(block)),
+      [false, false, true],
+    );
+  });
+
   it("refuses a client's feed past the per-client limit with 429", async () => {
     const sockets = await Promise.all(
       Array.from({ length: MAX_STREAMS_PER_CLIENT }, () => openStalled(port)),

@@ -182,14 +182,36 @@ export function rowSortKey(row: Pick<BranchRow, "repository" | "branch" | "provi
   return `${STATE_FIRST[row.state]}\t${row.repository.toLowerCase()}\t${rank < 0 ? 9 : rank}${row.branch.toLowerCase()}\t${row.provider}`;
 }
 
-export function dashboardRows(states: Iterable<BranchState>, runsPerRow = 20): BranchRow[] {
+const rowIds = new WeakMap<BranchState, string>();
+/** A branch list's row id; a list is never changed, only replaced, so its id is kept. */
+export function rowIdOf(state: BranchState): string {
+  let id = rowIds.get(state);
+  if (id === undefined) {
+    id = rowId(state.provider, state.repository.fullName, state.branch);
+    rowIds.set(state, id);
+  }
+  return id;
+}
+
+/** The branch lists that have runs, by dashboard row; with `only`, just those rows. */
+export function rowGroups(
+  states: Iterable<BranchState>,
+  only?: ReadonlySet<string>,
+): Map<string, BranchState[]> {
   const groups = new Map<string, BranchState[]>();
   for (const state of states) {
     if (state.runs.length === 0) continue;
-    const id = rowId(state.provider, state.repository.fullName, state.branch);
-    groups.set(id, [...(groups.get(id) ?? []), state]);
+    const id = rowIdOf(state);
+    if (only && !only.has(id)) continue;
+    const group = groups.get(id);
+    if (group) group.push(state);
+    else groups.set(id, [state]);
   }
-  return [...groups.entries()]
+  return groups;
+}
+
+export function dashboardRows(states: Iterable<BranchState>, runsPerRow = 20): BranchRow[] {
+  return [...rowGroups(states).entries()]
     .map(([id, group]) => rowOf(id, group, runsPerRow))
     .sort((a, b) => (rowSortKey(a) < rowSortKey(b) ? -1 : rowSortKey(a) > rowSortKey(b) ? 1 : 0));
 }

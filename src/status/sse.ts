@@ -1,8 +1,8 @@
 import type { Request, Response } from "express";
 import { FRESH } from "./cache.ts";
 import type { StatusView, ViewChange } from "./view.ts";
-import { rowId, rowOf } from "./queries.ts";
-import type { BranchState, State } from "./model.ts";
+import { rowGroups, rowIdOf, rowOf } from "./queries.ts";
+import type { State } from "./model.ts";
 import { renderRow } from "./dashboard/row.ts";
 import { renderCounts } from "./dashboard/page.ts";
 
@@ -13,17 +13,6 @@ export interface RowMessage {
   /** the header's state counts */
   readonly counts: string;
 }
-
-const rowIds = new WeakMap<BranchState, string>();
-/** A state's row id; a state object is never changed, only replaced, so its id is kept. */
-const rowIdOf = (state: BranchState): string => {
-  let id = rowIds.get(state);
-  if (id === undefined) {
-    id = rowId(state.provider, state.repository.fullName, state.branch);
-    rowIds.set(state, id);
-  }
-  return id;
-};
 
 /**
  * The rows that changed branch lists belong to, rendered from everything the view holds now,
@@ -46,15 +35,7 @@ export function rowMessages(
   const everyRow = rowStates.size === 0;
   // grouped in one pass: filtering every state for every changed row was rows × rows, and a
   // dashboard catching up on 3,000 rows blocked the process (and every webhook) for seconds
-  const groups = new Map<string, BranchState[]>();
-  for (const state of view.states()) {
-    if (state.runs.length === 0) continue;
-    const id = rowIdOf(state);
-    if (!everyRow && !ids.has(id)) continue;
-    const group = groups.get(id);
-    if (group) group.push(state);
-    else groups.set(id, [state]);
-  }
+  const groups = rowGroups(view.states(), everyRow ? undefined : ids);
   if (everyRow) for (const [id, group] of groups) if (!ids.has(id)) rowStates.set(id, rowOf(id, group).state);
   const rows = [...ids].map((id) => {
     const group = groups.get(id);

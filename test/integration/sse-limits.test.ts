@@ -118,35 +118,32 @@ describe("live feed limits", () => {
     );
   });
 
-  it("a client that reads gets a turn's frames whole, however many (600 rows changed at once)", async () => {
+  /** Opens the feed as a browser does, changes `rows` rows in one turn, and reads their events. */
+  async function readTurn(rows: number, first: number): Promise<{ text: string; ended: boolean }> {
     const answer = await fetch(`http://127.0.0.1:${port}/events`, { signal: AbortSignal.timeout(20_000) });
     const reader = answer.body!.getReader();
     await reader.read(); // the stream's opening comment: it is registered
-    for (let n = 0; n < 600; n++) driver.change(1_000_000 + n, 600);
+    for (let n = 0; n < rows; n++) driver.change(first + n, rows);
     const decoder = new TextDecoder();
     let text = "";
-    while ((text.match(/event: row/g) ?? []).length < 600) {
+    while ((text.match(/event: row/g) ?? []).length < rows) {
       const { value, done } = await reader.read();
-      assert.ok(!done, `the stream ended after ${(text.match(/event: row/g) ?? []).length} of 600 rows`);
+      if (done) return { text, ended: true };
       text += decoder.decode(value, { stream: true });
     }
-    assert.ok(text.length > 1024 * 1024, `a turn of ${text.length} bytes, over the 1 MB limit`);
     await reader.cancel();
+    return { text, ended: false };
+  }
+
+  it("a client that reads gets a turn's frames whole, however many (600 rows changed at once)", async () => {
+    const { text, ended } = await readTurn(600, 1_000_000);
+    assert.ok(!ended, `the stream ended after ${(text.match(/event: row/g) ?? []).length} of 600 rows`);
+    assert.ok(text.length > 1024 * 1024, `a turn of ${text.length} bytes, over the 1 MB limit`);
   });
 
   it("names the revision only on a turn's last row event, so a cut mid-turn resends the turn", async () => {
-    const answer = await fetch(`http://127.0.0.1:${port}/events`, { signal: AbortSignal.timeout(10_000) });
-    const reader = answer.body!.getReader();
-    await reader.read(); // the stream's opening comment: it is registered
-    for (let n = 0; n < 3; n++) driver.change(2_000_000 + n, 3);
-    const decoder = new TextDecoder();
-    let text = "";
-    while ((text.match(/event: row/g) ?? []).length < 3) {
-      const { value, done } = await reader.read();
-      assert.ok(!done);
-      text += decoder.decode(value, { stream: true });
-    }
-    await reader.cancel();
+    const { text, ended } = await readTurn(3, 2_000_000);
+    assert.ok(!ended);
     const events = text.split("\n\n").filter((block) => block.startsWith("event: row"));
     assert.deepEqual(
       events.map((block) => /\nid: \d+\n/.test(block)),

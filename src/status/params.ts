@@ -21,24 +21,28 @@ function single(query: Query, name: string): string | null {
   return value;
 }
 
-/** A name as the provider spells it: repository path, branch or pipeline. Any characters but control ones. */
+/** Refuses a value over `max` characters or with a control character, naming the limit. */
+function bounded(value: string, name: string, max: number, range: string): string {
+  // eslint-disable-next-line no-control-regex -- rejecting control characters is the point
+  if (value.length > max || /[\u0000-\u001f\u007f]/.test(value)) {
+    throw new BadParameterError(name, `${name} must be ${range} characters without control characters`);
+  }
+  return value;
+}
+
 /**
  * A path parameter naming one thing (a run id): bounded like names, so it cannot grow a NATS
  * subject past the server's control line (4 KB), which closes the connection.
  */
 export function idParam(value: string, name: string): string {
-  // eslint-disable-next-line no-control-regex -- rejecting control characters is the point
-  if (value.length === 0 || value.length > MAX_ID_LENGTH || /[\u0000-\u001f\u007f]/.test(value)) {
-    throw new BadParameterError(
-      name,
-      `${name} must be 1 to ${MAX_ID_LENGTH} characters without control characters`,
-    );
-  }
-  return value;
+  const range = `1 to ${MAX_ID_LENGTH}`;
+  if (value.length === 0) throw new BadParameterError(name, `${name} must be ${range} characters`);
+  return bounded(value, name, MAX_ID_LENGTH, range);
 }
 
 const MAX_ID_LENGTH = 512;
 
+/** A name as the provider spells it: repository path, branch or pipeline. Any characters but control ones. */
 export function nameParam(query: Query, name: string, required: true): string;
 export function nameParam(query: Query, name: string, required: false): string | null;
 export function nameParam(query: Query, name: string, required: boolean): string | null {
@@ -47,14 +51,7 @@ export function nameParam(query: Query, name: string, required: boolean): string
     if (required) throw new BadParameterError(name, `${name} is required`);
     return null;
   }
-  // eslint-disable-next-line no-control-regex -- rejecting control characters is the point
-  if (value.length > MAX_NAME_LENGTH || /[\u0000-\u001f\u007f]/.test(value)) {
-    throw new BadParameterError(
-      name,
-      `${name} must be at most ${MAX_NAME_LENGTH} characters without control characters`,
-    );
-  }
-  return value;
+  return bounded(value, name, MAX_NAME_LENGTH, `at most ${MAX_NAME_LENGTH}`);
 }
 
 export function providerParam(query: Query, name = "provider"): Provider | null {

@@ -36,18 +36,28 @@ const carries = (
   // the SDK types event_payload as {}: it is whatever the poster put there
   (message.metadata.event_payload as { claim?: unknown } | undefined)?.claim === claim.id;
 
-/** The ts of the reply a claim posted in the thread under `threadTs`; null when it is not there. */
-export async function findClaimedReply(
-  client: WebClient,
-  channel: string,
-  threadTs: string,
+interface MessagePage {
+  readonly messages?: readonly { ts?: string; metadata?: { event_type?: string; event_payload?: unknown } }[];
+  readonly has_more?: boolean;
+  readonly response_metadata?: { next_cursor?: string };
+}
+
+/**
+ * The ts of the message carrying `claim`, from up to PAGES pages of what was posted since a
+ * minute before the claim (`read` asks Slack for one page, given the window and a cursor).
+ */
+async function findClaim(
   claim: PostClaim,
+  read: (window: {
+    oldest: string;
+    include_all_metadata: true;
+    limit: number;
+    cursor?: string;
+  }) => Promise<MessagePage>,
 ): Promise<string | null> {
   let cursor: string | undefined;
   for (let page = 0; page < PAGES; page++) {
-    const answer = await client.conversations.replies({
-      channel,
-      ts: threadTs,
+    const answer = await read({
       oldest: ((claim.at - 60_000) / 1000).toFixed(6),
       include_all_metadata: true,
       limit: 200,
@@ -61,6 +71,16 @@ export async function findClaimedReply(
   return null;
 }
 
+/** The ts of the reply a claim posted in the thread under `threadTs`; null when it is not there. */
+export function findClaimedReply(
+  client: WebClient,
+  channel: string,
+  threadTs: string,
+  claim: PostClaim,
+): Promise<string | null> {
+  return findClaim(claim, (window) => client.conversations.replies({ channel, ts: threadTs, ...window }));
+}
+
 /**
  * The message a claim posted, from the channel's recent history (needs the channels:history
  * scope and a channel id). Null when it is not there: the earlier attempt never posted.
@@ -70,19 +90,6 @@ export async function findClaimedMessage(
   channel: string,
   claim: PostClaim,
 ): Promise<{ ts: string; channelId: string } | null> {
-  let cursor: string | undefined;
-  for (let page = 0; page < PAGES; page++) {
-    const answer = await client.conversations.history({
-      channel,
-      oldest: ((claim.at - 60_000) / 1000).toFixed(6),
-      include_all_metadata: true,
-      limit: 200,
-      ...(cursor ? { cursor } : {}),
-    });
-    const hit = (answer.messages ?? []).find((message) => carries(message, claim));
-    if (hit?.ts) return { ts: hit.ts, channelId: channel };
-    cursor = answer.response_metadata?.next_cursor;
-    if (!answer.has_more || !cursor) return null;
-  }
-  return null;
+  const ts = await findClaim(claim, (window) => client.conversations.history({ channel, ...window }));
+  return ts === null ? null : { ts, channelId: channel };
 }

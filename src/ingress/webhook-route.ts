@@ -107,6 +107,17 @@ export function createWebhookRoute(
   const rejected = (exchange: Exchange, error: HttpError): void =>
     reply(exchange, error.status, `rejected_${error.status}`, error.toJSON(), error.headers);
 
+  /** A webhook refused for what it is (headers, body, payload): logged, then answered. */
+  const refused = (exchange: Exchange, error: HttpError, traceId?: string): void => {
+    const { provider, req } = exchange;
+    const event = header(req, EVENT_HEADER[provider]) ?? "unknown";
+    deps.logger.info(
+      { provider, traceId, event, status: error.status, error: error.code },
+      "webhook rejected",
+    );
+    rejected(exchange, error);
+  };
+
   const readBody = async (exchange: Exchange): Promise<Buffer | null> => {
     const { req } = exchange;
     // Neither provider compresses webhooks; inflating would turn a small request into up to
@@ -137,23 +148,14 @@ export function createWebhookRoute(
   };
 
   const handle = async (exchange: Exchange, receiver: ProviderReceiver): Promise<void> => {
-    const { provider, req } = exchange;
+    const { req } = exchange;
     // headers first: a stranger without the token or a well-formed signature never gets a
     // body of up to bodyLimit bytes buffered
     try {
       receiver.check((name) => header(req, name));
     } catch (error) {
       if (!(error instanceof HttpError)) throw error;
-      deps.logger.info(
-        {
-          provider,
-          event: header(req, EVENT_HEADER[provider]) ?? "unknown",
-          status: error.status,
-          error: error.code,
-        },
-        "webhook rejected",
-      );
-      rejected(exchange, error);
+      refused(exchange, error);
       // read off and drop what the client still sends, without keeping it
       req.resume();
       return;
@@ -221,11 +223,7 @@ export function createWebhookRoute(
       });
     } catch (error) {
       if (error instanceof HttpError) {
-        deps.logger.info(
-          { provider, traceId, event: claimed, status: error.status, error: error.code },
-          "webhook rejected",
-        );
-        rejected(exchange, error);
+        refused(exchange, error, traceId);
         return;
       }
       if (error instanceof EventTooLargeError) {

@@ -358,6 +358,43 @@ describe("dashboard in a browser", () => {
     await page.close();
   });
 
+  it("keeps keyboard focus on a state's count when a live update changes the counts", async () => {
+    const js = jetstream(nc);
+    for (const [runId, branch] of [
+      ["9801", "main"],
+      ["9802", "develop"],
+    ] as const) {
+      await publishEvent(js, buildEvent({ repository: "acme/focus", branch, runId, status: "success" }));
+    }
+    const page = await browser.newPage();
+    await openWhenRows(page, `${gateway.url}/`, page.locator("tr.row", { hasText: "acme/focus" }), 2);
+    await page.locator("#live.on").waitFor();
+    const passing = page.locator('#counts button[data-state="passing"]');
+    const before = await passing.textContent();
+    await passing.focus();
+    await publishEvent(
+      js,
+      buildEvent({
+        repository: "acme/focus",
+        branch: "main",
+        runId: "9803",
+        status: "failure",
+        at: "2024-05-01T11:00:00Z",
+      }),
+    );
+    await page.waitForFunction(
+      (text) => document.querySelector('#counts button[data-state="passing"]')?.textContent !== text,
+      before,
+      { timeout: 10_000 },
+    );
+    assert.equal(
+      await page.evaluate(() => document.activeElement?.getAttribute("data-state") ?? null),
+      "passing",
+      "focus stays on the count it was on",
+    );
+    await page.close();
+  });
+
   // last: it leaves hundreds of rows behind
   it("takes a burst of hundreds of changed rows in one pass, not a pass over every row per row", async () => {
     const js = jetstream(nc);

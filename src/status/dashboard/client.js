@@ -148,7 +148,15 @@
 
   function settle() {
     settling = false;
-    if (nextCounts !== null) counts.innerHTML = nextCounts;
+    if (nextCounts !== null && nextCounts !== counts.innerHTML) {
+      // the buttons are redrawn: a keyboard user on one stays on the same state's
+      var focusedState = counts.contains(document.activeElement)
+        ? document.activeElement.getAttribute("data-state")
+        : null;
+      counts.innerHTML = nextCounts;
+      var again = focusedState ? counts.querySelector('button[data-state="' + focusedState + '"]') : null;
+      if (again) again.focus();
+    }
     nextCounts = null;
     applyFilter();
     updateTitle();

@@ -395,6 +395,34 @@ describe("dashboard in a browser", () => {
     await page.close();
   });
 
+  it("dates an older run in the reader's time zone, with the exact time on hover", async () => {
+    const js = jetstream(nc);
+    // 20:00 on 30 April in San Francisco, already 1 May in UTC
+    await publishEvent(
+      js,
+      buildEvent({
+        repository: "acme/tz",
+        runId: "9850",
+        status: "success",
+        createdAt: "2024-05-01T02:50:00Z",
+        startedAt: "2024-05-01T02:51:00Z",
+        finishedAt: "2024-05-01T03:00:00Z",
+        at: "2024-05-01T03:00:00Z",
+      }),
+    );
+    const context = await browser.newContext({ timezoneId: "America/Los_Angeles", locale: "en-US" });
+    const page = await context.newPage();
+    const row = page.locator("tr.row", { hasText: "acme/tz" });
+    await openWhenRows(page, `${gateway.url}/`, row, 1);
+    const time = row.locator("time");
+    assert.equal(await time.textContent(), "2024-04-30", "the day it was where the reader is");
+    const hover = (await time.getAttribute("title")) ?? "";
+    assert.match(hover, /Apr 30, 2024/);
+    assert.match(hover, /8:00:00\sPM/);
+    assert.match(hover, /PDT/, "the zone is named");
+    await context.close();
+  });
+
   // last: it leaves hundreds of rows behind
   it("takes a burst of hundreds of changed rows in one pass, not a pass over every row per row", async () => {
     const js = jetstream(nc);

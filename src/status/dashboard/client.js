@@ -13,7 +13,12 @@
   var lastId = body.getAttribute("data-revision") || "0";
   var title = "buildcast \u00b7 build status";
 
-  // the same rules as the server's formatAgo
+  function pad(n) {
+    return (n < 10 ? "0" : "") + n;
+  }
+
+  // the same rules as the server's formatAgo, but a date is the reader's own day: a build at
+  // 20:00 in San Francisco is on that day there, not on the next (the server's, UTC)
   function ago(iso) {
     var then = Date.parse(iso);
     if (!iso || isNaN(then) || then <= 0) return "\u2013";
@@ -22,12 +27,24 @@
     if (s < 3600) return Math.max(1, Math.round(s / 60)) + " min ago";
     if (s < 86400) return Math.round(s / 3600) + " h ago";
     if (s < 7 * 86400) return Math.round(s / 86400) + " d ago";
-    return new Date(then).toISOString().slice(0, 10);
+    var day = new Date(then);
+    return day.getFullYear() + "-" + pad(day.getMonth() + 1) + "-" + pad(day.getDate());
+  }
+
+  /** The exact time on hover, in the reader's time zone and words, with the zone named. */
+  function exactTime(iso) {
+    var then = Date.parse(iso);
+    if (!iso || isNaN(then) || then <= 0) return iso || "";
+    return new Date(then).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "long" });
   }
 
   function refreshTimes(within) {
     var times = (within || document).querySelectorAll("time[datetime]");
-    for (var i = 0; i < times.length; i++) times[i].textContent = ago(times[i].getAttribute("datetime"));
+    for (var i = 0; i < times.length; i++) {
+      var iso = times[i].getAttribute("datetime");
+      times[i].textContent = ago(iso);
+      times[i].title = exactTime(iso);
+    }
   }
 
   // --- filters: one state (a click on its count) and a text, both in the URL -------------------
@@ -196,6 +213,8 @@
   }
 
   applyFilter();
+  // the server wrote the times in UTC and by its clock: say them in the reader's
+  refreshTimes();
 
   function setLive(on, text) {
     if (live.textContent !== text) live.textContent = text;

@@ -21,7 +21,8 @@ export function knownTime(iso: string | null | undefined): string | null {
 
 /**
  * "just now", "5 min ago", "3 h ago", "6 d ago", then the date ("2026-03-14"), as GitHub
- * does: "412 d ago" says less than a date. The page's script keeps it current (same rules).
+ * does: "412 d ago" says less than a date. The page's script keeps it current (same rules),
+ * and gives the date in the reader's time zone: this one is UTC's.
  */
 export function formatAgo(iso: string | null, now: number): string {
   const known = knownTime(iso);

@@ -32,7 +32,7 @@ export interface StatusServiceDeps {
   readonly secrets: Secrets;
   readonly logger: Logger;
   readonly metrics?: Metrics;
-  /** SSE comment heartbeat; proxies close idle streams after 30–60 s */
+  /** SSE ping event; proxies close idle streams after 30–60 s, and pages reconnect after 3 missed */
   readonly heartbeatMs?: number;
   /** run the consumer (false: a read-only replica that only serves the API) */
   readonly consume?: boolean;

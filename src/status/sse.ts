@@ -168,8 +168,12 @@ export function createSseHub(view: StatusView, options: { heartbeatMs: number; n
         res.end(`retry: 3000\n: shutting down; reconnect\n\n`);
         return;
       }
-      res.write(`retry: 3000\n: buildcast live feed\n\n`);
-      const heartbeat = setInterval(() => send(res, [": ping\n\n"]), options.heartbeatMs);
+      // an event, not a comment: a page can see it, and so tell a connection that went silent
+      // (a proxy or NAT that dropped it without a word) from a quiet one, and reconnect. The
+      // first comes at once, so the page knows from the start how long silence may last.
+      const ping = `event: ping\ndata: {"every":${options.heartbeatMs}}\n\n`;
+      res.write(`retry: 3000\n: buildcast live feed\n\n${ping}`);
+      const heartbeat = setInterval(() => send(res, [ping]), options.heartbeatMs);
       const stop = (): void => {
         clearInterval(heartbeat);
         if (!open.delete(res)) return;

@@ -475,7 +475,7 @@ describe("status store against a real NATS", () => {
     })().catch(() => undefined);
     const readUntil = async (pattern: RegExp) =>
       until(async () => Promise.resolve(pattern.test(text) ? text : undefined), `SSE ${pattern}`);
-    await readUntil(/: ping/);
+    await readUntil(/event: ping\ndata: {"every":\d+}/);
     await publishEvent(js, buildEvent({ repository: "acme/live", runId: "900", status: "failure" }));
     const received = await readUntil(/event: row\nid: \d+\ndata: .*s-failing/);
     assert.match(received, /acme\/live/);

@@ -230,15 +230,37 @@
   // up for good on an answer other than 200: a proxy's 502 during a deploy, or a 401 once the
   // token changed. Then: a 401 reloads the page (its sign-in form), anything else retries.
   var retryMs = 2000;
+  // A connection can also go silent without closing (a proxy or NAT that dropped it, a laptop
+  // moved to another network): the server pings every few seconds, and a page that has heard
+  // nothing for three pings' time starts a new connection, which catches up from lastId.
+  var quietMs = 45000;
   function connect() {
     var source = new EventSource(body.getAttribute("data-events") + "?since=" + encodeURIComponent(lastId));
+    var watchdog = null;
+    function heard() {
+      clearTimeout(watchdog);
+      watchdog = setTimeout(function () {
+        source.close();
+        setLive(false, "reconnecting\u2026");
+        connect();
+      }, quietMs);
+    }
+    heard();
     source.addEventListener("open", function () {
       retryMs = 2000;
       setLive(true, "live");
+      heard();
+    });
+    source.addEventListener("ping", function (event) {
+      var every = Number(JSON.parse(event.data).every);
+      if (every > 0) quietMs = Math.max(3000, 3 * every);
+      heard();
     });
     source.addEventListener("error", function () {
       setLive(false, "reconnecting\u2026");
-      if (source.readyState !== EventSource.CLOSED) return;
+      // the browser tries again by itself; the watchdog covers a try that never answers
+      if (source.readyState !== EventSource.CLOSED) return heard();
+      clearTimeout(watchdog);
       fetch(location.pathname, { method: "HEAD", credentials: "same-origin", cache: "no-store" })
         .then(function (answer) {
           if (answer.status === 401) location.reload();
@@ -251,6 +273,7 @@
     });
     source.addEventListener("row", function (event) {
       if (event.lastEventId) lastId = event.lastEventId;
+      heard();
       applyRow(JSON.parse(event.data));
     });
   }

@@ -40,3 +40,10 @@ export function branchStoreKey(
 }
 
 export const BRANCH_WATCH_FILTER = `${BRANCH_PREFIX}.>`;
+
+/**
+ * How the view and the queries find a repository: GitHub and GitLab take a path in any case
+ * (github.com/octo-org/hello-world is Octo-Org/Hello-World), so a badge typed from memory works.
+ * Branch names stay as git spells them.
+ */
+export const repositoryKey = (fullName: string | undefined): string | undefined => fullName?.toLowerCase();

@@ -1,6 +1,7 @@
 import type { Provider } from "../events/schema.ts";
 import type { BranchState, RunSummary, State } from "./model.ts";
 import { gitlabSequence } from "../events/ref-status.ts";
+import { repositoryKey } from "./keys.ts";
 import { compareNewestFirst } from "./summary.ts";
 
 /** any failure → failing; else any running → running; all passing → passing; else canceled, else unknown. */
@@ -61,8 +62,9 @@ export type Lookup<T> =
 const nonEmpty = (states: readonly BranchState[]) => states.filter((s) => s.runs.length > 0);
 
 function ofRepository(states: readonly BranchState[], repository: string, provider: Provider | null) {
+  const wanted = repositoryKey(repository);
   return nonEmpty(states).filter(
-    (s) => s.repository.fullName === repository && (provider === null || s.provider === provider),
+    (s) => repositoryKey(s.repository.fullName) === wanted && (provider === null || s.provider === provider),
   );
 }
 

@@ -1,7 +1,7 @@
 import type { KV, KvWatchEntry } from "@nats-io/kv";
 import type { QueuedIterator } from "@nats-io/nats-core";
 import type { Logger } from "../observability/logger.ts";
-import { BRANCH_WATCH_FILTER } from "./keys.ts";
+import { BRANCH_WATCH_FILTER, repositoryKey } from "./keys.ts";
 import type { EntryCache } from "../bus/kv-cache.ts";
 import type { BranchState } from "./model.ts";
 
@@ -90,7 +90,7 @@ export async function startView(
     if (slot) slots.set(key, slot);
     else slots.delete(key);
     held += (state ? 1 : 0) - (previous ? 1 : 0);
-    const repository = (state ?? previous)?.repository.fullName;
+    const repository = repositoryKey((state ?? previous)?.repository.fullName);
     if (repository !== undefined) {
       const keys = byRepository.get(repository) ?? new Set<string>();
       if (state) keys.add(key);
@@ -204,7 +204,7 @@ export async function startView(
       for (const slot of slots.values()) if (slot.state) yield slot.state;
     },
     forRepository: (fullName) =>
-      [...(byRepository.get(fullName) ?? [])].flatMap((key) => {
+      [...(byRepository.get(repositoryKey(fullName) ?? "") ?? [])].flatMap((key) => {
         const state = slots.get(key)?.state;
         return state ? [state] : [];
       }),

@@ -297,6 +297,32 @@ describe("status store against a real NATS", () => {
     assert.ok(labelled.includes("&lt;x&gt;") && !labelled.includes("<x>"), "label escaped");
   });
 
+  it("finds a repository however its name is cased, as GitHub and GitLab do", async () => {
+    const h = harnesses[0]!;
+    await publishEvent(
+      js,
+      buildEvent({ repository: "Octo-Org/Hello-World", runId: "60", status: "failure" }),
+    );
+    await until(async () => {
+      const res = await fetch(`${h.url}/api/v1/status?repository=Octo-Org/Hello-World&branch=main`);
+      return res.status === 200 ? true : undefined;
+    }, "the run stored");
+    // a README's badge typed from memory, the address as GitHub redirects to it
+    for (const name of ["octo-org/hello-world", "OCTO-ORG/HELLO-WORLD"]) {
+      const status = await getJson(`${h.url}/api/v1/status?repository=${name}&branch=main`);
+      assert.equal(status.status, 200, `${name}: ${JSON.stringify(status.body)}`);
+      assert.equal(status.body.state, "failing");
+      const runs = await getJson(`${h.url}/api/v1/runs?repository=${name}`);
+      assert.equal(runs.status, 200, `${name}: ${JSON.stringify(runs.body)}`);
+      assert.equal((runs.body.runs as unknown[]).length, 1);
+      const badge = await (await fetch(`${h.url}/badge.svg?repository=${name}&branch=main`)).text();
+      assert.ok(badge.includes(">failing</text>"), `${name}: the badge is not grey`);
+    }
+    // branch names are git's, and git tells Main from main
+    const other = await getJson(`${h.url}/api/v1/status?repository=octo-org/hello-world&branch=Main`);
+    assert.equal(other.status, 404);
+  });
+
   it("requires the token when one is set: header, query or the dashboard cookie", async () => {
     const h = await startService({ token: TOKEN, consume: false });
     const path = "/api/v1/runs?repository=acme/badges";

@@ -59,7 +59,7 @@ export function createStatusRouter(deps: RouterDeps): Router {
       .status(401)
       .type("html")
       .set("Cache-Control", "no-store")
-      .send(renderLoginPage(pageAddress(req, base), failed));
+      .send(renderLoginPage(pageAddress(req, base), failed, base));
   };
 
   const starting = (res: Response): void => {

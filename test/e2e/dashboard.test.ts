@@ -386,6 +386,11 @@ describe("dashboard in a browser", () => {
     const page = await browser.newPage();
     const addresses: string[] = [];
     page.on("request", (request) => addresses.push(request.url()));
+    // the sign-in form itself is a 401; nothing else may fail (a missing icon is a console error)
+    const errors: string[] = [];
+    page.on("console", (message) => {
+      if (message.type() === "error" && !/status of 401/.test(message.text())) errors.push(message.text());
+    });
     try {
       await page.goto(`${guarded.url}/?state=failing`);
       await page.fill("#token", "not-the-token");
@@ -395,6 +400,7 @@ describe("dashboard in a browser", () => {
       await page.click("button[type=submit]");
       await page.locator("#live.on").waitFor();
       assert.equal(new URL(page.url()).search, "?state=failing");
+      assert.deepEqual(errors, [], "no console errors");
       assert.ok(
         addresses.every((address) => !address.includes("token")),
         `no address carried the token: ${addresses.join(", ")}`,

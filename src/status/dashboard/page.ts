@@ -75,10 +75,13 @@ ${body}
  * The sign-in form. It posts the token (a GET would put it in the address bar, the history
  * and any proxy's access log) to `action`, the page's own address with its filters.
  */
-export function renderLoginPage(action: string, failed: boolean): string {
+export function renderLoginPage(action: string, failed: boolean, base: string): string {
+  const icon = `${base.endsWith("/") ? base : `${base}/`}favicon.svg`;
+  // its own icon too: without one the browser asks for /favicon.ico, a 404 in the console
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="color-scheme" content="light dark"><title>buildcast · sign in</title>
+<link rel="icon" href="${escapeHtml(icon)}" type="image/svg+xml">
 <style>${DASHBOARD_CSS} form{max-width:22rem;margin:4rem auto;display:grid;gap:.6rem;padding:0 1rem}input,button{font:inherit;padding:.5rem;border-radius:6px;border:1px solid var(--line)}</style></head>
 <body><form method="post" action="${escapeHtml(action)}">
 <h1>buildcast</h1><label for="token">This dashboard needs the API token.</label>

@@ -23,9 +23,20 @@ export function textWidth(text: string): number {
   return Math.ceil(width);
 }
 
+/**
+ * What XML 1.0 refuses (U+FFFE, U+FFFF, half of a surrogate pair, C0 controls) becomes U+FFFD:
+ * one such character in a label made browsers refuse the whole SVG, a broken image.
+ */
+const xmlCharacters = (text: string): string =>
+  // eslint-disable-next-line no-control-regex -- replacing control characters is the point
+  text.replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f\ufffe\uffff]|\p{Surrogate}/gu, "\ufffd");
+
 /** A flat shields-style badge: grey label, coloured state; crisp at any zoom (whole pixels, no blur). */
-export function renderBadge(label: string, state: State): string {
-  const shownLabel = label.length > 40 ? `${label.slice(0, 39)}…` : label;
+export function renderBadge(rawLabel: string, state: State): string {
+  const label = xmlCharacters(rawLabel);
+  // cut between characters, not inside an emoji's surrogate pair
+  const characters = [...label];
+  const shownLabel = characters.length > 40 ? `${characters.slice(0, 39).join("")}…` : label;
   const left = textWidth(shownLabel) + 12;
   const right = textWidth(state) + 12;
   const width = left + right;

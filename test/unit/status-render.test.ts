@@ -198,4 +198,14 @@ describe("badge", () => {
     assert.ok(width(long) > width(short) + 100);
     assert.ok(renderBadge("<&>", "failing").includes("&lt;&amp;&gt;"));
   });
+
+  it("stays an image for any label: no character XML refuses, no emoji cut in half", () => {
+    // U+FFFE and U+FFFF are not XML characters: a browser refuses the whole SVG (a broken image)
+    for (const label of ["ci \uFFFE", "ci \uFFFF", `${"a".repeat(38)}🚀 release`]) {
+      const svg = renderBadge(label, "passing");
+      assert.doesNotMatch(svg, /\p{Surrogate}/u, `${JSON.stringify(label)}: no half of an emoji`);
+      assert.doesNotMatch(svg, /[\uFFFE\uFFFF]/, `${JSON.stringify(label)}: only XML characters`);
+    }
+    assert.ok(renderBadge(`${"a".repeat(38)}🚀 release`, "passing").includes(`${"a".repeat(38)}🚀…`));
+  });
 });

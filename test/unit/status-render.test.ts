@@ -63,6 +63,29 @@ describe("dashboard rendering", () => {
     assert.ok(html.includes("&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;"));
     assert.ok(!html.includes("javascript:"), "javascript: URL dropped");
   });
+
+  it("says each pipeline's state in words, not only in its chip's colour", () => {
+    const list = (pipeline: string, runId: string, status: "success" | "failure", sha: string) => {
+      const run = applyEvent(null, buildEvent({ pipeline, runId, status, sha }));
+      return mergeBranch(null, run, summarize(run, Number(runId)), "main", 5);
+    };
+    const head = "a".repeat(40);
+    const [row] = dashboardRows([
+      list("CI", "1", "failure", head),
+      list("Docs", "2", "success", head),
+      list("Old CI", "0", "failure", "b".repeat(40)),
+    ]);
+    assert.ok(row);
+    // what a screen reader reads out, and what is left without colour: the chips' text
+    const chips = [...renderRow(row, Date.now()).matchAll(/<li[^>]*>(.*?)<\/li>/g)].map((m) =>
+      (m[1] ?? "").replace(/<[^>]+>/g, ""),
+    );
+    assert.deepEqual(chips, [
+      "CI (failing)",
+      "Docs (passing)",
+      "Old CI (failing; does not decide this branch's state)",
+    ]);
+  });
 });
 
 describe("dashboard trend", () => {

@@ -5,14 +5,34 @@ import { compareNewestFirst } from "../summary.ts";
 import { formatAgo, formatDuration, knownTime } from "./format.ts";
 import { renderTrend } from "./trend.ts";
 
-/** Provider text may be right-to-left: `dir="auto"` keeps it from swallowing what follows. */
-const link = (href: string | null, text: string, cls = ""): string => {
+/**
+ * Provider text may be right-to-left: `dir="auto"` keeps it from swallowing what follows.
+ * `after` is markup of ours (never provider text) that goes inside, after the text.
+ */
+const link = (href: string | null, text: string, cls = "", after = ""): string => {
   const url = safeUrl(href);
   const c = cls ? ` class="${cls}"` : "";
   return url
-    ? `<a${c} href="${escapeHtml(url)}" rel="noopener noreferrer" dir="auto">${escapeHtml(text)}</a>`
-    : `<span${c} dir="auto">${escapeHtml(text)}</span>`;
+    ? `<a${c} href="${escapeHtml(url)}" rel="noopener noreferrer" dir="auto">${escapeHtml(text)}${after}</a>`
+    : `<span${c} dir="auto">${escapeHtml(text)}${after}</span>`;
 };
+
+/**
+ * A pipeline's chip. Its colour says its state, and so does text for who cannot tell the colours
+ * apart: a screen reader, or red-green colour blindness (a glyph in the style sheet).
+ */
+function chip(p: PipelineStatus): string {
+  const said = p.decides ? p.state : `${p.state}; does not decide this branch's state`;
+  const text = link(
+    p.run.url,
+    p.pipeline || "pipeline",
+    `chip${p.decides ? "" : " older"} s-${p.state}`,
+    `<span class="sr"> (${said})</span>`,
+  );
+  return p.decides
+    ? `<li>${text}</li>`
+    : `<li title="does not decide this branch's state: a newer commit or pipeline was built since">${text}</li>`;
+}
 
 /**
  * The pipelines a row shows. On GitLab, a `workflow:name` may change with every run, and each
@@ -44,13 +64,7 @@ export function renderRow(row: BranchRow, now: number): string {
     : null;
   // a pipeline that no longer decides the row's state (it last ran for an older commit, or
   // GitLab built a newer pipeline) is shown faded, and its failed jobs are not listed
-  const chips = shownPipelines(row)
-    .map((p) =>
-      p.decides
-        ? `<li>${link(p.run.url, p.pipeline || "pipeline", `chip s-${p.state}`)}</li>`
-        : `<li title="does not decide this branch's state: a newer commit or pipeline was built since">${link(p.run.url, p.pipeline || "pipeline", `chip older s-${p.state}`)}</li>`,
-    )
-    .join("");
+  const chips = shownPipelines(row).map(chip).join("");
   const author = latest?.commit.author?.name || latest?.commit.author?.username;
   const commit = latest
     ? `<div class="commit">${link(latest.commit.url, latest.commit.title ?? latest.commit.sha.slice(0, 8))}${

@@ -45,6 +45,8 @@ th:last-child,td.trend-cell{text-align:right}
 code{font:12.5px ui-monospace,SFMono-Regular,Menlo,monospace;background:var(--bg);padding:.1rem .35rem;border-radius:4px;overflow-wrap:anywhere}
 .pipelines ul{display:flex;flex-wrap:wrap;gap:.3rem;margin:0;padding:0;list-style:none}
 .chip{display:inline-block;font-size:.75rem;padding:.05rem .5rem;border-radius:6px;border:1px solid var(--c);color:var(--c);text-decoration:none;font-weight:600}.chip.older{border-style:dashed;font-weight:400}
+.chip::before{content:"?\\a0"/""}.chip.s-passing::before{content:"\\2713\\a0"/""}.chip.s-failing::before{content:"\\2715\\a0"/""}.chip.s-running::before{content:"\\25cf\\a0"/""}.chip.s-canceled::before{content:"\\2298\\a0"/""}
+.sr{position:absolute;width:1px;height:1px;overflow:hidden;clip-path:inset(50%);white-space:nowrap}
 .commit,.failed{font-size:.8rem;color:var(--muted);margin-top:.3rem;overflow-wrap:anywhere}
 .commit a{text-decoration:none}.failed{color:var(--failing)}
 .when,.duration{white-space:nowrap;color:var(--muted);font-variant-numeric:tabular-nums}

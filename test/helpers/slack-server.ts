@@ -8,11 +8,17 @@ export interface SlackCall {
   readonly at: number;
   /** what the server answered: 200 with ok, or the scripted failure */
   readonly answered: number | string;
+  /** the ts of the message a chat.postMessage it accepted posted */
+  readonly ts?: string;
 }
 
 export type ScriptedFailure =
   | { readonly status: 429; readonly retryAfter: number }
-  | { readonly status: 500 }
+  /**
+   * a server error; with `carriedOut`, Slack did the call and only its answer failed (a
+   * gateway between the client and Slack timed out, or Slack erred after posting)
+   */
+  | { readonly status: 500 | 502 | 503 | 504; readonly carriedOut?: boolean }
   | { readonly error: string };
 
 export interface SlackServer {
@@ -30,6 +36,8 @@ export interface SlackServer {
    * thread) at once but answers it only after `ms`: a slow Slack.
    */
   delayNext(method: string, ms: number, threadReply?: boolean): void;
+  /** deletes a posted message, as a person in the channel can: chat.update then finds nothing */
+  deleteMessage(channel: string, ts: string): void;
   close(): Promise<void>;
 }
 
@@ -74,8 +82,8 @@ export async function startSlackServer(): Promise<SlackServer> {
       const auth = req.headers.authorization ?? null;
       const token = auth?.startsWith("Bearer ") ? auth.slice(7) : null;
       const channel = typeof args.channel === "string" ? args.channel : "";
-      const record = (answered: number | string) =>
-        calls.push({ method, args, token, at: Date.now(), answered });
+      const record = (answered: number | string, ts?: string) =>
+        calls.push({ method, args, token, at: Date.now(), answered, ...(ts === undefined ? {} : { ts }) });
       const delayIndex = delays.findIndex(
         (entry) => entry.method === method && (!entry.threadReply || args.thread_ts !== undefined),
       );
@@ -96,9 +104,14 @@ export async function startSlackServer(): Promise<SlackServer> {
         record(scripted.status);
         if (scripted.status === 429) {
           json(429, { ok: false, error: "ratelimited" }, { "retry-after": String(scripted.retryAfter) });
-        } else {
-          json(500, { ok: false, error: "internal_error" });
+          return;
         }
+        if (scripted.carriedOut === true && method === "chat.postMessage") {
+          const threadTs = args.thread_ts === undefined ? undefined : (args.thread_ts as string);
+          const ts = `${nextTs++}.000100`;
+          posted.push({ channel, ts, threadTs, at: Date.now(), text: args.text, metadata: args.metadata });
+        }
+        json(scripted.status, { ok: false, error: "internal_error" });
         return;
       }
       const error = scripted?.error ?? channelErrors.get(channel);
@@ -136,8 +149,16 @@ export async function startSlackServer(): Promise<SlackServer> {
         json(200, { ok: false, error: "unknown_method" });
         return;
       }
-      record(200);
+      if (
+        method === "chat.update" &&
+        !posted.some((message) => message.channel === channel && message.ts === String(args.ts))
+      ) {
+        record("message_not_found");
+        json(200, { ok: false, error: "message_not_found" });
+        return;
+      }
       const ts = method === "chat.update" ? String(args.ts) : `${nextTs++}.000100`;
+      record(200, method === "chat.postMessage" ? ts : undefined);
       if (method === "chat.postMessage") {
         const threadTs = args.thread_ts === undefined ? undefined : (args.thread_ts as string);
         posted.push({ channel, ts, threadTs, at: Date.now(), text: args.text, metadata: args.metadata });
@@ -162,6 +183,10 @@ export async function startSlackServer(): Promise<SlackServer> {
     },
     delayNext(method, ms, threadReply = false) {
       delays.push({ method, ms, threadReply });
+    },
+    deleteMessage(channel, ts) {
+      const index = posted.findIndex((message) => message.channel === channel && message.ts === ts);
+      if (index >= 0) posted.splice(index, 1);
     },
     close: () =>
       new Promise<void>((resolve) => {

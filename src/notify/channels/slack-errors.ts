@@ -28,6 +28,27 @@ export const PERMANENT_SLACK_ERRORS: ReadonlySet<string> = new Set([
   "edit_window_closed",
 ]);
 
+/**
+ * chat.update's answers for a message that can no longer show the run: deleted in the
+ * channel (`message_not_found`), or no longer editable (`cant_update_message`,
+ * `edit_window_closed`).
+ */
+const GONE_MESSAGE_ERRORS: ReadonlySet<string> = new Set([
+  "message_not_found",
+  "cant_update_message",
+  "edit_window_closed",
+]);
+
+/** Whether a chat.update failed because its message is gone, so a new one must be posted. */
+export function messageGone(error: unknown): boolean {
+  const e = (typeof error === "object" && error !== null ? error : {}) as SlackLikeError;
+  return (
+    e.code === ErrorCode.PlatformError &&
+    typeof e.data?.error === "string" &&
+    GONE_MESSAGE_ERRORS.has(e.data.error)
+  );
+}
+
 interface SlackLikeError {
   code?: unknown;
   retryAfter?: unknown;

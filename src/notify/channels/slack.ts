@@ -23,7 +23,7 @@ import {
   slackAnswered,
   type PostClaim,
 } from "./slack-claim.ts";
-import { classifySlackError } from "./slack-errors.ts";
+import { classifySlackError, messageGone } from "./slack-errors.ts";
 
 export interface SlackJobData {
   readonly slackChannel: string;
@@ -225,6 +225,35 @@ export function createSlackChannel(deps: SlackChannelDeps): DeliveryChannel {
     const hash = shortHash(JSON.stringify(message));
 
     let state = previous ?? (await adoptClaimed(jobLog, slackChannel, entityKey, messageKey));
+    if (state !== null && state.hash !== hash) {
+      const { ts, channelId } = state;
+      const updated = await call(jobLog, "chat.update", async () => {
+        try {
+          await client.chat.update({
+            channel: channelId,
+            ts,
+            text: message.text,
+            blocks: [...message.blocks],
+          });
+          return true;
+        } catch (error) {
+          if (messageGone(error)) return false;
+          throw error;
+        }
+      });
+      if (updated) {
+        state = await saveMessage(messageKey, { ts, channelId, hash, lastCallAt: Date.now() });
+        metrics.deliveries.inc({ channel: "slack", outcome: "updated" });
+        jobLog.info({ ts }, "Slack message updated");
+      } else {
+        // someone deleted the message (or it can no longer be edited): the run's news would
+        // otherwise be dead-lettered with every later event, so it gets a new message; the
+        // saved one goes first, so a retry after a crash adopts the new post by its claim
+        jobLog.warn({ ts }, "the run's Slack message is gone; posting a new one");
+        await kv.delete(messageKey);
+        state = null;
+      }
+    }
     if (state === null) {
       const posted = await postClaimed(
         jobLog,
@@ -249,14 +278,6 @@ export function createSlackChannel(deps: SlackChannelDeps): DeliveryChannel {
       });
       metrics.deliveries.inc({ channel: "slack", outcome: "sent" });
       jobLog.info({ ts: posted.ts }, "Slack message posted");
-    } else if (state.hash !== hash) {
-      const { ts, channelId } = state;
-      await call(jobLog, "chat.update", () =>
-        client.chat.update({ channel: channelId, ts, text: message.text, blocks: [...message.blocks] }),
-      );
-      state = await saveMessage(messageKey, { ts, channelId, hash, lastCallAt: Date.now() });
-      metrics.deliveries.inc({ channel: "slack", outcome: "updated" });
-      jobLog.info({ ts }, "Slack message updated");
     }
 
     if (

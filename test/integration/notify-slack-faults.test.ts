@@ -1,0 +1,109 @@
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { Redis } from "ioredis";
+import type { BuildEvent } from "../../src/events/schema.ts";
+import { DeadLetters } from "../../src/notify/dead-letters.ts";
+import { buildEvent, publishEvent, type EventSpec } from "../helpers/events.ts";
+import { eventually, startNotifyHarness, type NotifyHarness } from "../helpers/notify-harness.ts";
+import { startSlackServer, type SlackCall, type SlackServer } from "../helpers/slack-server.ts";
+
+// what real Slack does to a delivery: messages deleted under it, errors after it posted
+const TESTS = ["gone"] as const;
+type Test = (typeof TESTS)[number];
+const channelOf = (test: Test) => `C${test.toUpperCase()}`;
+
+let slack: SlackServer;
+let harness: NotifyHarness;
+let letters: DeadLetters;
+let connection: Redis;
+
+before(async () => {
+  slack = await startSlackServer();
+  harness = await startNotifyHarness(
+    { SLACK_BOT_TOKEN: "xoxb-test-token", SLACK_API_URL: slack.apiUrl },
+    {
+      routes: TESTS.map((test) => ({
+        name: test,
+        match: { repositories: [`acme/${test}`], branches: ["main"] },
+        on: ["failed", "still_failing", "fixed"],
+        slack: { channel: channelOf(test), threadFailures: true },
+      })),
+      notify: {
+        slack: { apiUrl: slack.apiUrl, minInterval: 200 },
+        delivery: { attempts: 4, backoff: 200, concurrency: 4 },
+      },
+    },
+  );
+  connection = new Redis(harness.redis.url, { maxRetriesPerRequest: null });
+  letters = new DeadLetters(connection, harness.loaded.config.redis.prefix);
+});
+
+after(async () => {
+  await letters.close();
+  await connection.quit();
+  await harness.close();
+  await slack.close();
+});
+
+const accepted = (channel: string, method?: string): SlackCall[] =>
+  slack.calls.filter(
+    (call) =>
+      call.args.channel === channel &&
+      call.answered === 200 &&
+      (method === undefined || call.method === method),
+  );
+
+function runEvent(test: Test, n: number, status: EventSpec["status"] & string, extra: EventSpec = {}) {
+  const minute = String(n).padStart(2, "0");
+  return buildEvent({
+    repository: `acme/${test}`,
+    runId: String(100 + n),
+    runNumber: n,
+    status,
+    createdAt: `2024-05-01T10:${minute}:00Z`,
+    at: `2024-05-01T10:${minute}:50Z`,
+    ...extra,
+  });
+}
+
+const publish = async (...events: BuildEvent[]) => {
+  for (const event of events) await publishEvent(harness.bus.js, event);
+};
+
+describe("Slack deliveries when Slack misbehaves", () => {
+  it("a run whose message someone deleted gets a new message instead of a dead letter", async () => {
+    const channel = channelOf("gone");
+    await publish(runEvent("gone", 1, "failure"));
+    const post = await eventually(() => accepted(channel, "chat.postMessage")[0], "the first post");
+    const ts = post.ts ?? "";
+    slack.deleteMessage(channel, ts);
+    // the run goes on: a failed job of it changes the message
+    await publish(runEvent("gone", 1, "failure", { job: { id: "j1", name: "unit tests" } }));
+    const repost = await eventually(
+      () => accepted(channel, "chat.postMessage")[1],
+      "a new message for the run",
+    ).catch((error: Error) => {
+      const calls = slack.calls.filter((call) => call.args.channel === channel);
+      throw new Error(`${error.message}; calls: ${JSON.stringify(calls.map((c) => [c.method, c.answered]))}`);
+    });
+    assert.match(JSON.stringify(repost.args.blocks), /unit tests/);
+    const reply = await eventually(
+      () => accepted(channel, "chat.postMessage").find((call) => call.args.thread_ts !== undefined),
+      "the failure reply",
+    );
+    assert.equal(reply.args.thread_ts, repost.ts, "in the new message's thread");
+    assert.deepEqual(
+      (await letters.list()).filter((row) => row.target === channel),
+      [],
+      "nothing dead-lettered",
+    );
+    // and the new message is the one later events update
+    await publish(runEvent("gone", 1, "success", { attempt: 2, at: "2024-05-01T11:00:00Z" }));
+    const update = await eventually(
+      () => accepted(channel, "chat.update")[0],
+      "the update of the new message",
+    );
+    assert.match(String(update.args.text), /^Fixed: /);
+    assert.notEqual(update.args.ts, ts);
+  });
+});

@@ -4,11 +4,11 @@ import { Redis } from "ioredis";
 import type { BuildEvent } from "../../src/events/schema.ts";
 import { DeadLetters } from "../../src/notify/dead-letters.ts";
 import { buildEvent, publishEvent, type EventSpec } from "../helpers/events.ts";
-import { eventually, startNotifyHarness, type NotifyHarness } from "../helpers/notify-harness.ts";
+import { eventually, sleep, startNotifyHarness, type NotifyHarness } from "../helpers/notify-harness.ts";
 import { startSlackServer, type SlackCall, type SlackServer } from "../helpers/slack-server.ts";
 
 // what real Slack does to a delivery: messages deleted under it, errors after it posted
-const TESTS = ["gone"] as const;
+const TESTS = ["gone", "gateway"] as const;
 type Test = (typeof TESTS)[number];
 const channelOf = (test: Test) => `C${test.toUpperCase()}`;
 
@@ -105,5 +105,29 @@ describe("Slack deliveries when Slack misbehaves", () => {
     );
     assert.match(String(update.args.text), /^Fixed: /);
     assert.notEqual(update.args.ts, ts);
+  });
+
+  it("a 5xx answer to a post Slack carried out does not post the message twice", async () => {
+    const channel = channelOf("gateway");
+    slack.failNext({ status: 503, carriedOut: true }, 1, "chat.postMessage");
+    await publish(runEvent("gateway", 1, "failure"));
+    await eventually(
+      () => slack.calls.some((call) => call.args.channel === channel && call.answered === 200),
+      "a call Slack answered after the 503",
+      15_000,
+    );
+    await sleep(1500);
+    const calls = slack.calls.filter((call) => call.args.channel === channel);
+    assert.deepEqual(
+      calls.map((call) => [call.method, call.answered]),
+      [
+        ["chat.postMessage", 503],
+        ["conversations.history", 200],
+        // the adopted message is brought up to date
+        ["chat.update", 200],
+      ],
+      "the retry finds the post Slack carried out though it answered 503",
+    );
+    assert.ok(harness.logs.some((line) => line.includes("adopted the message")));
   });
 });

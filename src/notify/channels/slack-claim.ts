@@ -20,10 +20,18 @@ export const claimMetadata = (claim: PostClaim) => ({
   event_payload: { claim: claim.id },
 });
 
-/** Whether Slack answered the failed call: then it did not post, and the claim can go. */
+/**
+ * Whether Slack answered the failed call: then it did not post, and the claim can go. A 5xx
+ * is no such answer: a proxy or load balancer in front of Slack answers 502/503/504 when its
+ * wait ran out, and Slack may have posted all the same.
+ */
 export function slackAnswered(error: unknown): boolean {
-  const code = (typeof error === "object" && error !== null ? error : {}) as { code?: unknown };
-  return code.code !== ErrorCode.RequestError && typeof code.code === "string";
+  const e = (typeof error === "object" && error !== null ? error : {}) as {
+    code?: unknown;
+    statusCode?: unknown;
+  };
+  if (e.code === ErrorCode.HTTPError) return typeof e.statusCode === "number" && e.statusCode < 500;
+  return e.code !== ErrorCode.RequestError && typeof e.code === "string";
 }
 
 const PAGES = 5;

@@ -11,8 +11,10 @@ export interface SinkMail {
 export interface SmtpSink {
   readonly url: string;
   readonly mails: SinkMail[];
-  /** answers RCPT TO for this address with 550 (a permanent recipient error) */
-  rejectRecipient(address: string): void;
+  /** answers RCPT TO for this address with 550 (a permanent recipient error), or again with 250 */
+  rejectRecipient(address: string, rejected?: boolean): void;
+  /** answers the next `times` RCPT TO for this address with 450 (greylisting, a full mailbox) */
+  deferRecipient(address: string, times?: number): void;
   /** answers the next `times` DATA commands with 451 (a transient error) */
   failNext(times?: number): void;
   /** takes the server down as a crash would: stops listening and drops open connections */
@@ -26,6 +28,7 @@ export interface SmtpSink {
 export async function startSmtpSink(): Promise<SmtpSink> {
   const mails: SinkMail[] = [];
   const rejected = new Set<string>();
+  const deferred = new Map<string, number>();
   let transientFailures = 0;
   let stopping = false;
   const create = () =>
@@ -39,6 +42,12 @@ export async function startSmtpSink(): Promise<SmtpSink> {
         if (rejected.has(address.address.toLowerCase())) {
           const error = Object.assign(new Error("5.1.1 no such user"), { responseCode: 550 });
           callback(error);
+          return;
+        }
+        const deferrals = deferred.get(address.address.toLowerCase()) ?? 0;
+        if (deferrals > 0) {
+          deferred.set(address.address.toLowerCase(), deferrals - 1);
+          callback(Object.assign(new Error("4.2.0 greylisted, try again later"), { responseCode: 450 }));
           return;
         }
         callback();
@@ -73,7 +82,14 @@ export async function startSmtpSink(): Promise<SmtpSink> {
   return {
     url: `smtp://127.0.0.1:${port}`,
     mails,
-    rejectRecipient: (address) => rejected.add(address.toLowerCase()),
+    rejectRecipient: (address, reject = true) => {
+      if (reject) rejected.add(address.toLowerCase());
+      else rejected.delete(address.toLowerCase());
+    },
+    deferRecipient: (address, times = 1) => {
+      const key = address.toLowerCase();
+      deferred.set(key, (deferred.get(key) ?? 0) + times);
+    },
     failNext: (times = 1) => {
       transientFailures += times;
     },

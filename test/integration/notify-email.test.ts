@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { Redis } from "ioredis";
+import { runKey } from "../../src/events/ids.ts";
 import type { BuildEvent } from "../../src/events/schema.ts";
 import { DeadLetters } from "../../src/notify/dead-letters.ts";
 import { buildEvent, publishEvent, type EventSpec } from "../helpers/events.ts";
@@ -54,6 +55,19 @@ before(async () => {
           match: { repositories: ["acme/bounce"] },
           on: ["failed"],
           email: { to: ["nobody@example.com"] },
+        },
+        // a list where the server refuses some addresses and takes the others
+        {
+          name: "greylist",
+          match: { repositories: ["acme/greylist"] },
+          on: ["failed"],
+          email: { to: ["team@example.com", "slow@example.com"] },
+        },
+        {
+          name: "partial-bounce",
+          match: { repositories: ["acme/partial-bounce"] },
+          on: ["failed"],
+          email: { to: ["team@example.com", "gone@example.com"] },
         },
       ],
       notify: {
@@ -193,6 +207,61 @@ describe("e-mail notices", () => {
       assert.equal(letter.target, "nobody@example.com");
       assert.match(letter.reason, /550/);
       assert.equal(letter.attempts, 1, "not retried");
+    } finally {
+      await letters.close();
+      await connection.quit();
+    }
+  });
+
+  it("a recipient the server defers (4xx) gets the mail on a retry; the others get it once", async () => {
+    smtp.deferRecipient("slow@example.com", 2);
+    await publish(runEvent("acme/greylist", 1, "failure"));
+    await eventually(
+      () =>
+        mailsFor("acme/greylist").some((mail) => mail.envelopeTo.includes("slow@example.com")) || undefined,
+      "the mail to the deferred address",
+    );
+    await sleep(1000);
+    const mails = mailsFor("acme/greylist");
+    assert.deepEqual(
+      mails.map((mail) => [...mail.envelopeTo]),
+      [["team@example.com"], ["slow@example.com"]],
+    );
+    assert.equal(mails[0]?.parsed.messageId, mails[1]?.parsed.messageId, "one notice, one Message-ID");
+  });
+
+  it("a recipient refused for good (5xx) is dead-lettered on its own; its retry mails only it", async () => {
+    smtp.rejectRecipient("gone@example.com");
+    const event = runEvent("acme/partial-bounce", 1, "failure");
+    await publish(event);
+    const connection = new Redis(harness.redis.url, { maxRetriesPerRequest: null });
+    const letters = new DeadLetters(connection, harness.loaded.config.redis.prefix);
+    try {
+      const letter = await eventually(
+        async () => (await letters.list()).find((row) => row.subject === runKey(event.data)),
+        "a dead letter for the refused address",
+      );
+      assert.equal(letter.target, "gone@example.com");
+      assert.match(letter.reason, /gone@example\.com.*550/);
+      assert.equal(letter.attempts, 1, "not retried");
+      assert.deepEqual(
+        mailsFor("acme/partial-bounce").map((mail) => [...mail.envelopeTo]),
+        [["team@example.com"]],
+      );
+      const deadLettered = (await harness.metrics.deliveries.get()).values.find(
+        (value) => value.labels.channel === "email" && value.labels.outcome === "dead_letter",
+      );
+      assert.ok((deadLettered?.value ?? 0) >= 1, "counted as a dead letter");
+
+      // the address is fixed on the mail server's side; the operator retries the dead letter
+      smtp.rejectRecipient("gone@example.com", false);
+      assert.equal(await letters.retry(letter.id), true);
+      await eventually(() => mailsFor("acme/partial-bounce").length >= 2 || undefined, "the retried mail");
+      await sleep(800);
+      assert.deepEqual(
+        mailsFor("acme/partial-bounce").map((mail) => [...mail.envelopeTo]),
+        [["team@example.com"], ["gone@example.com"]],
+      );
     } finally {
       await letters.close();
       await connection.quit();

@@ -17,7 +17,7 @@ import { messageId, renderEmail } from "../render/email.ts";
 import { trackEvents, type TrackCaches } from "../track.ts";
 import { buildView, withRunCommit } from "../view.ts";
 import type { DeliveryChannel } from "./channel.ts";
-import { classifySmtpError } from "./smtp-errors.ts";
+import { classifySmtpError, refusedRecipients, type RefusedRecipient } from "./smtp-errors.ts";
 
 export interface EmailJobData {
   readonly route: string;
@@ -104,6 +104,8 @@ export function createEmailChannel(deps: EmailChannelDeps): DeliveryChannel {
     };
     const content = renderEmail(buildView(record, config.people, config.notify.dashboardUrl), transition);
     const root = threadRootId === null ? null : messageId(threadRootId, from);
+    let refused: RefusedRecipient[];
+    let sent: string;
     try {
       const info = await transport.sendMail({
         from,
@@ -115,13 +117,8 @@ export function createEmailChannel(deps: EmailChannelDeps): DeliveryChannel {
         ...(root === null ? {} : { inReplyTo: root, references: [root] }),
         headers: { "X-Buildcast-Transition": transition, "Auto-Submitted": "auto-generated" },
       });
-      const rejected = (info.rejected ?? []).map(String);
-      if (rejected.length > 0) {
-        log.warn(
-          { job: job.id, traceId: traceIdOrNull(job.data.traceparent), rejected },
-          "some recipients were rejected",
-        );
-      }
+      refused = refusedRecipients(info);
+      sent = info.messageId;
       metrics.deliveries.inc({ channel: "email", outcome: "sent" });
       log.info(
         {
@@ -129,15 +126,22 @@ export function createEmailChannel(deps: EmailChannelDeps): DeliveryChannel {
           transition,
           entity: entityKey,
           messageId: info.messageId,
+          ...(refused.length > 0 ? { refused: refused.map((recipient) => recipient.address) } : {}),
         },
         "e-mail sent",
       );
-      return info.messageId;
     } catch (error) {
       const failure = classifySmtpError(error);
       if (failure.permanent) throw new UnrecoverableError(`smtp: ${failure.reason}`);
       throw new Error(`smtp: ${failure.reason}`, { cause: error });
     }
+    if (refused.length === 0) return sent;
+    // the others have the mail: what is left of this job (its retries, its dead letter, an
+    // operator's retry) is the refused addresses alone
+    await job.updateData({ ...job.data, to: refused.map((recipient) => recipient.address) });
+    const reason = `smtp: refused ${refused.map((recipient) => `${recipient.address} (${recipient.reply})`).join(", ")}`;
+    if (refused.every((recipient) => recipient.permanent)) throw new UnrecoverableError(reason);
+    throw new Error(reason);
   };
 
   return {

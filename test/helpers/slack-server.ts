@@ -36,6 +36,8 @@ export interface SlackServer {
    * thread) at once but answers it only after `ms`: a slow Slack.
    */
   delayNext(method: string, ms: number, threadReply?: boolean): void;
+  /** answers the next accepted call of `method` with ok:true and this warning, as Slack does */
+  warnNext(method: string, warning: string): void;
   /** deletes a posted message, as a person in the channel can: chat.update then finds nothing */
   deleteMessage(channel: string, ts: string): void;
   close(): Promise<void>;
@@ -74,6 +76,7 @@ export async function startSlackServer(): Promise<SlackServer> {
     metadata: unknown;
   }> = [];
   const delays: Array<{ method: string; ms: number; threadReply: boolean }> = [];
+  const warnings: Array<{ method: string; warning: string }> = [];
 
   const server: Server = createServer((req, res) => {
     void (async () => {
@@ -163,7 +166,15 @@ export async function startSlackServer(): Promise<SlackServer> {
         const threadTs = args.thread_ts === undefined ? undefined : (args.thread_ts as string);
         posted.push({ channel, ts, threadTs, at: Date.now(), text: args.text, metadata: args.metadata });
       }
-      json(200, { ok: true, channel, ts, message: { text: args.text } });
+      const warned = warnings.findIndex((entry) => entry.method === method);
+      const warning = warned >= 0 ? warnings.splice(warned, 1)[0]?.warning : undefined;
+      json(200, {
+        ok: true,
+        channel,
+        ts,
+        message: { text: args.text },
+        ...(warning === undefined ? {} : { warning, response_metadata: { warnings: [warning] } }),
+      });
     })();
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
@@ -183,6 +194,9 @@ export async function startSlackServer(): Promise<SlackServer> {
     },
     delayNext(method, ms, threadReply = false) {
       delays.push({ method, ms, threadReply });
+    },
+    warnNext(method, warning) {
+      warnings.push({ method, warning });
     },
     deleteMessage(channel, ts) {
       const index = posted.findIndex((message) => message.channel === channel && message.ts === ts);

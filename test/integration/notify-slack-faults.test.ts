@@ -8,7 +8,7 @@ import { eventually, sleep, startNotifyHarness, type NotifyHarness } from "../he
 import { startSlackServer, type SlackCall, type SlackServer } from "../helpers/slack-server.ts";
 
 // what real Slack does to a delivery: messages deleted under it, errors after it posted
-const TESTS = ["gone", "gateway"] as const;
+const TESTS = ["gone", "gateway", "warned"] as const;
 type Test = (typeof TESTS)[number];
 const channelOf = (test: Test) => `C${test.toUpperCase()}`;
 
@@ -129,5 +129,22 @@ describe("Slack deliveries when Slack misbehaves", () => {
       "the retry finds the post Slack carried out though it answered 503",
     );
     assert.ok(harness.logs.some((line) => line.includes("adopted the message")));
+  });
+
+  it("Slack's warnings on a call it accepted reach the JSON log, under the delivery that made it", async () => {
+    const channel = channelOf("warned");
+    slack.warnNext("chat.postMessage", "superfluous_charset");
+    await publish(runEvent("warned", 1, "failure"));
+    await eventually(() => accepted(channel, "chat.postMessage")[0], "the post");
+    const line = await eventually(
+      () => harness.logs.find((entry) => entry.includes("superfluous_charset")),
+      "a log line with the warning",
+      5000,
+    );
+    const parsed = JSON.parse(line) as Record<string, unknown>;
+    assert.equal(parsed.level, "warn");
+    assert.equal(parsed.slackChannel, channel);
+    assert.ok("traceId" in parsed, line);
+    assert.equal(parsed.msg, "Slack Web API: superfluous_charset");
   });
 });

@@ -24,6 +24,7 @@ import {
   type PostClaim,
 } from "./slack-claim.ts";
 import { classifySlackError, messageGone } from "./slack-errors.ts";
+import { slackSdkLogger } from "./slack-sdk-logger.ts";
 
 export interface SlackJobData {
   readonly slackChannel: string;
@@ -83,8 +84,10 @@ export function createSlackChannel(deps: SlackChannelDeps): DeliveryChannel {
   const log = logger.child({ channel: "slack" });
   const prefix = config.redis.prefix;
   const queue = new Queue<SlackJobData>(QUEUE_NAMES.slack, { connection: deps.producer, prefix });
+  const sdkLog = slackSdkLogger(log);
   const client = new WebClient(deps.token, {
     slackApiUrl: config.notify.slack.apiUrl,
+    logger: sdkLog.logger,
     // bullmq owns retries and waiting: a 429 or 5xx must come back to the job at once
     rejectRateLimitedCalls: true,
     retryConfig: { retries: 0 },
@@ -103,7 +106,7 @@ export function createSlackChannel(deps: SlackChannelDeps): DeliveryChannel {
       throw Worker.RateLimitError();
     }
     try {
-      return await send();
+      return await sdkLog.within(jobLog, send);
     } catch (error) {
       const failure = classifySlackError(error);
       if (failure.kind === "rate_limited") {

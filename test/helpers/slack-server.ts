@@ -19,7 +19,8 @@ export type ScriptedFailure =
    * gateway between the client and Slack timed out, or Slack erred after posting)
    */
   | { readonly status: 500 | 502 | 503 | 504; readonly carriedOut?: boolean }
-  | { readonly error: string };
+  /** {ok:false,error}; with `carriedOut`, after posting (Slack's fatal_error and internal_error may) */
+  | { readonly error: string; readonly carriedOut?: boolean };
 
 export interface SlackServer {
   /** base URL for WebClient's slackApiUrl (ends with /api/) */
@@ -101,6 +102,12 @@ export async function startSlackServer(): Promise<SlackServer> {
         else answer();
       };
 
+      const carryOutPost = () => {
+        if (method !== "chat.postMessage") return;
+        const threadTs = args.thread_ts === undefined ? undefined : (args.thread_ts as string);
+        const ts = `${nextTs++}.000100`;
+        posted.push({ channel, ts, threadTs, at: Date.now(), text: args.text, metadata: args.metadata });
+      };
       const index = script.findIndex((entry) => entry.method === undefined || entry.method === method);
       const scripted = index >= 0 ? script.splice(index, 1)[0]?.failure : undefined;
       if (scripted && "status" in scripted) {
@@ -109,16 +116,13 @@ export async function startSlackServer(): Promise<SlackServer> {
           json(429, { ok: false, error: "ratelimited" }, { "retry-after": String(scripted.retryAfter) });
           return;
         }
-        if (scripted.carriedOut === true && method === "chat.postMessage") {
-          const threadTs = args.thread_ts === undefined ? undefined : (args.thread_ts as string);
-          const ts = `${nextTs++}.000100`;
-          posted.push({ channel, ts, threadTs, at: Date.now(), text: args.text, metadata: args.metadata });
-        }
+        if (scripted.carriedOut === true) carryOutPost();
         json(scripted.status, { ok: false, error: "internal_error" });
         return;
       }
       const error = scripted?.error ?? channelErrors.get(channel);
       if (error !== undefined) {
+        if (scripted?.carriedOut === true) carryOutPost();
         record(error);
         json(200, { ok: false, error });
         return;

@@ -8,7 +8,7 @@ import { eventually, sleep, startNotifyHarness, type NotifyHarness } from "../he
 import { startSlackServer, type SlackCall, type SlackServer } from "../helpers/slack-server.ts";
 
 // what real Slack does to a delivery: messages deleted under it, errors after it posted
-const TESTS = ["gone", "gateway", "warned"] as const;
+const TESTS = ["gone", "gateway", "warned", "fatal"] as const;
 type Test = (typeof TESTS)[number];
 const channelOf = (test: Test) => `C${test.toUpperCase()}`;
 
@@ -146,5 +146,22 @@ describe("Slack deliveries when Slack misbehaves", () => {
     assert.equal(parsed.slackChannel, channel);
     assert.ok("traceId" in parsed, line);
     assert.equal(parsed.msg, "Slack Web API: superfluous_charset");
+  });
+
+  it("a post Slack answered internal_error or fatal_error after posting is not posted again", async () => {
+    // Slack: "It's possible some aspect of the operation succeeded before the error was raised"
+    const channel = channelOf("fatal");
+    slack.failNext({ error: "fatal_error", carriedOut: true }, 1, "chat.postMessage");
+    await publish(runEvent("fatal", 1, "failure"));
+    await eventually(
+      () => slack.calls.some((call) => call.args.channel === channel && call.answered === 200),
+      "a call Slack answered after the fatal_error",
+    );
+    await sleep(1500);
+    const posts = slack.calls.filter(
+      (call) => call.args.channel === channel && call.method === "chat.postMessage",
+    );
+    assert.equal(posts.length, 1, "the retry adopts the post instead of posting again");
+    assert.ok(harness.logs.some((line) => line.includes("adopted the message")));
   });
 });

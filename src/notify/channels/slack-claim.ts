@@ -21,16 +21,26 @@ export const claimMetadata = (claim: PostClaim) => ({
 });
 
 /**
+ * Slack's errors that may come after the call did its work: "It's possible some aspect of
+ * the operation succeeded before the error was raised" (docs of every Web API method).
+ */
+const MAY_HAVE_POSTED: ReadonlySet<string> = new Set(["fatal_error", "internal_error"]);
+
+/**
  * Whether Slack answered the failed call: then it did not post, and the claim can go. A 5xx
  * is no such answer: a proxy or load balancer in front of Slack answers 502/503/504 when its
- * wait ran out, and Slack may have posted all the same.
+ * wait ran out, and Slack may have posted all the same. Nor are fatal_error and internal_error.
  */
 export function slackAnswered(error: unknown): boolean {
   const e = (typeof error === "object" && error !== null ? error : {}) as {
     code?: unknown;
     statusCode?: unknown;
+    data?: { error?: unknown };
   };
   if (e.code === ErrorCode.HTTPError) return typeof e.statusCode === "number" && e.statusCode < 500;
+  if (e.code === ErrorCode.PlatformError) {
+    return typeof e.data?.error !== "string" || !MAY_HAVE_POSTED.has(e.data.error);
+  }
   return e.code !== ErrorCode.RequestError && typeof e.code === "string";
 }
 

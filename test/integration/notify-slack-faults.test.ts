@@ -8,7 +8,7 @@ import { eventually, sleep, startNotifyHarness, type NotifyHarness } from "../he
 import { startSlackServer, type SlackCall, type SlackServer } from "../helpers/slack-server.ts";
 
 // what real Slack does to a delivery: messages deleted under it, errors after it posted
-const TESTS = ["gone", "gateway", "warned", "fatal"] as const;
+const TESTS = ["gone", "gateway", "warned", "fatal", "readonly"] as const;
 type Test = (typeof TESTS)[number];
 const channelOf = (test: Test) => `C${test.toUpperCase()}`;
 
@@ -163,5 +163,31 @@ describe("Slack deliveries when Slack misbehaves", () => {
     );
     assert.equal(posts.length, 1, "the retry adopts the post instead of posting again");
     assert.ok(harness.logs.some((line) => line.includes("adopted the message")));
+  });
+
+  it("a read-only channel is a dead letter at once, not ten tries", async () => {
+    const channel = channelOf("readonly");
+    slack.failChannel(channel, "restricted_action_read_only_channel");
+    await publish(runEvent("readonly", 1, "failure"));
+    const letter = await eventually(
+      async () => (await letters.list()).find((row) => row.target === channel),
+      "the dead letter",
+    );
+    assert.match(letter.reason, /restricted_action_read_only_channel/);
+    assert.equal(letter.attempts, 1);
+    assert.equal(slack.calls.filter((call) => call.args.channel === channel).length, 1);
+    // what the runbook's alerts read
+    const counted = await eventually(
+      async () =>
+        (await harness.metrics.deliveries.get()).values.find(
+          (value) => value.labels.channel === "slack" && value.labels.outcome === "dead_letter",
+        ),
+      "buildcast_deliveries_total{outcome=dead_letter}",
+    );
+    assert.ok(counted.value >= 1);
+    const gauge = (await harness.metrics.deadLetters.get()).values.find(
+      (value) => value.labels.channel === "slack",
+    );
+    assert.ok((gauge?.value ?? 0) >= 1, "buildcast_dead_letters{channel=slack}");
   });
 });

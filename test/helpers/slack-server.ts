@@ -44,6 +44,33 @@ export interface SlackServer {
   close(): Promise<void>;
 }
 
+/** Every text in a message's blocks, however deeply nested. */
+function blockTexts(value: unknown): string[] {
+  if (Array.isArray(value)) return value.flatMap(blockTexts);
+  if (typeof value !== "object" || value === null) return [];
+  return Object.entries(value).flatMap(([key, inner]) =>
+    key === "text" && typeof inner === "string" ? [inner] : blockTexts(inner),
+  );
+}
+
+/**
+ * Slack's checks on blocks: a section's text is at most 3,000 characters (invalid_blocks),
+ * and all the text of a message's blocks together at most about 12,000
+ * (msg_blocks_too_long; slackapi/bolt-js#2509).
+ */
+function blocksError(blocks: unknown): string | null {
+  if (blocks === undefined) return null;
+  const sectionTooLong =
+    Array.isArray(blocks) &&
+    blocks.some((block: { type?: unknown; text?: { text?: unknown } }) => {
+      const text = block.text?.text;
+      return block.type === "section" && typeof text === "string" && text.length > 3000;
+    });
+  if (sectionTooLong) return "invalid_blocks";
+  const total = blockTexts(blocks).reduce((sum, text) => sum + text.length, 0);
+  return total > 12_000 ? "msg_blocks_too_long" : null;
+}
+
 async function readBody(req: IncomingMessage): Promise<Record<string, unknown>> {
   const chunks: Buffer[] = [];
   for await (const chunk of req) chunks.push(chunk as Buffer);
@@ -120,7 +147,11 @@ export async function startSlackServer(): Promise<SlackServer> {
         json(scripted.status, { ok: false, error: "internal_error" });
         return;
       }
-      const error = scripted?.error ?? channelErrors.get(channel);
+      const error =
+        scripted?.error ??
+        channelErrors.get(channel) ??
+        (method === "chat.postMessage" || method === "chat.update" ? blocksError(args.blocks) : null) ??
+        undefined;
       if (error !== undefined) {
         if (scripted?.carriedOut === true) carryOutPost();
         record(error);

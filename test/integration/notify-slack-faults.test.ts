@@ -8,7 +8,7 @@ import { eventually, sleep, startNotifyHarness, type NotifyHarness } from "../he
 import { startSlackServer, type SlackCall, type SlackServer } from "../helpers/slack-server.ts";
 
 // what real Slack does to a delivery: messages deleted under it, errors after it posted
-const TESTS = ["gone", "gateway", "warned", "fatal", "readonly"] as const;
+const TESTS = ["gone", "gateway", "warned", "fatal", "readonly", "matrix"] as const;
 type Test = (typeof TESTS)[number];
 const channelOf = (test: Test) => `C${test.toUpperCase()}`;
 
@@ -189,5 +189,34 @@ describe("Slack deliveries when Slack misbehaves", () => {
       (value) => value.labels.channel === "slack",
     );
     assert.ok((gauge?.value ?? 0) >= 1, "buildcast_dead_letters{channel=slack}");
+  });
+
+  it("a run with a few hundred failed jobs gets its thread reply (Slack caps a message's block text)", async () => {
+    const channel = channelOf("matrix");
+    const jobs = Array.from({ length: 300 }, (_, i) =>
+      runEvent("matrix", 1, "failure", {
+        job: {
+          id: String(30_000_000_000 + i),
+          name: `test (ubuntu-latest, node ${18 + (i % 3)}, postgres 15, shard ${i}/300)`,
+          url: `https://github.com/acme/matrix/actions/runs/101/job/${30_000_000_000 + i}`,
+        },
+      }),
+    );
+    await publish(...jobs, runEvent("matrix", 1, "failure"));
+    const reply = await eventually(
+      () => accepted(channel, "chat.postMessage").find((call) => call.args.thread_ts !== undefined),
+      "the failure thread reply",
+    ).catch(async (error: Error) => {
+      const refused = slack.calls.filter((call) => call.args.channel === channel && call.answered !== 200);
+      const dead = (await letters.list()).filter((row) => row.target === channel);
+      throw new Error(
+        `${error.message}; refused: ${refused.map((call) => String(call.answered)).join(", ")}; dead letters: ${dead.map((row) => row.reason).join(", ")}`,
+      );
+    });
+    assert.match(JSON.stringify(reply.args.blocks), /…and \d+ more/);
+    assert.deepEqual(
+      (await letters.list()).filter((row) => row.target === channel),
+      [],
+    );
   });
 });

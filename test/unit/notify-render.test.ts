@@ -226,6 +226,9 @@ describe("failed job lists", () => {
       // only the last section may say what was left out
       for (const text of sections.slice(0, -1)) assert.doesNotMatch(text, /more$/);
       for (const text of sections) assert.ok(text.length <= SLACK_LIMITS.sectionText);
+      const heading = thread.blocks[0] && "text" in thread.blocks[0] ? thread.blocks[0].text.text : "";
+      const total = [heading, ...sections].reduce((n, text) => n + text.length, 0);
+      assert.ok(total <= SLACK_LIMITS.blocksText, `${total} characters of block text`);
     }
   });
 });

@@ -18,8 +18,19 @@ export interface SlackMessage {
   readonly blocks: readonly SlackBlock[];
 }
 
-/** Slack's limits: https://api.slack.com/reference/block-kit/blocks */
-export const SLACK_LIMITS = { blocks: 50, text: 4000, sectionText: 3000, field: 2000, fields: 10 } as const;
+/**
+ * Slack's limits: https://api.slack.com/reference/block-kit/blocks. `blocksText` is all the
+ * text of one message's blocks together: past about 12,000 characters Slack refuses the
+ * message with msg_blocks_too_long (https://github.com/slackapi/bolt-js/issues/2509).
+ */
+export const SLACK_LIMITS = {
+  blocks: 50,
+  text: 4000,
+  sectionText: 3000,
+  field: 2000,
+  fields: 10,
+  blocksText: 12_000,
+} as const;
 
 const EMOJI: Record<Tone, string> = {
   failure: ":red_circle:",
@@ -150,8 +161,11 @@ export function renderSlackFailureThread(view: NoticeView): SlackMessage {
   const lines = failedJobLines(view);
   const heading = `*${lines.length} failed job${lines.length === 1 ? "" : "s"}* in ${slackLink(view.runUrl, runLabel(view))}`;
   const blocks: SlackBlock[] = [{ type: "section", text: { type: "mrkdwn", text: heading } }];
-  // several sections so long lists stay within the 3,000 characters of one
-  for (const text of packLines(lines, SLACK_LIMITS.sectionText - 100, 9)) {
+  // several sections so long lists stay within the 3,000 characters of one, and only as many
+  // as keep the reply (heading included) under what Slack takes for a whole message
+  const sectionChars = SLACK_LIMITS.sectionText - 100;
+  const sections = Math.floor((SLACK_LIMITS.blocksText - 1000) / sectionChars);
+  for (const text of packLines(lines, sectionChars, sections)) {
     blocks.push({ type: "section", text: { type: "mrkdwn", text } });
   }
   const names = view.failedJobs.map((job) => oneLine(job.name)).join(", ");

@@ -32,6 +32,8 @@ export interface SlackServer {
   failNext(failure: ScriptedFailure, times?: number, method?: string): void;
   /** answers every call for this channel with {ok:false,error} until cleared */
   failChannel(channel: string, error: string | null): void;
+  /** answers every thread reply posted in this channel with {ok:false,error} until cleared */
+  failThreadReplies(channel: string, error: string | null): void;
   /**
    * Carries out the next call of `method` (with `threadReply`, only a chat.postMessage into a
    * thread) at once but answers it only after `ms`: a slow Slack.
@@ -94,6 +96,7 @@ export async function startSlackServer(): Promise<SlackServer> {
   const calls: SlackCall[] = [];
   const script: Array<{ failure: ScriptedFailure; method: string | undefined }> = [];
   const channelErrors = new Map<string, string>();
+  const threadErrors = new Map<string, string>();
   let nextTs = 1_700_000_000;
   const posted: Array<{
     channel: string;
@@ -150,6 +153,9 @@ export async function startSlackServer(): Promise<SlackServer> {
       const error =
         scripted?.error ??
         channelErrors.get(channel) ??
+        (method === "chat.postMessage" && args.thread_ts !== undefined
+          ? threadErrors.get(channel)
+          : undefined) ??
         (method === "chat.postMessage" || method === "chat.update" ? blocksError(args.blocks) : null) ??
         undefined;
       if (error !== undefined) {
@@ -226,6 +232,10 @@ export async function startSlackServer(): Promise<SlackServer> {
     failChannel(channel, error) {
       if (error === null) channelErrors.delete(channel);
       else channelErrors.set(channel, error);
+    },
+    failThreadReplies(channel, error) {
+      if (error === null) threadErrors.delete(channel);
+      else threadErrors.set(channel, error);
     },
     delayNext(method, ms, threadReply = false) {
       delays.push({ method, ms, threadReply });

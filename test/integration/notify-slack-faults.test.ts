@@ -8,7 +8,7 @@ import { eventually, sleep, startNotifyHarness, type NotifyHarness } from "../he
 import { startSlackServer, type SlackCall, type SlackServer } from "../helpers/slack-server.ts";
 
 // what real Slack does to a delivery: messages deleted under it, errors after it posted
-const TESTS = ["gone", "gateway", "warned", "fatal", "readonly", "matrix"] as const;
+const TESTS = ["gone", "gateway", "warned", "fatal", "readonly", "matrix", "nothread"] as const;
 type Test = (typeof TESTS)[number];
 const channelOf = (test: Test) => `C${test.toUpperCase()}`;
 
@@ -218,5 +218,36 @@ describe("Slack deliveries when Slack misbehaves", () => {
       (await letters.list()).filter((row) => row.target === channel),
       [],
     );
+  });
+
+  it("a thread reply Slack refuses for good is one dead letter, not one per later event", async () => {
+    const channel = channelOf("nothread");
+    slack.failThreadReplies(channel, "restricted_action_non_threadable_channel");
+    const deadFor = async () => (await letters.list()).filter((row) => row.target === channel);
+    await publish(runEvent("nothread", 1, "failure"));
+    await eventually(() => accepted(channel)[0], "the post");
+    for (const i of [1, 2, 3]) {
+      await publish(runEvent("nothread", 1, "failure", { job: { id: `n${i}`, name: `job ${i}` } }));
+      await eventually(
+        () => accepted(channel).filter((call) => JSON.stringify(call.args.blocks).includes(`job ${i}`))[0],
+        `the message showing job ${i}`,
+      );
+    }
+    await sleep(800);
+    const letter = await eventually(async () => (await deadFor())[0], "the dead letter");
+    assert.equal((await deadFor()).length, 1, "one dead letter for the refused reply");
+    assert.match(letter.reason, /thread.*restricted_action_non_threadable_channel/);
+    const replies = () =>
+      slack.calls.filter((call) => call.args.channel === channel && call.args.thread_ts !== undefined);
+    assert.equal(replies().length, 1, "the reply is not tried again by every event");
+
+    // the channel allows threads again; the operator retries the dead letter
+    slack.failThreadReplies(channel, null);
+    assert.equal(await letters.retry(letter.id), true);
+    const reply = await eventually(
+      () => replies().find((call) => call.answered === 200),
+      "the thread reply on retry",
+    );
+    assert.match(JSON.stringify(reply.args.blocks), /job 3/);
   });
 });

@@ -43,6 +43,11 @@ interface SlackMessageState {
   readonly lastCallAt: number;
   /** the attempt whose failed jobs were posted as a thread reply */
   readonly threadAttempt: number | null;
+  /**
+   * a thread reply Slack refused for good, and the delivery dead-lettered for it: later
+   * deliveries of that attempt leave the reply to that dead letter's retry
+   */
+  readonly threadRefused?: { readonly attempt: number; readonly job: string } | null;
 }
 
 export interface SlackChannelDeps {
@@ -201,6 +206,10 @@ export function createSlackChannel(deps: SlackChannelDeps): DeliveryChannel {
     return saveMessage(messageKey, { ...found, hash: "", lastCallAt: 0 });
   };
 
+  /** Whether another delivery was dead-lettered for this attempt's thread reply. */
+  const refusedElsewhere = (state: SlackMessageState, attempt: number, job: string | undefined): boolean =>
+    state.threadRefused?.attempt === attempt && state.threadRefused.job !== job;
+
   const readRecord = async (entityKey: string) =>
     (await readJson<EntityRecord>(kv, recordKvKey("slack", entityKey)))?.value ?? null;
 
@@ -287,7 +296,8 @@ export function createSlackChannel(deps: SlackChannelDeps): DeliveryChannel {
       target.threadFailures &&
       view.tone === "failure" &&
       view.failedJobs.length > 0 &&
-      state.threadAttempt !== view.attempt
+      state.threadAttempt !== view.attempt &&
+      !refusedElsewhere(state, view.attempt, job.id)
     ) {
       const { ts, channelId } = state;
       // like the first post, the reply is claimed first: a try that lost Slack's answer (a
@@ -303,16 +313,28 @@ export function createSlackChannel(deps: SlackChannelDeps): DeliveryChannel {
         jobLog.info({ ts, reply: adopted }, "adopted the thread reply an interrupted attempt posted");
       } else {
         const reply = renderSlackFailureThread(view);
-        await postClaimed(jobLog, "chat.postMessage (thread)", claimKey, (metadata) =>
-          client.chat.postMessage({
-            channel: channelId,
-            thread_ts: ts,
-            text: reply.text,
-            blocks: [...reply.blocks],
-            unfurl_links: false,
-            metadata,
-          }),
-        );
+        try {
+          await postClaimed(jobLog, "chat.postMessage (thread)", claimKey, (metadata) =>
+            client.chat.postMessage({
+              channel: channelId,
+              thread_ts: ts,
+              text: reply.text,
+              blocks: [...reply.blocks],
+              unfurl_links: false,
+              metadata,
+            }),
+          );
+        } catch (error) {
+          // one dead letter says so; without this every later event of the run would add one
+          if (error instanceof UnrecoverableError && job.id !== undefined) {
+            await saveMessage(messageKey, {
+              ts,
+              channelId,
+              threadRefused: { attempt: view.attempt, job: job.id },
+            });
+          }
+          throw error;
+        }
       }
       await saveMessage(messageKey, { ts, channelId, threadAttempt: view.attempt, lastCallAt: Date.now() });
     }

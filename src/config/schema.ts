@@ -252,6 +252,13 @@ export const configSchema = z
             apiUrl: z.string().default("https://slack.com/api/"),
             /** minimum spacing between calls for one message, Slack allows about 1/s per channel */
             minInterval: duration.default(1000),
+            /**
+             * how long a Slack call may take before it is given up and retried; a post given up
+             * on is looked for (and waited for, up to three times this) before it is made again
+             */
+            timeout: duration
+              .refine((ms) => ms >= 100, "under 100 ms every Slack call would be given up on")
+              .default(10_000),
           })
           .strict()
           .prefault({}),

@@ -61,7 +61,7 @@ test(
           },
         ],
         notify: {
-          slack: { apiUrl: slack.apiUrl, minInterval: 100 },
+          slack: { apiUrl: slack.apiUrl, minInterval: 100, timeout: 1000 },
           // enough attempts to outlast a 30 s outage with exponential backoff from 250 ms
           delivery: { attempts: 15, backoff: 250, concurrency: 8 },
         },

@@ -39,6 +39,12 @@ export interface SlackServer {
    * thread) at once but answers it only after `ms`: a slow Slack.
    */
   delayNext(method: string, ms: number, threadReply?: boolean): void;
+  /**
+   * Carries out the next call of `method` (with `threadReply`, only a chat.postMessage into a
+   * thread) only after `ms`, and answers then: a Slack busy past the client's timeout, whose
+   * post shows up in the channel after the client gave up on it.
+   */
+  slowNext(method: string, ms: number, threadReply?: boolean): void;
   /** answers the next accepted call of `method` with ok:true and this warning, as Slack does */
   warnNext(method: string, warning: string): void;
   /** deletes a posted message, as a person in the channel can: chat.update then finds nothing */
@@ -107,6 +113,7 @@ export async function startSlackServer(): Promise<SlackServer> {
     metadata: unknown;
   }> = [];
   const delays: Array<{ method: string; ms: number; threadReply: boolean }> = [];
+  const slow: Array<{ method: string; ms: number; threadReply: boolean }> = [];
   const warnings: Array<{ method: string; warning: string }> = [];
 
   const server: Server = createServer((req, res) => {
@@ -116,6 +123,13 @@ export async function startSlackServer(): Promise<SlackServer> {
       const auth = req.headers.authorization ?? null;
       const token = auth?.startsWith("Bearer ") ? auth.slice(7) : null;
       const channel = typeof args.channel === "string" ? args.channel : "";
+      const slowIndex = slow.findIndex(
+        (entry) => entry.method === method && (!entry.threadReply || args.thread_ts !== undefined),
+      );
+      if (slowIndex >= 0) {
+        const ms = slow.splice(slowIndex, 1)[0]?.ms ?? 0;
+        await new Promise((resolve) => setTimeout(resolve, ms));
+      }
       const record = (answered: number | string, ts?: string) =>
         calls.push({ method, args, token, at: Date.now(), answered, ...(ts === undefined ? {} : { ts }) });
       const delayIndex = delays.findIndex(
@@ -239,6 +253,9 @@ export async function startSlackServer(): Promise<SlackServer> {
     },
     delayNext(method, ms, threadReply = false) {
       delays.push({ method, ms, threadReply });
+    },
+    slowNext(method, ms, threadReply = false) {
+      slow.push({ method, ms, threadReply });
     },
     warnNext(method, warning) {
       warnings.push({ method, warning });

@@ -8,7 +8,7 @@ import { eventually, sleep, startNotifyHarness, type NotifyHarness } from "../he
 import { startSlackServer, type SlackCall, type SlackServer } from "../helpers/slack-server.ts";
 
 // what real Slack does to a delivery: messages deleted under it, errors after it posted
-const TESTS = ["gone", "gateway", "warned", "fatal", "readonly", "matrix", "nothread"] as const;
+const TESTS = ["gone", "gateway", "slow", "warned", "fatal", "readonly", "matrix", "nothread"] as const;
 type Test = (typeof TESTS)[number];
 const channelOf = (test: Test) => `C${test.toUpperCase()}`;
 
@@ -29,7 +29,8 @@ before(async () => {
         slack: { channel: channelOf(test), threadFailures: true },
       })),
       notify: {
-        slack: { apiUrl: slack.apiUrl, minInterval: 200 },
+        // a post given up on after 1 s is waited for until 3 s after its claim
+        slack: { apiUrl: slack.apiUrl, minInterval: 200, timeout: 1000 },
         delivery: { attempts: 4, backoff: 200, concurrency: 4 },
       },
     },
@@ -129,6 +130,33 @@ describe("Slack deliveries when Slack misbehaves", () => {
       "the retry finds the post Slack carried out though it answered 503",
     );
     assert.ok(harness.logs.some((line) => line.includes("adopted the message")));
+  });
+
+  it("a post Slack carries out after the client gave up on it is waited for, not posted again", async () => {
+    const channel = channelOf("slow");
+    slack.slowNext("chat.postMessage", 1500);
+    await publish(runEvent("slow", 1, "failure"));
+    await eventually(
+      () => accepted(channel, "chat.update")[0],
+      "the adopted message brought up to date",
+      15_000,
+    );
+    await sleep(1000);
+    const calls = slack.calls.filter((call) => call.args.channel === channel);
+    const posts = accepted(channel, "chat.postMessage");
+    assert.equal(
+      posts.length,
+      1,
+      `one message; calls: ${JSON.stringify(calls.map((call) => [call.method, call.answered]))}`,
+    );
+    assert.equal(calls.at(-1)?.args.ts, posts[0]?.ts, "the update is of the post Slack carried out late");
+    assert.ok(harness.logs.some((line) => line.includes("may still reach Slack")));
+    assert.ok(harness.logs.some((line) => line.includes("adopted the message")));
+    assert.deepEqual(
+      (await letters.list()).filter((row) => row.target === channel),
+      [],
+      "nothing dead-lettered",
+    );
   });
 
   it("Slack's warnings on a call it accepted reach the JSON log, under the delivery that made it", async () => {

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { KV } from "@nats-io/kv";
 import { WebClient } from "@slack/web-api";
-import { Queue, UnrecoverableError, Worker, type Job } from "bullmq";
+import { DelayedError, Queue, UnrecoverableError, Worker, type Job } from "bullmq";
 import type { Redis } from "ioredis";
 import { runKey } from "../../events/ids.ts";
 import type { Config, Route } from "../../config/schema.ts";
@@ -50,6 +50,14 @@ interface SlackMessageState {
   readonly threadRefused?: { readonly attempt: number; readonly job: string } | null;
 }
 
+/** The job being delivered, as the calls that may put it back to wait need it. */
+interface Delivery {
+  readonly job: Job<SlackJobData>;
+  /** the worker's lock token for the job (Job.moveToDelayed needs it) */
+  readonly token: string | undefined;
+  readonly log: Logger;
+}
+
 export interface SlackChannelDeps {
   readonly kv: KV;
   /** for workers (blocking) */
@@ -96,8 +104,11 @@ export function createSlackChannel(deps: SlackChannelDeps): DeliveryChannel {
     // bullmq owns retries and waiting: a 429 or 5xx must come back to the job at once
     rejectRateLimitedCalls: true,
     retryConfig: { retries: 0 },
-    timeout: 10_000,
+    timeout: config.notify.slack.timeout,
   });
+  // how long after its claim a post given up on may still show up in the channel: Slack can
+  // carry out a call after the client stopped waiting for its answer
+  const settleMs = 3 * config.notify.slack.timeout;
   const options = jobOptions("slack", config.notify.delivery);
   let worker: Worker<SlackJobData> | undefined;
 
@@ -168,21 +179,35 @@ export function createSlackChannel(deps: SlackChannelDeps): DeliveryChannel {
   /**
    * Looks for what an earlier try posted under its claim; null when it was not found or
    * cannot be looked for (no channels:history scope, or a channel name instead of an id:
-   * posting may then double it).
+   * posting may then double it). A claim younger than settleMs that is not found yet may be
+   * a post Slack is still carrying out (the try gave up waiting for its answer): the job
+   * waits for it, without spending an attempt, rather than post a second one.
    */
   const findClaimed = async <T>(
-    jobLog: Logger,
+    delivery: Delivery,
     what: string,
     posted: string,
+    claim: PostClaim,
     find: () => Promise<T | null>,
   ): Promise<T | null> => {
+    let found: T | null;
     try {
-      return await call(jobLog, what, find);
+      found = await call(delivery.log, what, find);
     } catch (error) {
       if (!(error instanceof UnrecoverableError)) throw error;
-      jobLog.warn({ err: error.message }, `cannot look for an earlier attempt's ${posted}; posting`);
+      delivery.log.warn({ err: error.message }, `cannot look for an earlier attempt's ${posted}; posting`);
       return null;
     }
+    const settled = claim.at + settleMs;
+    if (found === null && settled > Date.now()) {
+      delivery.log.info(
+        { waitMs: settled - Date.now() },
+        `an earlier attempt's ${posted} may still reach Slack; looking again before posting`,
+      );
+      await delivery.job.moveToDelayed(settled, delivery.token);
+      throw new DelayedError();
+    }
+    return found;
   };
 
   /**
@@ -190,18 +215,18 @@ export function createSlackChannel(deps: SlackChannelDeps): DeliveryChannel {
    * chat.postMessage: adopt the message it may have posted rather than post a second one.
    */
   const adoptClaimed = async (
-    jobLog: Logger,
+    delivery: Delivery,
     slackChannel: string,
     entityKey: string,
     messageKey: string,
   ): Promise<SlackMessageState | null> => {
     const claim = (await readJson<PostClaim>(kv, slackClaimKvKey(slackChannel, entityKey)))?.value;
     if (!claim) return null;
-    const found = await findClaimed(jobLog, "conversations.history", "message", () =>
+    const found = await findClaimed(delivery, "conversations.history", "message", claim, () =>
       findClaimedMessage(client, slackChannel, claim),
     );
     if (!found) return null;
-    jobLog.info({ ts: found.ts }, "adopted the message an interrupted attempt posted");
+    delivery.log.info({ ts: found.ts }, "adopted the message an interrupted attempt posted");
     // an empty hash makes this job update the adopted message to the current render
     return saveMessage(messageKey, { ...found, hash: "", lastCallAt: 0 });
   };
@@ -213,13 +238,14 @@ export function createSlackChannel(deps: SlackChannelDeps): DeliveryChannel {
   const readRecord = async (entityKey: string) =>
     (await readJson<EntityRecord>(kv, recordKvKey("slack", entityKey)))?.value ?? null;
 
-  const deliver = async (job: Job<SlackJobData>): Promise<string> => {
+  const deliver = async (job: Job<SlackJobData>, token: string | undefined): Promise<string> => {
     const { slackChannel, entityKey } = job.data;
     const jobLog = log.child({
       traceId: traceIdOrNull(job.data.traceparent),
       slackChannel,
       entity: entityKey,
     });
+    const delivery: Delivery = { job, token, log: jobLog };
     const messageKey = slackMessageKvKey(slackChannel, entityKey);
     const previous = (await readJson<SlackMessageState>(kv, messageKey))?.value ?? null;
     // spacing calls for one message coalesces bursts: newer states pile up behind this job
@@ -236,7 +262,7 @@ export function createSlackChannel(deps: SlackChannelDeps): DeliveryChannel {
     const message: SlackMessage = renderSlackMessage(view, { mentionAuthor: target.mentionAuthor });
     const hash = shortHash(JSON.stringify(message));
 
-    let state = previous ?? (await adoptClaimed(jobLog, slackChannel, entityKey, messageKey));
+    let state = previous ?? (await adoptClaimed(delivery, slackChannel, entityKey, messageKey));
     if (state !== null && state.hash !== hash) {
       const { ts, channelId } = state;
       const updated = await call(jobLog, "chat.update", async () => {
@@ -305,7 +331,7 @@ export function createSlackChannel(deps: SlackChannelDeps): DeliveryChannel {
       const claimKey = slackReplyClaimKvKey(slackChannel, entityKey, view.attempt);
       const earlier = (await readJson<PostClaim>(kv, claimKey))?.value;
       const adopted = earlier
-        ? await findClaimed(jobLog, "conversations.replies", "thread reply", () =>
+        ? await findClaimed(delivery, "conversations.replies", "thread reply", earlier, () =>
             findClaimedReply(client, channelId, ts, earlier),
           )
         : null;
@@ -368,8 +394,8 @@ export function createSlackChannel(deps: SlackChannelDeps): DeliveryChannel {
       }
     },
     startWorker() {
-      const traced = (job: Job<SlackJobData>) =>
-        inSpan("deliver slack", job.data.traceparent, "producer", () => deliver(job));
+      const traced = (job: Job<SlackJobData>, token?: string) =>
+        inSpan("deliver slack", job.data.traceparent, "producer", () => deliver(job, token));
       worker = new Worker<SlackJobData>(QUEUE_NAMES.slack, traced, {
         connection,
         prefix,

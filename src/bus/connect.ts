@@ -31,13 +31,48 @@ export function redactUrl(url: string): string {
   }
 }
 
+export interface NatsServers {
+  readonly servers: string[];
+  readonly user?: string;
+  readonly pass?: string;
+  readonly token?: string;
+}
+
+/**
+ * The servers of a NATS URL (list) and the credentials written into it. nats.js does not read
+ * `user:password@` or `token@` from a server URL, and would connect without them: they are
+ * taken out of the URLs and given as connection options, the first URL that has some wins.
+ */
+export function natsServers(url: string): NatsServers {
+  let credentials: Omit<NatsServers, "servers"> = {};
+  const servers = url.split(",").map((part) => {
+    const server = part.trim();
+    let parsed: URL;
+    try {
+      parsed = new URL(server);
+    } catch {
+      return server;
+    }
+    if (parsed.username === "" && parsed.password === "") return server;
+    if (Object.keys(credentials).length === 0) {
+      const user = decodeURIComponent(parsed.username);
+      credentials =
+        parsed.password === "" ? { token: user } : { user, pass: decodeURIComponent(parsed.password) };
+    }
+    parsed.username = "";
+    parsed.password = "";
+    return parsed.toString().replace(/\/$/, "");
+  });
+  return { servers, ...credentials };
+}
+
 /**
  * Connects to NATS and keeps reconnecting forever after the first success: an outage is
  * ridden out by the spool, not by restarting the process.
  */
 export async function connectBus(url: string, logger: Logger, name = "buildcast"): Promise<Bus> {
   const nc = await connect({
-    servers: url.split(",").map((server) => server.trim()),
+    ...natsServers(url),
     name,
     maxReconnectAttempts: -1,
     reconnectTimeWait: 1000,

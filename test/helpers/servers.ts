@@ -92,12 +92,15 @@ async function startManaged(
   return server;
 }
 
-/** A private nats-server with JetStream, on its own port and data directory. */
-export function startNats(port?: number): Promise<TestServer> {
+/**
+ * A private nats-server with JetStream, on its own port and data directory; `args` adds
+ * options such as `--user`/`--pass` or `--auth`.
+ */
+export function startNats(port?: number, options: { args?: readonly string[] } = {}): Promise<TestServer> {
   return startManaged(
     "nats",
     "nats-server",
-    (p, dir) => ["-a", "127.0.0.1", "-p", String(p), "-js", "-sd", dir],
+    (p, dir) => ["-a", "127.0.0.1", "-p", String(p), "-js", "-sd", dir, ...(options.args ?? [])],
     "nats",
     port,
   );

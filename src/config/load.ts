@@ -74,6 +74,13 @@ function setPath(tree: Tree, path: readonly string[], value: unknown): void {
   node[path[path.length - 1] ?? ""] = value;
 }
 
+function hasPath(tree: Tree, path: readonly string[]): boolean {
+  const [key, ...rest] = path;
+  if (key === undefined || !(key in tree)) return false;
+  const next = tree[key];
+  return rest.length === 0 || (isTree(next) && hasPath(next, rest));
+}
+
 /** Non-secret environment overrides: variable → config path (and how to read it). */
 const ENV_OVERRIDES: ReadonlyArray<readonly [string, readonly string[], (raw: string) => unknown]> = [
   ["PORT", ["server", "port"], (raw) => (/^\d+$/.test(raw) ? Number(raw) : raw)],
@@ -118,17 +125,26 @@ export function loadConfig(options: { env?: Env; file?: string; overrides?: Tree
   const defaults = readYaml(DEFAULT_CONFIG_FILE);
   let tree: Tree = { ...defaults }; // setPath copies what it changes below the top level
   for (const file of files.slice(1)) tree = deepMerge(tree, readYaml(file));
+  // which variable set which path, so an error can name what the operator actually wrote
+  const fromEnv = new Map<string, string>();
   for (const [name, path, read] of ENV_OVERRIDES) {
     const raw = nonEmpty(env[name]);
-    if (raw !== null) setPath(tree, path, read(raw));
+    if (raw === null) continue;
+    setPath(tree, path, read(raw));
+    fromEnv.set(path.join("."), name);
   }
-  if (options.overrides) tree = deepMerge(tree, options.overrides);
+  if (options.overrides) {
+    tree = deepMerge(tree, options.overrides);
+    for (const path of fromEnv.keys()) if (hasPath(options.overrides, path.split("."))) fromEnv.delete(path);
+  }
 
   const result = configSchema.safeParse(tree);
   if (!result.success) {
     const lines = result.error.issues.map((issue) => {
       const path = issue.path.map(String).join(".") || "(top level)";
-      return `  - ${path}: ${issue.message}`;
+      const variable = fromEnv.get(path);
+      // the value is not repeated: NATS_URL and REDIS_URL may carry passwords
+      return `  - ${path}: ${issue.message}${variable ? ` (set by the environment variable ${variable})` : ""}`;
     });
     throw new ConfigError(`invalid configuration (${files.join(", ")} + environment):\n${lines.join("\n")}`);
   }

@@ -234,3 +234,37 @@ test("a NATS or Redis URL other than the built-in default is explicit, from a co
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("a bad value from an environment variable names the variable, not only the path it sets", () => {
+  assert.throws(
+    () =>
+      loadConfig({ env: { PORT: "80a", LOG_LEVEL: "verbose", NATS_URL: "http://user:hunter2@nats:4222" } }),
+    (error: unknown) =>
+      error instanceof ConfigError &&
+      /server\.port: .*\(set by the environment variable PORT\)/.test(error.message) &&
+      /log\.level: .*\(set by the environment variable LOG_LEVEL\)/.test(error.message) &&
+      /nats\.url: .*\(set by the environment variable NATS_URL\)/.test(error.message) &&
+      !error.message.includes("hunter2"),
+  );
+  // a value from a file is the file's, even with a variable set for another setting
+  const dir = mkdtempSync(join(tmpdir(), "buildcast-config-"));
+  try {
+    const file = join(dir, "config.yaml");
+    writeFileSync(file, "server:\n  port: eighty\n");
+    assert.throws(
+      () => loadConfig({ env: { BUILDCAST_CONFIG: file, LOG_LEVEL: "info" } }),
+      (error: unknown) =>
+        error instanceof ConfigError &&
+        /server\.port: /.test(error.message) &&
+        !/environment variable/.test(error.message),
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  // a command-line override replaces the variable's value, and the blame with it
+  assert.throws(
+    () => loadConfig({ env: { NATS_URL: "nats://ok:4222" }, overrides: { nats: { url: "http://x" } } }),
+    (error: unknown) =>
+      error instanceof ConfigError && /nats\.url: /.test(error.message) && !/NATS_URL/.test(error.message),
+  );
+});

@@ -12,7 +12,7 @@ import { loadConfig } from "../../src/config/load.ts";
 import { createLogger } from "../../src/observability/logger.ts";
 import { buildEvent, publishEvent } from "../helpers/events.ts";
 import { startIngress, type IngressHarness } from "../helpers/ingress.ts";
-import { startNats, type TestServer } from "../helpers/servers.ts";
+import { freePort, startNats, type TestServer } from "../helpers/servers.ts";
 import { FIXTURES, GITHUB_SECRET, GITLAB_TOKEN } from "../helpers/webhooks.ts";
 
 interface CliResult {
@@ -262,6 +262,15 @@ describe("replay", () => {
     const bad = await runCli(["replay", "--since", "yesterday", "--nats", nats.url]);
     assert.equal(bad.code, 1);
     assert.match(bad.stderr, /neither a duration/);
+  });
+
+  test("no NATS at the URL: the message names the server (without its password) and how to point elsewhere", async () => {
+    const url = `nats://buildcast:hunter2@127.0.0.1:${await freePort()}`;
+    const result = await runCli(["replay", "--since", "1h", "--no-wait"], { NATS_URL: url });
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, /cannot reach NATS at nats:\/\/\*\*\*:\*\*\*@127\.0\.0\.1:\d+/);
+    assert.match(result.stderr, /--nats, NATS_URL or nats\.url/);
+    assert.doesNotMatch(result.stderr, /hunter2|\n\s+at /, "no password, no stack trace");
   });
 
   test("a running consumer re-attaches to the recreated durable and the CLI waits until it caught up", async () => {

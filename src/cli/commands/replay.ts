@@ -98,7 +98,14 @@ async function replay(options: ReplayOptions): Promise<number> {
   const { config } = loaded;
   const stream = config.nats.stream.name;
   const logger = createLogger({ level: "warn", secrets: [], write: (line) => process.stderr.write(line) });
-  const bus = await connectBus(config.nats.url, logger, "buildcast-cli");
+  const bus = await connectBus(config.nats.url, logger, "buildcast-cli").catch((error: unknown) => {
+    // "connection refused" alone does not say which server, nor where the URL came from
+    throw new Error(
+      `cannot reach NATS at ${redactUrl(config.nats.url)}: ${(error as Error).message}; ` +
+        "start it, or name the right server with --nats, NATS_URL or nats.url in --config",
+      { cause: error },
+    );
+  });
   try {
     const names = options.consumer?.length ? options.consumer : await durableConsumers(bus.jsm, stream);
     if (names.length === 0) {

@@ -249,7 +249,7 @@ export const configSchema = z
           .default("BUILD_NOTIFY"),
         slack: z
           .object({
-            apiUrl: z.string().default("https://slack.com/api/"),
+            apiUrl: url(["https", "http"]).default("https://slack.com/api/"),
             /** minimum spacing between calls for one message, Slack allows about 1/s per channel */
             minInterval: duration.default(1000),
             /**
@@ -264,11 +264,19 @@ export const configSchema = z
           .prefault({}),
         email: z
           .object({
-            from: z.string().default("buildcast <buildcast@localhost>"),
+            // nodemailer sends a bare name with no From header and an empty envelope sender
+            from: z
+              .string()
+              .regex(
+                /^\s*(?:[^<>]*<\s*[^\s<>@]+@[^\s<>@]+\s*>|[^\s<>@]+@[^\s<>@]+)\s*$/,
+                "an e-mail address, alone or after a name: buildcast@example.com or buildcast <buildcast@example.com>",
+              )
+              .default("buildcast <buildcast@localhost>"),
           })
           .strict()
           .prefault({}),
-        dashboardUrl: z.string().nullable().default(null),
+        // links are only made of http(s) URLs: anything else would be a dead "status page" label
+        dashboardUrl: url(["https", "http"]).nullable().default(null),
         /**
          * How far back in the stream a channel's consumer starts when it is first created (a
          * channel turned on, a new deployment): older events never notify. 0 = only new ones.

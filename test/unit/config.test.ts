@@ -268,3 +268,38 @@ test("a bad value from an environment variable names the variable, not only the 
       error instanceof ConfigError && /nats\.url: /.test(error.message) && !/NATS_URL/.test(error.message),
   );
 });
+
+test("notice settings that would silently break every notice are refused at start", () => {
+  const invalid = (notify: Record<string, unknown>) => () => loadConfig({ env: {}, overrides: { notify } });
+  // no scheme: the Slack "status page" label and the e-mail link would be dropped
+  assert.throws(
+    invalid({ dashboardUrl: "buildcast.example.com" }),
+    (error: unknown) =>
+      error instanceof ConfigError && /notify\.dashboardUrl: a URL with scheme https/.test(error.message),
+  );
+  // a name without an address: nodemailer sends no From header and an empty envelope sender
+  for (const from of ["Buildcast CI", "buildcast <buildcast>", ""]) {
+    assert.throws(
+      invalid({ email: { from } }),
+      (error: unknown) =>
+        error instanceof ConfigError && /notify\.email\.from: an e-mail address/.test(error.message),
+      from,
+    );
+  }
+  assert.throws(
+    invalid({ slack: { apiUrl: "slack.example.com/api/" } }),
+    (error: unknown) => error instanceof ConfigError && /notify\.slack\.apiUrl: a URL/.test(error.message),
+  );
+  const ok = loadConfig({
+    env: { SLACK_API_URL: "http://127.0.0.1:9/api/" },
+    overrides: {
+      notify: { dashboardUrl: "https://ci.example.com/", email: { from: '"CI, Inc." <ci@example.com>' } },
+    },
+  });
+  assert.equal(ok.config.notify.dashboardUrl, "https://ci.example.com/");
+  assert.equal(
+    loadConfig({ env: {}, overrides: { notify: { email: { from: "ci@example.com" } } } }).config.notify.email
+      .from,
+    "ci@example.com",
+  );
+});

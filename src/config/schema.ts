@@ -170,7 +170,8 @@ export const configSchema = z
     nats: z
       .object({
         /** one URL, or several comma-separated seed servers of a cluster */
-        url: urlList(["nats", "tls", "ws", "wss"]).default("nats://127.0.0.1:4222"),
+        // not ws/wss: the Node transport speaks NATS over TCP only and refuses WebSocket URLs
+        url: urlList(["nats", "tls"]).default("nats://127.0.0.1:4222"),
         publishTimeout: duration.default(5000),
         stream: z
           .object({

@@ -303,3 +303,16 @@ test("notice settings that would silently break every notice are refused at star
     "ci@example.com",
   );
 });
+
+test("a WebSocket NATS URL is refused at start: the Node client cannot connect to it", () => {
+  for (const url of ["ws://nats:8080", "wss://nats.example.com", "nats://nats-0:4222,wss://nats-1:443"]) {
+    assert.throws(
+      () => loadConfig({ env: { NATS_URL: url } }),
+      (error: unknown) =>
+        error instanceof ConfigError &&
+        /nats\.url: one or more comma-separated URLs with scheme nats or tls\b/.test(error.message),
+      url,
+    );
+  }
+  assert.equal(loadConfig({ env: { NATS_URL: "tls://nats:4222" } }).config.nats.url, "tls://nats:4222");
+});

@@ -3,6 +3,8 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { deadLetterTable } from "../../src/cli/commands/dead-letters.ts";
+import { configReport } from "../../src/cli/config-report.ts";
+import { loadConfig } from "../../src/config/load.ts";
 import { inferWebhook } from "../../src/cli/infer-webhook.ts";
 import { chooseReplayStart } from "../../src/cli/replay-start.ts";
 import { parseSince } from "../../src/cli/since.ts";
@@ -120,5 +122,40 @@ describe("deadLetterTable", () => {
     }
     assert.match(table, /slack: channel_not_found x+…/);
     assert.doesNotMatch(table, /x{100}/);
+  });
+});
+
+describe("configReport warnings", () => {
+  test("a channel turned on with no route to use it says so, instead of staying silent", () => {
+    const { warnings } = configReport(
+      loadConfig({
+        env: { SLACK_BOT_TOKEN: "xoxb-1", SMTP_URL: "smtp://mail:25" },
+        overrides: { routes: [] },
+      }),
+    );
+    assert.ok(
+      warnings.some((w) => /SLACK_BOT_TOKEN is set, but no route sends to Slack/.test(w)),
+      String(warnings),
+    );
+    assert.ok(
+      warnings.some((w) => /SMTP_URL is set, but no route sends e-mail/.test(w)),
+      String(warnings),
+    );
+  });
+
+  test("a Slack channel given by name rather than id is pointed out", () => {
+    const routes = [
+      { name: "by-name", slack: { channel: "#builds" } },
+      { name: "by-id", slack: { channel: "C0123456789" } },
+    ];
+    const { warnings } = configReport(
+      loadConfig({ env: { SLACK_BOT_TOKEN: "xoxb-1" }, overrides: { routes } }),
+    );
+    assert.ok(
+      warnings.some((w) => /route "by-name" names Slack channel "#builds", not its id/.test(w)),
+      String(warnings),
+    );
+    assert.ok(!warnings.some((w) => /by-id/.test(w)), String(warnings));
+    assert.ok(!warnings.some((w) => /no route sends to Slack/.test(w)), String(warnings));
   });
 });

@@ -34,7 +34,9 @@ async function main(): Promise<void> {
       logger.fatal(error.message);
       process.exit(1);
     }
-    throw error;
+    // through the logger, which scrubs secrets: an uncaught error's stack is printed raw
+    logger.fatal({ err: error instanceof Error ? error.stack : String(error) }, "could not start");
+    process.exit(1);
   }
 
   let stopping = false;

@@ -113,6 +113,29 @@ export function readSecrets(env: Env): Secrets {
 }
 
 /**
+ * Secrets whose form is wrong, named by their variable, never shown: a malformed SMTP_URL would
+ * otherwise only fail inside nodemailer at start, with a stack trace that prints it whole.
+ */
+function secretIssues(secrets: Secrets): string[] {
+  const issues: string[] = [];
+  if (secrets.smtpUrl !== null) {
+    let protocol = "";
+    try {
+      protocol = new URL(secrets.smtpUrl).protocol;
+    } catch {
+      // not a URL at all: reported below like a wrong scheme
+    }
+    if (protocol !== "smtp:" && protocol !== "smtps:") {
+      issues.push(
+        "SMTP_URL: expected smtp://user:password@host:587 or smtps://user:password@host:465 " +
+          "(a password with @ : / or # written URL-encoded); its value is not shown",
+      );
+    }
+  }
+  return issues;
+}
+
+/**
  * config/default.yaml, then the file named by BUILDCAST_CONFIG (or `file`), then the
  * environment; validated as a whole. An invalid setting throws ConfigError naming its path.
  */
@@ -139,13 +162,16 @@ export function loadConfig(options: { env?: Env; file?: string; overrides?: Tree
   }
 
   const result = configSchema.safeParse(tree);
-  if (!result.success) {
-    const lines = result.error.issues.map((issue) => {
+  const secrets = readSecrets(env);
+  const secretProblems = secretIssues(secrets);
+  if (!result.success || secretProblems.length > 0) {
+    const lines = (result.error?.issues ?? []).map((issue) => {
       const path = issue.path.map(String).join(".") || "(top level)";
       const variable = fromEnv.get(path);
       // the value is not repeated: NATS_URL and REDIS_URL may carry passwords
       return `  - ${path}: ${issue.message}${variable ? ` (set by the environment variable ${variable})` : ""}`;
     });
+    lines.push(...secretProblems.map((problem) => `  - ${problem}`));
     throw new ConfigError(`invalid configuration (${files.join(", ")} + environment):\n${lines.join("\n")}`);
   }
   const config = result.data;
@@ -155,7 +181,7 @@ export function loadConfig(options: { env?: Env; file?: string; overrides?: Tree
     nonEmpty(env[variable]) !== null || value.trim() !== builtInValue?.trim();
   return {
     config,
-    secrets: readSecrets(env),
+    secrets,
     explicit: {
       natsUrl: chosen("NATS_URL", config.nats.url, builtIn?.nats.url),
       redisUrl: chosen("REDIS_URL", config.redis.url, builtIn?.redis.url),

@@ -316,3 +316,27 @@ test("a WebSocket NATS URL is refused at start: the Node client cannot connect t
   }
   assert.equal(loadConfig({ env: { NATS_URL: "tls://nats:4222" } }).config.nats.url, "tls://nats:4222");
 });
+
+test("a malformed SMTP_URL is a configuration error that names the variable and hides its value", () => {
+  for (const smtpUrl of [
+    "ops:hunter2@mail.example.com:587",
+    "smtp//ops:hunter2@mail.example.com",
+    "http://ops:hunter2@mail",
+  ]) {
+    assert.throws(
+      () => loadConfig({ env: { SMTP_URL: smtpUrl } }),
+      (error: unknown) =>
+        error instanceof ConfigError &&
+        /- SMTP_URL: expected smtp:\/\/user:password@host:587 or smtps:\/\//.test(error.message) &&
+        !error.message.includes("hunter2"),
+      smtpUrl,
+    );
+  }
+  for (const smtpUrl of [
+    "smtp://ops:hunter2@mail.example.com:587",
+    "smtps://mail.example.com",
+    "smtp://127.0.0.1:1025",
+  ]) {
+    assert.equal(loadConfig({ env: { SMTP_URL: smtpUrl } }).secrets.smtpUrl, smtpUrl);
+  }
+});

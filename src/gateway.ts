@@ -164,8 +164,23 @@ export async function startGateway(loaded: LoadedConfig, options: GatewayOptions
   const notify: NotifyService = runConsumers
     ? (await import("./notify/index.ts")).createNotifyService(deps)
     : { start: () => Promise.resolve(), stop: () => Promise.resolve() };
-  await status.start();
-  await notify.start();
+  try {
+    await status.start();
+    await notify.start();
+  } catch (error) {
+    // stop what did start, the local nats-server and redis-server included: left running,
+    // they would outlive this process and hold their ports
+    await notify.stop().catch(() => undefined);
+    await status.stop().catch(() => undefined);
+    await publisher.stop();
+    await bus.close();
+    await stopLocal();
+    const message = (error as Error).message;
+    const hint = /replicas/i.test(message)
+      ? " (status.replicas and nats.stream.replicas cannot exceed the number of NATS servers: 1 for a single nats-server)"
+      : "";
+    throw new StartupError(`cannot start the status store and notifiers: ${message}${hint}`);
+  }
 
   let draining = false;
   const readiness = (): Readiness => {

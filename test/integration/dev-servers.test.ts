@@ -109,9 +109,14 @@ function loadAsDefault(urls: { nats: string; redis: string }, dir: string): Load
 const logger = createLogger({ level: "debug", secrets: [], write: () => undefined });
 
 /** The error startGateway fails with (a gateway that starts instead is closed, and null returned). */
-async function startupErrorAsDefault(urls: { nats: string; redis: string }, dir: string): Promise<unknown> {
+async function startupErrorAsDefault(
+  urls: { nats: string; redis: string },
+  dir: string,
+  config?: LoadedConfig["config"],
+): Promise<unknown> {
+  const loaded = loadAsDefault(urls, dir);
   try {
-    const gateway = await startGateway(loadAsDefault(urls, dir), { logger });
+    const gateway = await startGateway(config ? { ...loaded, config } : loaded, { logger });
     await gateway.close();
     return null;
   } catch (error) {
@@ -138,6 +143,31 @@ test(
       }
       assert.equal(await isListening("127.0.0.1", natsPort), false, "nats-server stopped with the gateway");
       assert.equal(await isListening("127.0.0.1", redisPort), false, "redis-server stopped with the gateway");
+    });
+  },
+);
+
+test(
+  "a start that fails after the local servers came up stops them and says why (status.replicas: 3 on one server)",
+  { timeout: 60_000 },
+  async () => {
+    await inTempDir(async (dir) => {
+      const natsPort = await freePort();
+      const redisPort = await freePort();
+      const loaded = loadAsDefault(
+        { nats: `nats://127.0.0.1:${natsPort}`, redis: `redis://127.0.0.1:${redisPort}` },
+        dir,
+      );
+      const error = await startupErrorAsDefault(
+        { nats: `nats://127.0.0.1:${natsPort}`, redis: `redis://127.0.0.1:${redisPort}` },
+        dir,
+        { ...loaded.config, status: { ...loaded.config.status, replicas: 3 } },
+      );
+      assert.ok(error instanceof StartupError, String(error));
+      assert.match(error.message, /cannot start the status store and notifiers: .*replicas/);
+      assert.match(error.message, /cannot exceed the number of NATS servers/);
+      assert.equal(await isListening("127.0.0.1", natsPort), false, "the local nats-server was stopped");
+      assert.equal(await isListening("127.0.0.1", redisPort), false, "the local redis-server was stopped");
     });
   },
 );

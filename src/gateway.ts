@@ -14,6 +14,11 @@ import type { Logger } from "./observability/logger.ts";
 import { createMetrics, type Metrics } from "./observability/metrics.ts";
 import { createStatusService } from "./status/index.ts";
 
+/** JetStream's answer when a stream or bucket asks for more copies than there are servers. */
+const REPLICAS = /replicas/i;
+const REPLICAS_HINT =
+  " (status.replicas and nats.stream.replicas cannot exceed the number of NATS servers: 1 for a single nats-server)";
+
 export class StartupError extends Error {
   constructor(message: string) {
     super(message);
@@ -112,8 +117,9 @@ export async function startGateway(loaded: LoadedConfig, options: GatewayOptions
   } catch (error) {
     await bus.close();
     await stopLocal();
+    const message = (error as Error).message;
     throw new StartupError(
-      `JetStream is not usable at ${redactUrl(config.nats.url)}: ${(error as Error).message} (is nats-server running with -js?)`,
+      `JetStream is not usable at ${redactUrl(config.nats.url)}: ${message}${REPLICAS.test(message) ? REPLICAS_HINT : " (is nats-server running with -js?)"}`,
     );
   }
   // After a reconnect the server may be new (streams lost) or mid leader election (the check
@@ -176,10 +182,9 @@ export async function startGateway(loaded: LoadedConfig, options: GatewayOptions
     await bus.close();
     await stopLocal();
     const message = (error as Error).message;
-    const hint = /replicas/i.test(message)
-      ? " (status.replicas and nats.stream.replicas cannot exceed the number of NATS servers: 1 for a single nats-server)"
-      : "";
-    throw new StartupError(`cannot start the status store and notifiers: ${message}${hint}`);
+    throw new StartupError(
+      `cannot start the status store and notifiers: ${message}${REPLICAS.test(message) ? REPLICAS_HINT : ""}`,
+    );
   }
 
   let draining = false;

@@ -172,6 +172,27 @@ test(
   },
 );
 
+test(
+  "nats.stream.replicas: 3 on one server is not blamed on a missing -js",
+  { timeout: 60_000 },
+  async () => {
+    await inTempDir(async (dir) => {
+      const urls = {
+        nats: `nats://127.0.0.1:${await freePort()}`,
+        redis: `redis://127.0.0.1:${await freePort()}`,
+      };
+      const { config } = loadAsDefault(urls, dir);
+      const error = await startupErrorAsDefault(urls, dir, {
+        ...config,
+        nats: { ...config.nats, stream: { ...config.nats.stream, replicas: 3 } },
+      });
+      assert.ok(error instanceof StartupError, String(error));
+      assert.match(error.message, /JetStream is not usable .*cannot exceed the number of NATS servers/);
+      assert.doesNotMatch(error.message, /-js\?/);
+    });
+  },
+);
+
 test("a local nats-server that cannot start is a StartupError saying why and what to do", async () => {
   await inTempDir(async (dir) => {
     const natsPort = await freePort();

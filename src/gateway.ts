@@ -149,7 +149,17 @@ export async function startGateway(loaded: LoadedConfig, options: GatewayOptions
   };
   bus.onReconnect(() => void reassertStreams());
 
-  const spool = config.spool.enabled ? new Spool(join(config.spool.dir), config.spool.maxBytes) : null;
+  let spool: Spool | null = null;
+  try {
+    if (config.spool.enabled) spool = new Spool(join(config.spool.dir), config.spool.maxBytes);
+  } catch (error) {
+    await bus.close();
+    await stopLocal();
+    throw new StartupError(
+      `cannot use the spool directory ${config.spool.dir}: ${(error as Error).message}; ` +
+        "point spool.dir (or BUILDCAST_SPOOL_DIR) at a writable directory, e.g. a volume mounted there",
+    );
+  }
   const publisher = new EventPublisher({
     js: bus.js,
     connected: () => bus.connected(),

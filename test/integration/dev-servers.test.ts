@@ -173,6 +173,32 @@ test(
 );
 
 test(
+  "a spool directory that cannot be created is a StartupError naming it, and the local servers stop",
+  { timeout: 60_000 },
+  async () => {
+    await inTempDir(async (dir) => {
+      const natsPort = await freePort();
+      const redisPort = await freePort();
+      const urls = { nats: `nats://127.0.0.1:${natsPort}`, redis: `redis://127.0.0.1:${redisPort}` };
+      const { config } = loadAsDefault(urls, dir);
+      writeFileSync(join(dir, "a-file"), "");
+      const spoolDir = join(dir, "a-file", "spool"); // below a file: mkdir fails, as on a read-only root
+      const error = await startupErrorAsDefault(urls, dir, {
+        ...config,
+        spool: { ...config.spool, dir: spoolDir },
+      });
+      assert.ok(error instanceof StartupError, String(error));
+      assert.match(
+        error.message,
+        new RegExp(`cannot use the spool directory ${spoolDir}: .*BUILDCAST_SPOOL_DIR`),
+      );
+      assert.equal(await isListening("127.0.0.1", natsPort), false, "the local nats-server was stopped");
+      assert.equal(await isListening("127.0.0.1", redisPort), false, "the local redis-server was stopped");
+    });
+  },
+);
+
+test(
   "nats.stream.replicas: 3 on one server is not blamed on a missing -js",
   { timeout: 60_000 },
   async () => {

@@ -40,6 +40,9 @@ export class DeadLetters {
       slack: new Queue(QUEUE_NAMES.slack, { connection, prefix }),
       email: new Queue(QUEUE_NAMES.email, { connection, prefix }),
     };
+    // unheard, bullmq prints the error whole (an AUTH command with its password); a failed
+    // command still rejects, and the CLI reports that
+    for (const queue of Object.values(this.queues)) queue.on("error", () => undefined);
   }
 
   async list(): Promise<DeadLetter[]> {

@@ -110,7 +110,10 @@ export function startNats(port?: number, options: { args?: readonly string[] } =
  * A private redis-server that keeps nothing on disk, or, with `appendOnly`, an AOF in its
  * data directory (as operations.md asks of production) so queued jobs survive a restart.
  */
-export function startRedis(port?: number, options: { appendOnly?: boolean } = {}): Promise<TestServer> {
+export function startRedis(
+  port?: number,
+  options: { appendOnly?: boolean; args?: readonly string[] } = {},
+): Promise<TestServer> {
   return startManaged(
     "redis",
     "redis-server",
@@ -125,6 +128,7 @@ export function startRedis(port?: number, options: { appendOnly?: boolean } = {}
       options.appendOnly ? "yes" : "no",
       "--dir",
       dir,
+      ...(options.args ?? []),
     ],
     "redis",
     port,

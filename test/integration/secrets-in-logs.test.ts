@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { startTestGateway } from "../helpers/gateway.ts";
 import { startIngress } from "../helpers/ingress.ts";
-import { startNats } from "../helpers/servers.ts";
+import { startGatewayProcess } from "../helpers/gateway-process.ts";
+import { startNats, startRedis } from "../helpers/servers.ts";
 import { startSlackServer } from "../helpers/slack-server.ts";
 import {
   GITHUB_SECRET,
@@ -175,4 +176,34 @@ describe("secrets never appear in logs, answers or metrics", () => {
       await slack.close();
     }
   });
+
+  test(
+    "a wrong Redis password: the running gateway's output never shows it",
+    { timeout: 120_000 },
+    async () => {
+      const nats = await startNats();
+      const redis = await startRedis(undefined, { args: ["--requirepass", "the-right-one"] });
+      const wrong = "wrong-redis-password-4711";
+      try {
+        const gateway = await startGatewayProcess({
+          NATS_URL: nats.url,
+          REDIS_URL: `redis://:${wrong}@127.0.0.1:${redis.port}`,
+          SMTP_URL: "smtp://127.0.0.1:1",
+          SLACK_BOT_TOKEN,
+          SLACK_API_URL: "http://127.0.0.1:1/api/",
+        });
+        try {
+          // the delivery queues and workers try to authenticate again and again meanwhile
+          await new Promise((resolve) => setTimeout(resolve, 3000));
+          assert.match(gateway.output(), /WRONGPASS/, "the failure itself is reported");
+          assertNoSecrets({ "gateway output": gateway.output() }, [wrong]);
+        } finally {
+          await gateway.kill();
+        }
+      } finally {
+        await redis.dispose();
+        await nats.dispose();
+      }
+    },
+  );
 });

@@ -84,6 +84,9 @@ export function createEmailChannel(deps: EmailChannelDeps): DeliveryChannel {
   const log = logger.child({ channel: "email" });
   const prefix = config.redis.prefix;
   const queue = new Queue<EmailJobData>(QUEUE_NAMES.email, { connection: deps.producer, prefix });
+  // Without a listener bullmq console.errors the error whole, the AUTH command's password
+  // included; the connection's own listener already logs Redis trouble, scrubbed.
+  queue.on("error", (error) => log.debug({ err: error.message }, "delivery queue error"));
   const transport = createTransport(deps.smtpUrl);
   const options = jobOptions("email", config.notify.delivery);
   const from = config.notify.email.from;

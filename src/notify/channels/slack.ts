@@ -97,6 +97,9 @@ export function createSlackChannel(deps: SlackChannelDeps): DeliveryChannel {
   const log = logger.child({ channel: "slack" });
   const prefix = config.redis.prefix;
   const queue = new Queue<SlackJobData>(QUEUE_NAMES.slack, { connection: deps.producer, prefix });
+  // Without a listener bullmq console.errors the error whole, the AUTH command's password
+  // included; the connection's own listener already logs Redis trouble, scrubbed.
+  queue.on("error", (error) => log.debug({ err: error.message }, "delivery queue error"));
   const sdkLog = slackSdkLogger(log);
   const client = new WebClient(deps.token, {
     slackApiUrl: config.notify.slack.apiUrl,

@@ -12,7 +12,7 @@ import { loadConfig } from "../../src/config/load.ts";
 import { createLogger } from "../../src/observability/logger.ts";
 import { buildEvent, publishEvent } from "../helpers/events.ts";
 import { startIngress, type IngressHarness } from "../helpers/ingress.ts";
-import { freePort, startNats, type TestServer } from "../helpers/servers.ts";
+import { freePort, startNats, startRedis, type TestServer } from "../helpers/servers.ts";
 import { FIXTURES, GITHUB_SECRET, GITLAB_TOKEN } from "../helpers/webhooks.ts";
 
 interface CliResult {
@@ -316,6 +316,28 @@ describe("replay", () => {
       console.log(`re-attach and replay took ${Date.now() - started} ms`);
     } finally {
       await running.stop();
+    }
+  });
+});
+
+describe("dead-letters", () => {
+  test("a Redis that refuses the password: the message says so, not just 'cannot reach'", async () => {
+    const redis = await startRedis(undefined, { args: ["--requirepass", "right-password"] });
+    try {
+      const wrong = await runCli(["dead-letters", "list"], {
+        REDIS_URL: `redis://:hunter2@127.0.0.1:${redis.port}`,
+      });
+      assert.equal(wrong.code, 1);
+      assert.match(wrong.stderr, /cannot use Redis at redis:\/\/:\*\*\*@127\.0\.0\.1:\d+\/?: WRONGPASS/);
+      assert.match(wrong.stderr, /check REDIS_URL/);
+      assert.doesNotMatch(wrong.stderr, /hunter2/);
+      const right = await runCli(["dead-letters", "list"], {
+        REDIS_URL: `redis://:right-password@127.0.0.1:${redis.port}`,
+      });
+      assert.equal(right.code, 0, right.stderr);
+      assert.match(right.stdout, /no dead letters/);
+    } finally {
+      await redis.dispose();
     }
   });
 });

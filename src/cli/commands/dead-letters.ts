@@ -37,11 +37,22 @@ export function deadLetterTable(rows: readonly DeadLetter[]): string {
 async function withDeadLetters<T>(io: CommandIo, run: (letters: DeadLetters) => Promise<T>): Promise<T> {
   const { config } = loadConfig({ env: io.env });
   // an operator's command should fail fast and say why, not wait forever for Redis
-  const connection = producerConnection(config.redis.url, () => undefined);
+  // the last error says why (refused, WRONGPASS, no such host); Redis errors never hold the password
+  let lastError = "";
+  const connection = producerConnection(
+    config.redis.url,
+    (error) => (lastError = error.message.replace(/\.$/, "")),
+  );
   try {
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(
-        () => reject(new Error(`cannot reach Redis at ${redactUrl(config.redis.url)}`)),
+        () =>
+          reject(
+            new Error(
+              `cannot use Redis at ${redactUrl(config.redis.url)}${lastError ? `: ${lastError}` : ""}; ` +
+                "check REDIS_URL (or redis.url in $BUILDCAST_CONFIG)",
+            ),
+          ),
         5000,
       );
       connection.once("ready", () => {

@@ -10,7 +10,8 @@ import { createEmailChannel } from "./channels/email.ts";
 import { createSlackChannel } from "./channels/slack.ts";
 import { openNotifyBucket } from "./kv-state.ts";
 import { trackCaches } from "./track.ts";
-import { producerConnection, redisConnection, throttledErrorLog } from "./queue.ts";
+import { redactUrl } from "../bus/connect.ts";
+import { producerConnection, redisConnection, redisRefusal, throttledErrorLog } from "./queue.ts";
 
 export interface NotifyDeps {
   readonly nc: NatsConnection;
@@ -53,6 +54,15 @@ export function createNotifyService(deps: NotifyDeps): NotifyService {
       if (secrets.smtpUrl !== null && !wanted.email) log.info("no route sends e-mail");
       if (secrets.slackBotToken === null && secrets.smtpUrl === null) return;
 
+      // a wrong password would otherwise leave a gateway that reports ready, delivers nothing
+      // and cannot shut down (its workers never finish connecting)
+      const refusal = await redisRefusal(config.redis.url);
+      if (refusal !== null) {
+        throw new Error(
+          `Redis at ${redactUrl(config.redis.url)} refused this gateway: ${refusal}; ` +
+            "check the user and password in REDIS_URL (or redis.url)",
+        );
+      }
       const onRedisError = throttledErrorLog((error) =>
         log.warn({ err: error.message }, "Redis unreachable; deliveries wait, events stay on the stream"),
       );

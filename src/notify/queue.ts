@@ -21,6 +21,34 @@ export function producerConnection(url: string, onError: ErrorListener): Redis {
 }
 
 /**
+ * Why Redis refuses this gateway's credentials (WRONGPASS, NOAUTH, NOPERM: Redis's own reply,
+ * which never holds the password), or null when it takes them — or cannot be reached now,
+ * which is an outage the deliveries wait out, not a mistake in the configuration.
+ */
+export async function redisRefusal(url: string): Promise<string | null> {
+  const check = new Redis(url, {
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+    connectTimeout: 5000,
+  });
+  let refusal: string | null = null;
+  check.on("error", (error: Error) => {
+    // a reply is Redis answering; a connection error is Redis away
+    if (error.name === "ReplyError") refusal ??= error.message.replace(/\.$/, "");
+  });
+  try {
+    await check.connect();
+    await check.ping();
+  } catch {
+    // the reason, if it was a refusal, came through the error listener
+  } finally {
+    check.disconnect();
+  }
+  return refusal;
+}
+
+/**
  * ioredis reports every failed reconnect; one line per interval says Redis is away without
  * flooding the log (and an unhandled "error" event would print raw stack traces).
  */

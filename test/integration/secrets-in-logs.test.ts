@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
+import { Redis } from "ioredis";
 import { startTestGateway } from "../helpers/gateway.ts";
 import { startIngress } from "../helpers/ingress.ts";
 import { startGatewayProcess } from "../helpers/gateway-process.ts";
@@ -178,28 +179,67 @@ describe("secrets never appear in logs, answers or metrics", () => {
   });
 
   test(
-    "a wrong Redis password: the running gateway's output never shows it",
+    "a Redis password gone wrong under a running gateway: its output never shows it",
+    { timeout: 120_000 },
+    async () => {
+      const nats = await startNats();
+      const password = "the-right-one-4711";
+      const redis = await startRedis(undefined, { args: ["--requirepass", password] });
+      const admin = new Redis(`redis://:${password}@127.0.0.1:${redis.port}`);
+      try {
+        const gateway = await startGatewayProcess({
+          NATS_URL: nats.url,
+          REDIS_URL: `redis://:${password}@127.0.0.1:${redis.port}`,
+          SMTP_URL: "smtp://127.0.0.1:1",
+          SLACK_BOT_TOKEN,
+          SLACK_API_URL: "http://127.0.0.1:1/api/",
+        });
+        try {
+          // the password is rotated under it: its queues and workers try it again and again
+          await admin.config("SET", "requirepass", "rotated-elsewhere");
+          await admin.client("KILL", "TYPE", "normal");
+          await new Promise((resolve) => setTimeout(resolve, 3000));
+          assert.match(gateway.output(), /WRONGPASS/, "the failure itself is reported");
+          assertNoSecrets({ "gateway output": gateway.output() }, [password]);
+        } finally {
+          await gateway.kill();
+        }
+      } finally {
+        admin.disconnect();
+        await redis.dispose();
+        await nats.dispose();
+      }
+    },
+  );
+
+  test(
+    "a wrong Redis password stops the start with Redis's reason, not the password",
     { timeout: 120_000 },
     async () => {
       const nats = await startNats();
       const redis = await startRedis(undefined, { args: ["--requirepass", "the-right-one"] });
       const wrong = "wrong-redis-password-4711";
       try {
-        const gateway = await startGatewayProcess({
+        const failure = await startGatewayProcess({
           NATS_URL: nats.url,
           REDIS_URL: `redis://:${wrong}@127.0.0.1:${redis.port}`,
           SMTP_URL: "smtp://127.0.0.1:1",
           SLACK_BOT_TOKEN,
           SLACK_API_URL: "http://127.0.0.1:1/api/",
-        });
-        try {
-          // the delivery queues and workers try to authenticate again and again meanwhile
-          await new Promise((resolve) => setTimeout(resolve, 3000));
-          assert.match(gateway.output(), /WRONGPASS/, "the failure itself is reported");
-          assertNoSecrets({ "gateway output": gateway.output() }, [wrong]);
-        } finally {
-          await gateway.kill();
-        }
+        }).then(
+          async (gateway) => {
+            await gateway.kill();
+            return "started";
+          },
+          (error: Error) => error.message,
+        );
+        assert.match(
+          failure,
+          new RegExp(
+            `Redis at redis://:\\*\\*\\*@127\\.0\\.0\\.1:${redis.port}/? refused this gateway: WRONGPASS.*REDIS_URL`,
+          ),
+        );
+        assertNoSecrets({ "gateway output": failure }, [wrong]);
       } finally {
         await redis.dispose();
         await nats.dispose();

@@ -11,7 +11,7 @@ import type { Metrics } from "../../observability/metrics.ts";
 import { readJson } from "../kv-state.ts";
 import { recordKvKey, shortHash } from "../keys.ts";
 import { authorEmail, findPerson } from "../people.ts";
-import { QUEUE_NAMES, jobOptions } from "../queue.ts";
+import { QUEUE_NAMES, jobOptions, throttledErrorLog } from "../queue.ts";
 import type { EntityRecord } from "../record.ts";
 import { messageId, renderEmail } from "../render/email.ts";
 import { trackEvents, type TrackCaches } from "../track.ts";
@@ -83,10 +83,14 @@ export function createEmailChannel(deps: EmailChannelDeps): DeliveryChannel {
   const { kv, connection, config, logger, metrics } = deps;
   const log = logger.child({ channel: "email" });
   const prefix = config.redis.prefix;
+  // one line per interval while Redis is away, from the queue and the worker alike: without a
+  // listener bullmq prints each reconnect's error as a raw stack trace on stderr
+  const onQueueError = throttledErrorLog((error) =>
+    log.warn({ err: error.message }, "e-mail queue or worker error"),
+  );
   const queue = new Queue<EmailJobData>(QUEUE_NAMES.email, { connection: deps.producer, prefix });
-  // Without a listener bullmq console.errors the error whole, the AUTH command's password
-  // included; the connection's own listener already logs Redis trouble, scrubbed.
-  queue.on("error", (error) => log.debug({ err: error.message }, "delivery queue error"));
+  // (bullmq would otherwise console.error each error whole, an AUTH command's password included)
+  queue.on("error", onQueueError);
   const transport = createTransport(deps.smtpUrl);
   const options = jobOptions("email", config.notify.delivery);
   const from = config.notify.email.from;
@@ -210,7 +214,7 @@ export function createEmailChannel(deps: EmailChannelDeps): DeliveryChannel {
           );
         })().catch(() => undefined);
       });
-      worker.on("error", (error) => log.warn({ err: error.message }, "e-mail worker error"));
+      worker.on("error", onQueueError);
     },
     deadLetterCount: () => queue.getFailedCount(),
     async close() {

@@ -10,7 +10,7 @@ import { inSpan, traceIdOrNull } from "../../observability/tracing.ts";
 import type { Metrics } from "../../observability/metrics.ts";
 import { casUpdate, readJson } from "../kv-state.ts";
 import { recordKvKey, shortHash, slackClaimKvKey, slackMessageKvKey, slackReplyClaimKvKey } from "../keys.ts";
-import { QUEUE_NAMES, jobOptions } from "../queue.ts";
+import { QUEUE_NAMES, jobOptions, throttledErrorLog } from "../queue.ts";
 import type { EntityRecord, SlackTarget } from "../record.ts";
 import { renderSlackFailureThread, renderSlackMessage, type SlackMessage } from "../render/slack.ts";
 import { trackEvents, type TrackCaches } from "../track.ts";
@@ -96,10 +96,14 @@ export function createSlackChannel(deps: SlackChannelDeps): DeliveryChannel {
   const { kv, connection, config, logger, metrics } = deps;
   const log = logger.child({ channel: "slack" });
   const prefix = config.redis.prefix;
+  // one line per interval while Redis is away, from the queue and the worker alike: without a
+  // listener bullmq prints each reconnect's error as a raw stack trace on stderr
+  const onQueueError = throttledErrorLog((error) =>
+    log.warn({ err: error.message }, "Slack queue or worker error"),
+  );
   const queue = new Queue<SlackJobData>(QUEUE_NAMES.slack, { connection: deps.producer, prefix });
-  // Without a listener bullmq console.errors the error whole, the AUTH command's password
-  // included; the connection's own listener already logs Redis trouble, scrubbed.
-  queue.on("error", (error) => log.debug({ err: error.message }, "delivery queue error"));
+  // (bullmq would otherwise console.error each error whole, an AUTH command's password included)
+  queue.on("error", onQueueError);
   const sdkLog = slackSdkLogger(log);
   const client = new WebClient(deps.token, {
     slackApiUrl: config.notify.slack.apiUrl,
@@ -424,7 +428,7 @@ export function createSlackChannel(deps: SlackChannelDeps): DeliveryChannel {
           );
         })().catch(() => undefined);
       });
-      worker.on("error", (error) => log.warn({ err: error.message }, "Slack worker error"));
+      worker.on("error", onQueueError);
     },
     deadLetterCount: () => queue.getFailedCount(),
     async close() {

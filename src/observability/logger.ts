@@ -8,7 +8,10 @@ export type { Logger } from "pino";
  * not enough: a secret can hide in an error message or a URL (smtp://user:pass@host).
  */
 export function secretScrubber(secrets: readonly string[]): (line: string) => string {
-  const values = [...new Set(secrets.filter((s) => s.length >= 4))].sort((a, b) => b.length - a.length);
+  // a line is JSON: a secret holding a quote, a backslash or a control character is written
+  // escaped (my\"secret), so that form is looked for as well as the raw one
+  const forms = secrets.filter((s) => s.length >= 4).flatMap((s) => [s, JSON.stringify(s).slice(1, -1)]);
+  const values = [...new Set(forms)].sort((a, b) => b.length - a.length);
   if (values.length === 0) return (line) => line;
   const escaped = values.map((v) => v.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"));
   const pattern = new RegExp(escaped.join("|"), "g");

@@ -4,7 +4,7 @@ import { test } from "node:test";
 import { sign } from "@octokit/webhooks-methods";
 import { verifyGithubSignature, verifyGitlabToken } from "../../src/ingress/verify.ts";
 import { retryDelayMs } from "../../src/bus/consume.ts";
-import { secretScrubber, urlCredentials } from "../../src/observability/logger.ts";
+import { createLogger, secretScrubber, urlCredentials } from "../../src/observability/logger.ts";
 
 test("GitHub signatures verify against any configured secret and nothing else", async () => {
   const text = '{"zen":"Keep it logically awesome."}';
@@ -62,4 +62,18 @@ test("the log scrubber removes secret values anywhere in a line, including URL p
   );
   assert.doesNotMatch(line, /hunter22|p%40ss-word|p@ss-word/);
   assert.match(line, /\[REDACTED]/);
+});
+
+test("a secret with characters JSON escapes (quote, backslash, tab) is scrubbed from log lines too", () => {
+  const secrets = [String.raw`webhook"secret\one`, "tab\tsecret-two"];
+  const lines: string[] = [];
+  const logger = createLogger({ level: "info", secrets, write: (line) => lines.push(line) });
+  // a sender pasting the secret into the event header: the rejection logs that header
+  logger.info({ event: secrets[0], other: secrets[1] }, "webhook rejected");
+  logger.error({ err: new Error(`connect smtp://mailer:${secrets[0]}@mail failed`) }, "delivery failed");
+  const text = lines.join("");
+  for (const secret of secrets) {
+    assert.ok(!text.includes(JSON.stringify(secret).slice(1, -1)), "not even as escaped JSON");
+  }
+  assert.equal(text.match(/\[REDACTED]/g)?.length, 4, text);
 });

@@ -39,6 +39,11 @@ export type EventHandler = (event: BuildEvent, context: HandlerContext) => Promi
 export interface BatchContext {
   /** whether any of the events was tried before, so half-done work must be redone */
   readonly retry: boolean;
+  /**
+   * The trace context to give what an event causes (a delivery job): this consumer's span in
+   * the event's trace, so the delivery shows under it; the event's own when tracing is off.
+   */
+  traceparentFor(eventTraceparent: string | undefined): string | undefined;
   /** tells JetStream the work is still going (resets ack_wait) */
   working(): void;
 }
@@ -170,16 +175,18 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
     const first = group[0];
     if (first === undefined) return Promise.resolve();
     if (options.handleBatch) {
-      const context: BatchContext = {
-        retry: retry || group.some(({ msg }) => msg.info.deliveryCount > 1),
-        working: () => group.forEach(({ msg }) => msg.working()),
-      };
+      const handleBatch = options.handleBatch;
       const events = group.map(({ event }) => event);
       return inBatchSpans(
         `consume ${durable}`,
         events.map((event) => event.traceparent),
         "consumer",
-        () => options.handleBatch(events, context),
+        (traceparentFor) =>
+          handleBatch(events, {
+            retry: retry || group.some(({ msg }) => msg.info.deliveryCount > 1),
+            traceparentFor,
+            working: () => group.forEach(({ msg }) => msg.working()),
+          }),
       );
     }
     const { msg, event } = first;

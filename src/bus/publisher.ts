@@ -2,6 +2,7 @@ import type { JetStreamClient } from "@nats-io/jetstream";
 import type { BuildEvent } from "../events/schema.ts";
 import type { Logger } from "../observability/logger.ts";
 import type { Metrics } from "../observability/metrics.ts";
+import { handOn, inSpan, tracingOn } from "../observability/tracing.ts";
 import { SpoolFullError, type Spool } from "./spool.ts";
 
 export class EventsUnavailableError extends Error {
@@ -123,6 +124,19 @@ export class EventPublisher {
     });
   }
 
+  /**
+   * Publishes inside a producer span, and hands that span on in the event, so each consumer's
+   * span is its child: the trace shows JetStream's part of the webhook's time, and what came
+   * of each event it stored.
+   */
+  #publishTraced(event: BuildEvent): Promise<boolean> {
+    return inSpan(`publish ${event.type}`, event.traceparent, "producer", (span) => {
+      const traceparent = handOn(span, event.traceparent);
+      if (traceparent === undefined || traceparent === event.traceparent) return this.publishOne(event);
+      return this.publishOne({ ...event, traceparent });
+    });
+  }
+
   async publish(events: readonly BuildEvent[]): Promise<PublishOutcome> {
     const payloads = this.#serialize(events);
     let stored = 0;
@@ -130,7 +144,11 @@ export class EventPublisher {
     let failure: unknown = null;
     if (this.#options.connected()) await this.#endOfTurn();
     if (this.#options.connected()) {
-      const results = await Promise.allSettled(events.map((event, i) => this.publishOne(event, payloads[i])));
+      const results = await Promise.allSettled(
+        events.map((event, i) =>
+          tracingOn() ? this.#publishTraced(event) : this.publishOne(event, payloads[i]),
+        ),
+      );
       const leftover: BuildEvent[] = [];
       results.forEach((result, index) => {
         if (result.status === "fulfilled") {

@@ -11,6 +11,10 @@ import { traceIdOf, traceparentFor } from "../ingress/trace.ts";
 
 const tracer = trace.getTracer("buildcast");
 
+/** whether spans are recorded and exported (initTracing found an endpoint) */
+let exporting = false;
+export const tracingOn = (): boolean => exporting;
+
 /**
  * Span export is on when OTEL_EXPORTER_OTLP_ENDPOINT (or …_TRACES_ENDPOINT) is set, the way
  * every OpenTelemetry SDK reads it; the exporter reads the rest of the OTEL_* variables itself.
@@ -32,6 +36,7 @@ export async function initTracing(
     spanProcessors: [new BatchSpanProcessor(new OTLPTraceExporter())],
   });
   provider.register();
+  exporting = true;
   return () => provider.shutdown();
 }
 
@@ -47,10 +52,23 @@ export function traceparentOf(span: Span, fallbackParent: string | undefined): s
   return carrier.traceparent ?? traceparentFor(fallbackParent);
 }
 
-type Kind = "server" | "consumer" | "producer" | "internal";
+/**
+ * The traceparent to hand on to work that `span` causes (an event it publishes, a delivery
+ * it queues), so that work's span is this span's child; `parent` unchanged when no span is
+ * recorded (tracing off), which keeps the trace id flowing at no cost.
+ */
+export function handOn(span: Span, parent: string | undefined): string | undefined {
+  if (!span.isRecording()) return parent;
+  const carrier: Record<string, string> = {};
+  propagation.inject(trace.setSpan(context.active(), span), carrier);
+  return carrier.traceparent ?? parent;
+}
+
+type Kind = "server" | "client" | "consumer" | "producer" | "internal";
 
 const SPAN_KIND: Readonly<Record<Kind, SpanKind>> = {
   server: SpanKind.SERVER,
+  client: SpanKind.CLIENT,
   consumer: SpanKind.CONSUMER,
   producer: SpanKind.PRODUCER,
   internal: SpanKind.INTERNAL,
@@ -80,31 +98,46 @@ export async function inSpan<T>(
   });
 }
 
+/** For an event of a batch, the traceparent to hand on (its trace's span of the batch's work). */
+export type HandOn = (eventTraceparent: string | undefined) => string | undefined;
+
 /**
  * Runs `work` once for a batch of events, with a span in the trace of each (a consumer's
  * batch holds events of many webhooks, and each webhook's trace must show the work done on
- * it). The spans share the batch's duration and outcome; the last one is active.
+ * it). The spans share the batch's duration and outcome; the last one is active. `work` gets
+ * what to hand on for each event, so what it queues continues that event's span.
  */
 export async function inBatchSpans<T>(
   name: string,
   traceparents: readonly (string | undefined)[],
   kind: Kind,
-  work: () => Promise<T>,
+  work: (handOnFor: HandOn) => Promise<T>,
 ): Promise<T> {
   const distinct = [...new Set(traceparents)];
-  if (distinct.length <= 1) return inSpan(name, distinct[0], kind, work);
+  if (distinct.length <= 1) {
+    return inSpan(name, distinct[0], kind, (span) => work((parent) => handOn(span, parent)));
+  }
   const attributes = { "messaging.batch.message_count": traceparents.length };
-  const spans = distinct.map((traceparent) =>
-    tracer.startSpan(name, { kind: SPAN_KIND[kind], attributes }, contextFrom(traceparent)),
+  const spans = new Map(
+    distinct.map((traceparent) => [
+      traceparent,
+      tracer.startSpan(name, { kind: SPAN_KIND[kind], attributes }, contextFrom(traceparent)),
+    ]),
   );
-  const active = spans[spans.length - 1] ?? trace.getActiveSpan();
+  const handOnFor: HandOn = (parent) => {
+    const span = spans.get(parent);
+    return span ? handOn(span, parent) : parent;
+  };
+  const active = [...spans.values()].at(-1) ?? trace.getActiveSpan();
   try {
-    return await (active ? context.with(trace.setSpan(context.active(), active), work) : work());
+    return await (active
+      ? context.with(trace.setSpan(context.active(), active), () => work(handOnFor))
+      : work(handOnFor));
   } catch (error) {
-    for (const span of spans) failed(span, error);
+    for (const span of spans.values()) failed(span, error);
     throw error;
   } finally {
-    for (const span of spans) span.end();
+    for (const span of spans.values()) span.end();
   }
 }
 

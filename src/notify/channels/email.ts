@@ -169,6 +169,7 @@ export function createEmailChannel(deps: EmailChannelDeps): DeliveryChannel {
             ? (await readJson<EntityRecord>(kv, recordKvKey("email", runKey(event.data))))?.value?.data
             : null;
         const about = withRunCommit(event.data, run);
+        const traceparent = context.traceparentFor(event.traceparent);
         for (const route of routes) {
           const to = recipients(route, about, config.people, mailed);
           if (to.length === 0) continue;
@@ -180,7 +181,7 @@ export function createEmailChannel(deps: EmailChannelDeps): DeliveryChannel {
             threadRootId: decision.threadRootId,
             entityKey,
             data: about,
-            ...(event.traceparent ? { traceparent: event.traceparent } : {}),
+            ...(traceparent ? { traceparent } : {}),
           };
           // the job id names the notice: adding it again is a no-op
           await queue.add("deliver", data, {
@@ -192,7 +193,7 @@ export function createEmailChannel(deps: EmailChannelDeps): DeliveryChannel {
     },
     startWorker() {
       const traced = (job: Job<EmailJobData>) =>
-        inSpan("deliver email", job.data.traceparent, "producer", () => deliver(job));
+        inSpan("deliver email", job.data.traceparent, "client", () => deliver(job));
       worker = new Worker<EmailJobData>(QUEUE_NAMES.email, traced, {
         connection,
         prefix,

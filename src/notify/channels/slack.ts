@@ -381,9 +381,10 @@ export function createSlackChannel(deps: SlackChannelDeps): DeliveryChannel {
         targetsOf,
         caches: deps.caches,
       });
-      for (const { record, changed, traceparent } of records) {
+      for (const { record, changed, traceparent: eventTraceparent } of records) {
         // a redelivery may follow a crash between the KV write and Queue.add: add again
         if (!changed && !context.retry) continue;
+        const traceparent = context.traceparentFor(eventTraceparent);
         for (const slackChannel of Object.keys(record.targets)) {
           await queue.add(
             "deliver",
@@ -402,7 +403,7 @@ export function createSlackChannel(deps: SlackChannelDeps): DeliveryChannel {
     },
     startWorker() {
       const traced = (job: Job<SlackJobData>, token?: string) =>
-        inSpan("deliver slack", job.data.traceparent, "producer", () => deliver(job, token));
+        inSpan("deliver slack", job.data.traceparent, "client", () => deliver(job, token));
       worker = new Worker<SlackJobData>(QUEUE_NAMES.slack, traced, {
         connection,
         prefix,

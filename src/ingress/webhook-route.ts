@@ -35,9 +35,11 @@ export interface WebhookRouteDeps {
 }
 
 /**
- * Event names a rejected webhook may be counted under. Its header was never verified, and
- * each distinct label value is a time series kept for the life of the process: labelling
- * by whatever a stranger sends would let anyone grow /metrics without bound.
+ * Event names a webhook may be counted under; any other is counted as "other". The header is
+ * never verified — GitHub signs the body only, so a body captured once verifies under any
+ * event name, and GitLab's token does not vouch for it either — and each distinct label value
+ * is a time series kept for the life of the process: labelling by whatever a sender claims
+ * would let anyone grow /metrics without bound. An ignored event's name is in its log line.
  */
 const COUNTED_EVENTS: Readonly<Record<Provider, ReadonlySet<string>>> = {
   github: new Set([...GITHUB_HANDLED_EVENTS.keys(), "ping"]),
@@ -55,8 +57,6 @@ interface Exchange {
   readonly req: IncomingMessage;
   readonly res: ServerResponse;
   readonly started: number;
-  /** the verified event name, once known */
-  event?: string;
   /** the rate limit's headers, once counted */
   limitHeaders?: Readonly<Record<string, string>>;
 }
@@ -94,9 +94,7 @@ export function createWebhookRoute(
     });
     res.end(json);
     const claimed = req.headers[EVENT_HEADER[provider]];
-    const event =
-      exchange.event ??
-      (typeof claimed === "string" && COUNTED_EVENTS[provider].has(claimed) ? claimed : "other");
+    const event = typeof claimed === "string" && COUNTED_EVENTS[provider].has(claimed) ? claimed : "other";
     metrics.webhooks.inc({ provider, event, outcome });
     metrics.ingressLatency.observe(
       { provider, status: String(status) },
@@ -183,7 +181,6 @@ export function createWebhookRoute(
     const claimed = header(req, EVENT_HEADER[provider]) ?? "unknown";
     try {
       const received = await receive({ header: (name) => header(req, name), rawBody });
-      exchange.event = received.event;
       if (received.outcome === "ping") {
         deps.logger.info({ provider, traceId, event: received.event }, "ping received");
         reply(exchange, 200, "ping", { ok: true, message: "pong" });

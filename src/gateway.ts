@@ -4,6 +4,7 @@ import { join } from "node:path";
 import type { LoadedConfig } from "./config/load.ts";
 import { connectBus, redactUrl, type Bus } from "./bus/connect.ts";
 import { DEFAULT_MAX_PAYLOAD, EventPublisher } from "./bus/publisher.ts";
+import { startLagSampler } from "./bus/lag.ts";
 import { Spool } from "./bus/spool.ts";
 import { ensureStreams } from "./bus/stream.ts";
 import { isListening, startLocalNats, startLocalRedis, type LocalServer } from "./dev/local-servers.ts";
@@ -196,6 +197,7 @@ export async function startGateway(loaded: LoadedConfig, options: GatewayOptions
       `cannot start the status store and notifiers: ${message}${REPLICAS.test(message) ? REPLICAS_HINT : ""}`,
     );
   }
+  const lag = startLagSampler({ jsm: bus.jsm, stream: config.nats.stream.name, metrics });
 
   let draining = false;
   const readiness = (): Readiness => {
@@ -248,6 +250,7 @@ export async function startGateway(loaded: LoadedConfig, options: GatewayOptions
     (closing ??= (async () => {
       draining = true;
       stopped = true;
+      lag.stop();
       // stop taking connections; in-flight requests finish, idle keep-alive sockets close
       const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();

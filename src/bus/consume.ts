@@ -311,22 +311,6 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
     }
   };
 
-  // lag for /metrics: what the stream holds that this consumer has not yet seen or acked
-  const lagTimer = setInterval(() => {
-    consumer
-      .info(false)
-      .then((info) => {
-        // a consumer being deleted and recreated (replay) can answer without its counts
-        const counts = info as Partial<typeof info>;
-        if (typeof counts.num_pending === "number")
-          options.metrics?.consumerPending.set({ consumer: durable }, counts.num_pending);
-        if (typeof counts.num_ack_pending === "number")
-          options.metrics?.consumerAckPending.set({ consumer: durable }, counts.num_ack_pending);
-      })
-      .catch(() => undefined);
-  }, 5000);
-  lagTimer.unref();
-
   /**
    * Closes the pull when its consumer is deleted or recreated under us (an operator's
    * `replay`, a stream restored from backup), so the loop re-binds at once instead of
@@ -393,7 +377,6 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
     durable,
     stop: async () => {
       stopping = true;
-      clearInterval(lagTimer);
       await messages?.close();
       await loop;
     },

@@ -2,7 +2,7 @@ import type { JetStreamClient, JetStreamManager, JsMsg, ConsumerMessages } from 
 import { parseBuildEvent, EventValidationError } from "../events/build-event.ts";
 import type { BuildEvent } from "../events/schema.ts";
 import type { Logger } from "../observability/logger.ts";
-import type { Metrics } from "../observability/metrics.ts";
+import { countFromZero, type Metrics } from "../observability/metrics.ts";
 import { inBatchSpans, inSpan, traceIdOrNull } from "../observability/tracing.ts";
 import { deadLetterSubject, ensureDurableConsumer } from "./stream.ts";
 
@@ -120,6 +120,7 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
   });
   const consumer = await js.consumers.get(stream, durable);
   const log = logger.child({ consumer: durable });
+  if (options.metrics) countFromZero(options.metrics, { consumer: durable });
   let stopping = false;
   let messages: ConsumerMessages | undefined;
 

@@ -4,7 +4,7 @@ import { DependencyUnavailableError, startConsumer, type RunningConsumer } from 
 import { clearOnReconnect } from "../bus/kv-cache.ts";
 import type { Config, Secrets } from "../config/schema.ts";
 import type { Logger } from "../observability/logger.ts";
-import type { Metrics } from "../observability/metrics.ts";
+import { countFromZero, type Metrics } from "../observability/metrics.ts";
 import type { DeliveryChannel } from "./channels/channel.ts";
 import { createEmailChannel } from "./channels/email.ts";
 import { createSlackChannel } from "./channels/slack.ts";
@@ -88,6 +88,7 @@ export function createNotifyService(deps: NotifyDeps): NotifyService {
         channels.push(createEmailChannel({ ...shared, smtpUrl: secrets.smtpUrl, caches: caches.email }));
 
       for (const channel of channels) {
+        countFromZero(metrics, { channel: channel.name });
         channel.startWorker();
         consumers.push(
           await startConsumer({

@@ -90,3 +90,20 @@ export function createMetrics() {
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;
+
+/**
+ * Creates a consumer's and a delivery channel's counter series at 0 when it starts. The
+ * alerts read them with increase(), which cannot see a series' first step (there is no
+ * earlier sample): a series born with its first dead letter would never fire the alert.
+ */
+export function countFromZero(
+  metrics: Metrics,
+  of: { readonly consumer: string } | { readonly channel: string },
+): void {
+  if ("consumer" in of) {
+    for (const outcome of ["ack", "retry", "dead_letter"]) metrics.consumed.inc({ ...of, outcome }, 0);
+  } else {
+    for (const outcome of ["sent", "updated", "retry", "rate_limited", "dead_letter"])
+      metrics.deliveries.inc({ ...of, outcome }, 0);
+  }
+}

@@ -1,0 +1,52 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { startTestGateway } from "../helpers/gateway.ts";
+import { eventually } from "../helpers/poll.ts";
+import { startSlackServer } from "../helpers/slack-server.ts";
+import { workflowRun } from "../helpers/synthetic-webhooks.ts";
+import { postGithub } from "../helpers/webhooks.ts";
+
+const sample = async (url: string, series: string): Promise<number | undefined> => {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const line = text.split("\n").find((l) => l.startsWith(`${series} `));
+  return line === undefined ? undefined : Number(line.slice(series.length + 1));
+};
+
+/**
+ * Prometheus's increase() cannot see a counter's first step when the series is born with
+ * it (there is no earlier sample to compare with), so the runbook's dead-letter alerts,
+ * `increase(…{outcome="dead_letter"}[15m]) > 0`, would miss the first dead letter of every
+ * process. The series they read must exist, at 0, from the start.
+ */
+test("the counters the dead-letter alerts read exist at 0 before the first dead letter, then count it", async () => {
+  const slack = await startSlackServer();
+  const gateway = await startTestGateway({
+    env: { SLACK_BOT_TOKEN: "xoxb-alerts", SLACK_API_URL: slack.apiUrl, SMTP_URL: "smtp://127.0.0.1:9" },
+    overrides: {
+      routes: [{ name: "failures", on: ["failed"], slack: { channel: "CGONE" } }],
+      notify: { slack: { apiUrl: slack.apiUrl, minInterval: 100 }, delivery: { backoff: 100 } },
+    },
+  });
+  try {
+    const series = [
+      'buildcast_deliveries_total{channel="slack",outcome="dead_letter"}',
+      'buildcast_deliveries_total{channel="email",outcome="dead_letter"}',
+      'buildcast_consumer_messages_total{consumer="status-store",outcome="dead_letter"}',
+      'buildcast_consumer_messages_total{consumer="notify-slack",outcome="dead_letter"}',
+      'buildcast_consumer_messages_total{consumer="notify-email",outcome="dead_letter"}',
+    ];
+    for (const name of series) assert.equal(await sample(gateway.url, name), 0, name);
+
+    slack.failChannel("CGONE", "channel_not_found");
+    const body = workflowRun({ runId: 42, status: "completed", conclusion: "failure", at: 5 });
+    assert.equal((await postGithub(gateway.url, "workflow_run", body)).status, 202);
+    await eventually(
+      async () => (await sample(gateway.url, series[0] ?? "")) === 1,
+      "the Slack dead letter counted",
+      20_000,
+    );
+  } finally {
+    await gateway.close();
+    await slack.close();
+  }
+});

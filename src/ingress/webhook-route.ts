@@ -102,8 +102,16 @@ export function createWebhookRoute(
     );
   };
 
+  // a 503 `busy` (too many bodies arriving at once) is counted apart: rejected_503 is what
+  // BuildcastWebhooksUnavailable pages on, as JetStream and the spool unable to store events
   const rejected = (exchange: Exchange, error: HttpError): void =>
-    reply(exchange, error.status, `rejected_${error.status}`, error.toJSON(), error.headers);
+    reply(
+      exchange,
+      error.status,
+      error.code === "busy" ? "rejected_busy" : `rejected_${error.status}`,
+      error.toJSON(),
+      error.headers,
+    );
 
   /** A webhook refused for what it is (headers, body, payload): logged, then answered. */
   const refused = (exchange: Exchange, error: HttpError, traceId?: string): void => {

@@ -12,7 +12,7 @@ export function createMetrics() {
     registry,
     webhooks: new Counter({
       name: "buildcast_webhooks_total",
-      help: "Webhooks received, by provider, event and outcome (accepted, spooled, ignored, duplicate, rejected_<status>)",
+      help: "Webhooks received, by provider, event and outcome (accepted, spooled, ignored, duplicate, ping, rejected_<status>, rejected_busy)",
       labelNames: ["provider", "event", "outcome"] as const,
       registers,
     }),

@@ -1,10 +1,13 @@
 import assert from "node:assert/strict";
+import { connect } from "node:net";
 import { test } from "node:test";
 import { startTestGateway } from "../helpers/gateway.ts";
+import { startIngress } from "../helpers/ingress.ts";
 import { eventually } from "../helpers/poll.ts";
+import { startNats } from "../helpers/servers.ts";
 import { startSlackServer } from "../helpers/slack-server.ts";
 import { workflowRun } from "../helpers/synthetic-webhooks.ts";
-import { postGithub } from "../helpers/webhooks.ts";
+import { GITLAB_TOKEN, postGithub } from "../helpers/webhooks.ts";
 
 const sample = async (url: string, series: string): Promise<number | undefined> => {
   const text = await (await fetch(`${url}/metrics`)).text();
@@ -48,5 +51,59 @@ test("the counters the dead-letter alerts read exist at 0 before the first dead 
   } finally {
     await gateway.close();
     await slack.close();
+  }
+});
+
+/**
+ * BuildcastWebhooksUnavailable pages on rejected_503 as "JetStream unreachable and the spool
+ * full or disabled". A 503 `busy` (more than server.bodyMemory of bodies arriving at once,
+ * which a stranger can cause with unsigned bodies) says nothing about JetStream.
+ */
+test("a 503 busy is counted apart from the 503 of an unavailable JetStream", async () => {
+  const nats = await startNats();
+  const ingress = await startIngress(nats, null, { server: { bodyMemory: "50kb", requestTimeout: "10s" } });
+  const port = Number(new URL(ingress.url).port);
+  const body = JSON.stringify({ object_kind: "pipeline", padding: "x".repeat(60_000) });
+  const head =
+    `POST /webhooks/gitlab HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n` +
+    `X-Gitlab-Token: ${GITLAB_TOKEN}\r\nX-Gitlab-Event: Pipeline Hook\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n`;
+  const send = (text: string) => {
+    const socket = connect(port, "127.0.0.1");
+    let answer = "";
+    const answered = new Promise<string>((resolve) =>
+      socket.on("data", (chunk: Buffer) => {
+        answer += chunk.toString();
+        if (answer.endsWith("}")) resolve(answer);
+      }),
+    );
+    socket.write(text);
+    return { socket, answered };
+  };
+  try {
+    // the first holds 30 KB of its body; the second does not fit beside it
+    const first = send(head + body.slice(0, 30_000));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const second = send(head + body);
+    assert.match(await second.answered, /^HTTP\/1\.1 503[\s\S]*"error":"busy"/);
+    second.socket.destroy();
+    first.socket.destroy();
+    assert.equal(
+      await sample(
+        ingress.url,
+        'buildcast_webhooks_total{provider="gitlab",event="Pipeline Hook",outcome="rejected_busy"}',
+      ),
+      1,
+    );
+    assert.equal(
+      await sample(
+        ingress.url,
+        'buildcast_webhooks_total{provider="gitlab",event="Pipeline Hook",outcome="rejected_503"}',
+      ),
+      undefined,
+      "not the series BuildcastWebhooksUnavailable pages on",
+    );
+  } finally {
+    await ingress.close();
+    await nats.dispose();
   }
 });

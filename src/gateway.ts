@@ -227,6 +227,7 @@ export async function startGateway(loaded: LoadedConfig, options: GatewayOptions
       requestTimeout: config.server.requestTimeout,
     });
   } catch (error) {
+    lag.stop();
     await notify.stop();
     await status.stop();
     await publisher.stop();

@@ -95,12 +95,21 @@ export async function startGateway(loaded: LoadedConfig, options: GatewayOptions
     await Promise.all(localServers.splice(0).map((server) => server.stop()));
   };
 
+  // role "ingress" takes webhooks and serves the API but runs no consumers; "workers" runs the
+  // consumers and serves the API but takes no webhooks; "all" (the default) does everything
+  const runConsumers = (options.consumers ?? true) && config.role !== "ingress";
+  const needsRedis = runConsumers && (secrets.slackBotToken !== null || secrets.smtpUrl !== null);
+
   let bus: Bus;
   try {
     const nats = await ensureLocalServer("nats", loaded, logger);
     if (nats) localServers.push(nats);
-    const redis = await ensureLocalServer("redis", loaded, logger);
-    if (redis) localServers.push(redis);
+    // Redis carries only the Slack and e-mail deliveries: an ingress replica, or a gateway with
+    // both channels off, neither needs it nor waits for it (a Redis outage must not stop one)
+    if (needsRedis) {
+      const redis = await ensureLocalServer("redis", loaded, logger);
+      if (redis) localServers.push(redis);
+    }
     try {
       bus = await connectBus(config.nats.url, logger);
     } catch (error) {
@@ -172,9 +181,6 @@ export async function startGateway(loaded: LoadedConfig, options: GatewayOptions
   });
   publisher.startFlusher(config.spool.flushInterval);
 
-  // role "ingress" takes webhooks and serves the API but runs no consumers; "workers" runs the
-  // consumers and serves the API but takes no webhooks; "all" (the default) does everything
-  const runConsumers = (options.consumers ?? true) && config.role !== "ingress";
   const deps = { nc: bus.nc, js: bus.js, jsm: bus.jsm, config, secrets, logger, metrics };
   const status = createStatusService({ ...deps, consume: runConsumers });
   // loaded only where it runs: Slack, SMTP and bullmq/ioredis are ~20 MB an ingress never uses

@@ -92,9 +92,13 @@ test(
  * The gateway in-process as it would be for the built-in default URLs (which nothing may
  * listen at here, nor a test start a server on): `explicit` false, so it tries local servers.
  */
-function loadAsDefault(urls: { nats: string; redis: string }, dir: string): LoadedConfig {
+function loadAsDefault(
+  urls: { nats: string; redis: string },
+  dir: string,
+  env: Record<string, string> = {},
+): LoadedConfig {
   const loaded = loadConfig({
-    env: {},
+    env,
     overrides: {
       server: { host: "127.0.0.1", port: 0 },
       nats: { url: urls.nats },
@@ -113,8 +117,9 @@ async function startupErrorAsDefault(
   urls: { nats: string; redis: string },
   dir: string,
   config?: LoadedConfig["config"],
+  env: Record<string, string> = {},
 ): Promise<unknown> {
-  const loaded = loadAsDefault(urls, dir);
+  const loaded = loadAsDefault(urls, dir, env);
   try {
     const gateway = await startGateway(config ? { ...loaded, config } : loaded, { logger });
     await gateway.close();
@@ -124,6 +129,9 @@ async function startupErrorAsDefault(
   }
 }
 
+/** e-mail on: the notifiers run, and need Redis (no mail is sent in these tests) */
+const WITH_EMAIL = { SMTP_URL: "smtp://127.0.0.1:1" };
+
 test(
   "for the default URLs with nothing listening, local servers start with the gateway and stop with it",
   { timeout: 60_000 },
@@ -131,10 +139,16 @@ test(
     await inTempDir(async (dir) => {
       const natsPort = await freePort();
       const redisPort = await freePort();
-      const gateway = await startGateway(
-        loadAsDefault({ nats: `nats://127.0.0.1:${natsPort}`, redis: `redis://127.0.0.1:${redisPort}` }, dir),
-        { logger },
-      );
+      const urls = { nats: `nats://127.0.0.1:${natsPort}`, redis: `redis://127.0.0.1:${redisPort}` };
+      // with Slack and e-mail off nothing uses Redis, so no redis-server is started for it
+      const quiet = await startGateway(loadAsDefault(urls, dir), { logger });
+      try {
+        assert.equal(await isListening("127.0.0.1", natsPort), true);
+        assert.equal(await isListening("127.0.0.1", redisPort), false, "no redis-server without notices");
+      } finally {
+        await quiet.close();
+      }
+      const gateway = await startGateway(loadAsDefault(urls, dir, WITH_EMAIL), { logger });
       try {
         assert.equal(await isListening("127.0.0.1", natsPort), true);
         assert.equal(await isListening("127.0.0.1", redisPort), true);
@@ -248,6 +262,8 @@ test("a local redis-server that cannot start is a StartupError too", { timeout: 
     const error = await startupErrorAsDefault(
       { nats: nats.url, redis: `redis://${UNBINDABLE}:${redisPort}` },
       dir,
+      undefined,
+      WITH_EMAIL,
     );
     assert.ok(error instanceof StartupError, `not a StartupError: ${String(error)}`);
     assert.match(

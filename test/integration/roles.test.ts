@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { startTestGateway } from "../helpers/gateway.ts";
-import { startNats, startRedis } from "../helpers/servers.ts";
+import { startGatewayProcess } from "../helpers/gateway-process.ts";
+import { freePort, startNats, startRedis } from "../helpers/servers.ts";
 import { workflowRun } from "../helpers/synthetic-webhooks.ts";
 import { postGithub } from "../helpers/webhooks.ts";
 
@@ -57,6 +58,37 @@ test(
       await ingress.close();
       await nats.dispose();
       await redis.dispose();
+    }
+  },
+);
+
+test(
+  "Redis away stops neither an ingress replica nor a gateway whose notices are off",
+  { timeout: 120_000 },
+  async () => {
+    const nats = await startNats();
+    const nowhere = `redis://127.0.0.1:${await freePort()}`;
+    try {
+      for (const env of [
+        // an ingress replica of a deployment that does notify: its workers need Redis, it does not
+        { BUILDCAST_ROLE: "ingress", SLACK_BOT_TOKEN: "xoxb-roles", SMTP_URL: "smtp://127.0.0.1:1" },
+        // the default role with neither Slack nor e-mail set: nothing of it uses Redis
+        { BUILDCAST_ROLE: "all" },
+      ]) {
+        const gateway = await startGatewayProcess({ NATS_URL: nats.url, REDIS_URL: nowhere, ...env });
+        try {
+          const answer = await postGithub(
+            gateway.url,
+            "workflow_run",
+            workflowRun({ runId: 4242, status: "completed", conclusion: "failure", at: 10 }),
+          );
+          assert.equal(answer.status, 202, `${env.BUILDCAST_ROLE}: ${gateway.output()}`);
+        } finally {
+          await gateway.kill();
+        }
+      }
+    } finally {
+      await nats.dispose();
     }
   },
 );

@@ -15,10 +15,13 @@ import type { Logger } from "./observability/logger.ts";
 import { createMetrics, type Metrics } from "./observability/metrics.ts";
 import { createStatusService } from "./status/index.ts";
 
-/** JetStream's answer when a stream or bucket asks for more copies than there are servers. */
-const REPLICAS = /replicas/i;
+/**
+ * JetStream's answer when a stream or bucket asks for more copies than there are servers: a
+ * single server names the replicas, a cluster only says "no suitable peers for placement".
+ */
+const REPLICAS = /replicas|no suitable peers/i;
 const REPLICAS_HINT =
-  " (status.replicas and nats.stream.replicas cannot exceed the number of NATS servers: 1 for a single nats-server)";
+  " (status.replicas and nats.stream.replicas cannot exceed the number of NATS servers with JetStream that are up: 1 for a single nats-server)";
 
 export class StartupError extends Error {
   constructor(message: string) {

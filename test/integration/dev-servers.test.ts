@@ -8,7 +8,7 @@ import { isListening } from "../../src/dev/local-servers.ts";
 import { StartupError, startGateway } from "../../src/gateway.ts";
 import { createLogger } from "../../src/observability/logger.ts";
 import { startGatewayProcess } from "../helpers/gateway-process.ts";
-import { freePort, startNats } from "../helpers/servers.ts";
+import { freePort, startNats, startNatsCluster } from "../helpers/servers.ts";
 
 /** Runs `test` with a fresh directory for config, spool and data, removed afterwards. */
 async function inTempDir(test: (dir: string) => Promise<void>): Promise<void> {
@@ -230,6 +230,30 @@ test(
       assert.match(error.message, /JetStream is not usable .*cannot exceed the number of NATS servers/);
       assert.doesNotMatch(error.message, /-js\?/);
     });
+  },
+);
+
+test(
+  "nats.stream.replicas above a cluster's servers is not blamed on a missing -js either",
+  { timeout: 90_000 },
+  async () => {
+    // a cluster answers "no suitable peers for placement", with no word of replicas in it
+    const cluster = await startNatsCluster(2);
+    try {
+      await inTempDir(async (dir) => {
+        const urls = { nats: cluster.url, redis: `redis://127.0.0.1:${await freePort()}` };
+        const { config } = loadAsDefault(urls, dir);
+        const error = await startupErrorAsDefault(urls, dir, {
+          ...config,
+          nats: { ...config.nats, stream: { ...config.nats.stream, replicas: 3 } },
+        });
+        assert.ok(error instanceof StartupError, String(error));
+        assert.match(error.message, /JetStream is not usable .*cannot exceed the number of NATS servers/);
+        assert.doesNotMatch(error.message, /-js\?/);
+      });
+    } finally {
+      await cluster.dispose();
+    }
   },
 );
 

@@ -8,7 +8,17 @@ import { eventually, sleep, startNotifyHarness, type NotifyHarness } from "../he
 import { startSlackServer, type SlackCall, type SlackServer } from "../helpers/slack-server.ts";
 
 // what real Slack does to a delivery: messages deleted under it, errors after it posted
-const TESTS = ["gone", "gateway", "slow", "warned", "fatal", "readonly", "matrix", "nothread"] as const;
+const TESTS = [
+  "gone",
+  "gonereply",
+  "gateway",
+  "slow",
+  "warned",
+  "fatal",
+  "readonly",
+  "matrix",
+  "nothread",
+] as const;
 type Test = (typeof TESTS)[number];
 const channelOf = (test: Test) => `C${test.toUpperCase()}`;
 
@@ -106,6 +116,34 @@ describe("Slack deliveries when Slack misbehaves", () => {
     );
     assert.match(String(update.args.text), /^Fixed: /);
     assert.notEqual(update.args.ts, ts);
+  });
+
+  it("a deleted message's new one gets its failure reply at once, not after the old reply's wait", async () => {
+    const channel = channelOf("gonereply");
+    await publish(
+      runEvent("gonereply", 1, "failure", { job: { id: "g1", name: "unit tests" } }),
+      runEvent("gonereply", 1, "failure"),
+    );
+    const first = await eventually(
+      () => accepted(channel, "chat.postMessage").find((call) => call.args.thread_ts !== undefined),
+      "the first message's failure reply",
+    );
+    slack.deleteMessage(channel, String(first.args.thread_ts));
+    await publish(runEvent("gonereply", 1, "failure", { job: { id: "g2", name: "lint" } }));
+    const repost = await eventually(
+      () => accepted(channel, "chat.postMessage").filter((call) => call.args.thread_ts === undefined)[1],
+      "a new message for the run",
+    );
+    const reply = await eventually(
+      () => accepted(channel, "chat.postMessage").find((call) => call.args.thread_ts === repost.ts),
+      "the failure reply under the new message",
+    );
+    assert.match(JSON.stringify(reply.args.blocks), /lint/);
+    // the old message's reply was posted and answered: nothing of it may still be on its way
+    const waited = harness.logs.filter(
+      (line) => line.includes(`"slackChannel":"${channel}"`) && line.includes("may still reach Slack"),
+    );
+    assert.deepEqual(waited, [], "the new message's reply waited for the deleted message's");
   });
 
   it("a 5xx answer to a post Slack carried out does not post the message twice", async () => {

@@ -295,6 +295,9 @@ export function createSlackChannel(deps: SlackChannelDeps): DeliveryChannel {
         // otherwise be dead-lettered with every later event, so it gets a new message; the
         // saved one goes first, so a retry after a crash adopts the new post by its claim
         jobLog.warn({ ts }, "the run's Slack message is gone; posting a new one");
+        // its thread reply went with it: the new message's reply must not wait for that one's
+        // claim as if it might still be on its way to Slack
+        await kv.delete(slackReplyClaimKvKey(slackChannel, entityKey, view.attempt));
         await kv.delete(messageKey);
         state = null;
       }

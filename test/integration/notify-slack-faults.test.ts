@@ -172,7 +172,9 @@ describe("Slack deliveries when Slack misbehaves", () => {
 
   it("a post Slack carries out after the client gave up on it is waited for, not posted again", async () => {
     const channel = channelOf("slow");
-    slack.slowNext("chat.postMessage", 1500);
+    // posted 2 s after the call: the client gives up at 1 s, its retry (backoff 0.2 s) looks
+    // before the post is there, waits until 3 s after the claim and finds it then
+    slack.slowNext("chat.postMessage", 2000);
     await publish(runEvent("slow", 1, "failure"));
     await eventually(
       () => accepted(channel, "chat.update")[0],

@@ -124,3 +124,32 @@ export async function publishEvent(js: JetStreamClient, event: BuildEvent): Prom
   const ack = await js.publish(event.type, JSON.stringify(event), { msgID: event.id });
   return { duplicate: ack.duplicate };
 }
+
+/**
+ * Run `n` of a repository as the notify tests write it: run id `firstId + n`, run number n,
+ * created at minute n past 10:00 on 2024-05-01, its state at :10 of that minute while
+ * running and at :50 otherwise (so later runs, and a run's finish, always come later).
+ */
+export function minuteRun(
+  repository: string,
+  n: number,
+  status: NonNullable<EventSpec["status"]>,
+  extra: EventSpec = {},
+  firstId = 100,
+): BuildEvent {
+  const minute = String(n).padStart(2, "0");
+  return buildEvent({
+    repository,
+    runId: String(firstId + n),
+    runNumber: n,
+    status,
+    createdAt: `2024-05-01T10:${minute}:00Z`,
+    at: `2024-05-01T10:${minute}:${status === "running" ? "10" : "50"}Z`,
+    ...extra,
+  });
+}
+
+/** Publishes events one after the other, each acked before the next goes. */
+export async function publishEvents(js: JetStreamClient, ...events: BuildEvent[]): Promise<void> {
+  for (const event of events) await publishEvent(js, event);
+}

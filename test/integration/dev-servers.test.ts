@@ -132,6 +132,25 @@ async function startupErrorAsDefault(
 /** e-mail on: the notifiers run, and need Redis (no mail is sent in these tests) */
 const WITH_EMAIL = { SMTP_URL: "smtp://127.0.0.1:1" };
 
+/**
+ * startGateway for the default URLs on free ports, with e-mail on (so both local servers
+ * start) and `change` made to its config: the error it fails with, once the test has checked
+ * that the nats-server and redis-server it started were stopped again.
+ */
+async function failedStart(
+  dir: string,
+  change: (config: LoadedConfig["config"]) => LoadedConfig["config"],
+): Promise<unknown> {
+  const natsPort = await freePort();
+  const redisPort = await freePort();
+  const urls = { nats: `nats://127.0.0.1:${natsPort}`, redis: `redis://127.0.0.1:${redisPort}` };
+  const { config } = loadAsDefault(urls, dir, WITH_EMAIL);
+  const error = await startupErrorAsDefault(urls, dir, change(config), WITH_EMAIL);
+  assert.equal(await isListening("127.0.0.1", natsPort), false, "the local nats-server was stopped");
+  assert.equal(await isListening("127.0.0.1", redisPort), false, "the local redis-server was stopped");
+  return error;
+}
+
 test(
   "for the default URLs with nothing listening, local servers start with the gateway and stop with it",
   { timeout: 60_000 },
@@ -166,22 +185,13 @@ test(
   { timeout: 60_000 },
   async () => {
     await inTempDir(async (dir) => {
-      const natsPort = await freePort();
-      const redisPort = await freePort();
-      const loaded = loadAsDefault(
-        { nats: `nats://127.0.0.1:${natsPort}`, redis: `redis://127.0.0.1:${redisPort}` },
-        dir,
-      );
-      const error = await startupErrorAsDefault(
-        { nats: `nats://127.0.0.1:${natsPort}`, redis: `redis://127.0.0.1:${redisPort}` },
-        dir,
-        { ...loaded.config, status: { ...loaded.config.status, replicas: 3 } },
-      );
+      const error = await failedStart(dir, (config) => ({
+        ...config,
+        status: { ...config.status, replicas: 3 },
+      }));
       assert.ok(error instanceof StartupError, String(error));
       assert.match(error.message, /cannot start the status store and notifiers: .*replicas/);
       assert.match(error.message, /cannot exceed the number of NATS servers/);
-      assert.equal(await isListening("127.0.0.1", natsPort), false, "the local nats-server was stopped");
-      assert.equal(await isListening("127.0.0.1", redisPort), false, "the local redis-server was stopped");
     });
   },
 );
@@ -191,23 +201,17 @@ test(
   { timeout: 60_000 },
   async () => {
     await inTempDir(async (dir) => {
-      const natsPort = await freePort();
-      const redisPort = await freePort();
-      const urls = { nats: `nats://127.0.0.1:${natsPort}`, redis: `redis://127.0.0.1:${redisPort}` };
-      const { config } = loadAsDefault(urls, dir);
       writeFileSync(join(dir, "a-file"), "");
       const spoolDir = join(dir, "a-file", "spool"); // below a file: mkdir fails, as on a read-only root
-      const error = await startupErrorAsDefault(urls, dir, {
+      const error = await failedStart(dir, (config) => ({
         ...config,
         spool: { ...config.spool, dir: spoolDir },
-      });
+      }));
       assert.ok(error instanceof StartupError, String(error));
       assert.match(
         error.message,
         new RegExp(`cannot use the spool directory ${spoolDir}: .*BUILDCAST_SPOOL_DIR`),
       );
-      assert.equal(await isListening("127.0.0.1", natsPort), false, "the local nats-server was stopped");
-      assert.equal(await isListening("127.0.0.1", redisPort), false, "the local redis-server was stopped");
     });
   },
 );
@@ -217,15 +221,10 @@ test(
   { timeout: 60_000 },
   async () => {
     await inTempDir(async (dir) => {
-      const urls = {
-        nats: `nats://127.0.0.1:${await freePort()}`,
-        redis: `redis://127.0.0.1:${await freePort()}`,
-      };
-      const { config } = loadAsDefault(urls, dir);
-      const error = await startupErrorAsDefault(urls, dir, {
+      const error = await failedStart(dir, (config) => ({
         ...config,
         nats: { ...config.nats, stream: { ...config.nats.stream, replicas: 3 } },
-      });
+      }));
       assert.ok(error instanceof StartupError, String(error));
       assert.match(error.message, /JetStream is not usable .*cannot exceed the number of NATS servers/);
       assert.doesNotMatch(error.message, /-js\?/);

@@ -2,9 +2,9 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { Redis } from "ioredis";
 import { runKey } from "../../src/events/ids.ts";
-import type { BuildEvent } from "../../src/events/schema.ts";
+import type { BuildEvent, Status } from "../../src/events/schema.ts";
 import { DeadLetters } from "../../src/notify/dead-letters.ts";
-import { buildEvent, publishEvent, type EventSpec } from "../helpers/events.ts";
+import { minuteRun, publishEvents, type EventSpec } from "../helpers/events.ts";
 import { eventually, sleep, startNotifyHarness, type NotifyHarness } from "../helpers/notify-harness.ts";
 import { startSmtpSink, type SinkMail, type SmtpSink } from "../helpers/smtp-sink.ts";
 
@@ -83,29 +83,16 @@ after(async () => {
   await smtp.close();
 });
 
-function runEvent(
-  repository: string,
-  n: number,
-  status: EventSpec["status"] & string,
-  extra: EventSpec = {},
-) {
-  const minute = String(n).padStart(2, "0");
-  return buildEvent({
+// a commit per run, all shortened to a1b2c3d
+const runEvent = (repository: string, n: number, status: Status, extra: EventSpec = {}) =>
+  minuteRun(
     repository,
-    runId: String(200 + n),
-    runNumber: n,
+    n,
     status,
-    // a commit per run, all shortened to a1b2c3d
-    sha: `a1b2c3d4e5f60718293a4b5c6d7e8f90123456${minute}`,
-    createdAt: `2024-05-01T10:${minute}:00Z`,
-    at: `2024-05-01T10:${minute}:50Z`,
-    ...extra,
-  });
-}
-
-const publish = async (...events: BuildEvent[]) => {
-  for (const event of events) await publishEvent(harness.bus.js, event);
-};
+    { sha: `a1b2c3d4e5f60718293a4b5c6d7e8f90123456${String(n).padStart(2, "0")}`, ...extra },
+    200,
+  );
+const publish = (...events: BuildEvent[]) => publishEvents(harness.bus.js, ...events);
 const mailsFor = (repository: string): SinkMail[] =>
   smtp.mails.filter((mail) => mail.parsed.subject?.startsWith(`[${repository}]`));
 

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { Redis } from "ioredis";
-import type { BuildEvent } from "../../src/events/schema.ts";
+import type { BuildEvent, Status } from "../../src/events/schema.ts";
 import { DeadLetters } from "../../src/notify/dead-letters.ts";
-import { buildEvent, publishEvent, type EventSpec } from "../helpers/events.ts";
+import { minuteRun, publishEvents, type EventSpec } from "../helpers/events.ts";
 import { eventually, sleep, startNotifyHarness, type NotifyHarness } from "../helpers/notify-harness.ts";
 import { startSlackServer, type SlackCall, type SlackServer } from "../helpers/slack-server.ts";
 
@@ -64,22 +64,9 @@ const accepted = (channel: string, method?: string): SlackCall[] =>
       (method === undefined || call.method === method),
   );
 
-function runEvent(test: Test, n: number, status: EventSpec["status"] & string, extra: EventSpec = {}) {
-  const minute = String(n).padStart(2, "0");
-  return buildEvent({
-    repository: `acme/${test}`,
-    runId: String(100 + n),
-    runNumber: n,
-    status,
-    createdAt: `2024-05-01T10:${minute}:00Z`,
-    at: `2024-05-01T10:${minute}:50Z`,
-    ...extra,
-  });
-}
-
-const publish = async (...events: BuildEvent[]) => {
-  for (const event of events) await publishEvent(harness.bus.js, event);
-};
+const runEvent = (test: Test, n: number, status: Status, extra: EventSpec = {}) =>
+  minuteRun(`acme/${test}`, n, status, extra);
+const publish = (...events: BuildEvent[]) => publishEvents(harness.bus.js, ...events);
 
 describe("Slack deliveries when Slack misbehaves", () => {
   it("a run whose message someone deleted gets a new message instead of a dead letter", async () => {

@@ -3,9 +3,9 @@ import { after, before, describe, it } from "node:test";
 import { Command } from "commander";
 import { Redis } from "ioredis";
 import { registerDeadLetters } from "../../src/cli/commands/dead-letters.ts";
-import type { BuildEvent } from "../../src/events/schema.ts";
+import type { BuildEvent, Status } from "../../src/events/schema.ts";
 import { DeadLetters } from "../../src/notify/dead-letters.ts";
-import { buildEvent, publishEvent, type EventSpec } from "../helpers/events.ts";
+import { minuteRun, publishEvents, type EventSpec } from "../helpers/events.ts";
 import { eventually, sleep, startNotifyHarness, type NotifyHarness } from "../helpers/notify-harness.ts";
 import { startSlackServer, type SlackCall, type SlackServer } from "../helpers/slack-server.ts";
 
@@ -60,27 +60,9 @@ const callsTo = (channel: string, method?: string): SlackCall[] =>
 const accepted = (channel: string) => callsTo(channel).filter((call) => call.answered === 200);
 const blocksText = (call: SlackCall | undefined) => JSON.stringify(call?.args.blocks ?? null);
 
-function runEvent(
-  test: (typeof TESTS)[number],
-  n: number,
-  status: EventSpec["status"] & string,
-  extra: EventSpec = {},
-) {
-  const minute = String(n).padStart(2, "0");
-  return buildEvent({
-    repository: `acme/${test}`,
-    runId: String(100 + n),
-    runNumber: n,
-    status,
-    createdAt: `2024-05-01T10:${minute}:00Z`,
-    at: `2024-05-01T10:${minute}:${status === "running" ? "10" : "50"}Z`,
-    ...extra,
-  });
-}
-
-const publish = async (...events: BuildEvent[]) => {
-  for (const event of events) await publishEvent(harness.bus.js, event);
-};
+const runEvent = (test: (typeof TESTS)[number], n: number, status: Status, extra: EventSpec = {}) =>
+  minuteRun(`acme/${test}`, n, status, extra);
+const publish = (...events: BuildEvent[]) => publishEvents(harness.bus.js, ...events);
 
 describe("Slack notices", () => {
   it("posts once on failure with the run's facts, replies in a thread, then updates in place", async () => {

@@ -296,6 +296,21 @@ describe("Slack deliveries when Slack misbehaves", () => {
       slack.calls.filter((call) => call.args.channel === channel && call.args.thread_ts !== undefined);
     assert.equal(replies().length, 1, "the reply is not tried again by every event");
 
+    // someone deletes the message: the run gets a new one, in the same channel that refuses threads
+    const first = accepted(channel).find((call) => call.method === "chat.postMessage");
+    slack.deleteMessage(channel, first?.ts ?? "");
+    await publish(runEvent("nothread", 1, "failure", { job: { id: "n4", name: "job 4" } }));
+    const repost = await eventually(
+      () =>
+        accepted(channel).filter(
+          (call) => call.method === "chat.postMessage" && call.args.thread_ts === undefined,
+        )[1],
+      "the new message",
+    );
+    await sleep(800);
+    assert.equal((await deadFor()).length, 1, "the new message does not add a dead letter of its own");
+    assert.equal(replies().length, 1, "nor try the refused reply again");
+
     // the channel allows threads again; the operator retries the dead letter
     slack.failThreadReplies(channel, null);
     assert.equal(await letters.retry(letter.id), true);
@@ -303,6 +318,7 @@ describe("Slack deliveries when Slack misbehaves", () => {
       () => replies().find((call) => call.answered === 200),
       "the thread reply on retry",
     );
-    assert.match(JSON.stringify(reply.args.blocks), /job 3/);
+    assert.match(JSON.stringify(reply.args.blocks), /job 4/);
+    assert.equal(reply.args.thread_ts, repost.ts, "in the new message's thread");
   });
 });

@@ -270,6 +270,9 @@ export function createSlackChannel(deps: SlackChannelDeps): DeliveryChannel {
     const hash = shortHash(JSON.stringify(message));
 
     let state = previous ?? (await adoptClaimed(delivery, slackChannel, entityKey, messageKey));
+    // a thread reply Slack refused for good is refused in the channel, not in one message: the
+    // refusal (and its one dead letter) carries over to a message posted in place of a gone one
+    let refusal: SlackMessageState["threadRefused"] = null;
     if (state !== null && state.hash !== hash) {
       const { ts, channelId } = state;
       const updated = await call(jobLog, "chat.update", async () => {
@@ -298,6 +301,7 @@ export function createSlackChannel(deps: SlackChannelDeps): DeliveryChannel {
         // its thread reply went with it: the new message's reply must not wait for that one's
         // claim as if it might still be on its way to Slack
         await kv.delete(slackReplyClaimKvKey(slackChannel, entityKey, view.attempt));
+        refusal = state.threadRefused ?? null;
         await kv.delete(messageKey);
         state = null;
       }
@@ -323,6 +327,7 @@ export function createSlackChannel(deps: SlackChannelDeps): DeliveryChannel {
         channelId: posted.channel ?? slackChannel,
         hash,
         lastCallAt: Date.now(),
+        ...(refusal ? { threadRefused: refusal } : {}),
       });
       metrics.deliveries.inc({ channel: "slack", outcome: "sent" });
       jobLog.info({ ts: posted.ts }, "Slack message posted");

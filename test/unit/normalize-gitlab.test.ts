@@ -4,7 +4,7 @@ import { describe, it } from "node:test";
 import { parseBuildEvent } from "../../src/events/build-event.ts";
 import type { BuildEvent } from "../../src/events/schema.ts";
 import { PayloadError } from "../../src/normalize/errors.ts";
-import { pathFromSshUrl } from "../../src/normalize/gitlab/job.ts";
+import { pathFromSshUrl, usernameFromAuthorUrl } from "../../src/normalize/gitlab/job.ts";
 import { GITLAB_STATUS_TABLE, normalizeGitlab, parseGitlabTime } from "../../src/normalize/gitlab.ts";
 
 const FIXTURES = new URL("../fixtures/webhooks/", import.meta.url);
@@ -77,6 +77,11 @@ const CUSTOMER_APP_COMMIT = {
   title: "Merge branch 'ci-debug' into 'main'",
   url: `https://gitlab.com/android-team/customer-app/-/commit/${CUSTOMER_APP_SHA}`,
   author: { name: "raquezha", email: null, username: null },
+};
+// job hooks link the commit author's profile (author_url), which names the username
+const CUSTOMER_APP_JOB_COMMIT = {
+  ...CUSTOMER_APP_COMMIT,
+  author: { name: "raquezha", email: null, username: "raquezha" },
 };
 const RAQUEZHA = { name: "raquezha", email: null, username: "raquezha" };
 const CUSTOMER_APP_PIPELINE_RUN = {
@@ -425,7 +430,7 @@ const EXPECTED: Record<string, Json> = {
       run: { id: "53479", name: "pipeline" },
       job: { id: "480899", name: "prepare", stage: "prepare", runnerName: null },
       ref: { name: "main", type: "branch", sha: "123213213123123122312312" },
-      commit: { author: { name: "raquezha", email: null, username: null } },
+      commit: { author: { name: "raquezha", email: null, username: "raquezha" } },
       actor: RAQUEZHA,
       updatedAt: "2024-06-19T02:21:01.000Z",
     },
@@ -468,7 +473,7 @@ const EXPECTED: Record<string, Json> = {
       providerStatus: "canceled",
       repository: CUSTOMER_APP,
       job: { id: "480899", name: "prepare", runnerName: "Runner 2" },
-      commit: CUSTOMER_APP_COMMIT,
+      commit: CUSTOMER_APP_JOB_COMMIT,
       actor: RAQUEZHA,
       finishedAt: "2024-06-19T02:21:13.000Z",
       durationMs: 11_979,
@@ -487,7 +492,7 @@ const EXPECTED: Record<string, Json> = {
       ref: DISPATCHER_TAG,
       commit: {
         title: "Bump version",
-        author: { name: "Razyl Abbygail Vidal", email: null, username: null },
+        author: { name: "Razyl Abbygail Vidal", email: null, username: "razylvidal" },
       },
       finishedAt: "2024-06-11T03:13:44.000Z",
       updatedAt: "2024-06-11T03:13:44.000Z",
@@ -861,6 +866,26 @@ void describe("normalizeGitlab: repository path of old job hooks", () => {
     assert.equal(pathFromSshUrl("git@gitlab.com:b.git"), null);
     assert.equal(pathFromSshUrl("https://gitlab.com/a/b.git"), null);
     assert.equal(pathFromSshUrl(null), null);
+  });
+});
+
+void describe("normalizeGitlab: a job's commit author", () => {
+  void it("has the username of the profile GitLab links, under a relative URL root too", () => {
+    // GitLab.com redacts the e-mail: the username is all that finds the author in `people`
+    const payload = fixture("gitlab/job.nuecagram-real.failed.json");
+    assert.deepEqual(normalizeOne("Job Hook", payload).data.commit.author, {
+      name: "Razyl Abbygail Vidal",
+      email: null,
+      username: "razylvidal",
+    });
+    assert.equal(usernameFromAuthorUrl("https://example.com/gitlab/alice.b-c_d/"), "alice.b-c_d");
+  });
+
+  void it("has none when GitLab links a mailto: (the e-mail belongs to no user)", () => {
+    assert.equal(usernameFromAuthorUrl("mailto:someone@example.com"), null);
+    assert.equal(usernameFromAuthorUrl("https://gitlab.com/"), null);
+    assert.equal(usernameFromAuthorUrl("not a url"), null);
+    assert.equal(usernameFromAuthorUrl(null), null);
   });
 });
 

@@ -47,6 +47,20 @@ export function pathFromSshUrl(url: string | null): string | null {
   return bare !== null && bare.includes("/") ? bare : null;
 }
 
+/**
+ * The commit author's username from commit.author_url: GitLab links the author's profile,
+ * `<instance root>/<username>` (a relative URL root included), when the commit's e-mail
+ * belongs to a user, and sends `mailto:<e-mail>` otherwise. GitLab.com redacts the e-mail,
+ * so this is all that finds the author in the people map.
+ */
+export function usernameFromAuthorUrl(url: string | null): string | null {
+  if (url === null || !URL.canParse(url)) return null;
+  const parsed = new URL(url);
+  if (parsed.protocol !== "https:" && parsed.protocol !== "http:") return null;
+  const last = parsed.pathname.replace(/\/+$/, "").split("/").pop() ?? "";
+  return /^[\w.-]+$/.test(last) ? last : null;
+}
+
 /** Job Hook / Build Hook (object_kind "build") → one job event. */
 export function jobData(payload: JsonObject): BuildEventData {
   const project = objectAt(payload, "project");
@@ -103,7 +117,11 @@ export function jobData(payload: JsonObject): BuildEventData {
       sha,
       title: firstLine(stringAt(commit, "message")),
       url: webUrl === null ? null : `${webUrl}/-/commit/${sha}`,
-      author: person(stringAt(commit, "author_name"), emailAt(commit, "author_email"), null),
+      author: person(
+        stringAt(commit, "author_name"),
+        emailAt(commit, "author_email"),
+        usernameFromAuthorUrl(stringAt(commit, "author_url")),
+      ),
     },
     actor: actorOf(payload),
     createdAt,

@@ -36,6 +36,16 @@ export interface NoticeMark {
 }
 
 /**
+ * A commit author's username that a job event of the run named: GitLab's job hooks link the
+ * author's profile, its pipeline hooks name the author only by name and a redacted e-mail.
+ */
+export interface JobAuthor {
+  readonly sha: string;
+  readonly name: string | null;
+  readonly username: string;
+}
+
+/**
  * What a channel knows about one entity (usually a run): its latest state, its jobs, the
  * last notice decided for it and the Slack channels that carry a message about it. Kept in
  * KV per channel; the delivery jobs render from it at send time.
@@ -47,6 +57,8 @@ export interface EntityRecord {
   readonly jobs: Readonly<Record<string, JobLine>>;
   readonly notice: NoticeMark | null;
   readonly targets: Readonly<Record<string, SlackTarget>>;
+  /** absent in records written before it was kept */
+  readonly jobAuthor?: JobAuthor | null;
 }
 
 /** States only move forward: a higher attempt, then a later phase (see progressRank), then a later update time. */
@@ -141,6 +153,13 @@ export function applyToRecord(
     const jobs = withJob(record.jobs, change.job);
     if (jobs) {
       record = { ...record, jobs };
+      changed = true;
+    }
+    const author = change.job.commit.author;
+    const known = record.jobAuthor;
+    if (author?.username && (known?.username !== author.username || known.sha !== change.job.commit.sha)) {
+      const jobAuthor = { sha: change.job.commit.sha, name: author.name, username: author.username };
+      record = { ...record, jobAuthor };
       changed = true;
     }
   }

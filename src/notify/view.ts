@@ -3,7 +3,7 @@ import { newestTries } from "../events/job-tries.ts";
 import type { BuildEventData } from "../events/schema.ts";
 import { entityName, outcomeOf } from "./entity.ts";
 import { displayName, findPerson } from "./people.ts";
-import { compareRank, type EntityRecord } from "./record.ts";
+import { compareRank, type EntityRecord, type JobAuthor } from "./record.ts";
 import { clip, oneLine } from "./render/text.ts";
 
 const nameOf = (name: string | null): string | null => (name === null ? null : clip(oneLine(name), 100));
@@ -100,6 +100,18 @@ export function withRunCommit(data: BuildEventData, run: BuildEventData | null |
   };
 }
 
+/**
+ * A pipeline's event with its commit author's username, when a job event of the run (GitLab
+ * job hooks link the author's profile) named the same author of the same commit: GitLab
+ * redacts commit e-mails, so without it `people` cannot find an author who did not push.
+ */
+export function withJobAuthor(data: BuildEventData, known: JobAuthor | null | undefined): BuildEventData {
+  const author = data.commit.author;
+  if (data.kind !== "pipeline" || !known || author === null || author.username !== null) return data;
+  if (known.sha !== data.commit.sha || known.name !== author.name) return data;
+  return { ...data, commit: { ...data.commit, author: { ...author, username: known.username } } };
+}
+
 /** How each provider names and links a change request. */
 function changeRequest(data: BuildEventData): NoticeView["pullRequest"] {
   const number = data.ref.pullRequest;
@@ -126,7 +138,7 @@ export function buildView(
   people: readonly Person[],
   dashboardUrl: string | null,
 ): NoticeView {
-  const data = record.data;
+  const data = withJobAuthor(record.data, record.jobAuthor);
   const notice = record.notice;
   const current = notice !== null && notice.attempt === data.run.attempt ? notice.transition : null;
   // a `started` notice only names the state while the run is still going

@@ -25,6 +25,13 @@ before(async () => {
           slack: { channel: "CJOBS", mentionAuthor: true },
           email: { to: ["team@example.com"], author: true },
         },
+        {
+          name: "pipelines",
+          match: { providers: ["gitlab"] },
+          on: ["failed"],
+          slack: { channel: "CPIPE", mentionAuthor: true },
+          email: { to: ["team@example.com"], author: true },
+        },
       ],
       notify: { slack: { apiUrl: slack.apiUrl, minInterval: 200 }, delivery: { backoff: 200 } },
     },
@@ -37,7 +44,38 @@ after(async () => {
   await smtp.close();
 });
 
-void describe("a GitLab.com job failure (commit e-mail [REDACTED])", () => {
+/** The job fixture's job, failing (not allowed to). */
+function failedJob(): string {
+  const payload = JSON.parse(readFixture("gitlab/job.nuecagram-real.failed.json")) as Record<string, unknown>;
+  payload["build_allow_failure"] = false;
+  return JSON.stringify(payload);
+}
+
+/** The pipeline of that job, failed: a pipeline hook names its commit's author by name only. */
+function failedPipeline(): string {
+  const payload = JSON.parse(readFixture("gitlab/pipeline.nuecagram-real.failed.json")) as {
+    object_attributes: Record<string, unknown>;
+    project: Record<string, unknown>;
+    commit: Record<string, unknown>;
+  };
+  Object.assign(payload.object_attributes, {
+    id: 53093,
+    ref: "t2_dispatcher_review_vR.13",
+    tag: true,
+    sha: "a811f8ab22f7c28183a28a595b034ec8bc85b935",
+    detailed_status: "failed",
+  });
+  Object.assign(payload.project, { id: 282, web_url: "https://gitlab.com/android-team/dispatcher-app" });
+  payload.project["path_with_namespace"] = "android-team/tindahannimama/dispatcher-app";
+  Object.assign(payload.commit, {
+    id: "a811f8ab22f7c28183a28a595b034ec8bc85b935",
+    title: "Bump version",
+    author: { name: "Razyl Abbygail Vidal", email: "[REDACTED]" },
+  });
+  return JSON.stringify(payload);
+}
+
+void describe("a GitLab.com failure (commit e-mail [REDACTED])", () => {
   void it("mentions and mails the commit author found in people by the username GitLab links", async () => {
     // pushed by raquezha, authored by razylvidal: only commit.author_url names the author
     const payload = JSON.parse(readFixture("gitlab/job.nuecagram-real.failed.json")) as Record<
@@ -49,7 +87,27 @@ void describe("a GitLab.com job failure (commit e-mail [REDACTED])", () => {
 
     const post = await eventually(() => slack.accepted("chat.postMessage")[0], "the failure message");
     assert.match(JSON.stringify(post.args.blocks), /\*Author\*\\n<@URAZYL>/);
-    const mail = await eventually(() => smtp.mails[0], "the failure mail");
+    const mail = await eventually(
+      () => smtp.mails.find((sent) => /publish-badge failed/.test(sent.parsed.subject ?? "")),
+      "the failure mail",
+    );
+    assert.deepEqual([...mail.envelopeTo].sort(), ["razyl@example.com", "team@example.com"]);
+  });
+
+  void it("a pipeline's notices find the author its job events named", async () => {
+    // the job hooks (which link the author's profile) come before the pipeline's own
+    assert.equal((await postGitlab(gateway.url, "Job Hook", failedJob())).status, 202);
+    assert.equal((await postGitlab(gateway.url, "Pipeline Hook", failedPipeline())).status, 202);
+
+    const post = await eventually(
+      () => slack.accepted("chat.postMessage").find((call) => call.args.channel === "CPIPE"),
+      "the pipeline's failure message",
+    );
+    assert.match(JSON.stringify(post.args.blocks), /\*Author\*\\n<@URAZYL>/);
+    const mail = await eventually(
+      () => smtp.mails.find((sent) => /pipeline failed/.test(sent.parsed.subject ?? "")),
+      "the pipeline's failure mail",
+    );
     assert.deepEqual([...mail.envelopeTo].sort(), ["razyl@example.com", "team@example.com"]);
   });
 });

@@ -13,7 +13,7 @@ import {
 } from "../../src/notify/render/slack.ts";
 import { recipients } from "../../src/notify/channels/email.ts";
 import { authorUsername, findPerson } from "../../src/notify/people.ts";
-import { buildView, formatDuration, withRunCommit } from "../../src/notify/view.ts";
+import { buildView, formatDuration, withJobAuthor, withRunCommit } from "../../src/notify/view.ts";
 import { buildEvent } from "../helpers/events.ts";
 
 const people = configSchema.parse({
@@ -256,6 +256,36 @@ describe("a job's notice", () => {
     const other = buildEvent({ status: "failure", runId: "42", sha: "f".repeat(40), title: "Other" });
     assert.equal(withRunCommit(job.data, other.data).commit.title, null);
     assert.equal(withRunCommit(job.data, null), job.data);
+  });
+});
+
+describe("a GitLab pipeline's notice", () => {
+  it("takes its author's username from a job event of the run (GitLab job hooks link the profile)", () => {
+    const bare = buildEvent({ provider: "gitlab", status: "failure", runId: "42", author: "Razyl" });
+    const author = { name: "Razyl", email: null, username: null };
+    const pipeline = { ...bare.data, commit: { ...bare.data.commit, author } };
+    const jobEvent = buildEvent({
+      provider: "gitlab",
+      status: "failure",
+      runId: "42",
+      author: "Razyl",
+      job: { id: "7", name: "t" },
+    });
+    const jobData = {
+      ...jobEvent.data,
+      commit: { ...jobEvent.data.commit, author: { ...author, username: "razylvidal" } },
+    };
+    const { record } = applyToRecord(null, "gitlab/1/42", { data: pipeline, job: jobData });
+    assert.deepEqual(record.jobAuthor, { sha: pipeline.commit.sha, name: "Razyl", username: "razylvidal" });
+    assert.equal(withJobAuthor(pipeline, record.jobAuthor).commit.author?.username, "razylvidal");
+    // only the same author of the same commit
+    const other = { ...pipeline, commit: { ...pipeline.commit, author: { ...author, name: "Someone" } } };
+    assert.equal(withJobAuthor(other, record.jobAuthor), other);
+    assert.equal(
+      withJobAuthor(pipeline, { sha: "f".repeat(40), name: "Razyl", username: "razylvidal" }),
+      pipeline,
+    );
+    assert.equal(withJobAuthor(pipeline, null), pipeline);
   });
 });
 

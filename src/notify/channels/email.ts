@@ -15,7 +15,7 @@ import { QUEUE_NAMES, jobOptions, throttledErrorLog } from "../queue.ts";
 import type { EntityRecord } from "../record.ts";
 import { messageId, renderEmail } from "../render/email.ts";
 import { trackEvents, type TrackCaches } from "../track.ts";
-import { buildView, withRunCommit } from "../view.ts";
+import { buildView, withJobAuthor, withRunCommit } from "../view.ts";
 import type { DeliveryChannel } from "./channel.ts";
 import { classifySmtpError, refusedRecipients, type RefusedRecipient } from "./smtp-errors.ts";
 
@@ -108,6 +108,7 @@ export function createEmailChannel(deps: EmailChannelDeps): DeliveryChannel {
       jobs,
       notice: { transition, attempt: data.run.attempt, noticeId },
       targets: {},
+      jobAuthor: stored?.jobAuthor ?? null,
     };
     const content = renderEmail(buildView(record, config.people, config.notify.dashboardUrl), transition);
     const root = threadRootId === null ? null : messageId(threadRootId, from);
@@ -168,7 +169,12 @@ export function createEmailChannel(deps: EmailChannelDeps): DeliveryChannel {
           event.data.kind === "job"
             ? (await readJson<EntityRecord>(kv, recordKvKey("email", runKey(event.data))))?.value?.data
             : null;
-        const about = withRunCommit(event.data, run);
+        // a pipeline's mail takes its author's username from the run's job events (GitLab)
+        const needsAuthor = event.data.kind === "pipeline" && event.data.commit.author?.username === null;
+        const known = needsAuthor
+          ? (await readJson<EntityRecord>(kv, recordKvKey("email", entityKey)))?.value?.jobAuthor
+          : null;
+        const about = withJobAuthor(withRunCommit(event.data, run), known);
         const traceparent = context.traceparentFor(event.traceparent);
         for (const route of routes) {
           const to = recipients(route, about, config.people, mailed);

@@ -21,6 +21,7 @@ const TESTS = [
   "flaky",
   "bad",
   "outage",
+  "late",
 ] as const;
 const channelOf = (test: (typeof TESTS)[number]) => `C${test.toUpperCase()}`;
 
@@ -213,6 +214,31 @@ describe("Slack notices", () => {
     assert.ok(harness.logs.some((line) => line.includes("adopted the thread reply")));
   });
 
+  it("a failed job heard of after the thread reply went out is added to that reply", async () => {
+    const channel = channelOf("late");
+    // GitLab may send the pipeline's failure before the hook of its last failing job
+    await publish(
+      runEvent("late", 1, "failure", { job: { id: "l1", name: "unit" } }),
+      runEvent("late", 1, "failure"),
+    );
+    const reply = await eventually(
+      () => accepted(channel).find((call) => call.method === "chat.postMessage" && call.args.thread_ts),
+      "the failure reply",
+    );
+    assert.doesNotMatch(blocksText(reply), /e2e/);
+    await publish(runEvent("late", 1, "failure", { job: { id: "l2", name: "e2e" } }));
+    const updated = await eventually(
+      () => accepted(channel).find((call) => call.method === "chat.update" && call.args.ts === reply.ts),
+      "the reply brought up to date",
+    );
+    assert.match(blocksText(updated), /unit/);
+    assert.match(blocksText(updated), /e2e/);
+    const replies = accepted(channel).filter(
+      (call) => call.method === "chat.postMessage" && call.args.thread_ts,
+    );
+    assert.equal(replies.length, 1, "one reply, edited in place");
+  });
+
   it("out-of-order delivery gives the same notices as in-order", async () => {
     const channel = channelOf("order");
     await publish(
@@ -254,14 +280,23 @@ describe("Slack notices", () => {
     );
     await sleep(1000);
     const calls = accepted(channel);
-    const updates = calls.filter((call) => call.method === "chat.update");
+    const post = calls.find(
+      (call) => call.method === "chat.postMessage" && call.args.thread_ts === undefined,
+    );
+    const reply = calls.find(
+      (call) => call.method === "chat.postMessage" && call.args.thread_ts !== undefined,
+    );
+    const updatesOf = (ts: string | undefined) =>
+      calls.filter((call) => call.method === "chat.update" && call.args.ts === ts);
     // the consumer takes a few seconds for 500 events; spacing (asserted below) bounds the rest
-    assert.ok(calls.length <= 30, `${calls.length} calls for 500 events`);
-    assert.match(blocksText(updates.at(-1)), finalState);
+    assert.ok(calls.length <= 40, `${calls.length} calls for 500 events`);
+    assert.match(blocksText(updatesOf(post?.ts).at(-1)), finalState);
     assert.equal(calls.filter((call) => call.args.thread_ts !== undefined).length, 1, "one thread reply");
+    // the reply, posted while the jobs were still coming in, ends up listing all of them
+    assert.match(blocksText(updatesOf(reply?.ts).at(-1) ?? reply), /\*125 failed jobs\*/);
     // calls for one message keep the configured spacing (the thread reply is another message)
     const times = callsTo(channel)
-      .filter((call) => call.args.thread_ts === undefined)
+      .filter((call) => call.args.thread_ts === undefined && call.args.ts !== reply?.ts)
       .map((call) => call.at);
     for (let i = 1; i < times.length; i++) assert.ok((times[i] ?? 0) - (times[i - 1] ?? 0) >= 250);
   });

@@ -44,6 +44,12 @@ interface SlackMessageState {
   /** the attempt whose failed jobs were posted as a thread reply */
   readonly threadAttempt: number | null;
   /**
+   * that reply's ts and the hash of what it last said (absent in state written before they
+   * were kept): a failed job known only after the reply went out is added to it
+   */
+  readonly threadTs?: string | null;
+  readonly threadHash?: string;
+  /**
    * a thread reply Slack refused for good, and the delivery dead-lettered for it: later
    * deliveries of that attempt leave the reply to that dead letter's retry
    */
@@ -245,6 +251,107 @@ export function createSlackChannel(deps: SlackChannelDeps): DeliveryChannel {
   const readRecord = async (entityKey: string) =>
     (await readJson<EntityRecord>(kv, recordKvKey("slack", entityKey)))?.value ?? null;
 
+  /**
+   * The failure thread reply of a run's attempt. Like the first post it is claimed first: a
+   * try that lost Slack's answer (a timeout, a crash) finds it in the thread instead of
+   * posting it again.
+   */
+  const postReply = async (
+    delivery: Delivery,
+    state: SlackMessageState,
+    attempt: number,
+    reply: SlackMessage,
+    replyHash: string,
+    messageKey: string,
+    slackChannel: string,
+    entityKey: string,
+  ): Promise<void> => {
+    const { ts, channelId } = state;
+    const claimKey = slackReplyClaimKvKey(slackChannel, entityKey, attempt);
+    const earlier = (await readJson<PostClaim>(kv, claimKey))?.value;
+    const adopted = earlier
+      ? await findClaimed(delivery, "conversations.replies", "thread reply", earlier, () =>
+          findClaimedReply(client, channelId, ts, earlier),
+        )
+      : null;
+    let posted: { ts: string; hash: string } | null;
+    if (adopted) {
+      delivery.log.info({ ts, reply: adopted }, "adopted the thread reply an interrupted attempt posted");
+      // what it says is not known: the next delivery brings it up to date
+      posted = { ts: adopted, hash: "" };
+    } else {
+      try {
+        const answer = await postClaimed(delivery.log, "chat.postMessage (thread)", claimKey, (metadata) =>
+          client.chat.postMessage({
+            channel: channelId,
+            thread_ts: ts,
+            text: reply.text,
+            blocks: [...reply.blocks],
+            unfurl_links: false,
+            metadata,
+          }),
+        );
+        posted = answer.ts ? { ts: answer.ts, hash: replyHash } : null;
+      } catch (error) {
+        // one dead letter says so; without this every later event of the run would add one
+        if (error instanceof UnrecoverableError && delivery.job.id !== undefined) {
+          await saveMessage(messageKey, {
+            ts,
+            channelId,
+            threadRefused: { attempt, job: delivery.job.id },
+          });
+        }
+        throw error;
+      }
+    }
+    await saveMessage(messageKey, {
+      ts,
+      channelId,
+      threadAttempt: attempt,
+      threadTs: posted?.ts ?? null,
+      threadHash: posted?.hash ?? "",
+      lastCallAt: Date.now(),
+    });
+  };
+
+  /**
+   * Brings the reply up to date when the failed jobs changed after it went out: GitLab may
+   * send a pipeline's failure before the hooks of its last failing jobs. A reply someone
+   * deleted is left alone.
+   */
+  const updateReply = async (
+    delivery: Delivery,
+    state: SlackMessageState,
+    reply: SlackMessage,
+    replyHash: string,
+    messageKey: string,
+  ): Promise<void> => {
+    const { ts, channelId, threadTs } = state;
+    if (!threadTs) return;
+    const updated = await call(delivery.log, "chat.update (thread)", async () => {
+      try {
+        await client.chat.update({
+          channel: channelId,
+          ts: threadTs,
+          text: reply.text,
+          blocks: [...reply.blocks],
+        });
+        return true;
+      } catch (error) {
+        if (messageGone(error)) return false;
+        throw error;
+      }
+    });
+    if (!updated) delivery.log.info({ ts, reply: threadTs }, "the failure thread reply is gone; left alone");
+    await saveMessage(messageKey, {
+      ts,
+      channelId,
+      threadTs: updated ? threadTs : null,
+      threadHash: replyHash,
+      lastCallAt: Date.now(),
+    });
+  };
+
   const deliver = async (job: Job<SlackJobData>, token: string | undefined): Promise<string> => {
     const { slackChannel, entityKey } = job.data;
     const jobLog = log.child({
@@ -337,47 +444,15 @@ export function createSlackChannel(deps: SlackChannelDeps): DeliveryChannel {
       target.threadFailures &&
       view.tone === "failure" &&
       view.failedJobs.length > 0 &&
-      state.threadAttempt !== view.attempt &&
       !refusedElsewhere(state, view.attempt, job.id)
     ) {
-      const { ts, channelId } = state;
-      // like the first post, the reply is claimed first: a try that lost Slack's answer (a
-      // timeout, a crash) finds it in the thread instead of posting it again
-      const claimKey = slackReplyClaimKvKey(slackChannel, entityKey, view.attempt);
-      const earlier = (await readJson<PostClaim>(kv, claimKey))?.value;
-      const adopted = earlier
-        ? await findClaimed(delivery, "conversations.replies", "thread reply", earlier, () =>
-            findClaimedReply(client, channelId, ts, earlier),
-          )
-        : null;
-      if (adopted) {
-        jobLog.info({ ts, reply: adopted }, "adopted the thread reply an interrupted attempt posted");
-      } else {
-        const reply = renderSlackFailureThread(view);
-        try {
-          await postClaimed(jobLog, "chat.postMessage (thread)", claimKey, (metadata) =>
-            client.chat.postMessage({
-              channel: channelId,
-              thread_ts: ts,
-              text: reply.text,
-              blocks: [...reply.blocks],
-              unfurl_links: false,
-              metadata,
-            }),
-          );
-        } catch (error) {
-          // one dead letter says so; without this every later event of the run would add one
-          if (error instanceof UnrecoverableError && job.id !== undefined) {
-            await saveMessage(messageKey, {
-              ts,
-              channelId,
-              threadRefused: { attempt: view.attempt, job: job.id },
-            });
-          }
-          throw error;
-        }
+      const reply = renderSlackFailureThread(view);
+      const replyHash = shortHash(JSON.stringify(reply));
+      if (state.threadAttempt !== view.attempt) {
+        await postReply(delivery, state, view.attempt, reply, replyHash, messageKey, slackChannel, entityKey);
+      } else if (state.threadTs && state.threadHash !== replyHash) {
+        await updateReply(delivery, state, reply, replyHash, messageKey);
       }
-      await saveMessage(messageKey, { ts, channelId, threadAttempt: view.attempt, lastCallAt: Date.now() });
     }
     return state.ts;
   };

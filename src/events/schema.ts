@@ -59,6 +59,10 @@ export const buildEventDataSchema = z
       attempt: z.number().int().min(1).describe("re-run attempt, starting at 1"),
       url: nullableUrl,
       trigger: nullableString.describe("what started the run (push, pull_request, schedule, web…)"),
+      workflowId: z
+        .string()
+        .optional()
+        .describe("GitHub Actions: the workflow's id, the same for all its runs, across renames"),
     }),
     job: z
       .object({

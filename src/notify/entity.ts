@@ -11,6 +11,11 @@ import type { BuildEventData, Status } from "../events/schema.ts";
 export interface Entity {
   readonly key: string;
   readonly laneId: string;
+  /**
+   * The lane this entity was on before lanes followed GitHub workflows by id: its state seeds
+   * the new lane once, so an upgrade neither repeats `failed` nor misses `fixed`.
+   */
+  readonly legacyLaneId?: string;
   readonly attempt: number;
   readonly order: RunOrder;
   /** the provider's update time of this state (ms), to tell a re-run in place from a late event */
@@ -58,10 +63,14 @@ export function entityName(data: BuildEventData): string {
  * a run from the UI or the API, a trigger) are one lane; scheduled pipelines, merge request
  * pipelines and each source GitLab keeps out of a ref's status (a child pipeline: its parent
  * carries it) have a lane each, so a nightly's failure is news after a green push, and a
- * child's success never "fixes" its parent. GitLab jobs are followed by their name.
+ * child's success never "fixes" its parent. GitLab jobs are followed by their name. A GitHub
+ * Actions workflow is followed by its id: two workflow files may share a `name:` (their run
+ * numbers are counted apart, so one's runs would look older than the other's), and a renamed
+ * workflow is still the one that was failing.
  */
 function laneNameOf(data: BuildEventData): string {
   if (data.kind === "deployment") return data.deployment?.environment ?? "";
+  if (data.kind === "pipeline" && data.run.workflowId !== undefined) return `workflow:${data.run.workflowId}`;
   if (data.provider !== "gitlab") return entityName(data);
   if (data.kind === "job") return `/ ${data.job?.name ?? ""}`;
   return gitlabSequence(data.run.trigger);
@@ -79,15 +88,17 @@ export function entityOf(data: BuildEventData): Entity {
       : data.kind === "deployment"
         ? `${run}/deployment/${data.deployment?.id ?? ""}`
         : run;
-  const laneName = laneNameOf(data);
-  const laneId = [data.provider, data.kind, data.repository.fullName, laneRef(data.ref), laneName].join(
-    "\u0000",
-  );
+  const laneIdOf = (laneName: string): string =>
+    [data.provider, data.kind, data.repository.fullName, laneRef(data.ref), laneName].join("\u0000");
+  const laneId = laneIdOf(laneNameOf(data));
+  // GitHub workflows were followed by name before they were followed by id
+  const legacyLaneId = data.run.workflowId === undefined ? laneId : laneIdOf(entityName(data));
   const created = data.createdAt ?? data.startedAt;
   const updated = data.updatedAt ?? data.finishedAt;
   return {
     key,
     laneId,
+    ...(legacyLaneId === laneId ? {} : { legacyLaneId }),
     attempt: data.run.attempt,
     order: { number: data.run.number, createdMs: created === null ? null : Date.parse(created) },
     updatedMs: updated === null ? null : Date.parse(updated),

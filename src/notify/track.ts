@@ -5,7 +5,7 @@ import type { Route } from "../config/schema.ts";
 import { runKey } from "../events/ids.ts";
 import type { BuildEvent } from "../events/schema.ts";
 import { entityOf, outcomeOf } from "./entity.ts";
-import { casUpdate } from "./kv-state.ts";
+import { casUpdate, readJson } from "./kv-state.ts";
 import { laneKvKey, recordKvKey, type ChannelName } from "./keys.ts";
 import { applyToRecord, type EntityRecord, type RecordChange } from "./record.ts";
 import { matchRoutes, trackedKinds } from "./routes.ts";
@@ -70,6 +70,32 @@ function isAllowedFailure(data: BuildEvent["data"]): boolean {
 
 const NO_DECISION: Decision = { transition: null, noticeId: null, threadRootId: null, fresh: false };
 
+/**
+ * A lane that does not exist yet, for events that were on another lane before (GitHub
+ * workflows followed by name, now by id), starts from that lane's state.
+ */
+async function legacySeed(
+  kv: KV,
+  channel: ChannelName,
+  key: string,
+  events: readonly BuildEvent[],
+  cache: EntryCache<LaneState> | undefined,
+): Promise<LaneState | null> {
+  const legacyLaneId = events
+    .map((event) => entityOf(event.data).legacyLaneId)
+    .find((id) => id !== undefined);
+  if (legacyLaneId === undefined || cache?.get(key) !== undefined) return null;
+  if ((await readJson<LaneState>(kv, key)) !== null) return null;
+  const legacy = (await readJson<LaneState>(kv, laneKvKey(channel, legacyLaneId)))?.value ?? null;
+  if (legacy?.last == null) return legacy;
+  // its last run may be another workflow's of the same name, whose run numbers count apart:
+  // only its creation time says which run is older
+  return {
+    ...legacy,
+    last: { ...legacy.last, order: { number: null, createdMs: legacy.last.order.createdMs } },
+  };
+}
+
 /** Decides each event's transition in its lane, one compare-and-set per lane for the whole batch. */
 async function decideAll(
   kv: KV,
@@ -82,11 +108,13 @@ async function decideAll(
   await settleAll(
     groupBy(events, (event) => entityOf(event.data).laneId),
     async ([laneId, laneEvents]) => {
+      const key = laneKvKey(channel, laneId);
+      const seed = await legacySeed(kv, channel, key, laneEvents, cache);
       const decided = await casUpdate<LaneState, Decision[]>(
         kv,
-        laneKvKey(channel, laneId),
+        key,
         (current) => {
-          let lane = current;
+          let lane = current ?? seed;
           let changed = false;
           const result = laneEvents.map((event) => {
             const step = decideTransition(lane, entityOf(event.data), event.data.phase, event.data.status);

@@ -59,6 +59,14 @@ function headBranch(payload: JsonObject, run: JsonObject): string | null {
   return owner ? `${owner}:${branch}` : branch;
 }
 
+/** Two workflows may share a name, and a renamed workflow keeps its id: lanes follow the id. */
+function workflowIdOf(run: JsonObject): { workflowId: string } | Record<string, never> {
+  const id = field(run, "workflow_id");
+  return (typeof id === "number" && Number.isSafeInteger(id)) || (typeof id === "string" && id !== "")
+    ? { workflowId: String(id) }
+    : {};
+}
+
 export function normalizeWorkflowRun(payload: JsonObject, deliveryId: string | null): BuildEvent {
   const run = requireSection(payload, "workflow_run");
   const repository = readRepository(payload);
@@ -83,6 +91,7 @@ export function normalizeWorkflowRun(payload: JsonObject, deliveryId: string | n
         attempt: attempt(optInt(run, "run_attempt")),
         url: optUrl(run, "html_url"),
         trigger: optString(run, "event"),
+        ...workflowIdOf(run),
       },
       ref: readRef(headBranch(payload, run), sha, firstPullRequest(run)),
       commit: headCommit(run, sha, repository),

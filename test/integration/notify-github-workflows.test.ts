@@ -1,0 +1,169 @@
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import type { BuildEvent } from "../../src/events/schema.ts";
+import { normalizeGithub } from "../../src/normalize/github.ts";
+import { publishEvent } from "../helpers/events.ts";
+import { eventually, sleep, startNotifyHarness, type NotifyHarness } from "../helpers/notify-harness.ts";
+import { startSlackServer, type SlackServer } from "../helpers/slack-server.ts";
+import { readFixture } from "../helpers/webhooks.ts";
+
+// GitHub Actions workflows of one repository's main, built from a real workflow_run payload
+const TESTS = ["twins", "renamed", "upgrade"] as const;
+type TestName = (typeof TESTS)[number];
+const channelOf = (test: TestName) => `C${test.toUpperCase()}`;
+
+let slack: SlackServer;
+let harness: NotifyHarness;
+
+before(async () => {
+  slack = await startSlackServer();
+  harness = await startNotifyHarness(
+    { SLACK_BOT_TOKEN: "xoxb-test-token", SLACK_API_URL: slack.apiUrl },
+    {
+      routes: TESTS.map((test) => ({
+        name: test,
+        match: { repositories: [`acme/${test}`], branches: ["main"] },
+        on: ["failed", "still_failing", "fixed"],
+        slack: { channel: channelOf(test) },
+      })),
+      notify: {
+        slack: { apiUrl: slack.apiUrl, minInterval: 300, timeout: 2000 },
+        delivery: { attempts: 4, backoff: 200, concurrency: 8 },
+      },
+    },
+  );
+});
+
+after(async () => {
+  await harness.close();
+  await slack.close();
+});
+
+interface Run {
+  readonly workflowId: number | null;
+  readonly name: string;
+  readonly number: number;
+  readonly conclusion: "success" | "failure";
+  /** the day of December 2024 the run was created on, and the minute */
+  readonly day: number;
+  readonly minute: number;
+}
+
+/** A completed workflow_run webhook of acme/<test>'s main, normalized as ingress does. */
+function workflowRun(test: TestName, run: Run): BuildEvent {
+  const payload = JSON.parse(readFixture("github/workflow_run.completed.2.json")) as {
+    repository: Record<string, unknown>;
+    workflow: Record<string, unknown>;
+    workflow_run: Record<string, unknown>;
+  };
+  const at = (second: number) =>
+    `2024-12-${String(run.day).padStart(2, "0")}T10:${String(run.minute).padStart(2, "0")}:${second}Z`;
+  payload.repository = { ...payload.repository, full_name: `acme/${test}` };
+  payload.workflow = { ...payload.workflow, id: run.workflowId, name: run.name };
+  const workflowRun = payload.workflow_run;
+  if (run.workflowId === null) delete workflowRun.workflow_id;
+  else workflowRun.workflow_id = run.workflowId;
+  Object.assign(workflowRun, {
+    id: run.workflowId === null ? 9000 + run.number : run.workflowId * 1000 + run.number,
+    name: run.name,
+    run_number: run.number,
+    head_branch: "main",
+    head_sha: String(run.day).padStart(2, "0").repeat(20),
+    event: "push",
+    status: "completed",
+    conclusion: run.conclusion,
+    created_at: at(10),
+    run_started_at: at(10),
+    updated_at: at(50),
+  });
+  const result = normalizeGithub({ event: "workflow_run", payload, deliveryId: `d-${run.number}` });
+  assert.ok(result.handled);
+  const [event] = result.events;
+  assert.ok(event);
+  return event;
+}
+
+const headlines = (test: TestName): string[] =>
+  slack.calls
+    .filter((call) => call.args.channel === channelOf(test) && call.answered === 200)
+    .map((call) => String(call.args.text).replace(/ on main.*/, ""))
+    .sort();
+
+describe("GitHub workflows of one branch", () => {
+  it("two workflows sharing a name are followed apart, whatever their run numbers", async () => {
+    // ci.yml (workflow 1, at run 300) and ci-docs.yml (workflow 2, at run 12), both `name: CI`
+    for (const run of [
+      { workflowId: 1, number: 300, conclusion: "failure", day: 1, minute: 0 },
+      { workflowId: 2, number: 12, conclusion: "success", day: 1, minute: 1 },
+      { workflowId: 1, number: 301, conclusion: "success", day: 2, minute: 0 },
+      { workflowId: 2, number: 13, conclusion: "failure", day: 2, minute: 1 },
+      { workflowId: 2, number: 14, conclusion: "failure", day: 3, minute: 1 },
+    ] as const) {
+      await publishEvent(harness.bus.js, workflowRun("twins", { ...run, name: "CI" }));
+    }
+    await eventually(() => headlines("twins").length >= 4, "four notices");
+    await sleep(1000);
+    assert.deepEqual(headlines("twins"), [
+      "Failed: acme/twins CI #13",
+      "Failed: acme/twins CI #300",
+      "Fixed: acme/twins CI #301",
+      "Still failing: acme/twins CI #14",
+    ]);
+  });
+
+  it("a failing workflow renamed in the commit that fixes it is fixed", async () => {
+    await publishEvent(
+      harness.bus.js,
+      workflowRun("renamed", {
+        workflowId: 7,
+        name: "CI",
+        number: 40,
+        conclusion: "failure",
+        day: 1,
+        minute: 0,
+      }),
+    );
+    await eventually(() => headlines("renamed").length >= 1, "the failure");
+    await publishEvent(
+      harness.bus.js,
+      workflowRun("renamed", {
+        workflowId: 7,
+        name: "Build",
+        number: 41,
+        conclusion: "success",
+        day: 2,
+        minute: 0,
+      }),
+    );
+    await eventually(() => headlines("renamed").length >= 2, "the fix");
+    assert.deepEqual(headlines("renamed"), ["Failed: acme/renamed CI #40", "Fixed: acme/renamed Build #41"]);
+  });
+
+  it("a workflow failing before an upgrade (its events without a workflow id) is fixed after it", async () => {
+    await publishEvent(
+      harness.bus.js,
+      workflowRun("upgrade", {
+        workflowId: null,
+        name: "CI",
+        number: 5,
+        conclusion: "failure",
+        day: 1,
+        minute: 0,
+      }),
+    );
+    await eventually(() => headlines("upgrade").length >= 1, "the failure");
+    await publishEvent(
+      harness.bus.js,
+      workflowRun("upgrade", {
+        workflowId: 3,
+        name: "CI",
+        number: 6,
+        conclusion: "success",
+        day: 2,
+        minute: 0,
+      }),
+    );
+    await eventually(() => headlines("upgrade").length >= 2, "the fix");
+    assert.deepEqual(headlines("upgrade"), ["Failed: acme/upgrade CI #5", "Fixed: acme/upgrade CI #6"]);
+  });
+});

@@ -69,6 +69,7 @@ function contextOf(event: BuildEvent, mark: Mark): RunContext {
     number: data.run.number,
     url: data.run.url,
     trigger: data.run.trigger,
+    ...(data.run.workflowId === undefined ? {} : { workflowId: data.run.workflowId }),
     ref: { name: data.ref.name, type: data.ref.type, sha: data.ref.sha, pullRequest: data.ref.pullRequest },
     commit: {
       sha: data.commit.sha,

@@ -31,6 +31,8 @@ export interface RunContext {
   readonly number: number | null;
   readonly url: string | null;
   readonly trigger: string | null;
+  /** GitHub Actions: the workflow's id (absent for other providers and in older records) */
+  readonly workflowId?: string;
   readonly ref: {
     readonly name: string | null;
     readonly type: "branch" | "tag" | null;
@@ -115,6 +117,8 @@ export interface RunSummary {
   readonly attempt: number;
   readonly url: string | null;
   readonly trigger: string | null;
+  /** GitHub Actions: the workflow's id, which tells apart workflows that share a name */
+  readonly workflowId?: string;
   readonly phase: Phase;
   readonly status: Status;
   readonly state: State;

@@ -18,10 +18,20 @@ export function overallState(states: readonly State[]): State {
  * A pipeline's state is its newest run's, skipping runs that were skipped: a `[ci skip]`
  * push or a skipped workflow decides nothing, so it must not turn a red badge green (the
  * notices ignore it the same way). A pipeline with only skipped runs shows the newest.
+ * GitHub workflow files may share a name: each workflow's newest run counts, so one's green
+ * run does not hide the other's red one. A run not yet known by its workflow (only its job
+ * events arrived, or stored before workflows were told apart) may be any of them.
  */
 function pipelineStatus(s: BranchState): Omit<PipelineStatus, "decides">[] {
-  const run = s.runs.find((r) => r.status !== "skipped") ?? s.runs[0];
-  return run ? [{ provider: s.provider, pipeline: s.pipeline, state: run.state, run }] : [];
+  const workflows = new Set(s.runs.flatMap((r) => (r.workflowId === undefined ? [] : [r.workflowId])));
+  const groups =
+    workflows.size === 0
+      ? [s.runs]
+      : [...workflows].map((id) => s.runs.filter((r) => r.workflowId === undefined || r.workflowId === id));
+  return groups.flatMap((runs) => {
+    const run = runs.find((r) => r.status !== "skipped") ?? runs[0];
+    return run ? [{ provider: s.provider, pipeline: s.pipeline, state: run.state, run }] : [];
+  });
 }
 
 /**

@@ -70,6 +70,7 @@ export function summarize(run: RunState, revision: number): RunSummary {
     attempt: run.attempt,
     url: context.url,
     trigger: context.trigger,
+    ...(context.workflowId === undefined ? {} : { workflowId: context.workflowId }),
     phase,
     status,
     state: stateOf(status),

@@ -1,11 +1,10 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import type { BuildEvent } from "../../src/events/schema.ts";
-import { normalizeGithub } from "../../src/normalize/github.ts";
 import { publishEvent } from "../helpers/events.ts";
+import { workflowRunEvent, type WorkflowRunSpec } from "../helpers/github-runs.ts";
 import { eventually, sleep, startNotifyHarness, type NotifyHarness } from "../helpers/notify-harness.ts";
 import { startSlackServer, type SlackServer } from "../helpers/slack-server.ts";
-import { readFixture } from "../helpers/webhooks.ts";
 
 // GitHub Actions workflows of one repository's main, built from a real workflow_run payload
 const TESTS = ["twins", "renamed", "upgrade"] as const;
@@ -39,49 +38,10 @@ after(async () => {
   await slack.close();
 });
 
-interface Run {
-  readonly workflowId: number | null;
-  readonly name: string;
-  readonly number: number;
-  readonly conclusion: "success" | "failure";
-  /** the day of December 2024 the run was created on, and the minute */
-  readonly day: number;
-  readonly minute: number;
-}
+type Run = Omit<WorkflowRunSpec, "repository">;
 
-/** A completed workflow_run webhook of acme/<test>'s main, normalized as ingress does. */
-function workflowRun(test: TestName, run: Run): BuildEvent {
-  const payload = JSON.parse(readFixture("github/workflow_run.completed.2.json")) as {
-    repository: Record<string, unknown>;
-    workflow: Record<string, unknown>;
-    workflow_run: Record<string, unknown>;
-  };
-  const at = (second: number) =>
-    `2024-12-${String(run.day).padStart(2, "0")}T10:${String(run.minute).padStart(2, "0")}:${second}Z`;
-  payload.repository = { ...payload.repository, full_name: `acme/${test}` };
-  payload.workflow = { ...payload.workflow, id: run.workflowId, name: run.name };
-  const workflowRun = payload.workflow_run;
-  if (run.workflowId === null) delete workflowRun.workflow_id;
-  else workflowRun.workflow_id = run.workflowId;
-  Object.assign(workflowRun, {
-    id: run.workflowId === null ? 9000 + run.number : run.workflowId * 1000 + run.number,
-    name: run.name,
-    run_number: run.number,
-    head_branch: "main",
-    head_sha: String(run.day).padStart(2, "0").repeat(20),
-    event: "push",
-    status: "completed",
-    conclusion: run.conclusion,
-    created_at: at(10),
-    run_started_at: at(10),
-    updated_at: at(50),
-  });
-  const result = normalizeGithub({ event: "workflow_run", payload, deliveryId: `d-${run.number}` });
-  assert.ok(result.handled);
-  const [event] = result.events;
-  assert.ok(event);
-  return event;
-}
+const workflowRun = (test: TestName, run: Run): BuildEvent =>
+  workflowRunEvent({ ...run, repository: `acme/${test}` });
 
 const headlines = (test: TestName): string[] =>
   slack.calls

@@ -14,6 +14,7 @@ import { branchStoreKey, runStoreKey } from "../../src/status/keys.ts";
 import { applyToStore } from "../../src/status/store.ts";
 import type { BranchState, RunState } from "../../src/status/model.ts";
 import { buildEvent, publishEvent } from "../helpers/events.ts";
+import { workflowRunEvent } from "../helpers/github-runs.ts";
 import { startNats, type TestServer } from "../helpers/servers.ts";
 
 const TOKEN = "status-api-token-0123456789";
@@ -295,6 +296,31 @@ describe("status store against a real NATS", () => {
       await fetch(`${h.url}/badge.svg?repository=acme/badges&branch=main&label=<x>`)
     ).text();
     assert.ok(labelled.includes("&lt;x&gt;") && !labelled.includes("<x>"), "label escaped");
+  });
+
+  it("two GitHub workflows sharing a name each decide main: one's green run hides no red one", async () => {
+    const h = harnesses[0]!;
+    // ci.yml (workflow 1) and ci-docs.yml (workflow 2), both `name: CI`, build one commit
+    const run = (workflowId: number, number: number, conclusion: "success" | "failure", minute: number) =>
+      workflowRunEvent({
+        repository: "acme/twins",
+        workflowId,
+        name: "CI",
+        number,
+        conclusion,
+        day: 2,
+        minute,
+      });
+    await publishEvent(js, run(2, 13, "failure", 0));
+    await publishEvent(js, run(1, 301, "success", 1));
+    const status = await until(async () => {
+      const { body } = await getJson(`${h.url}/api/v1/status?repository=acme/twins&branch=main`);
+      const pipelines = body.pipelines as unknown[] | undefined;
+      return pipelines?.length === 2 ? body : undefined;
+    }, "both workflows");
+    assert.equal(status.state, "failing");
+    const badge = await (await fetch(`${h.url}/badge.svg?repository=acme/twins&branch=main`)).text();
+    assert.ok(badge.includes(">failing</text>"), badge);
   });
 
   it("finds a repository however its name is cased, as GitHub and GitLab do", async () => {

@@ -1,0 +1,50 @@
+import assert from "node:assert/strict";
+import type { BuildEvent } from "../../src/events/schema.ts";
+import { normalizeGithub } from "../../src/normalize/github.ts";
+import { readFixture } from "./webhooks.ts";
+
+export interface WorkflowRunSpec {
+  readonly repository: string;
+  /** null: a payload without `workflow_id`, as events published before it was read */
+  readonly workflowId: number | null;
+  readonly name: string;
+  readonly number: number;
+  readonly conclusion: "success" | "failure";
+  /** the day of December 2024 the run was created on (its commit is the day's), and the minute */
+  readonly day: number;
+  readonly minute: number;
+}
+
+/** A completed workflow_run webhook of a repository's main, from a real payload, normalized as ingress does. */
+export function workflowRunEvent(run: WorkflowRunSpec): BuildEvent {
+  const payload = JSON.parse(readFixture("github/workflow_run.completed.2.json")) as {
+    repository: Record<string, unknown>;
+    workflow: Record<string, unknown>;
+    workflow_run: Record<string, unknown>;
+  };
+  const at = (second: number) =>
+    `2024-12-${String(run.day).padStart(2, "0")}T10:${String(run.minute).padStart(2, "0")}:${second}Z`;
+  payload.repository = { ...payload.repository, full_name: run.repository };
+  payload.workflow = { ...payload.workflow, id: run.workflowId, name: run.name };
+  const workflowRun = payload.workflow_run;
+  if (run.workflowId === null) delete workflowRun.workflow_id;
+  else workflowRun.workflow_id = run.workflowId;
+  Object.assign(workflowRun, {
+    id: run.workflowId === null ? 9000 + run.number : run.workflowId * 1000 + run.number,
+    name: run.name,
+    run_number: run.number,
+    head_branch: "main",
+    head_sha: String(run.day).padStart(2, "0").repeat(20),
+    event: "push",
+    status: "completed",
+    conclusion: run.conclusion,
+    created_at: at(10),
+    run_started_at: at(10),
+    updated_at: at(50),
+  });
+  const result = normalizeGithub({ event: "workflow_run", payload, deliveryId: `d-${run.number}` });
+  assert.ok(result.handled);
+  const [event] = result.events;
+  assert.ok(event);
+  return event;
+}

@@ -56,12 +56,14 @@ interface SlackMessageState {
   readonly threadRefused?: { readonly attempt: number; readonly job: string } | null;
 }
 
-/** The job being delivered, as the calls that may put it back to wait need it. */
+/** The job being delivered: what it is about, and what the calls that may put it back to wait need. */
 interface Delivery {
   readonly job: Job<SlackJobData>;
   /** the worker's lock token for the job (Job.moveToDelayed needs it) */
   readonly token: string | undefined;
   readonly log: Logger;
+  /** KV key of the run's message in the job's channel (slackMessageKvKey) */
+  readonly messageKey: string;
 }
 
 export interface SlackChannelDeps {
@@ -227,12 +229,8 @@ export function createSlackChannel(deps: SlackChannelDeps): DeliveryChannel {
    * A claim without a saved message means an earlier attempt died (or lost its answer) around
    * chat.postMessage: adopt the message it may have posted rather than post a second one.
    */
-  const adoptClaimed = async (
-    delivery: Delivery,
-    slackChannel: string,
-    entityKey: string,
-    messageKey: string,
-  ): Promise<SlackMessageState | null> => {
+  const adoptClaimed = async (delivery: Delivery): Promise<SlackMessageState | null> => {
+    const { slackChannel, entityKey } = delivery.job.data;
     const claim = (await readJson<PostClaim>(kv, slackClaimKvKey(slackChannel, entityKey)))?.value;
     if (!claim) return null;
     const found = await findClaimed(delivery, "conversations.history", "message", claim, () =>
@@ -241,7 +239,7 @@ export function createSlackChannel(deps: SlackChannelDeps): DeliveryChannel {
     if (!found) return null;
     delivery.log.info({ ts: found.ts }, "adopted the message an interrupted attempt posted");
     // an empty hash makes this job update the adopted message to the current render
-    return saveMessage(messageKey, { ...found, hash: "", lastCallAt: 0 });
+    return saveMessage(delivery.messageKey, { ...found, hash: "", lastCallAt: 0 });
   };
 
   /** Whether another delivery was dead-lettered for this attempt's thread reply. */
@@ -250,6 +248,27 @@ export function createSlackChannel(deps: SlackChannelDeps): DeliveryChannel {
 
   const readRecord = async (entityKey: string) =>
     (await readJson<EntityRecord>(kv, recordKvKey("slack", entityKey)))?.value ?? null;
+
+  /**
+   * Edits a posted message (or thread reply) to `message`; false when it is gone: deleted in
+   * the channel, or no longer editable (slack-errors.ts, messageGone).
+   */
+  const updateMessage = (
+    jobLog: Logger,
+    what: string,
+    channel: string,
+    ts: string,
+    message: SlackMessage,
+  ): Promise<boolean> =>
+    call(jobLog, what, async () => {
+      try {
+        await client.chat.update({ channel, ts, text: message.text, blocks: [...message.blocks] });
+        return true;
+      } catch (error) {
+        if (messageGone(error)) return false;
+        throw error;
+      }
+    });
 
   /**
    * The failure thread reply of a run's attempt. Like the first post it is claimed first: a
@@ -262,11 +281,9 @@ export function createSlackChannel(deps: SlackChannelDeps): DeliveryChannel {
     attempt: number,
     reply: SlackMessage,
     replyHash: string,
-    messageKey: string,
-    slackChannel: string,
-    entityKey: string,
   ): Promise<void> => {
     const { ts, channelId } = state;
+    const { slackChannel, entityKey } = delivery.job.data;
     const claimKey = slackReplyClaimKvKey(slackChannel, entityKey, attempt);
     const earlier = (await readJson<PostClaim>(kv, claimKey))?.value;
     const adopted = earlier
@@ -295,7 +312,7 @@ export function createSlackChannel(deps: SlackChannelDeps): DeliveryChannel {
       } catch (error) {
         // one dead letter says so; without this every later event of the run would add one
         if (error instanceof UnrecoverableError && delivery.job.id !== undefined) {
-          await saveMessage(messageKey, {
+          await saveMessage(delivery.messageKey, {
             ts,
             channelId,
             threadRefused: { attempt, job: delivery.job.id },
@@ -304,7 +321,7 @@ export function createSlackChannel(deps: SlackChannelDeps): DeliveryChannel {
         throw error;
       }
     }
-    await saveMessage(messageKey, {
+    await saveMessage(delivery.messageKey, {
       ts,
       channelId,
       threadAttempt: attempt,
@@ -324,26 +341,12 @@ export function createSlackChannel(deps: SlackChannelDeps): DeliveryChannel {
     state: SlackMessageState,
     reply: SlackMessage,
     replyHash: string,
-    messageKey: string,
   ): Promise<void> => {
     const { ts, channelId, threadTs } = state;
     if (!threadTs) return;
-    const updated = await call(delivery.log, "chat.update (thread)", async () => {
-      try {
-        await client.chat.update({
-          channel: channelId,
-          ts: threadTs,
-          text: reply.text,
-          blocks: [...reply.blocks],
-        });
-        return true;
-      } catch (error) {
-        if (messageGone(error)) return false;
-        throw error;
-      }
-    });
+    const updated = await updateMessage(delivery.log, "chat.update (thread)", channelId, threadTs, reply);
     if (!updated) delivery.log.info({ ts, reply: threadTs }, "the failure thread reply is gone; left alone");
-    await saveMessage(messageKey, {
+    await saveMessage(delivery.messageKey, {
       ts,
       channelId,
       threadTs: updated ? threadTs : null,
@@ -359,8 +362,8 @@ export function createSlackChannel(deps: SlackChannelDeps): DeliveryChannel {
       slackChannel,
       entity: entityKey,
     });
-    const delivery: Delivery = { job, token, log: jobLog };
     const messageKey = slackMessageKvKey(slackChannel, entityKey);
+    const delivery: Delivery = { job, token, log: jobLog, messageKey };
     const previous = (await readJson<SlackMessageState>(kv, messageKey))?.value ?? null;
     // spacing calls for one message coalesces bursts: newer states pile up behind this job
     const wait = (previous?.lastCallAt ?? 0) + config.notify.slack.minInterval - Date.now();
@@ -376,26 +379,13 @@ export function createSlackChannel(deps: SlackChannelDeps): DeliveryChannel {
     const message: SlackMessage = renderSlackMessage(view, { mentionAuthor: target.mentionAuthor });
     const hash = shortHash(JSON.stringify(message));
 
-    let state = previous ?? (await adoptClaimed(delivery, slackChannel, entityKey, messageKey));
+    let state = previous ?? (await adoptClaimed(delivery));
     // a thread reply Slack refused for good is refused in the channel, not in one message: the
     // refusal (and its one dead letter) carries over to a message posted in place of a gone one
     let refusal: SlackMessageState["threadRefused"] = null;
     if (state !== null && state.hash !== hash) {
       const { ts, channelId } = state;
-      const updated = await call(jobLog, "chat.update", async () => {
-        try {
-          await client.chat.update({
-            channel: channelId,
-            ts,
-            text: message.text,
-            blocks: [...message.blocks],
-          });
-          return true;
-        } catch (error) {
-          if (messageGone(error)) return false;
-          throw error;
-        }
-      });
+      const updated = await updateMessage(jobLog, "chat.update", channelId, ts, message);
       if (updated) {
         state = await saveMessage(messageKey, { ts, channelId, hash, lastCallAt: Date.now() });
         metrics.deliveries.inc({ channel: "slack", outcome: "updated" });
@@ -449,9 +439,9 @@ export function createSlackChannel(deps: SlackChannelDeps): DeliveryChannel {
       const reply = renderSlackFailureThread(view);
       const replyHash = shortHash(JSON.stringify(reply));
       if (state.threadAttempt !== view.attempt) {
-        await postReply(delivery, state, view.attempt, reply, replyHash, messageKey, slackChannel, entityKey);
+        await postReply(delivery, state, view.attempt, reply, replyHash);
       } else if (state.threadTs && state.threadHash !== replyHash) {
-        await updateReply(delivery, state, reply, replyHash, messageKey);
+        await updateReply(delivery, state, reply, replyHash);
       }
     }
     return state.ts;

@@ -5,6 +5,7 @@ import { createNotifyService, type NotifyService } from "../../src/notify/index.
 import { createLogger } from "../../src/observability/logger.ts";
 import { createMetrics, type Metrics } from "../../src/observability/metrics.ts";
 import { startNats, startRedis, type TestServer } from "./servers.ts";
+import { startSlackServer, type SlackServer } from "./slack-server.ts";
 
 export interface NotifyHarness {
   readonly bus: Bus;
@@ -56,6 +57,40 @@ export async function startNotifyHarness(
       await redis.dispose();
     },
   };
+}
+
+/** The Slack channel startSlackRoutes gives a test's route. */
+export const slackChannelOf = (test: string): string => `C${test.toUpperCase()}`;
+
+/**
+ * A local Slack Web API and the notify service with one route per test name: repository
+ * `acme/<test>` on main, on failed, still_failing and fixed, to channel `slackChannelOf(test)`.
+ */
+export async function startSlackRoutes(
+  tests: readonly string[],
+  options: {
+    /** more settings of each route's Slack target (mentionAuthor, threadFailures) */
+    readonly target?: Record<string, unknown>;
+    readonly slack: { readonly minInterval: number; readonly timeout: number };
+    readonly delivery: { readonly attempts: number; readonly backoff: number; readonly concurrency: number };
+    readonly people?: readonly Record<string, string>[];
+  },
+): Promise<{ slack: SlackServer; harness: NotifyHarness }> {
+  const slack = await startSlackServer();
+  const harness = await startNotifyHarness(
+    { SLACK_BOT_TOKEN: "xoxb-test-token", SLACK_API_URL: slack.apiUrl },
+    {
+      ...(options.people ? { people: options.people } : {}),
+      routes: tests.map((test) => ({
+        name: test,
+        match: { repositories: [`acme/${test}`], branches: ["main"] },
+        on: ["failed", "still_failing", "fixed"],
+        slack: { channel: slackChannelOf(test), ...options.target },
+      })),
+      notify: { slack: { apiUrl: slack.apiUrl, ...options.slack }, delivery: options.delivery },
+    },
+  );
+  return { slack, harness };
 }
 
 export { eventually, sleep } from "./poll.ts";

@@ -3,34 +3,28 @@ import { after, before, describe, it } from "node:test";
 import type { BuildEvent } from "../../src/events/schema.ts";
 import { publishEvent } from "../helpers/events.ts";
 import { workflowRunEvent, type WorkflowRunSpec } from "../helpers/github-runs.ts";
-import { eventually, sleep, startNotifyHarness, type NotifyHarness } from "../helpers/notify-harness.ts";
-import { startSlackServer, type SlackServer } from "../helpers/slack-server.ts";
+import {
+  eventually,
+  slackChannelOf,
+  sleep,
+  startSlackRoutes,
+  type NotifyHarness,
+} from "../helpers/notify-harness.ts";
+import type { SlackServer } from "../helpers/slack-server.ts";
 
 // GitHub Actions workflows of one repository's main, built from a real workflow_run payload
 const TESTS = ["twins", "renamed", "upgrade"] as const;
 type TestName = (typeof TESTS)[number];
-const channelOf = (test: TestName) => `C${test.toUpperCase()}`;
+const channelOf = (test: TestName) => slackChannelOf(test);
 
 let slack: SlackServer;
 let harness: NotifyHarness;
 
 before(async () => {
-  slack = await startSlackServer();
-  harness = await startNotifyHarness(
-    { SLACK_BOT_TOKEN: "xoxb-test-token", SLACK_API_URL: slack.apiUrl },
-    {
-      routes: TESTS.map((test) => ({
-        name: test,
-        match: { repositories: [`acme/${test}`], branches: ["main"] },
-        on: ["failed", "still_failing", "fixed"],
-        slack: { channel: channelOf(test) },
-      })),
-      notify: {
-        slack: { apiUrl: slack.apiUrl, minInterval: 300, timeout: 2000 },
-        delivery: { attempts: 4, backoff: 200, concurrency: 8 },
-      },
-    },
-  );
+  ({ slack, harness } = await startSlackRoutes(TESTS, {
+    slack: { minInterval: 300, timeout: 2000 },
+    delivery: { attempts: 4, backoff: 200, concurrency: 8 },
+  }));
 });
 
 after(async () => {
@@ -42,6 +36,8 @@ type Run = Omit<WorkflowRunSpec, "repository">;
 
 const workflowRun = (test: TestName, run: Run): BuildEvent =>
   workflowRunEvent({ ...run, repository: `acme/${test}` });
+
+const publish = (test: TestName, run: Run) => publishEvent(harness.bus.js, workflowRun(test, run));
 
 const headlines = (test: TestName): string[] =>
   slack.calls
@@ -59,7 +55,7 @@ describe("GitHub workflows of one branch", () => {
       { workflowId: 2, number: 13, conclusion: "failure", day: 2, minute: 1 },
       { workflowId: 2, number: 14, conclusion: "failure", day: 3, minute: 1 },
     ] as const) {
-      await publishEvent(harness.bus.js, workflowRun("twins", { ...run, name: "CI" }));
+      await publish("twins", { ...run, name: "CI" });
     }
     await eventually(() => headlines("twins").length >= 4, "four notices");
     await sleep(1000);
@@ -72,57 +68,45 @@ describe("GitHub workflows of one branch", () => {
   });
 
   it("a failing workflow renamed in the commit that fixes it is fixed", async () => {
-    await publishEvent(
-      harness.bus.js,
-      workflowRun("renamed", {
-        workflowId: 7,
-        name: "CI",
-        number: 40,
-        conclusion: "failure",
-        day: 1,
-        minute: 0,
-      }),
-    );
+    await publish("renamed", {
+      workflowId: 7,
+      name: "CI",
+      number: 40,
+      conclusion: "failure",
+      day: 1,
+      minute: 0,
+    });
     await eventually(() => headlines("renamed").length >= 1, "the failure");
-    await publishEvent(
-      harness.bus.js,
-      workflowRun("renamed", {
-        workflowId: 7,
-        name: "Build",
-        number: 41,
-        conclusion: "success",
-        day: 2,
-        minute: 0,
-      }),
-    );
+    await publish("renamed", {
+      workflowId: 7,
+      name: "Build",
+      number: 41,
+      conclusion: "success",
+      day: 2,
+      minute: 0,
+    });
     await eventually(() => headlines("renamed").length >= 2, "the fix");
     assert.deepEqual(headlines("renamed"), ["Failed: acme/renamed CI #40", "Fixed: acme/renamed Build #41"]);
   });
 
   it("a workflow failing before an upgrade (its events without a workflow id) is fixed after it", async () => {
-    await publishEvent(
-      harness.bus.js,
-      workflowRun("upgrade", {
-        workflowId: null,
-        name: "CI",
-        number: 5,
-        conclusion: "failure",
-        day: 1,
-        minute: 0,
-      }),
-    );
+    await publish("upgrade", {
+      workflowId: null,
+      name: "CI",
+      number: 5,
+      conclusion: "failure",
+      day: 1,
+      minute: 0,
+    });
     await eventually(() => headlines("upgrade").length >= 1, "the failure");
-    await publishEvent(
-      harness.bus.js,
-      workflowRun("upgrade", {
-        workflowId: 3,
-        name: "CI",
-        number: 6,
-        conclusion: "success",
-        day: 2,
-        minute: 0,
-      }),
-    );
+    await publish("upgrade", {
+      workflowId: 3,
+      name: "CI",
+      number: 6,
+      conclusion: "success",
+      day: 2,
+      minute: 0,
+    });
     await eventually(() => headlines("upgrade").length >= 2, "the fix");
     assert.deepEqual(headlines("upgrade"), ["Failed: acme/upgrade CI #5", "Fixed: acme/upgrade CI #6"]);
   });

@@ -4,8 +4,14 @@ import { Redis } from "ioredis";
 import type { BuildEvent, Status } from "../../src/events/schema.ts";
 import { DeadLetters } from "../../src/notify/dead-letters.ts";
 import { minuteRun, publishEvents, type EventSpec } from "../helpers/events.ts";
-import { eventually, sleep, startNotifyHarness, type NotifyHarness } from "../helpers/notify-harness.ts";
-import { startSlackServer, type SlackCall, type SlackServer } from "../helpers/slack-server.ts";
+import {
+  eventually,
+  slackChannelOf,
+  sleep,
+  startSlackRoutes,
+  type NotifyHarness,
+} from "../helpers/notify-harness.ts";
+import type { SlackCall, SlackServer } from "../helpers/slack-server.ts";
 
 // what real Slack does to a delivery: messages deleted under it, errors after it posted
 const TESTS = [
@@ -20,7 +26,7 @@ const TESTS = [
   "nothread",
 ] as const;
 type Test = (typeof TESTS)[number];
-const channelOf = (test: Test) => `C${test.toUpperCase()}`;
+const channelOf = (test: Test) => slackChannelOf(test);
 
 let slack: SlackServer;
 let harness: NotifyHarness;
@@ -28,23 +34,12 @@ let letters: DeadLetters;
 let connection: Redis;
 
 before(async () => {
-  slack = await startSlackServer();
-  harness = await startNotifyHarness(
-    { SLACK_BOT_TOKEN: "xoxb-test-token", SLACK_API_URL: slack.apiUrl },
-    {
-      routes: TESTS.map((test) => ({
-        name: test,
-        match: { repositories: [`acme/${test}`], branches: ["main"] },
-        on: ["failed", "still_failing", "fixed"],
-        slack: { channel: channelOf(test), threadFailures: true },
-      })),
-      notify: {
-        // a post given up on after 1 s is waited for until 3 s after its claim
-        slack: { apiUrl: slack.apiUrl, minInterval: 200, timeout: 1000 },
-        delivery: { attempts: 4, backoff: 200, concurrency: 4 },
-      },
-    },
-  );
+  ({ slack, harness } = await startSlackRoutes(TESTS, {
+    target: { threadFailures: true },
+    // a post given up on after 1 s is waited for until 3 s after its claim
+    slack: { minInterval: 200, timeout: 1000 },
+    delivery: { attempts: 4, backoff: 200, concurrency: 4 },
+  }));
   connection = new Redis(harness.redis.url, { maxRetriesPerRequest: null });
   letters = new DeadLetters(connection, harness.loaded.config.redis.prefix);
 });

@@ -6,8 +6,14 @@ import { registerDeadLetters } from "../../src/cli/commands/dead-letters.ts";
 import type { BuildEvent, Status } from "../../src/events/schema.ts";
 import { DeadLetters } from "../../src/notify/dead-letters.ts";
 import { minuteRun, publishEvents, type EventSpec } from "../helpers/events.ts";
-import { eventually, sleep, startNotifyHarness, type NotifyHarness } from "../helpers/notify-harness.ts";
-import { startSlackServer, type SlackCall, type SlackServer } from "../helpers/slack-server.ts";
+import {
+  eventually,
+  slackChannelOf,
+  sleep,
+  startSlackRoutes,
+  type NotifyHarness,
+} from "../helpers/notify-harness.ts";
+import type { SlackCall, SlackServer } from "../helpers/slack-server.ts";
 
 const TESTS = [
   "api",
@@ -23,30 +29,19 @@ const TESTS = [
   "outage",
   "late",
 ] as const;
-const channelOf = (test: (typeof TESTS)[number]) => `C${test.toUpperCase()}`;
+const channelOf = (test: (typeof TESTS)[number]) => slackChannelOf(test);
 
 let slack: SlackServer;
 let harness: NotifyHarness;
 
 before(async () => {
-  slack = await startSlackServer();
-  harness = await startNotifyHarness(
-    { SLACK_BOT_TOKEN: "xoxb-test-token", SLACK_API_URL: slack.apiUrl },
-    {
-      people: [{ email: "ada@example.com", github: "ada", slack: "U012ABC" }],
-      routes: TESTS.map((test) => ({
-        name: test,
-        match: { repositories: [`acme/${test}`], branches: ["main"] },
-        on: ["failed", "still_failing", "fixed"],
-        slack: { channel: channelOf(test), mentionAuthor: true },
-      })),
-      notify: {
-        // a post given up on after 2 s is waited for until 6 s after its claim
-        slack: { apiUrl: slack.apiUrl, minInterval: 300, timeout: 2000 },
-        delivery: { attempts: 4, backoff: 200, concurrency: 8 },
-      },
-    },
-  );
+  ({ slack, harness } = await startSlackRoutes(TESTS, {
+    people: [{ email: "ada@example.com", github: "ada", slack: "U012ABC" }],
+    target: { mentionAuthor: true },
+    // a post given up on after 2 s is waited for until 6 s after its claim
+    slack: { minInterval: 300, timeout: 2000 },
+    delivery: { attempts: 4, backoff: 200, concurrency: 8 },
+  }));
 });
 
 after(async () => {

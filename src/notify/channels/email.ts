@@ -155,7 +155,12 @@ export function createEmailChannel(deps: EmailChannelDeps): DeliveryChannel {
   return {
     name: "email",
     async handle(events, context) {
-      const { decisions } = await trackEvents(kv, "email", config.routes, events, { caches: deps.caches });
+      const { decisions, records } = await trackEvents(kv, "email", config.routes, events, {
+        caches: deps.caches,
+      });
+      // the records as tracking just wrote them: every decided entity's, and for a job event
+      // its run's (the job is folded into it)
+      const recordOf = new Map(records.map(({ record }) => [record.key, record]));
       for (const { event, entityKey, decision, routes } of decisions) {
         if (decision.transition === null || decision.noticeId === null) continue;
         // a replayed decision is only re-queued for a redelivery (crash before Queue.add)
@@ -163,18 +168,10 @@ export function createEmailChannel(deps: EmailChannelDeps): DeliveryChannel {
         // an address that several matching routes name gets the notice once, from the first
         // (config order, so a redelivery derives the same jobs)
         const mailed = new Set<string>();
-        // a job's mail takes the commit's title and author (and so the author's address)
-        // from its run's record
-        const run =
-          event.data.kind === "job"
-            ? (await readJson<EntityRecord>(kv, recordKvKey("email", runKey(event.data))))?.value?.data
-            : null;
-        // a pipeline's mail takes its author's username from the run's job events (GitLab)
-        const needsAuthor = event.data.kind === "pipeline" && event.data.commit.author?.username === null;
-        const known = needsAuthor
-          ? (await readJson<EntityRecord>(kv, recordKvKey("email", entityKey)))?.value?.jobAuthor
-          : null;
-        const about = withJobAuthor(withRunCommit(event.data, run), known);
+        // a job's mail takes the commit's title and author (and so the author's address) from
+        // its run's record; a pipeline's, its author's username from the run's job events (GitLab)
+        const run = event.data.kind === "job" ? recordOf.get(runKey(event.data))?.data : null;
+        const about = withJobAuthor(withRunCommit(event.data, run), recordOf.get(entityKey)?.jobAuthor);
         const traceparent = context.traceparentFor(event.traceparent);
         for (const route of routes) {
           const to = recipients(route, about, config.people, mailed);

@@ -92,7 +92,7 @@ export function renderResults(results: Results): string {
     `| 1. the same, every consumer in the same process: ratio, p99 | ${round(median(allRatios), 2)}, ${round(median(allP99))} ms | (for comparison) | |`,
     `| 1. the same at log level info (a line per webhook): ratio, p99 | ${round(median(infoRatios), 2)}, ${round(median(infoP99))} ms | (for comparison) | |`,
     `| 2. end-to-end p99, request → Slack API | ${round(median(e2eP99))} ms | ≤ 150 ms | ${verdict(median(e2eP99) <= 150)} |`,
-    `| 3. burst: Slack calls for 1,000 job events | ${median(burstCalls)} | ≤ 10 | ${verdict(median(burstCalls) <= 10)} |`,
+    `| 3. burst: Slack calls for 1,000 job events${burstSlowSends(burst).length > 0 ? ` (sent over ${round(median(burst.map((r) => r.sendMs)) / 1000, 1)} s, not 2: see 3.)` : ""} | ${median(burstCalls)} | ≤ 10 | ${verdict(median(burstCalls) <= 10)} |`,
     `| 3. burst: final state after last event | ${round(median(burstLag), 0)} ms, shown in ${burst.filter((r) => r.finalShown).length}/${burst.length} runs | ≤ 2,000 ms | ${verdict(median(burstLag) <= 2000 && burst.every((r) => r.finalShown))} |`,
     `| 4. peak RSS of the gateway (VmHWM), role ingress | ${round(ingress.peakRssMb)} MB | ≤ 200 MB | ${verdict(ingress.peakRssMb <= 200)} |`,
     `| 4. the same, every consumer in the same process | ${round(ingressAll.peakRssMb)} MB | (for comparison) | |`,
@@ -166,10 +166,12 @@ export function renderResults(results: Results): string {
     "## 3. Burst",
     "",
     "A run is started (one `chat.postMessage`); then 1,000 `workflow_job` events of that run (500 jobs,",
-    "in_progress then completed, every 50th failing, the last job included) are sent within 2 s.",
-    "Counted: Slack calls about the run from the first job event on; whether the last call shows the",
-    "final tally (`Failed jobs 10 of 500`); time from the last event's 202 to that call.",
+    "in_progress then completed, every 50th failing, the last job included) are sent spread evenly over",
+    "1.8 s, at most 32 in flight, each waiting for its answer: they arrive within 2 s when the gateway",
+    "keeps up. Counted: Slack calls about the run from the first job event on; whether the last call",
+    "shows the final tally (`Failed jobs 10 of 500`); time from the last event's 202 to that call.",
     "",
+    ...burstSlowSends(burst),
     "| run | events | sent in ms | consumers done after last event, ms | Slack calls | last call shows | last call after last event, ms |",
     "|---|---|---|---|---|---|---|",
     ...burst.map(
@@ -222,4 +224,16 @@ export function renderResults(results: Results): string {
   }
   if (results.quick) lines.splice(2, 0, "**Quick run (--quick): single short rounds, not for quoting.**", "");
   return lines.join("\n");
+}
+
+/** says so when the gateway could not take the burst's events within the 2 s the target names */
+function burstSlowSends(burst: readonly BurstRound[]): string[] {
+  const slow = burst.filter((r) => r.sendMs > 2000);
+  if (slow.length === 0) return [];
+  return [
+    `In ${slow.length} of ${burst.length} runs the gateway took longer than 2 s to answer the 1,000 events`,
+    `(${slow.map((r) => `${r.sendMs} ms`).join(", ")}): on this machine the burst arrived more slowly than`,
+    "the target's 2 s, held back by the gateway's answers, not by the sender.",
+    "",
+  ];
 }

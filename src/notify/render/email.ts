@@ -34,6 +34,13 @@ export function escapeHtml(text: string): string {
     .replace(/'/g, "&#39;");
 }
 
+/**
+ * Provider text has long unbroken words (dependabot branches, paths in job names): without
+ * this they widen the table past a phone's screen. Inline, as Gmail drops <style>; `word-break:
+ * break-word` for clients that predate `overflow-wrap: anywhere`.
+ */
+const WRAP = "overflow-wrap:anywhere;word-break:break-word";
+
 function htmlLink(url: string | null, label: string): string {
   const safe = safeUrl(url);
   return safe === null ? escapeHtml(label) : `<a href="${escapeHtml(safe)}">${escapeHtml(label)}</a>`;
@@ -102,17 +109,17 @@ export function renderEmail(view: NoticeView, transition: Transition): EmailCont
   const html = [
     "<!doctype html>",
     '<html><body style="font-family:sans-serif;font-size:14px">',
-    `<h2 style="color:${COLOURS[view.tone]};margin:0 0 12px">${escapeHtml(view.headline)}: ${htmlLink(view.runUrl, view.pipeline)}</h2>`,
+    `<h2 style="color:${COLOURS[view.tone]};margin:0 0 12px;${WRAP}">${escapeHtml(view.headline)}: ${htmlLink(view.runUrl, view.pipeline)}</h2>`,
     '<table cellpadding="4" style="border-collapse:collapse">',
     ...rows.map(
       ([label, value, url]) =>
-        `<tr><th align="left">${escapeHtml(label)}</th><td>${htmlLink(url, value)}</td></tr>`,
+        `<tr><th align="left" valign="top" style="white-space:nowrap">${escapeHtml(label)}</th><td style="${WRAP}">${htmlLink(url, value)}</td></tr>`,
     ),
     "</table>",
     ...(jobs.length > 0
       ? [
           "<h3>Failed jobs</h3>",
-          "<ul>",
+          `<ul style="${WRAP}">`,
           ...jobs.map((job) => `<li>${htmlLink(job.url, jobName(job))}</li>`),
           ...(omitted > 0 ? [`<li>…and ${omitted} more</li>`] : []),
           "</ul>",

@@ -133,6 +133,9 @@ describe("e-mail notices", () => {
     );
     assert.match(failed.parsed.text ?? "", /Commit: a1b2c3d Fix the flaky test/);
     assert.equal(failed.parsed.headers.get("x-buildcast-transition"), "failed");
+    // vacation responders and Exchange's out-of-office replies stay quiet
+    assert.equal(failed.parsed.headers.get("auto-submitted"), "auto-generated");
+    assert.equal(failed.parsed.headers.get("x-auto-response-suppress"), "OOF, AutoReply");
   });
 
   it("mails each address once when several routes match the same notice", async () => {

@@ -123,7 +123,13 @@ export function createEmailChannel(deps: EmailChannelDeps): DeliveryChannel {
         html: content.html,
         messageId: messageId(noticeId, from),
         ...(root === null ? {} : { inReplyTo: root, references: [root] }),
-        headers: { "X-Buildcast-Transition": transition, "Auto-Submitted": "auto-generated" },
+        headers: {
+          "X-Buildcast-Transition": transition,
+          // RFC 3834 responders stay quiet on Auto-Submitted; Exchange's out-of-office and
+          // auto-reply rules go by a header of its own (MS-OXCMAIL 2.1.3.2.20)
+          "Auto-Submitted": "auto-generated",
+          "X-Auto-Response-Suppress": "OOF, AutoReply",
+        },
       });
       refused = refusedRecipients(info);
       sent = info.messageId;

@@ -21,7 +21,7 @@ before(async () => {
       routes: [
         {
           name: "team",
-          match: { repositories: ["acme/api", "acme/flaky"], branches: ["main"] },
+          match: { repositories: ["acme/api", "acme/flaky", "acme/encoded"], branches: ["main"] },
           on: ["failed", "still_failing", "fixed"],
           email: { to: ["team@example.com"], author: true },
         },
@@ -136,6 +136,14 @@ describe("e-mail notices", () => {
     // vacation responders and Exchange's out-of-office replies stay quiet
     assert.equal(failed.parsed.headers.get("auto-submitted"), "auto-generated");
     assert.equal(failed.parsed.headers.get("x-auto-response-suppress"), "OOF, AutoReply");
+  });
+
+  it("a pipeline name that reads as an encoded word is shown as it is, not decoded", async () => {
+    // GitLab's `workflow:name: $CI_COMMIT_TITLE` makes any commit title the pipeline's name
+    const name = `=?UTF-8?B?${Buffer.from("fixed ✅").toString("base64")}?=`;
+    await publish(runEvent("acme/encoded", 1, "failure", { pipeline: name }));
+    const mail = await eventually(() => mailsFor("acme/encoded")[0], "the mail");
+    assert.equal(mail.parsed.subject, `[acme/encoded] ${name} failed on main (a1b2c3d)`);
   });
 
   it("mails each address once when several routes match the same notice", async () => {

@@ -2,6 +2,7 @@ import type { KV } from "@nats-io/kv";
 import { Queue, UnrecoverableError, Worker, type Job } from "bullmq";
 import type { Redis } from "ioredis";
 import nodemailer from "nodemailer";
+import { encodeWord } from "nodemailer/lib/mime-funcs";
 import type { Config, Route, Transition } from "../../config/schema.ts";
 import { runKey } from "../../events/ids.ts";
 import type { BuildEventData } from "../../events/schema.ts";
@@ -72,6 +73,18 @@ export function recipients(
   });
 }
 
+/**
+ * A subject as prepared encoded words, when it must be one. nodemailer sends an ASCII
+ * subject as it is, and mail clients decode any `=?charset?B?…?=` in it (RFC 2047): a
+ * workflow's name, or a GitLab pipeline's (`workflow:name: $CI_COMMIT_TITLE`), could make a
+ * failure's subject read as anything. Encoded as a whole, it is shown as written.
+ */
+function encodedSubject(subject: string): { prepared: true; foldLines: true; value: string } | null {
+  return subject.includes("=?")
+    ? { prepared: true, foldLines: true, value: encodeWord(subject, "Q", 52) }
+    : null;
+}
+
 /** One pooled transport; `pool` set in the URL so nodemailer keeps connections open. */
 export function createTransport(smtpUrl: string) {
   const url = new URL(smtpUrl);
@@ -112,18 +125,20 @@ export function createEmailChannel(deps: EmailChannelDeps): DeliveryChannel {
     };
     const content = renderEmail(buildView(record, config.people, config.notify.dashboardUrl), transition);
     const root = threadRootId === null ? null : messageId(threadRootId, from);
+    const encoded = encodedSubject(content.subject);
     let refused: RefusedRecipient[];
     let sent: string;
     try {
       const info = await transport.sendMail({
         from,
         to: [...job.data.to],
-        subject: content.subject,
+        ...(encoded === null ? { subject: content.subject } : {}),
         text: content.text,
         html: content.html,
         messageId: messageId(noticeId, from),
         ...(root === null ? {} : { inReplyTo: root, references: [root] }),
         headers: {
+          ...(encoded === null ? {} : { Subject: encoded }),
           "X-Buildcast-Transition": transition,
           // RFC 3834 responders stay quiet on Auto-Submitted; Exchange's out-of-office and
           // auto-reply rules go by a header of its own (MS-OXCMAIL 2.1.3.2.20)

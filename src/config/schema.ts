@@ -273,6 +273,9 @@ export const configSchema = z
                 "an e-mail address, alone or after a name: buildcast@example.com or buildcast <buildcast@example.com>",
               )
               .default("buildcast <buildcast@localhost>"),
+            // a run's job events may come after its own (GitLab sends job and pipeline hooks
+            // independently): a mail sent at once would list none of the jobs that failed
+            delay: duration.default(5000),
           })
           .strict()
           .prefault({}),

@@ -21,7 +21,10 @@ before(async () => {
       routes: [
         {
           name: "team",
-          match: { repositories: ["acme/api", "acme/flaky", "acme/encoded"], branches: ["main"] },
+          match: {
+            repositories: ["acme/api", "acme/flaky", "acme/encoded", "acme/late-jobs"],
+            branches: ["main"],
+          },
           on: ["failed", "still_failing", "fixed"],
           email: { to: ["team@example.com"], author: true },
         },
@@ -71,7 +74,7 @@ before(async () => {
         },
       ],
       notify: {
-        email: { from: "buildcast <ci@buildcast.example>" },
+        email: { from: "buildcast <ci@buildcast.example>", delay: 3000 },
         delivery: { attempts: 4, backoff: 200, concurrency: 4 },
       },
     },
@@ -144,6 +147,18 @@ describe("e-mail notices", () => {
     await publish(runEvent("acme/encoded", 1, "failure", { pipeline: name }));
     const mail = await eventually(() => mailsFor("acme/encoded")[0], "the mail");
     assert.equal(mail.parsed.subject, `[acme/encoded] ${name} failed on main (a1b2c3d)`);
+  });
+
+  it("a failure mail lists a failed job whose event came after the pipeline's", async () => {
+    // GitLab sends job and pipeline hooks independently: the pipeline's often comes first
+    await publish(runEvent("acme/late-jobs", 1, "failure"));
+    await sleep(300);
+    await publish(runEvent("acme/late-jobs", 1, "failure", { job: { id: "unit", name: "unit" } }));
+    const mail = await eventually(() => mailsFor("acme/late-jobs")[0], "the failure mail");
+    assert.match(
+      mail.parsed.text ?? "",
+      /Failed jobs:\n- unit <https:\/\/github\.com\/acme\/late-jobs\/jobs\/unit>/,
+    );
   });
 
   it("mails each address once when several routes match the same notice", async () => {

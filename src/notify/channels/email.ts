@@ -208,9 +208,12 @@ export function createEmailChannel(deps: EmailChannelDeps): DeliveryChannel {
             ...(traceparent ? { traceparent } : {}),
           };
           // the job id names the notice: adding it again is a no-op
+          // delayed so the run's job events that come after its own are in the mail (it
+          // reads the record when it is sent); every mail alike, so they keep their order
           await queue.add("deliver", data, {
             ...options,
             jobId: `email-${shortHash(decision.noticeId, route.name)}`,
+            delay: config.notify.email.delay,
           });
         }
       }

@@ -1,10 +1,12 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { Command } from "commander";
+import { Queue } from "bullmq";
 import { Redis } from "ioredis";
 import { registerDeadLetters } from "../../src/cli/commands/dead-letters.ts";
 import type { BuildEvent, Status } from "../../src/events/schema.ts";
 import { DeadLetters } from "../../src/notify/dead-letters.ts";
+import { QUEUE_NAMES } from "../../src/notify/queue.ts";
 import { minuteRun, publishEvents, type EventSpec } from "../helpers/events.ts";
 import {
   eventually,
@@ -24,6 +26,7 @@ const TESTS = [
   "order",
   "burst",
   "limit",
+  "shared",
   "flaky",
   "bad",
   "outage",
@@ -306,6 +309,41 @@ describe("Slack notices", () => {
     assert.ok(ok.at - limited.at >= 950, `waited ${ok.at - limited.at} ms`);
     assert.equal(callsTo(channel).length, 2);
     assert.ok((await harness.metrics.slackRateLimited.get()).values[0]?.value === 1);
+  });
+
+  it("a 429 another replica got pauses this replica's running deliveries too", async () => {
+    const channel = channelOf("shared");
+    // what a replica does when Slack answers it 429: it pauses the queue they share in Redis
+    const connection = new Redis(harness.redis.url, { maxRetriesPerRequest: null });
+    const otherReplica = new Queue(QUEUE_NAMES.slack, {
+      connection,
+      prefix: harness.loaded.config.redis.prefix,
+    });
+    try {
+      await otherReplica.waitUntilReady();
+      // the run's post is answered late (within the 2 s timeout): its job is running when the
+      // other replica's 429 comes
+      slack.delayNext("chat.postMessage", 1500);
+      await publish(
+        runEvent("shared", 1, "failure", { job: { id: "j1", name: "test" } }),
+        runEvent("shared", 1, "failure"),
+      );
+      await eventually(() => callsTo(channel, "chat.postMessage")[0], "the run's post");
+      const pausedAt = Date.now();
+      await otherReplica.rateLimit(3000);
+      const reply = await eventually(
+        () => accepted(channel).find((call) => call.args.thread_ts !== undefined),
+        "the failure thread reply",
+      );
+      assert.ok(reply.at - pausedAt >= 2950, `thread reply ${reply.at - pausedAt} ms into a 3 s pause`);
+      assert.equal(
+        callsTo(channel, "chat.postMessage").filter((call) => call.args.thread_ts === undefined).length,
+        1,
+      );
+    } finally {
+      await otherReplica.close();
+      await connection.quit();
+    }
   });
 
   it("retries a 500 with backoff", async () => {

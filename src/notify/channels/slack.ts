@@ -136,6 +136,9 @@ export function createSlackChannel(deps: SlackChannelDeps): DeliveryChannel {
       await queue.rateLimit(pause);
       throw Worker.RateLimitError();
     }
+    // a 429 another replica got reaches this one only as the queue's limiter in Redis, which
+    // Queue.rateLimit sets to MAX_SAFE_INTEGER: the worker's own count never gets that high
+    if ((await queue.getRateLimitTtl(Number.MAX_SAFE_INTEGER)) > 0) throw Worker.RateLimitError();
     try {
       return await sdkLog.within(jobLog, send);
     } catch (error) {

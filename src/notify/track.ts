@@ -71,29 +71,45 @@ function isAllowedFailure(data: BuildEvent["data"]): boolean {
 const NO_DECISION: Decision = { transition: null, noticeId: null, threadRootId: null, fresh: false };
 
 /**
- * A lane that does not exist yet, for events that were on another lane before (GitHub
- * workflows followed by name, now by id), starts from that lane's state.
+ * The lane a GitHub workflow's events were decided in before lanes followed workflows by id:
+ * replicas of that release (during a rollout, or after a rollback) still decide there.
  */
-async function legacySeed(
+async function readLegacyLane(
   kv: KV,
   channel: ChannelName,
-  key: string,
   events: readonly BuildEvent[],
-  cache: EntryCache<LaneState> | undefined,
-): Promise<LaneState | null> {
+): Promise<{ readonly key: string; readonly lane: LaneState | null } | null> {
   const legacyLaneId = events
     .map((event) => entityOf(event.data).legacyLaneId)
     .find((id) => id !== undefined);
-  if (legacyLaneId === undefined || cache?.get(key) !== undefined) return null;
-  if ((await readJson<LaneState>(kv, key)) !== null) return null;
-  const legacy = (await readJson<LaneState>(kv, laneKvKey(channel, legacyLaneId)))?.value ?? null;
-  if (legacy?.last == null) return legacy;
-  // its last run may be another workflow's of the same name, whose run numbers count apart:
-  // only its creation time says which run is older
-  return {
-    ...legacy,
-    last: { ...legacy.last, order: { number: null, createdMs: legacy.last.order.createdMs } },
+  if (legacyLaneId === undefined) return null;
+  const key = laneKvKey(channel, legacyLaneId);
+  return { key, lane: (await readJson<LaneState>(kv, key))?.value ?? null };
+}
+
+/** Whether `a` counted a later run (or a later attempt of the same run) than `b`. */
+function isLater(a: NonNullable<LaneState["last"]>, b: LaneState["last"]): boolean {
+  if (b === null) return true;
+  if (a.key === b.key) return a.attempt > b.attempt;
+  // the legacy lane's last run may be another workflow's of the same name, whose run numbers
+  // count apart: only creation times say which run is older
+  return a.order.createdMs !== null && b.order.createdMs !== null && a.order.createdMs > b.order.createdMs;
+}
+
+/**
+ * A lane that takes the other lane's latest counted run when it is the later one: the legacy
+ * lane seeds a new lane, and a run an old replica counted there after this lane was made
+ * still decides what comes next here (no second `fixed`), and the other way round.
+ */
+function withLaterLast(lane: LaneState | null, other: LaneState | null): LaneState | null {
+  if (other === null) return lane;
+  const last = other.last && {
+    ...other.last,
+    order: { number: null, createdMs: other.last.order.createdMs },
   };
+  if (lane === null) return { ...other, last };
+  if (!last || !isLater(last, lane.last)) return lane;
+  return { ...lane, last, failingSince: other.failingSince };
 }
 
 /** Decides each event's transition in its lane, one compare-and-set per lane for the whole batch. */
@@ -108,25 +124,32 @@ async function decideAll(
   await settleAll(
     groupBy(events, (event) => entityOf(event.data).laneId),
     async ([laneId, laneEvents]) => {
-      const key = laneKvKey(channel, laneId);
-      const seed = await legacySeed(kv, channel, key, laneEvents, cache);
-      const decided = await casUpdate<LaneState, Decision[]>(
+      const legacy = await readLegacyLane(kv, channel, laneEvents);
+      const decided = await casUpdate<LaneState, { decisions: Decision[]; lane: LaneState | null }>(
         kv,
-        key,
+        laneKvKey(channel, laneId),
         (current) => {
-          let lane = current ?? seed;
-          let changed = false;
+          let lane = withLaterLast(current, legacy?.lane ?? null);
+          let changed = lane !== current;
           const result = laneEvents.map((event) => {
             const step = decideTransition(lane, entityOf(event.data), event.data.phase, event.data.status);
             lane = step.lane;
             changed ||= step.changed;
             return step.decision;
           });
-          return { next: changed ? lane : null, result };
+          return { next: changed ? lane : null, result: { decisions: result, lane } };
         },
         { cache },
       );
-      laneEvents.forEach((event, i) => decisions.set(event, decided[i] ?? NO_DECISION));
+      laneEvents.forEach((event, i) => decisions.set(event, decided.decisions[i] ?? NO_DECISION));
+      // an old replica deciding in the legacy lane learns of the runs counted here
+      const counted = decided.lane?.last;
+      if (legacy?.lane && counted && isLater(counted, legacy.lane.last)) {
+        await casUpdate<LaneState, null>(kv, legacy.key, (current) => {
+          const next = current && withLaterLast(current, decided.lane);
+          return { next: next === current ? null : next, result: null };
+        });
+      }
     },
   );
   return decisions;

@@ -13,7 +13,7 @@ import {
 import type { SlackServer } from "../helpers/slack-server.ts";
 
 // GitHub Actions workflows of one repository's main, built from a real workflow_run payload
-const TESTS = ["twins", "renamed", "upgrade"] as const;
+const TESTS = ["twins", "renamed", "upgrade", "rollout"] as const;
 type TestName = (typeof TESTS)[number];
 const channelOf = (test: TestName) => slackChannelOf(test);
 
@@ -109,5 +109,31 @@ describe("GitHub workflows of one branch", () => {
     });
     await eventually(() => headlines("upgrade").length >= 2, "the fix");
     assert.deepEqual(headlines("upgrade"), ["Failed: acme/upgrade CI #5", "Fixed: acme/upgrade CI #6"]);
+  });
+
+  it("while old and new replicas both decide (a rollout, a rollback), each notice is sent once", async () => {
+    // an event without a workflow id is decided in the lane named after the workflow, as every
+    // event is by a replica of the release before workflows were followed by id
+    const steps: Array<[number | null, number, "success" | "failure"]> = [
+      [null, 21, "failure"], // old: Failed
+      [3, 22, "failure"], // new: Still failing
+      [null, 23, "success"], // old: Fixed
+      [3, 24, "success"], // new: nothing to say; not a second Fixed
+      [3, 25, "failure"], // new: Failed
+      [null, 26, "failure"], // old: Still failing; not a second Failed
+    ];
+    for (const [i, [workflowId, number, conclusion]] of steps.entries()) {
+      await publish("rollout", { workflowId, name: "CI", number, conclusion, day: i + 1, minute: 0 });
+      await sleep(500);
+    }
+    await eventually(() => headlines("rollout").length >= 5, "five notices");
+    await sleep(1000);
+    assert.deepEqual(headlines("rollout"), [
+      "Failed: acme/rollout CI #21",
+      "Failed: acme/rollout CI #25",
+      "Fixed: acme/rollout CI #23",
+      "Still failing: acme/rollout CI #22",
+      "Still failing: acme/rollout CI #26",
+    ]);
   });
 });

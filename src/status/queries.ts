@@ -2,7 +2,7 @@ import type { Provider } from "../events/schema.ts";
 import type { BranchState, RunSummary, State } from "./model.ts";
 import { gitlabSequence } from "../events/ref-status.ts";
 import { repositoryKey } from "./keys.ts";
-import { compareNewestFirst } from "./summary.ts";
+import { compareNewestFirst, sortTime } from "./summary.ts";
 
 /** any failure → failing; else any running → running; all passing → passing; else canceled, else unknown. */
 export function overallState(states: readonly State[]): State {
@@ -35,19 +35,44 @@ function pipelineStatus(s: BranchState): Omit<PipelineStatus, "decides">[] {
 }
 
 /**
- * Marks the pipelines that decide a branch's state, as the providers' own pages do. GitHub:
- * those whose latest run built the branch's newest commit (the commit's combined status).
- * GitLab: the newest pipeline, whatever its name (GitLab's pipeline badge). So a workflow
- * renamed or removed, a named GitLab pipeline, or a workflow a path filter skipped for the
- * newest commit stops deciding once a newer commit is built: it no longer keeps a branch red.
+ * When each commit was first built, per provider: a commit is as new as its first run. A run
+ * of an older commit may be created after the newest commit's runs (Codecov posts its status
+ * once the older commit's coverage is in; a queued Jenkins build posts its first status when
+ * it starts); it must not make that older commit the branch's newest.
  */
-export function withDeciding(pipelines: readonly Omit<PipelineStatus, "decides">[]): PipelineStatus[] {
+function firstBuilt(runs: readonly RunSummary[]): (run: RunSummary) => number {
+  const key = (run: RunSummary) => `${run.provider}\u0000${run.commit.sha}`;
+  const first = new Map<string, number>();
+  for (const run of runs) {
+    const seen = first.get(key(run));
+    if (seen === undefined || sortTime(run) < seen) first.set(key(run), sortTime(run));
+  }
+  return (run) => first.get(key(run)) ?? sortTime(run);
+}
+
+/**
+ * Marks the pipelines that decide a branch's state, as the providers' own pages do. GitHub:
+ * those whose latest run built the branch's newest commit (the commit's combined status): of
+ * the branch's recorded `runs`, the commit whose first run is the newest. GitLab: the newest
+ * pipeline, whatever its name (GitLab's pipeline badge). So a workflow renamed or removed, a
+ * named GitLab pipeline, or a workflow a path filter skipped for the newest commit stops
+ * deciding once a newer commit is built: it no longer keeps a branch red.
+ */
+export function withDeciding(
+  pipelines: readonly Omit<PipelineStatus, "decides">[],
+  runs: readonly RunSummary[],
+): PipelineStatus[] {
   // a skipped run built nothing: it neither names the newest commit nor decides
   const built = (run: RunSummary): boolean => run.status !== "skipped";
+  const committed = firstBuilt(runs);
+  const newer = (a: RunSummary, b: RunSummary): boolean => {
+    const byCommit = a.provider === "gitlab" ? 0 : committed(a) - committed(b);
+    return byCommit !== 0 ? byCommit > 0 : compareNewestFirst(a, b) < 0;
+  };
   const newest = new Map<Provider, RunSummary>();
   for (const { provider, run } of pipelines) {
     const seen = newest.get(provider);
-    if (built(run) && (seen === undefined || compareNewestFirst(run, seen) < 0)) newest.set(provider, run);
+    if (built(run) && (seen === undefined || newer(run, seen))) newest.set(provider, run);
   }
   return pipelines.map((p) => {
     const head = newest.get(p.provider);
@@ -116,9 +141,10 @@ export function branchStatus(
       message: `no runs recorded on branch ${query.branch} of ${query.repository}${what}`,
     };
   }
-  const pipelines = withDeciding(onBranch.flatMap((s) => pipelineStatus(s))).sort(
-    (a, b) => a.pipeline.localeCompare(b.pipeline) || a.provider.localeCompare(b.provider),
-  );
+  const pipelines = withDeciding(
+    onBranch.flatMap((s) => pipelineStatus(s)),
+    onBranch.flatMap((s) => s.runs),
+  ).sort((a, b) => a.pipeline.localeCompare(b.pipeline) || a.provider.localeCompare(b.provider));
   return {
     found: true,
     value: {
@@ -231,9 +257,10 @@ export function dashboardRows(states: Iterable<BranchState>, runsPerRow = 20): B
 export function rowOf(id: string, group: readonly BranchState[], runsPerRow = 20): BranchRow {
   const first = group[0];
   if (!first) throw new Error("a dashboard row needs at least one pipeline");
-  const pipelines = withDeciding(group.flatMap((s) => pipelineStatus(s))).sort((a, b) =>
-    a.pipeline.localeCompare(b.pipeline),
-  );
+  const pipelines = withDeciding(
+    group.flatMap((s) => pipelineStatus(s)),
+    group.flatMap((s) => s.runs),
+  ).sort((a, b) => a.pipeline.localeCompare(b.pipeline));
   return {
     id,
     provider: first.provider,

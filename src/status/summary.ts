@@ -108,7 +108,8 @@ export function branchOf(run: RunState): string | null {
   return ref.name;
 }
 
-const sortTime = (run: RunSummary): number =>
+/** When a run was created (else started, else last updated), in ms: what orders runs. */
+export const sortTime = (run: RunSummary): number =>
   Date.parse(run.createdAt ?? run.startedAt ?? run.updatedAt) || 0;
 
 /** Newest first: by creation time, then run number, then id, so every replica sorts alike. */

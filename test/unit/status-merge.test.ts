@@ -198,6 +198,20 @@ describe("the pipelines that decide a branch's state", () => {
     assert.deepEqual(decided([ci, lint]), { state: "failing", deciding: ["CI", "Lint"] });
   });
 
+  it("GitHub: a status first posted late for an older commit (Codecov) does not make it the newest", () => {
+    // CI built a, then b (pushed while a's CI ran); Codecov's status for a came after b's CI
+    // started, and b's CI failed before uploading any coverage, so b has no Codecov status
+    const ci = lane("github", "CI", [
+      { id: "1", sha: "a", created: 0, status: "success" },
+      { id: "2", sha: "b", created: 5, status: "failure" },
+    ]);
+    const codecov = lane("github", "codecov/patch", [
+      { id: `${"a".repeat(40)}:codecov/patch`, sha: "a", created: 10, status: "success" },
+    ]);
+    assert.deepEqual(decided([ci, codecov]), { state: "failing", deciding: ["CI"] });
+    assert.equal(dashboardRows([ci, codecov])[0]?.state, "failing");
+  });
+
   it("GitHub: a renamed or removed workflow stops keeping the branch red once a newer commit is built", () => {
     const old = lane("github", "CI", [{ id: "1", sha: "a", created: 1, status: "failure" }]);
     const renamed = lane("github", "Build", [{ id: "2", sha: "b", created: 2, status: "success" }]);

@@ -209,7 +209,11 @@ describe("the pipelines that decide a branch's state", () => {
       { id: `${"a".repeat(40)}:codecov/patch`, sha: "a", created: 10, status: "success" },
     ]);
     assert.deepEqual(decided([ci, codecov]), { state: "failing", deciding: ["CI"] });
-    assert.equal(dashboardRows([ci, codecov])[0]?.state, "failing");
+    const [row] = dashboardRows([ci, codecov]);
+    assert.equal(row?.state, "failing");
+    // the row names the commit its state is about, not the one Codecov reported on last
+    const commit = /<div class="commit">.*?<\/div>/.exec(renderRow(row, Date.parse(t(20))))?.[0];
+    assert.match(commit ?? "", new RegExp(`/commit/${"b".repeat(40)}"`));
   });
 
   it("GitHub: a renamed or removed workflow stops keeping the branch red once a newer commit is built", () => {

@@ -58,7 +58,10 @@ function shownPipelines(row: BranchRow): readonly PipelineStatus[] {
 
 /** One table row; also sent whole over the live feed, so the page and the feed never disagree. */
 export function renderRow(row: BranchRow, now: number): string {
-  const latest = row.runs[0];
+  // the commit the row's state is about: a newer run of an older commit (a late Codecov
+  // status) would otherwise name that commit beside its newer commit's failure
+  const decidingCommits = new Set(row.pipelines.filter((p) => p.decides).map((p) => p.run.commit.sha));
+  const latest = row.runs.find((run) => decidingCommits.has(run.commit.sha)) ?? row.runs[0];
   const when = latest
     ? knownTime(latest.finishedAt ?? latest.startedAt ?? latest.createdAt ?? latest.updatedAt)
     : null;

@@ -63,13 +63,16 @@ const OCTO = {
   url: "https://github.com/octo-org/octo-repo",
 };
 
+const HELLO_SUITE_URL = `https://github.com/Codertocat/Hello-World/commit/${SHA_HELLO}/checks?check_suite_id=118578147`;
+
 const helloCheckRun = (status: string, providerStatus: string, phase: string) => ({
   kind: "job",
   phase,
   status,
   providerStatus,
   repository: HELLO,
-  run: { id: "118578147", name: "octocoders-linter", attempt: 1 },
+  // the suite's checks page: check suite payloads name none (and it is no Actions run)
+  run: { id: "118578147", name: "octocoders-linter", attempt: 1, url: HELLO_SUITE_URL },
   job: {
     id: "128620228",
     name: "Octocoders-linter",
@@ -87,7 +90,7 @@ const helloSuiteDone = (branch: string, pullRequest: number | null) => ({
   status: "success",
   providerStatus: "success",
   repository: HELLO,
-  run: { id: "118578147", name: "octocoders-linter", attempt: 1, number: null },
+  run: { id: "118578147", name: "octocoders-linter", attempt: 1, number: null, url: HELLO_SUITE_URL },
   ref: { name: branch, type: "branch", sha: SHA_HELLO, pullRequest },
   commit: { sha: SHA_HELLO, title: "Update README.md", author: { name: "Codertocat" } },
   createdAt: "2019-05-15T15:20:31Z",

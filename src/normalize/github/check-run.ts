@@ -1,6 +1,7 @@
 import type { BuildEvent } from "../../events/schema.ts";
 import {
   bareCommit,
+  checkSuiteUrl,
   durationBetween,
   finalize,
   firstPullRequest,
@@ -28,6 +29,7 @@ export function normalizeCheckRun(payload: JsonObject, deliveryId: string | null
   const suite = requireObject(field(check, "check_suite"), "check_run.check_suite");
   const repository = readRepository(payload);
   const sha = requireString(check, "head_sha", "check_run");
+  const suiteId = requireId(suite, "id", "check_run.check_suite");
   const { phase, status: normalized, providerStatus } = readChecksState(check, "check_run");
   const startedAt = optTime(check, "started_at");
   const finishedAt = phase === "finished" ? optTime(check, "completed_at") : null;
@@ -40,11 +42,11 @@ export function normalizeCheckRun(payload: JsonObject, deliveryId: string | null
       providerStatus,
       repository,
       run: {
-        id: requireId(suite, "id", "check_run.check_suite"),
+        id: suiteId,
         name: suiteName(suite),
         number: null,
         attempt: 1,
-        url: null,
+        url: checkSuiteUrl(repository, sha, suiteId),
         trigger: null,
       },
       job: {

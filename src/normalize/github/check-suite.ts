@@ -1,5 +1,6 @@
 import type { BuildEvent } from "../../events/schema.ts";
 import {
+  checkSuiteUrl,
   durationBetween,
   finalize,
   firstPullRequest,
@@ -21,6 +22,7 @@ export function normalizeCheckSuite(payload: JsonObject, deliveryId: string | nu
   const suite = requireSection(payload, "check_suite");
   const repository = readRepository(payload);
   const sha = requireString(suite, "head_sha", "check_suite");
+  const id = requireId(suite, "id", "check_suite");
   const { phase, status: normalized, providerStatus } = readChecksState(suite, "check_suite");
   const createdAt = optTime(suite, "created_at");
   const updatedAt = optTime(suite, "updated_at");
@@ -34,11 +36,11 @@ export function normalizeCheckSuite(payload: JsonObject, deliveryId: string | nu
       providerStatus,
       repository,
       run: {
-        id: requireId(suite, "id", "check_suite"),
+        id,
         name: suiteName(suite),
         number: null,
         attempt: 1,
-        url: null,
+        url: checkSuiteUrl(repository, sha, id),
         trigger: null,
       },
       ref: readRef(optString(suite, "head_branch"), sha, firstPullRequest(suite)),

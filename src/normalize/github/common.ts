@@ -59,6 +59,15 @@ export function commitUrl(repository: Repository, sha: string): string | null {
   return repository.url === null ? null : `${repository.url}/commit/${sha}`;
 }
 
+/**
+ * A check suite's page on GitHub, the one its UI links a suite's checks to: check suite
+ * payloads name no page of their own, and another app's suite has no Actions run page.
+ */
+export function checkSuiteUrl(repository: Repository, sha: string, suiteId: string): string | null {
+  if (repository.url === null) return null;
+  return `${repository.url}/commit/${encodeURIComponent(sha)}/checks?check_suite_id=${encodeURIComponent(suiteId)}`;
+}
+
 /** head_commit of workflow_run / check_suite payloads. */
 export function headCommit(source: JsonObject, sha: string, repository: Repository): Commit {
   const head = optObject(source, "head_commit");

@@ -138,7 +138,9 @@ const commitStatus = (branch: string | null, username: string | null) => ({
     url: `https://github.com/Codertocat/Hello-World/commit/${SHA_STATUS}`,
     author: { name: "Codertocat", email: "21031067+Codertocat@users.noreply.github.com", username },
   },
-  createdAt: "2019-05-15T15:20:55+00:00",
+  // the commit is no listed branch's head (master's is f95f852): its run is as old as the
+  // commit (its committer date), not as its status
+  createdAt: "2019-05-15T15:19:25Z",
   finishedAt: "2019-05-15T15:20:55+00:00",
   updatedAt: "2019-05-15T15:20:55+00:00",
 });
@@ -670,6 +672,17 @@ void describe("normalizeGithub: status mapping", () => {
     });
     assert.equal(on([head("master", other), head("changes", other)]).name, "master");
     assert.equal(on([]).name, null);
+  });
+
+  void it("dates a commit status of a commit at no listed branch's head from the commit", () => {
+    // a pull request's commit whose build ended after the pull request was merged and its
+    // branch deleted: GitHub lists it under the base branch alone, whose head is the merge
+    const status = load("status.ex.1.json");
+    const head = (name: string, sha: string) => ({ name, commit: { sha, url: "" }, protected: false });
+    const merge = "f95f852bd8fca8fcc58a9a2d6c842781e32a215e";
+    const created = (branches: unknown[]) => only("status", { ...status, branches }).data.createdAt;
+    assert.equal(created([head("master", merge)]), "2019-05-15T15:19:25Z", "the commit's committer date");
+    assert.equal(created([head("master", SHA_STATUS)]), "2019-05-15T15:20:55+00:00", "the status's own");
   });
 
   void it("maps deployment pending to queued and inactive to neutral", () => {

@@ -9,7 +9,9 @@ import {
   type Decision,
   type LaneState,
 } from "../../src/notify/transitions.ts";
+import { normalizeGithub } from "../../src/normalize/github.ts";
 import { buildEvent, type EventSpec } from "../helpers/events.ts";
+import { readFixture } from "../helpers/webhooks.ts";
 
 /** Feeds events through one lane; returns the transitions (null for none) and the final lane. */
 function feed(events: readonly BuildEvent[], start: LaneState | null = null) {
@@ -336,5 +338,48 @@ describe("commit statuses (each POST a new object with its own created_at)", () 
       status("a", "failure", 20), // commit a is older than b: its failure says nothing of the branch
     ]);
     assert.deepEqual(transitions, ["started", "started", "succeeded", null]);
+  });
+
+  it("a pull request's commit whose build fails after the merge is not main's failure", () => {
+    const payload = JSON.parse(readFixture("github/status.ex.1.json")) as Record<string, unknown>;
+    const commit = payload.commit as { commit: Record<string, unknown> };
+    const posted = (
+      sha: string,
+      state: string,
+      minute: number,
+      [branch, head]: readonly [string, string],
+      committed = minute,
+    ): BuildEvent => {
+      const at = (m: number) => `2024-05-01T10:${String(m).padStart(2, "0")}:00Z`;
+      const time = at(minute);
+      const committer = { name: "A", email: "a@example.com", date: at(committed) };
+      const result = normalizeGithub({
+        event: "status",
+        deliveryId: null,
+        payload: {
+          ...payload,
+          sha,
+          context: "ci/circleci: test",
+          state,
+          created_at: time,
+          updated_at: time,
+          commit: { ...commit, sha, commit: { ...commit.commit, committer } },
+          branches: [{ name: branch, commit: { sha: head, url: "" }, protected: false }],
+        },
+      });
+      assert.ok(result.handled);
+      return result.events[0] as BuildEvent;
+    };
+    const [base, pr, merge] = ["1".repeat(40), "a".repeat(40), "9".repeat(40)];
+    const onMain = [
+      posted(base, "pending", 0, ["main", base]),
+      posted(base, "success", 5, ["main", base]),
+      // the merge commit, built while the pull request's commit (committed at 10:07) still was
+      posted(merge, "pending", 15, ["main", merge]),
+      posted(merge, "success", 20, ["main", merge]),
+      // its branch deleted at the merge, GitHub lists the pull request's commit under main only
+      posted(pr, "failure", 30, ["main", merge], 7),
+    ];
+    assert.deepEqual(feed(onMain).transitions, ["started", "succeeded", "started", "succeeded", null]);
   });
 });

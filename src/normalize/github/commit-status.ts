@@ -27,7 +27,10 @@ export function normalizeCommitStatus(payload: JsonObject, deliveryId: string | 
   const gitCommit = optObject(commit, "commit");
   const author = gitPerson(optObject(gitCommit, "author"));
   const authorLogin = optString(optObject(commit, "author"), "login");
-  const branch = branchAt(payload, sha);
+  const { branch, head } = branchAt(payload, sha);
+  const postedAt = optTime(payload, "created_at");
+  // a status of a commit that is no listed branch's head is as old as the commit: see branchAt
+  const createdAt = head ? postedAt : earlier(postedAt, optTime(optObject(gitCommit, "committer"), "date"));
   return finalize(
     {
       provider: "github",
@@ -52,7 +55,7 @@ export function normalizeCommitStatus(payload: JsonObject, deliveryId: string | 
         author: author === null || authorLogin === null ? author : { ...author, username: authorLogin },
       },
       actor: userPerson(optObject(payload, "sender")),
-      createdAt: optTime(payload, "created_at"),
+      createdAt,
       startedAt: null,
       finishedAt: phase === "finished" ? updatedAt : null,
       updatedAt,
@@ -68,14 +71,25 @@ export function normalizeCommitStatus(payload: JsonObject, deliveryId: string | 
  * whose head it is, when one is; else the first listed. A slow build of an older commit then
  * still lands on the branch it was pushed to (its run stays older than the branch's newer
  * commits: a run is as old as its first status, the pending one its CI posts at the start).
+ * When no listed branch has the commit at its head, its first status may not have been on
+ * that branch at all: a pull request's commit whose build ends after the pull request was
+ * merged and its branch deleted is listed under the base branch alone, and a queued build
+ * of an older commit posts its first status after the newer commit's. Such a run is as old
+ * as its commit (its committer date), so it is never taken for the branch's newest build.
  */
-function branchAt(payload: JsonObject, sha: string): string | null {
+function branchAt(payload: JsonObject, sha: string): { branch: string | null; head: boolean } {
   const branches = field(payload, "branches");
-  if (!Array.isArray(branches)) return null;
+  if (!Array.isArray(branches)) return { branch: null, head: false };
   for (const branch of branches) {
     if (isObject(branch) && optString(optObject(branch, "commit"), "sha") === sha)
-      return optString(branch, "name");
+      return { branch: optString(branch, "name"), head: true };
   }
   const first: unknown = branches[0];
-  return isObject(first) ? optString(first, "name") : null;
+  return { branch: isObject(first) ? optString(first, "name") : null, head: false };
+}
+
+/** The earlier of two contract times (either may be null). */
+function earlier(a: string | null, b: string | null): string | null {
+  if (a === null || b === null) return a ?? b;
+  return Date.parse(b) < Date.parse(a) ? b : a;
 }

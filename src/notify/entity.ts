@@ -80,6 +80,18 @@ function laneNameOf(data: BuildEventData): string {
 const laneRef = (ref: BuildEventData["ref"]): string =>
   ref.name ?? (ref.pullRequest === null ? "" : `!${ref.pullRequest}`);
 
+/**
+ * A run's number; a deployment's id, which both providers count up. A GitLab deployment hook
+ * names no creation time, only when its status changed, and a deploy job that failed before
+ * it ran (stuck without a runner, timed out hours later) sends no hook before its failure:
+ * without its id, that older deployment's failure would pass for the environment's newest.
+ */
+function orderNumber(data: BuildEventData): number | null {
+  if (data.kind !== "deployment") return data.run.number;
+  const id = Number(data.deployment?.id);
+  return Number.isSafeInteger(id) ? id : null;
+}
+
 export function entityOf(data: BuildEventData): Entity {
   const run = runKey(data);
   const key =
@@ -100,7 +112,7 @@ export function entityOf(data: BuildEventData): Entity {
     laneId,
     ...(legacyLaneId === laneId ? {} : { legacyLaneId }),
     attempt: data.run.attempt,
-    order: { number: data.run.number, createdMs: created === null ? null : Date.parse(created) },
+    order: { number: orderNumber(data), createdMs: created === null ? null : Date.parse(created) },
     updatedMs: updated === null ? null : Date.parse(updated),
     sha: data.ref.sha === "" ? null : data.ref.sha,
   };

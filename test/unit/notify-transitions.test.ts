@@ -10,6 +10,7 @@ import {
   type LaneState,
 } from "../../src/notify/transitions.ts";
 import { normalizeGithub } from "../../src/normalize/github.ts";
+import { normalizeGitlab } from "../../src/normalize/gitlab.ts";
 import { buildEvent, type EventSpec } from "../helpers/events.ts";
 import { readFixture } from "../helpers/webhooks.ts";
 
@@ -313,6 +314,37 @@ describe("GitLab child pipelines", () => {
       named(3, "success", "Really fix login"),
     ]);
     assert.deepEqual(transitions, ["failed", "still_failing", "fixed"]);
+  });
+});
+
+describe("deployments", () => {
+  it("GitLab: a deploy job dropped before it ran, failing after a newer deploy, is not news", () => {
+    // a deployment hook names only when its status changed; a job stuck without a runner
+    // sends no `running` hook before it times out
+    const payload = JSON.parse(readFixture("gitlab/deployment.doc.1.json")) as Record<string, unknown>;
+    const hook = (deploymentId: number, status: string, time: string): BuildEvent => {
+      const result = normalizeGitlab({
+        event: "Deployment Hook",
+        deliveryId: null,
+        payload: {
+          ...payload,
+          deployment_id: deploymentId,
+          deployable_id: deploymentId * 10,
+          status,
+          status_changed_at: time,
+        },
+      });
+      assert.ok(result.handled);
+      return result.events[0] as BuildEvent;
+    };
+    const { transitions } = feed([
+      // deployment 16, of a newer pipeline, runs and succeeds while 15's job waits for a runner
+      hook(16, "running", "2024-05-01 10:05:00 UTC"),
+      hook(16, "success", "2024-05-01 10:08:00 UTC"),
+      // deployment 15 times out an hour later
+      hook(15, "failed", "2024-05-01 11:00:00 UTC"),
+    ]);
+    assert.deepEqual(transitions, ["started", "succeeded", null]);
   });
 });
 

@@ -42,9 +42,30 @@ export function failedJobs(jobs: readonly JobState[]): FailedJob[] {
     .map((job) => ({ id: job.id, name: job.name, stage: job.stage, url: job.url, status: job.status }));
 }
 
-/** Without a pipeline event the run's jobs tell whether it has started. */
+/**
+ * How GitLab ends a pipeline whose jobs all finished: a failed job that may not fail fails it,
+ * else a canceled job cancels it; one of only skipped jobs is skipped, any other passed.
+ */
+function outcomeOfJobs(jobs: readonly JobState[]): Status {
+  if (jobs.some((job) => STATE_OF[job.status] === "failing" && !job.allowFailure)) return "failure";
+  if (jobs.some((job) => job.status === "canceled")) return "canceled";
+  if (jobs.some((job) => job.status === "unknown")) return "unknown";
+  return jobs.every((job) => job.status === "skipped") ? "skipped" : "success";
+}
+
+/**
+ * Without a pipeline event the run's jobs tell whether it has started, and on GitLab how it
+ * ended: a project may send job hooks alone (or its pipeline hooks may not arrive), and
+ * GitLab creates every job of a pipeline when the pipeline starts and hooks each change, so
+ * once the newest try of each has finished, so has the pipeline. (A GitHub app creates its
+ * check runs as it goes: one that finished may be followed by another.)
+ */
 export function runStatus(run: RunState): { status: Status; phase: RunSummary["phase"] } {
   if (run.pipeline) return { status: run.pipeline.status, phase: run.pipeline.phase };
+  const jobs = currentJobs(run.jobs);
+  if (run.provider === "gitlab" && jobs.length > 0 && jobs.every((job) => job.phase === "finished")) {
+    return { status: outcomeOfJobs(jobs), phase: "finished" };
+  }
   const started = run.jobs.some((job) => job.phase !== "queued");
   return started ? { status: "running", phase: "started" } : { status: "queued", phase: "queued" };
 }
@@ -54,7 +75,9 @@ export function summarize(run: RunState, revision: number): RunSummary {
   const { status, phase } = runStatus(run);
   const createdAt = pipeline?.createdAt ?? earliest(run.jobs.map((j) => j.createdAt));
   const startedAt = pipeline?.startedAt ?? earliest(run.jobs.map((j) => j.startedAt));
-  const finishedAt = pipeline?.finishedAt ?? null;
+  const jobsFinished = run.jobs.flatMap((j) => (j.finishedAt === null ? [] : [j.finishedAt]));
+  const finishedAt =
+    pipeline?.finishedAt ?? (phase === "finished" && jobsFinished.length > 0 ? latest(jobsFinished) : null);
   const measured =
     startedAt !== null && finishedAt !== null
       ? Math.max(0, Date.parse(finishedAt) - Date.parse(startedAt))

@@ -76,6 +76,42 @@ describe("status merge", () => {
     );
   });
 
+  it("GitLab job hooks alone: a run whose jobs all finished has ended, as GitLab ends it", () => {
+    const job = (id: string, name: string, status: "success" | "failure" | "skipped", minute: number) =>
+      buildEvent({
+        provider: "gitlab",
+        status,
+        createdAt: t(0),
+        startedAt: t(minute),
+        finishedAt: t(minute + 1),
+        at: t(minute + 1),
+        job: { id, name, stage: "test", allowFailure: name === "flaky" },
+      });
+    const failed = fold([job("1", "build", "success", 1), job("2", "test", "failure", 2)]);
+    assert.ok(failed);
+    assert.deepEqual(
+      [summarize(failed, 1).status, summarize(failed, 1).phase, summarize(failed, 1).finishedAt],
+      ["failure", "finished", t(3)],
+    );
+    // the failed job retried and passed; a job allowed to fail failed
+    const passed = fold([job("3", "test", "success", 5), job("4", "flaky", "failure", 5)], failed);
+    assert.ok(passed);
+    assert.equal(summarize(passed, 2).status, "success");
+    const running = fold(
+      [
+        buildEvent({
+          provider: "gitlab",
+          status: "running",
+          at: t(6),
+          job: { id: "5", name: "e2e", stage: "test" },
+        }),
+      ],
+      passed,
+    );
+    assert.ok(running);
+    assert.equal(summarize(running, 3).status, "running", "a job still going");
+  });
+
   it("counts only the newest try of a retried job (GitLab gives the retry a new id)", () => {
     const state = fold([
       buildEvent({ status: "failure", at: t(2), startedAt: t(1), job: { id: "10", name: "test" } }),

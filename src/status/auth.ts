@@ -1,4 +1,4 @@
-import { createHash, timingSafeEqual } from "node:crypto";
+import { createHash, createHmac, timingSafeEqual } from "node:crypto";
 import type { Request } from "express";
 
 export const TOKEN_COOKIE = "buildcast_token";
@@ -6,12 +6,34 @@ const COOKIE_MAX_AGE_S = 30 * 86_400;
 
 const digest = (value: string): Buffer => createHash("sha256").update(value, "utf8").digest();
 
+const sessionMac = (token: string, issuedAt: number): Buffer =>
+  createHmac("sha256", token).update(`buildcast-dashboard:${issuedAt}`, "utf8").digest();
+
 /**
- * The cookie holds a digest of the token rather than the token: the browser never stores the
- * credential operators paste into their config, and rotating the token ends every session.
+ * The cookie holds when it was issued and an HMAC of that time keyed by the token, rather than
+ * the token: the browser never stores the credential operators paste into their config,
+ * rotating the token ends every session, and a cookie copied out of a browser stops working
+ * 30 days after it was issued (Max-Age only asks the browser to forget it; a value derived
+ * from the token alone would have worked for as long as the token).
  */
-export const cookieValueFor = (token: string): string =>
-  createHash("sha256").update(`buildcast-dashboard:${token}`, "utf8").digest("base64url");
+export function cookieValueFor(token: string, nowMs: number): string {
+  const issuedAt = Math.floor(nowMs / 1000);
+  return `${issuedAt}.${sessionMac(token, issuedAt).toString("base64url")}`;
+}
+
+const SESSION_VALUE = /^(\d{1,12})\.([\w-]{43})$/;
+/** Clocks of replicas behind one load balancer may differ a little. */
+const CLOCK_SKEW_S = 60;
+
+/** Whether a cookie value is a session this token issued within the last 30 days. */
+export function isSession(value: string, token: string, nowMs: number): boolean {
+  const match = SESSION_VALUE.exec(value);
+  if (match === null) return false;
+  const issuedAt = Number(match[1]);
+  const genuine = timingSafeEqual(Buffer.from(match[2] ?? "", "base64url"), sessionMac(token, issuedAt));
+  const age = nowMs / 1000 - issuedAt;
+  return genuine && age >= -CLOCK_SKEW_S && age <= COOKIE_MAX_AGE_S;
+}
 
 /** Equal-length digests compared in constant time, so response timing reveals nothing. */
 export const same = (candidate: string, expected: string): boolean =>
@@ -40,19 +62,19 @@ export const queryToken = (req: Request): string | null => {
  * token as `Authorization: Bearer`, as `?token=` (README badges cannot send headers), or
  * the dashboard cookie (browsers cannot add headers to page loads or EventSource).
  */
-export function isAuthorized(req: Request, token: string | null): boolean {
+export function isAuthorized(req: Request, token: string | null, nowMs: number): boolean {
   if (token === null) return true;
   const bearer = bearerToken(req.headers.authorization);
   if (bearer !== null && same(bearer, token)) return true;
   const query = queryToken(req);
   if (query !== null && same(query, token)) return true;
   const cookie = readCookie(req.headers.cookie, TOKEN_COOKIE);
-  return cookie !== null && same(cookie, cookieValueFor(token));
+  return cookie !== null && isSession(cookie, token, nowMs);
 }
 
-export function sessionCookie(token: string, path: string, secure: boolean): string {
+export function sessionCookie(token: string, path: string, secure: boolean, nowMs: number): string {
   const attributes = [
-    `${TOKEN_COOKIE}=${cookieValueFor(token)}`,
+    `${TOKEN_COOKIE}=${cookieValueFor(token, nowMs)}`,
     `Path=${path}`,
     `Max-Age=${COOKIE_MAX_AGE_S}`,
     "HttpOnly",

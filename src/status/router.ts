@@ -83,14 +83,16 @@ export function createStatusRouter(deps: RouterDeps): Router {
     const base = req.baseUrl || "/";
     if (token !== null) {
       const offered = queryToken(req);
-      if (!isAuthorized(req, token)) {
+      if (!isAuthorized(req, token, now())) {
         signInPage(req, res, base, offered !== null);
         return;
       }
       if (offered !== null) {
         // trade the token in the address bar (a link from chat) for a cookie, then drop it
         // from the URL and history; the rest of the query (a shared view's filters) stays
-        res.set("Set-Cookie", sessionCookie(token, base, req.secure)).redirect(303, pageAddress(req, base));
+        res
+          .set("Set-Cookie", sessionCookie(token, base, req.secure, now()))
+          .redirect(303, pageAddress(req, base));
         return;
       }
     }
@@ -110,7 +112,7 @@ export function createStatusRouter(deps: RouterDeps): Router {
       signInPage(req, res, base, true);
       return;
     }
-    if (token !== null) res.set("Set-Cookie", sessionCookie(token, base, req.secure));
+    if (token !== null) res.set("Set-Cookie", sessionCookie(token, base, req.secure, now()));
     res.redirect(303, pageAddress(req, base));
   });
   router.use("/", (error: unknown, req: Request, res: Response, next: NextFunction) => {
@@ -126,7 +128,7 @@ export function createStatusRouter(deps: RouterDeps): Router {
   // per route, not router.use: the app mounts this router at / next to the webhook routes
   const guard = (req: Request, res: Response, next: NextFunction): void => {
     if (!ready()) return starting(res);
-    if (isAuthorized(req, token)) return next();
+    if (isAuthorized(req, token, now())) return next();
     res.status(401).set({ "WWW-Authenticate": 'Bearer realm="buildcast"', "Cache-Control": FRESH }).json({
       error: "unauthorized",
       message: "a valid API token is required (Authorization: Bearer <token>)",

@@ -37,3 +37,79 @@ describe("run detail when the status store does not answer", () => {
     }
   });
 });
+
+const TOKEN = "router-api-token-0123456789";
+const DAY_MS = 86_400_000;
+
+/** The status router alone on a free port, with the API token set and a clock the test moves. */
+async function startRouter(clock: { now: number }): Promise<{ url: string; close(): Promise<void> }> {
+  const app = express();
+  app.use(
+    createStatusRouter({
+      view: emptyView,
+      sse: createSseHub(emptyView, { heartbeatMs: 60_000 }),
+      apiToken: TOKEN,
+      now: () => clock.now,
+      ready: () => true,
+      locateRun: () => Promise.resolve(null),
+    }),
+  );
+  const server = await new Promise<Server>((resolve) => {
+    const s = app.listen(0, "127.0.0.1", () => resolve(s));
+  });
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}
+
+describe("the dashboard's session cookie", () => {
+  it("stops opening the dashboard 30 days after sign-in, whoever kept it", async () => {
+    const clock = { now: Date.UTC(2026, 11, 2) };
+    const router = await startRouter(clock);
+    try {
+      const signedIn = await fetch(`${router.url}/`, {
+        method: "POST",
+        headers: { "content-type": "application/x-www-form-urlencoded" },
+        body: new URLSearchParams({ token: TOKEN }).toString(),
+        redirect: "manual",
+      });
+      assert.equal(signedIn.status, 303);
+      const cookie = (signedIn.headers.get("set-cookie") ?? "").split(";")[0] ?? "";
+      assert.ok(cookie.startsWith("buildcast_token=") && !cookie.includes(TOKEN), cookie);
+      const open = (path: string) => fetch(`${router.url}${path}`, { headers: { cookie } });
+
+      clock.now += 29 * DAY_MS;
+      assert.equal((await open("/")).status, 200);
+      assert.equal((await open("/api/v1/events?since=x")).status, 400, "the feed takes the cookie too");
+
+      // a cookie copied out of a browser (a shared machine, a HAR file) is worth no more than Max-Age
+      clock.now += 2 * DAY_MS;
+      assert.equal((await open("/")).status, 401);
+      assert.equal((await open("/api/v1/runs?repository=acme/api")).status, 401);
+    } finally {
+      await router.close();
+    }
+  });
+
+  it("is refused when its time is changed or its signature is not the token's", async () => {
+    const clock = { now: Date.UTC(2026, 11, 2) };
+    const router = await startRouter(clock);
+    try {
+      const signedIn = await fetch(`${router.url}/?token=${TOKEN}`, { redirect: "manual" });
+      const value = /buildcast_token=([^;]+)/.exec(signedIn.headers.get("set-cookie") ?? "")?.[1] ?? "";
+      const [issued, mac] = value.split(".");
+      assert.ok(issued && mac, value);
+      const open = (cookieValue: string) =>
+        fetch(`${router.url}/`, { headers: { cookie: `buildcast_token=${cookieValue}` } });
+      assert.equal((await open(value)).status, 200);
+      // moved forward to outlive its 30 days, or signed by another token: both refused
+      assert.equal((await open(`${Number(issued) + 20 * 86_400}.${mac}`)).status, 401);
+      assert.equal((await open(`${issued}.${"A".repeat(43)}`)).status, 401);
+      assert.equal((await open("forged")).status, 401);
+    } finally {
+      await router.close();
+    }
+  });
+});

@@ -156,6 +156,11 @@ export const configSchema = z
           .object({ window: duration.default(60_000), max: z.number().int().positive().default(6000) })
           .strict()
           .default({ window: 60_000, max: 6000 }),
+        // different wrong API tokens per client IP (sign-in, API, badges, live feed); past it, 429
+        authRateLimit: z
+          .object({ window: duration.default(900_000), max: z.number().int().positive().default(30) })
+          .strict()
+          .default({ window: 900_000, max: 30 }),
         shutdownGrace: duration.default(25_000),
         /**
          * Which proxies' X-Forwarded-For to believe for the client address (rate limit, logs):

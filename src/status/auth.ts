@@ -58,6 +58,21 @@ export const queryToken = (req: Request): string | null => {
 };
 
 /**
+ * The credentials a request offers, right or wrong, as one string (null: none); only requests
+ * that offer one count as attempts. A cookie counts only in the session form, since only that
+ * can be a guess: one from before this form (every browser that signed in before an upgrade
+ * sends one) is no attempt.
+ */
+export function offeredCredentials(req: Request): string | null {
+  const bearer = bearerToken(req.headers.authorization);
+  const query = queryToken(req);
+  const cookie = readCookie(req.headers.cookie, TOKEN_COOKIE);
+  const session = cookie !== null && SESSION_VALUE.test(cookie) ? cookie : null;
+  if (bearer === null && query === null && session === null) return null;
+  return [bearer ?? "", query ?? "", session ?? ""].join("\n");
+}
+
+/**
  * Who may read: everyone when no token is configured; otherwise a request that carries the
  * token as `Authorization: Bearer`, as `?token=` (README badges cannot send headers), or
  * the dashboard cookie (browsers cannot add headers to page loads or EventSource).

@@ -82,6 +82,7 @@ export function createStatusService(deps: StatusServiceDeps): StatusService {
     view: liveView,
     sse,
     apiToken: deps.secrets.apiToken,
+    authRateLimit: deps.config.server.authRateLimit,
     ready: () => view !== null,
     locateRun: (provider, runId) => (kv ? runLocator(kv, liveView)(provider, runId) : Promise.resolve(null)),
     logger: log,

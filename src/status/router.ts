@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import express, { type NextFunction, type Request, type Response, type Router } from "express";
-import { isAuthorized, queryToken, same, sessionCookie } from "./auth.ts";
+import { isAuthorized, offeredCredentials, queryToken, same, sessionCookie } from "./auth.ts";
 import { renderBadge } from "./badge.ts";
 import { renderLoginPage, renderPage } from "./dashboard/page.ts";
 import { FRESH } from "./cache.ts";
@@ -8,6 +8,7 @@ import { BadParameterError, idParam, limitParam, nameParam, providerParam, provi
 import { branchStatus, dashboardRows, recentRuns } from "./queries.ts";
 import { runDetail, type RunLocator } from "./run-detail.ts";
 import type { SseHub } from "./sse.ts";
+import { createTokenAttempts, type TokenAttemptLimit } from "./token-attempts.ts";
 import type { StatusView } from "./view.ts";
 import type { Logger } from "../observability/logger.ts";
 
@@ -23,6 +24,8 @@ export interface RouterDeps {
   readonly locateRun: RunLocator;
   readonly sse: SseHub;
   readonly apiToken: string | null;
+  /** wrong tokens per client address in a window (server.authRateLimit) */
+  readonly authRateLimit?: TokenAttemptLimit;
   readonly now?: () => number;
   /** false until the view has loaded: answer 503 rather than a misleading 404 */
   readonly ready?: () => boolean;
@@ -44,6 +47,12 @@ function pageAddress(req: Request, base: string): string {
 /** The sign-in form's fields: a token and nothing else, so a few hundred bytes at most. */
 const signInBody = express.urlencoded({ extended: false, limit: "4kb", parameterLimit: 5 });
 
+/** server.authRateLimit's default, for routers built without a config (tests) */
+const DEFAULT_AUTH_RATE_LIMIT: TokenAttemptLimit = { window: 15 * 60_000, max: 30 };
+const WRONG_TOKEN = "That token is not valid.";
+const tooManyTokens = (retryAfter: number): string =>
+  `Too many wrong tokens from this address: try again in ${retryAfter} s.`;
+
 const notFound = (res: Response, message: string): void => {
   res.status(404).set("Cache-Control", FRESH).json({ error: "not_found", message });
 };
@@ -53,13 +62,23 @@ export function createStatusRouter(deps: RouterDeps): Router {
   const now = deps.now ?? Date.now;
   const token = deps.apiToken;
   const ready = deps.ready ?? (() => true);
+  const attempts = createTokenAttempts(deps.authRateLimit ?? DEFAULT_AUTH_RATE_LIMIT);
 
-  const signInPage = (req: Request, res: Response, base: string, failed: boolean): void => {
+  const signInPage = (req: Request, res: Response, base: string, notice: string | null): void => {
     res
       .status(401)
       .type("html")
       .set("Cache-Control", "no-store")
-      .send(renderLoginPage(pageAddress(req, base), failed, base));
+      .send(renderLoginPage(pageAddress(req, base), notice, base));
+  };
+
+  /** The sign-in form again, 429: this address offered too many wrong tokens of late. */
+  const signInRefused = (req: Request, res: Response, base: string, retryAfter: number): void => {
+    res
+      .status(429)
+      .type("html")
+      .set({ "Cache-Control": "no-store", "Retry-After": String(retryAfter) })
+      .send(renderLoginPage(pageAddress(req, base), tooManyTokens(retryAfter), base));
   };
 
   const starting = (res: Response): void => {
@@ -83,8 +102,12 @@ export function createStatusRouter(deps: RouterDeps): Router {
     const base = req.baseUrl || "/";
     if (token !== null) {
       const offered = queryToken(req);
+      const attempt = offeredCredentials(req);
+      const refused = attempt === null ? null : attempts.refusedFor(req.ip);
+      if (refused !== null) return signInRefused(req, res, base, refused);
       if (!isAuthorized(req, token, now())) {
-        signInPage(req, res, base, offered !== null);
+        if (attempt !== null) attempts.failed(req.ip, attempt);
+        signInPage(req, res, base, offered === null ? null : WRONG_TOKEN);
         return;
       }
       if (offered !== null) {
@@ -108,8 +131,13 @@ export function createStatusRouter(deps: RouterDeps): Router {
     if (!ready()) return starting(res);
     const base = req.baseUrl || "/";
     const offered = (req.body as Record<string, unknown> | undefined)?.token;
+    if (token !== null) {
+      const refused = attempts.refusedFor(req.ip);
+      if (refused !== null) return signInRefused(req, res, base, refused);
+    }
     if (token !== null && (typeof offered !== "string" || !same(offered, token))) {
-      signInPage(req, res, base, true);
+      attempts.failed(req.ip, typeof offered === "string" ? offered : "");
+      signInPage(req, res, base, WRONG_TOKEN);
       return;
     }
     if (token !== null) res.set("Set-Cookie", sessionCookie(token, base, req.secure, now()));
@@ -128,7 +156,18 @@ export function createStatusRouter(deps: RouterDeps): Router {
   // per route, not router.use: the app mounts this router at / next to the webhook routes
   const guard = (req: Request, res: Response, next: NextFunction): void => {
     if (!ready()) return starting(res);
+    if (token === null) return next();
+    const attempt = offeredCredentials(req);
+    const refused = attempt === null ? null : attempts.refusedFor(req.ip);
+    if (refused !== null) {
+      res
+        .status(429)
+        .set({ "Retry-After": String(refused), "Cache-Control": FRESH })
+        .json({ error: "too_many_attempts", message: tooManyTokens(refused) });
+      return;
+    }
     if (isAuthorized(req, token, now())) return next();
+    if (attempt !== null) attempts.failed(req.ip, attempt);
     res.status(401).set({ "WWW-Authenticate": 'Bearer realm="buildcast"', "Cache-Control": FRESH }).json({
       error: "unauthorized",
       message: "a valid API token is required (Authorization: Bearer <token>)",

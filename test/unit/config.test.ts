@@ -150,6 +150,7 @@ test("every size and duration setting explains a wrong value, whatever its type"
   const durations = [
     "server.requestTimeout",
     "server.webhookRateLimit.window",
+    "server.authRateLimit.window",
     "server.shutdownGrace",
     "nats.publishTimeout",
     "nats.stream.duplicateWindow",

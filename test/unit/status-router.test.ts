@@ -42,13 +42,17 @@ const TOKEN = "router-api-token-0123456789";
 const DAY_MS = 86_400_000;
 
 /** The status router alone on a free port, with the API token set and a clock the test moves. */
-async function startRouter(clock: { now: number }): Promise<{ url: string; close(): Promise<void> }> {
+async function startRouter(
+  clock: { now: number },
+  authRateLimit?: { window: number; max: number },
+): Promise<{ url: string; close(): Promise<void> }> {
   const app = express();
   app.use(
     createStatusRouter({
       view: emptyView,
       sse: createSseHub(emptyView, { heartbeatMs: 60_000 }),
       apiToken: TOKEN,
+      ...(authRateLimit ? { authRateLimit } : {}),
       now: () => clock.now,
       ready: () => true,
       locateRun: () => Promise.resolve(null),
@@ -108,6 +112,65 @@ describe("the dashboard's session cookie", () => {
       assert.equal((await open(`${Number(issued) + 20 * 86_400}.${mac}`)).status, 401);
       assert.equal((await open(`${issued}.${"A".repeat(43)}`)).status, 401);
       assert.equal((await open("forged")).status, 401);
+    } finally {
+      await router.close();
+    }
+  });
+});
+
+describe("guessing the API token", () => {
+  it("is refused, 429 with Retry-After, past the wrong tokens an address may offer in a window", async () => {
+    const router = await startRouter({ now: Date.now() }, { window: 600_000, max: 5 });
+    const form = (token: string) =>
+      fetch(`${router.url}/?state=failing`, {
+        method: "POST",
+        headers: { "content-type": "application/x-www-form-urlencoded" },
+        body: new URLSearchParams({ token }).toString(),
+        redirect: "manual",
+      });
+    const bearer = (token: string) =>
+      fetch(`${router.url}/api/v1/runs?repository=acme/api`, {
+        headers: { authorization: `Bearer ${token}` },
+      });
+    try {
+      // opening the page without any token is no guess, nor is a cookie of the format before
+      // sessions had a time (every browser signed in before an upgrade sends one): never counted
+      for (let i = 0; i < 10; i++) {
+        assert.equal((await fetch(`${router.url}/`)).status, 401);
+        const old = { cookie: "buildcast_token=KxvHpR0YFw06OOcRCVY2AOZOIP2UPLXhwAGE97L8ykk" };
+        assert.equal((await fetch(`${router.url}/`, { headers: old })).status, 401);
+      }
+      // nor does one outdated token, however often: a README badge an image proxy fetches for
+      // every reader, or every tab of a browser signed in before the token changed
+      const outdated = `${router.url}/badge.svg?repository=a/b&branch=main&token=last-years-token`;
+      for (let i = 0; i < 20; i++) assert.equal((await fetch(outdated)).status, 401);
+      // five different guesses by every way a token is offered, each answered as usual
+      // (the outdated token above was the first of them)
+      assert.equal((await form("guess-1")).status, 401);
+      assert.equal((await bearer("guess-2")).status, 401);
+      assert.equal(
+        (await fetch(`${router.url}/badge.svg?repository=a/b&branch=main&token=guess-3`)).status,
+        401,
+      );
+      assert.equal(
+        (
+          await fetch(`${router.url}/`, {
+            headers: { cookie: `buildcast_token=${Math.floor(Date.now() / 1000)}.${"A".repeat(43)}` },
+          })
+        ).status,
+        401,
+      );
+
+      // then every offer is refused, the right token too: guessing must not go on behind the 429s
+      const api = await bearer(TOKEN);
+      assert.equal(api.status, 429);
+      assert.ok(Number(api.headers.get("retry-after")) > 0, "Retry-After says when to try again");
+      assert.equal(((await api.json()) as { error: string }).error, "too_many_attempts");
+      const page = await form(TOKEN);
+      assert.equal(page.status, 429);
+      assert.equal(page.headers.get("set-cookie"), null);
+      assert.match(await page.text(), /<form[^>]*action="\/\?state=failing"[\s\S]*Too many wrong tokens/);
+      assert.equal((await fetch(`${router.url}/api/v1/events?token=${TOKEN}`)).status, 429);
     } finally {
       await router.close();
     }

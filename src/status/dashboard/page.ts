@@ -75,7 +75,7 @@ ${body}
  * The sign-in form. It posts the token (a GET would put it in the address bar, the history
  * and any proxy's access log) to `action`, the page's own address with its filters.
  */
-export function renderLoginPage(action: string, failed: boolean, base: string): string {
+export function renderLoginPage(action: string, notice: string | null, base: string): string {
   const icon = `${base.endsWith("/") ? base : `${base}/`}favicon.svg`;
   // its own icon too: without one the browser asks for /favicon.ico, a 404 in the console
   return `<!doctype html>
@@ -86,6 +86,6 @@ export function renderLoginPage(action: string, failed: boolean, base: string): 
 <body><form method="post" action="${escapeHtml(action)}">
 <h1>buildcast</h1><label for="token">This dashboard needs the API token.</label>
 <input id="token" name="token" type="password" autocomplete="current-password" required autofocus>
-${failed ? '<p class="failed">That token is not valid.</p>' : ""}<button type="submit">Open dashboard</button></form></body></html>
+${notice === null ? "" : `<p class="failed">${escapeHtml(notice)}</p>`}<button type="submit">Open dashboard</button></form></body></html>
 `;
 }

@@ -30,7 +30,10 @@ export type Status = (typeof STATUSES)[number];
 
 const isoTime = z.iso.datetime({ offset: true });
 const nullableString = z.string().nullable();
-const nullableUrl = z.string().nullable().describe("absolute URL, or null when the provider sent none");
+const nullableUrl = z
+  .string()
+  .nullable()
+  .describe("an http(s) URL, or null when the provider sent none or another kind");
 
 export const personSchema = z
   .object({

@@ -3,12 +3,33 @@ import type { BuildEvent, BuildEventData } from "../events/schema.ts";
 import { PayloadError } from "./errors.ts";
 
 /**
+ * Only web links leave a payload: a commit status's target_url, a deployment's environment
+ * URL and the like are whatever their creator typed (`javascript:…`, `data:…`), and the
+ * events, the status API and every page built on them show these as links.
+ */
+const webUrl = (url: string | null): string | null =>
+  url !== null && /^https?:\/\//i.test(url) && URL.canParse(url) ? url : null;
+
+function withWebUrls(data: BuildEventData): BuildEventData {
+  return {
+    ...data,
+    repository: { ...data.repository, url: webUrl(data.repository.url) },
+    run: { ...data.run, url: webUrl(data.run.url) },
+    ...(data.job === undefined ? {} : { job: { ...data.job, url: webUrl(data.job.url) } }),
+    ...(data.deployment === undefined
+      ? {}
+      : { deployment: { ...data.deployment, url: webUrl(data.deployment.url) } }),
+    commit: { ...data.commit, url: webUrl(data.commit.url) },
+  };
+}
+
+/**
  * Producers validate. Data that fails the contract came from a payload that is not what
  * it claims to be, so the caller sees a PayloadError, never a validation error of ours.
  */
 export function finalize(data: BuildEventData, deliveryId: string | null): BuildEvent {
   try {
-    return parseBuildEvent(toBuildEvent(data, deliveryId));
+    return parseBuildEvent(toBuildEvent(withWebUrls(data), deliveryId));
   } catch (error) {
     if (error instanceof EventValidationError) throw new PayloadError(error.message);
     throw error;

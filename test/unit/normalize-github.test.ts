@@ -735,3 +735,50 @@ void describe("normalizeGithub: event ids", () => {
     assert.equal(data.updatedAt, null);
   });
 });
+
+void describe("normalizeGithub: links", () => {
+  // a commit status's target_url and a deployment's URLs are whatever their creator typed:
+  // only web links reach the events, and so the status API and the pages built on it
+  const hostile = [
+    "javascript:alert(document.cookie)",
+    "JavaScript://%0Aalert(1)",
+    "data:text/html,<script>",
+    "//evil.example",
+  ];
+
+  void it("keeps a commit status's target_url only when it is http(s)", () => {
+    for (const url of hostile) {
+      const { data } = only("status", { ...load("status.ex.1.json"), target_url: url });
+      assert.equal(data.run.url, null, url);
+    }
+    const kept = only("status", { ...load("status.ex.1.json"), target_url: "https://ci.example/b/1" });
+    assert.equal(kept.data.run.url, "https://ci.example/b/1");
+  });
+
+  void it("keeps a deployment's log and environment URLs only when they are http(s)", () => {
+    const payload = load("deployment_status.created.2.json");
+    for (const url of hostile) {
+      const status = {
+        ...(payload.deployment_status as Record<string, unknown>),
+        target_url: url,
+        log_url: url,
+        environment_url: url,
+      };
+      const { data } = only("deployment_status", { ...payload, deployment_status: status });
+      assert.equal(data.run.url, null, url);
+      assert.equal(data.deployment?.url, null, url);
+    }
+  });
+
+  void it("drops a repository, run or commit link that is not http(s)", () => {
+    const payload = load("workflow_run.completed.2.json");
+    const run = payload.workflow_run as Record<string, unknown>;
+    const { data } = only("workflow_run", {
+      ...payload,
+      repository: { ...(payload.repository as Record<string, unknown>), html_url: hostile[0] },
+      workflow_run: { ...run, html_url: hostile[0] },
+    });
+    assert.equal(data.repository.url, null);
+    assert.equal(data.run.url, null);
+  });
+});

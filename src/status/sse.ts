@@ -1,4 +1,5 @@
 import type { Request, Response } from "express";
+import { ipKeyGenerator } from "express-rate-limit";
 import { FRESH } from "./cache.ts";
 import type { StatusView, ViewChange } from "./view.ts";
 import { rowGroups, rowIdOf, rowOf } from "./queries.ts";
@@ -136,7 +137,8 @@ export function createSseHub(view: StatusView, options: { heartbeatMs: number; n
         });
         return;
       }
-      const client = req.ip ?? "unknown";
+      // one IPv6 /56 is one client, as for the webhook rate limit: its addresses cost nothing
+      const client = ipKeyGenerator(req.ip ?? "unknown");
       if (open.size >= MAX_STREAMS || streamsOf(client) >= MAX_STREAMS_PER_CLIENT) {
         res
           .status(429)

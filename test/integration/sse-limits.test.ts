@@ -46,10 +46,11 @@ const within = (done: Promise<void>, ms: number) =>
   Promise.race([done.then(() => true), sleep(ms).then(() => false)]);
 
 /** Opens the feed on a raw socket and reads nothing: a client that stopped reading. */
-function openStalled(port: number): Promise<Socket> {
+function openStalled(port: number, forwardedFor?: string): Promise<Socket> {
   return new Promise((resolve) => {
     const socket = connect({ port, host: "127.0.0.1" }, () => {
-      socket.write("GET /events HTTP/1.1\r\nHost: x\r\n\r\n");
+      const via = forwardedFor === undefined ? "" : `X-Forwarded-For: ${forwardedFor}\r\n`;
+      socket.write(`GET /events HTTP/1.1\r\nHost: x\r\n${via}\r\n`);
       socket.once("data", () => {
         socket.pause();
         resolve(socket);
@@ -162,6 +163,37 @@ describe("live feed limits", () => {
       assert.equal(((await answer.json()) as { error: string }).error, "too_many_streams");
     } finally {
       for (const socket of sockets) socket.destroy();
+    }
+  });
+
+  it("counts an IPv6 /56 as one client, as the webhook rate limit does", async () => {
+    // one subscriber's /56 holds 2^72 addresses: counted one by one, a single client could
+    // take every one of the 1,000 feeds and leave no live dashboard for anybody else
+    const app = express();
+    app.set("trust proxy", "loopback");
+    app.get("/events", (req, res) => hub.handle(req, res));
+    const behindProxy = await new Promise<Server>((resolve) => {
+      const s = app.listen(0, "127.0.0.1", () => resolve(s));
+    });
+    const proxied = (behindProxy.address() as AddressInfo).port;
+    const sockets = await Promise.all(
+      Array.from({ length: MAX_STREAMS_PER_CLIENT }, (_, i) =>
+        openStalled(proxied, `2001:db8:0:1::${i + 1}`),
+      ),
+    );
+    const feed = (address: string) =>
+      fetch(`http://127.0.0.1:${proxied}/events`, { headers: { "x-forwarded-for": address } });
+    try {
+      const sameClient = await feed("2001:db8:0:2::1");
+      assert.equal(sameClient.status, 429);
+      await sameClient.body?.cancel();
+      const another = await feed("2001:db8:1::1");
+      assert.equal(another.status, 200);
+      await another.body?.cancel();
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      behindProxy.closeAllConnections();
+      await new Promise((resolve) => behindProxy.close(resolve));
     }
   });
 

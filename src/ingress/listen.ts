@@ -1,4 +1,5 @@
-import { createServer, type RequestListener, type Server } from "node:http";
+import { createServer, type RequestListener, type Server, type ServerResponse } from "node:http";
+import type { Duplex } from "node:stream";
 
 export interface ListenOptions {
   readonly host: string;
@@ -23,6 +24,7 @@ export async function listenHttp(app: RequestListener, options: ListenOptions): 
     app,
   );
   server.keepAliveTimeout = 5000;
+  server.on("clientError", answerClientError);
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(options.port, options.host, () => {
@@ -31,4 +33,61 @@ export async function listenHttp(app: RequestListener, options: ListenOptions): 
     });
   });
   return server;
+}
+
+interface ClientErrorAnswer {
+  readonly status: number;
+  readonly reason: string;
+  readonly error: string;
+  readonly message: string;
+}
+
+/** Node's answers to a request it could not parse, by its error code; anything else is a 400. */
+const CLIENT_ERRORS: Readonly<Record<string, ClientErrorAnswer>> = {
+  HPE_HEADER_OVERFLOW: {
+    status: 431,
+    reason: "Request Header Fields Too Large",
+    error: "headers_too_large",
+    message: "the request headers are over 16 KB",
+  },
+  HPE_CHUNK_EXTENSIONS_OVERFLOW: {
+    status: 413,
+    reason: "Payload Too Large",
+    error: "payload_too_large",
+    message: "the chunk extensions of the body are too large",
+  },
+  ERR_HTTP_REQUEST_TIMEOUT: {
+    status: 408,
+    reason: "Request Timeout",
+    error: "request_timeout",
+    message: "the whole request did not arrive within server.requestTimeout",
+  },
+};
+const MALFORMED: ClientErrorAnswer = {
+  status: 400,
+  reason: "Bad Request",
+  error: "bad_request",
+  message: "the request is not valid HTTP/1.1",
+};
+
+/**
+ * A request Node cannot parse (headers over 16 KB, a malformed request line, one cut off by
+ * requestTimeout) is answered as every other refusal of the gateway is: JSON naming what is
+ * wrong, with the webhook answers' no-store and nosniff. Node's own answer has no body at all.
+ * As Node does, nothing is written once a response on the connection has begun.
+ */
+function answerClientError(error: Error & { code?: string }, socket: Duplex): void {
+  // the response being written on this keep-alive connection, if any (Node's own check)
+  const inFlight = (socket as Duplex & { _httpMessage?: ServerResponse | null })._httpMessage;
+  if (error.code === "ECONNRESET" || !socket.writable || inFlight?.headersSent === true) {
+    socket.destroy();
+    return;
+  }
+  const answer = CLIENT_ERRORS[error.code ?? ""] ?? MALFORMED;
+  const body = JSON.stringify({ error: answer.error, message: answer.message });
+  socket.end(
+    `HTTP/1.1 ${answer.status} ${answer.reason}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\nCache-Control: no-store\r\n` +
+      `X-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n${body}`,
+  );
 }

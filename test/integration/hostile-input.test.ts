@@ -871,7 +871,41 @@ describe("HTTP hardening", () => {
       for (const { what, ms, answer } of closed) {
         assert.ok(ms >= 900 && ms < 4000, `${what}: closed after ${ms} ms`);
         assert.match(answer, /^HTTP\/1\.1 408/, what);
+        assert.match(answer, /\r\n\r\n\{"error":"request_timeout",/, what);
       }
+    } finally {
+      await close();
+    }
+  });
+
+  test("a request Node cannot parse gets a JSON answer naming what is wrong, not an empty one", async () => {
+    const { port, close } = await serveApp({});
+    const raw = (request: string) =>
+      new Promise<string>((resolve) => {
+        const socket = connect(port, "127.0.0.1", () => socket.write(request));
+        let answer = "";
+        socket.on("data", (chunk: Buffer) => (answer += chunk.toString()));
+        socket.on("close", () => resolve(answer));
+      });
+    try {
+      const huge = await fetch(`http://127.0.0.1:${port}/webhooks/github`, {
+        method: "POST",
+        headers: { "content-type": "application/json", "x-padding": "a".repeat(20_000) },
+        body: "{}",
+      });
+      assert.equal(huge.status, 431);
+      assert.equal(huge.headers.get("content-type"), "application/json; charset=utf-8");
+      assert.equal(huge.headers.get("x-content-type-options"), "nosniff");
+      assert.deepEqual(await huge.json(), {
+        error: "headers_too_large",
+        message: "the request headers are over 16 KB",
+      });
+      const malformed = await raw("POST /webhooks/github HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n");
+      assert.match(malformed, /^HTTP\/1\.1 400 Bad Request\r\n/);
+      assert.ok(
+        malformed.endsWith('\r\n\r\n{"error":"bad_request","message":"the request is not valid HTTP/1.1"}'),
+        malformed,
+      );
     } finally {
       await close();
     }

@@ -87,6 +87,18 @@ export function isAuthorized(req: Request, token: string | null, nowMs: number):
   return cookie !== null && isSession(cookie, token, nowMs);
 }
 
+/** The cookie gone: the same name and path, expired, so the browser drops it at once. */
+export function endedSessionCookie(path: string, secure: boolean): string {
+  return [
+    `${TOKEN_COOKIE}=`,
+    `Path=${path}`,
+    "Max-Age=0",
+    "HttpOnly",
+    "SameSite=Lax",
+    ...(secure ? ["Secure"] : []),
+  ].join("; ");
+}
+
 export function sessionCookie(token: string, path: string, secure: boolean, nowMs: number): string {
   const attributes = [
     `${TOKEN_COOKIE}=${cookieValueFor(token, nowMs)}`,

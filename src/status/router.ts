@@ -1,6 +1,13 @@
 import { readFileSync } from "node:fs";
 import express, { type NextFunction, type Request, type Response, type Router } from "express";
-import { isAuthorized, offeredCredentials, queryToken, same, sessionCookie } from "./auth.ts";
+import {
+  endedSessionCookie,
+  isAuthorized,
+  offeredCredentials,
+  queryToken,
+  same,
+  sessionCookie,
+} from "./auth.ts";
 import { renderBadge } from "./badge.ts";
 import { renderLoginPage, renderPage } from "./dashboard/page.ts";
 import { FRESH } from "./cache.ts";
@@ -123,7 +130,21 @@ export function createStatusRouter(deps: RouterDeps): Router {
     res
       .type("html")
       .set("Cache-Control", "no-store")
-      .send(renderPage({ rows, now: now(), revision: deps.view.revision(), base }));
+      .send(renderPage({ rows, now: now(), revision: deps.view.revision(), base, signOut: token !== null }));
+  });
+
+  // the session cookie is stateless, so signing out is the browser dropping it: on a shared
+  // machine that ends the session there. Another site may not sign a reader out.
+  router.post("/signout", (req, res) => {
+    if (req.get("sec-fetch-site") === "cross-site") {
+      res.status(403).set("Cache-Control", FRESH).json({
+        error: "forbidden",
+        message: "sign-out is only taken from the dashboard's own pages",
+      });
+      return;
+    }
+    const base = req.baseUrl || "/";
+    res.set("Set-Cookie", endedSessionCookie(base, req.secure)).redirect(303, base);
   });
 
   // the sign-in form: the token in the body, the view's filters in the address

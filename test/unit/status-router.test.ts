@@ -176,3 +176,39 @@ describe("guessing the API token", () => {
     }
   });
 });
+
+describe("signing out of the dashboard", () => {
+  it("drops the session cookie for the path it was set on, and only from the dashboard's own pages", async () => {
+    const clock = { now: Date.UTC(2026, 11, 2) };
+    const router = await startRouter(clock);
+    try {
+      const signedIn = await fetch(`${router.url}/?token=${TOKEN}`, { redirect: "manual" });
+      const cookie = (signedIn.headers.get("set-cookie") ?? "").split(";")[0] ?? "";
+      const page = await (await fetch(`${router.url}/`, { headers: { cookie } })).text();
+      assert.match(
+        page,
+        /<form method="post" action="\/signout" class="signout"><button type="submit">Sign out<\/button><\/form>/,
+      );
+
+      const crossSite = await fetch(`${router.url}/signout`, {
+        method: "POST",
+        headers: { cookie, "sec-fetch-site": "cross-site" },
+        redirect: "manual",
+      });
+      assert.equal(crossSite.status, 403);
+      assert.equal(crossSite.headers.get("set-cookie"), null);
+
+      const out = await fetch(`${router.url}/signout`, {
+        method: "POST",
+        headers: { cookie, "sec-fetch-site": "same-origin" },
+        redirect: "manual",
+      });
+      assert.equal(out.status, 303);
+      assert.equal(out.headers.get("location"), "/");
+      const cleared = out.headers.get("set-cookie") ?? "";
+      assert.match(cleared, /^buildcast_token=; Path=\/; Max-Age=0; HttpOnly; SameSite=Lax$/);
+    } finally {
+      await router.close();
+    }
+  });
+});

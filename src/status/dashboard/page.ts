@@ -12,6 +12,8 @@ export interface PageInput {
   readonly revision: number;
   /** where the router is mounted, so links work under a prefix too */
   readonly base: string;
+  /** a token guards the dashboard: the page offers to sign out */
+  readonly signOut?: boolean;
 }
 
 /** Rows per state, as buttons: the page's script shows only that state's rows on a click. */
@@ -55,7 +57,7 @@ export function renderPage(input: PageInput): string {
 <ul class="counts" id="counts" aria-label="branches by state">${renderCounts(input.rows)}</ul>
 <input type="search" id="filter" class="filter" placeholder="Filter repository or branch  ( / )" aria-label="filter by repository or branch" autocomplete="off" spellcheck="false">
 <div class="live" id="live" role="status">connecting…</div>
-</header>
+${input.signOut === true ? `<form method="post" action="${escapeHtml(base)}signout" class="signout"><button type="submit">Sign out</button></form>\n` : ""}</header>
 <main>
 <table>
 <thead><tr><th>State</th><th>Repository</th><th>Branch</th><th>Pipelines · latest commit</th><th>Last run</th><th>Duration</th><th>Trend</th></tr></thead>

@@ -20,6 +20,7 @@ a:focus-visible,button:focus-visible,input:focus-visible{outline:2px solid var(-
 .live{font-size:.8rem;color:var(--muted);display:flex;align-items:center;gap:.35rem}
 .live::before{content:"";width:.55rem;height:.55rem;border-radius:50%;background:var(--unknown)}
 .live.on::before{background:var(--passing);box-shadow:0 0 0 3px var(--passing-bg)}
+.signout{margin:0}.signout button{font:inherit;font-size:.8rem;padding:.15rem .6rem;border-radius:6px;border:1px solid var(--line);background:var(--card);color:var(--muted);cursor:pointer}
 main{padding:0 1.25rem 2rem}
 table{width:100%;border-collapse:separate;border-spacing:0;background:var(--card);border:1px solid var(--line);border-radius:10px;overflow:hidden}
 th{font-size:.72rem;text-transform:uppercase;letter-spacing:.06em;color:var(--muted);text-align:left;font-weight:600;padding:.6rem .75rem;border-bottom:1px solid var(--line)}

@@ -147,8 +147,10 @@ function outcomeTable(
 /** The example event: a real fixture through the real normalizer, plus what ingress adds. */
 export function exampleEvent(payload: unknown): BuildEvent {
   const result = normalizeGitlab({ event: "Pipeline Hook", deliveryId: EXAMPLE_DELIVERY, payload });
-  if (!result.handled || result.events[0] === undefined) throw new Error("example fixture produced no event");
-  return parseBuildEvent({ ...result.events[0], traceparent: EXAMPLE_TRACEPARENT });
+  // the pipeline's own event comes last, after the job events of its finished builds
+  const own = result.handled ? result.events.at(-1) : undefined;
+  if (own === undefined) throw new Error("example fixture produced no event");
+  return parseBuildEvent({ ...own, traceparent: EXAMPLE_TRACEPARENT });
 }
 
 export function generatedSections(example: BuildEvent): Record<string, string> {

@@ -4,7 +4,7 @@ import { PayloadError } from "./errors.ts";
 import { deploymentData } from "./gitlab/deployment.ts";
 import { isObject, type JsonObject } from "./gitlab/fields.ts";
 import { jobData } from "./gitlab/job.ts";
-import { pipelineData } from "./gitlab/pipeline.ts";
+import { pipelineData, pipelineJobsData } from "./gitlab/pipeline.ts";
 import type { NormalizeInput, NormalizeResult } from "./types.ts";
 
 export { GITLAB_STATUS_TABLE } from "./gitlab/status.ts";
@@ -13,11 +13,13 @@ export { parseGitlabTime } from "./gitlab/time.ts";
 interface HandledHook {
   readonly objectKind: string;
   readonly toData: (payload: JsonObject) => BuildEventData;
+  /** more events the same hook tells, published before its own */
+  readonly alsoData?: (payload: JsonObject, data: BuildEventData) => readonly BuildEventData[];
 }
 
 /** X-Gitlab-Event → the object_kind its body must have. GitLab before 9.3 sent "Build Hook". */
 const HANDLED_HOOKS: ReadonlyMap<string, HandledHook> = new Map([
-  ["Pipeline Hook", { objectKind: "pipeline", toData: pipelineData }],
+  ["Pipeline Hook", { objectKind: "pipeline", toData: pipelineData, alsoData: pipelineJobsData }],
   ["Job Hook", { objectKind: "build", toData: jobData }],
   ["Build Hook", { objectKind: "build", toData: jobData }],
   ["Deployment Hook", { objectKind: "deployment", toData: deploymentData }],
@@ -38,5 +40,11 @@ export function normalizeGitlab(input: NormalizeInput): NormalizeResult {
     const got = typeof objectKind === "string" ? `"${objectKind}"` : "(missing)";
     throw new PayloadError(`X-Gitlab-Event "${input.event}" does not match object_kind ${got}`);
   }
-  return { handled: true, events: [finalize(hook.toData(input.payload), input.deliveryId)] };
+  const data = hook.toData(input.payload);
+  // a finished pipeline's jobs first: its notice is decided when its own event arrives
+  const also = hook.alsoData?.(input.payload, data) ?? [];
+  return {
+    handled: true,
+    events: [...also, data].map((each) => finalize(each, input.deliveryId)),
+  };
 }

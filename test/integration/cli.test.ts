@@ -148,7 +148,8 @@ describe("send", () => {
     );
     assert.equal(result.code, 0, result.stderr + result.stdout);
     assert.match(result.stdout, /\/webhooks\/gitlab \(Pipeline Hook\) → 202/);
-    assert.equal(await messages(), before + 1);
+    // the finished pipeline and its five finished jobs
+    assert.equal(await messages(), before + 6);
   });
 
   test("a wrong secret: the gateway's 401 is printed and the exit status is 1", async () => {

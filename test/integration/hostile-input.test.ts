@@ -527,7 +527,8 @@ function firstLine(text: string): string {
 
 /** The event a 202 answer names, read back from the stream and validated. */
 async function storedEvent(ingress: IngressHarness, result: PostResult) {
-  const [answered] = result.body.events as Array<{ id: string; type: string }>;
+  // the hook's own event is the last one named (a finished GitLab pipeline's jobs come first)
+  const answered = (result.body.events as Array<{ id: string; type: string }>).at(-1);
   assert.ok(answered);
   const stored = await ingress.bus.jsm.streams.getMessage("BUILD_EVENTS", { last_by_subj: answered.type });
   assert.ok(stored);

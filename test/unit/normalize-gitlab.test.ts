@@ -15,13 +15,31 @@ function fixture(path: string): Json {
   return JSON.parse(readFileSync(new URL(path, FIXTURES), "utf8")) as Json;
 }
 
-function normalizeOne(event: string, payload: unknown, deliveryId: string | null = "delivery-1"): BuildEvent {
+function normalizeAll(
+  event: string,
+  payload: unknown,
+  deliveryId: string | null = "delivery-1",
+): BuildEvent[] {
   const result = normalizeGitlab({ event, deliveryId, payload });
   assert.ok(result.handled, `${event} should be handled`);
-  assert.equal(result.events.length, 1);
-  const built = result.events[0]!;
   // The normalizer validates already; validating again guards against that step being dropped.
-  assert.deepEqual(parseBuildEvent(built), built);
+  for (const built of result.events) assert.deepEqual(parseBuildEvent(built), built);
+  return [...result.events];
+}
+
+/**
+ * The hook's own event. A finished pipeline's hook also tells its finished jobs, before its
+ * own event: those are job events of the same run.
+ */
+function normalizeOne(event: string, payload: unknown, deliveryId: string | null = "delivery-1"): BuildEvent {
+  const events = normalizeAll(event, payload, deliveryId);
+  const built = events.at(-1)!;
+  const jobs = events.slice(0, -1);
+  if (built.data.kind !== "pipeline") assert.equal(jobs.length, 0);
+  for (const job of jobs) {
+    assert.equal(job.type, "build.job.finished.v1");
+    assert.equal(job.subject, built.subject);
+  }
   return built;
 }
 
@@ -895,5 +913,129 @@ void describe("normalizeGitlab: deployment run ids", () => {
     assert.equal(normalizeOne("Deployment Hook", payload).data.run.id, "job:796");
     const withoutJob = { ...payload, deployable_id: null };
     assert.equal(normalizeOne("Deployment Hook", withoutJob).data.run.id, "deployment:15");
+  });
+});
+
+void describe("normalizeGitlab: a finished pipeline's jobs", () => {
+  /**
+   * The real job hook of job 480899 (pipeline 53479, canceled, then retried as 481131) as the
+   * pipeline hook lists a build: the same fields under the names `builds` uses. GitLab lists
+   * such a retried build in the pipeline hooks of older versions.
+   */
+  function withJobHookBuild(pipeline: Json, job: Json): Json {
+    const build = {
+      id: job["build_id"],
+      stage: job["build_stage"],
+      name: job["build_name"],
+      status: job["build_status"],
+      created_at: job["build_created_at"],
+      started_at: job["build_started_at"],
+      finished_at: job["build_finished_at"],
+      duration: job["build_duration"],
+      queued_duration: job["build_queued_duration"],
+      failure_reason: job["build_failure_reason"],
+      allow_failure: job["build_allow_failure"],
+      user: job["user"],
+      runner: job["runner"],
+    };
+    return { ...pipeline, builds: [...(pipeline["builds"] as unknown[]), build] };
+  }
+
+  void it("are the events the job hooks of the same states make, with the same ids", () => {
+    const jobHook = fixture("gitlab/job.nuecagram-real.canceled.json");
+    const pipelineHook = withJobHookBuild(fixture("gitlab/pipeline.nuecagram-real.failed.json"), jobHook);
+    const fromJobHook = normalizeOne("Job Hook", jobHook, "job-delivery");
+    const fromPipelineHook = normalizeAll("Pipeline Hook", pipelineHook, "job-delivery").find(
+      (event) => event.data.job?.id === "480899",
+    );
+    assert.ok(fromPipelineHook);
+    assert.equal(fromPipelineHook.id, fromJobHook.id);
+    // only the job hook's author_url names the commit author's username
+    assert.deepEqual(fromPipelineHook, {
+      ...fromJobHook,
+      data: {
+        ...fromJobHook.data,
+        commit: { ...fromJobHook.data.commit, author: { ...RAQUEZHA, username: null } },
+      },
+    });
+  });
+
+  void it("names every finished build, before the pipeline's own event", () => {
+    const events = normalizeAll("Pipeline Hook", fixture("gitlab/pipeline.doc.1.json"));
+    assert.deepEqual(
+      events.map((event) => [event.type, event.data.job?.name ?? null, event.data.status]),
+      [
+        ["build.job.finished.v1", "production", "skipped"],
+        ["build.job.finished.v1", "test-image", "success"],
+        ["build.job.finished.v1", "test-build", "failure"],
+        ["build.job.finished.v1", "build-image", "success"],
+        // staging is still `created`: its job hooks tell it
+        ["build.pipeline.finished.v1", null, "success"],
+      ],
+    );
+    assertFields(events[2]!, {
+      subject: "gitlab/1/31",
+      data: {
+        repository: GITLAB_TEST_REPO,
+        run: {
+          id: "31",
+          // workflow:name, which job hooks send as commit.name
+          name: "Pipeline for branch: master",
+          number: null,
+          attempt: 1,
+          url: "http://192.168.64.1:3005/gitlab-org/gitlab-test/-/pipelines/31",
+          trigger: null,
+        },
+        job: {
+          id: "378",
+          name: "test-build",
+          url: "http://192.168.64.1:3005/gitlab-org/gitlab-test/-/jobs/378",
+          stage: "test",
+          runnerName: "shared-runners-manager-6.gitlab.com",
+          allowFailure: false,
+        },
+        // a merge request pipeline's jobs run on refs/merge-requests/1/head, as their hooks say
+        ref: { name: null, type: null, sha: DOC_PIPELINE_COMMIT.sha, pullRequest: 1 },
+        commit: {
+          ...DOC_PIPELINE_COMMIT,
+          url: `http://192.168.64.1:3005/gitlab-org/gitlab-test/-/commit/${DOC_PIPELINE_COMMIT.sha}`,
+        },
+        actor: { name: "Administrator", email: "admin@example.com", username: "root" },
+        createdAt: "2016-08-12T15:23:28.000Z",
+        startedAt: "2016-08-12T15:26:12.000Z",
+        finishedAt: "2016-08-12T15:26:29.000Z",
+        updatedAt: "2016-08-12T15:26:29.000Z",
+        durationMs: 17_000,
+      },
+    });
+  });
+
+  void it("a branch pipeline's jobs are on its branch or tag", () => {
+    const events = normalizeAll("Pipeline Hook", fixture("gitlab/pipeline.nuecagram-real.canceled.json"));
+    assert.equal(events.length, 6);
+    for (const { data } of events.slice(0, -1)) {
+      assert.deepEqual(data.ref, { name: "main", type: "branch", sha: CUSTOMER_APP_SHA, pullRequest: null });
+    }
+  });
+
+  void it("leaves a running pipeline's jobs to the job hooks and later pipeline hooks", () => {
+    const events = normalizeAll("Pipeline Hook", fixture("gitlab/pipeline.nuecagram-real.running.json"));
+    assert.deepEqual(
+      events.map((event) => event.type),
+      ["build.pipeline.started.v1"],
+    );
+  });
+
+  void it("skips builds without an id, a name or a status, and a `builds` that is no list", () => {
+    const pipeline = fixture("gitlab/pipeline.nuecagram-real.failed.json");
+    const builds = pipeline["builds"] as Json[];
+    const broken = [
+      { ...builds[0], id: null },
+      { ...builds[1], name: 7 },
+      { ...builds[2], status: null },
+      "x",
+    ];
+    assert.equal(normalizeAll("Pipeline Hook", { ...pipeline, builds: broken }).length, 1);
+    assert.equal(normalizeAll("Pipeline Hook", { ...pipeline, builds: { 0: builds[0] } }).length, 1);
   });
 });

@@ -14,6 +14,7 @@ import {
   secondsToMs,
   stringAt,
   type JsonObject,
+  type Person,
 } from "./fields.ts";
 import { DEFAULT_PIPELINE_NAME } from "./names.ts";
 import { gitlabPhaseAndStatus } from "./status.ts";
@@ -61,6 +62,87 @@ export function usernameFromAuthorUrl(url: string | null): string | null {
   return /^[\w.-]+$/.test(last) ? last : null;
 }
 
+/**
+ * What a job event says about one state of one job. Job hooks and the `builds` of pipeline
+ * hooks both fill it, so that the same state of the same job becomes the same event, with the
+ * same id, whichever hook told it.
+ */
+export interface JobFacts {
+  readonly projectId: string;
+  readonly fullName: string;
+  readonly webUrl: string | null;
+  readonly runId: string;
+  readonly runName: string;
+  readonly jobId: string;
+  readonly jobName: string;
+  readonly stage: string | null;
+  readonly providerStatus: string;
+  readonly runnerName: string | null;
+  readonly allowFailure: boolean;
+  readonly ref: { name: string | null; type: "branch" | "tag" | null; pullRequest: number | null };
+  readonly sha: string;
+  readonly commitTitle: string | null;
+  readonly author: Person | null;
+  readonly actor: Person | null;
+  readonly createdAt: string | null;
+  readonly startedAt: string | null;
+  readonly finishedAt: string | null;
+  /** the job's duration GitLab sent, in ms (final only once the job finished) */
+  readonly durationMs: number | null;
+}
+
+/** The job event of one state of one job. */
+export function jobEventData(facts: JobFacts): BuildEventData {
+  const { webUrl, runId, jobId, sha } = facts;
+  const { phase, status } = gitlabPhaseAndStatus(facts.providerStatus, {
+    startedAt: facts.startedAt,
+    finishedAt: facts.finishedAt,
+  });
+  const finished = phase === "finished";
+  const finishedAt = finished ? facts.finishedAt : null;
+  return {
+    provider: "gitlab",
+    kind: "job",
+    phase,
+    status,
+    providerStatus: facts.providerStatus,
+    repository: { id: facts.projectId, fullName: facts.fullName, url: webUrl },
+    run: {
+      id: runId,
+      name: facts.runName,
+      // a job hook names neither the pipeline's iid nor its source: a pipeline hook's job
+      // events leave them out too, so both hooks make the same event of the same state
+      number: null,
+      attempt: 1,
+      url: webUrl === null ? null : `${webUrl}/-/pipelines/${runId}`,
+      trigger: null,
+    },
+    job: {
+      id: jobId,
+      name: facts.jobName,
+      url: webUrl === null ? null : `${webUrl}/-/jobs/${jobId}`,
+      stage: facts.stage,
+      runnerName: facts.runnerName,
+      allowFailure: facts.allowFailure,
+    },
+    ref: { ...facts.ref, sha },
+    commit: {
+      sha,
+      title: facts.commitTitle,
+      url: webUrl === null ? null : `${webUrl}/-/commit/${sha}`,
+      author: facts.author,
+    },
+    actor: facts.actor,
+    createdAt: facts.createdAt,
+    startedAt: facts.startedAt,
+    finishedAt,
+    // A retried job gets a new build_id, so within one job the newest time names the state.
+    updatedAt: latestTime([facts.createdAt, facts.startedAt, finishedAt]),
+    // build_duration of a running job is the time so far; only a finished job's is final.
+    durationMs: finished ? facts.durationMs : null,
+  };
+}
+
 /** Job Hook / Build Hook (object_kind "build") → one job event. */
 export function jobData(payload: JsonObject): BuildEventData {
   const project = objectAt(payload, "project");
@@ -80,56 +162,31 @@ export function jobData(payload: JsonObject): BuildEventData {
   if (projectId === null) throw new PayloadError("payload.project_id is missing or not an id");
   const webUrl = stringAt(project, "web_url") ?? stringAt(objectAt(payload, "repository"), "homepage");
 
-  const createdAt = parseGitlabTime(payload["build_created_at"]);
-  const startedAt = parseGitlabTime(payload["build_started_at"]);
-  const rawFinishedAt = parseGitlabTime(payload["build_finished_at"]);
-  const { phase, status } = gitlabPhaseAndStatus(providerStatus, { startedAt, finishedAt: rawFinishedAt });
-  const finished = phase === "finished";
-  const finishedAt = finished ? rawFinishedAt : null;
-  const ref = stringAt(payload, "ref");
-
-  return {
-    provider: "gitlab",
-    kind: "job",
-    phase,
-    status,
+  return jobEventData({
+    projectId,
+    fullName: repositoryPath(payload, webUrl),
+    webUrl,
+    runId,
+    // In job hooks the `commit` object describes the pipeline: commit.name is its name.
+    runName: stringAt(commit, "name") ?? DEFAULT_PIPELINE_NAME,
+    jobId,
+    jobName,
+    stage: stringAt(payload, "build_stage"),
     providerStatus,
-    repository: { id: projectId, fullName: repositoryPath(payload, webUrl), url: webUrl },
-    run: {
-      id: runId,
-      // In job hooks the `commit` object describes the pipeline: commit.name is its name.
-      name: stringAt(commit, "name") ?? DEFAULT_PIPELINE_NAME,
-      number: null,
-      attempt: 1,
-      url: webUrl === null ? null : `${webUrl}/-/pipelines/${runId}`,
-      trigger: null,
-    },
-    job: {
-      id: jobId,
-      name: jobName,
-      url: webUrl === null ? null : `${webUrl}/-/jobs/${jobId}`,
-      stage: stringAt(payload, "build_stage"),
-      runnerName: stringAt(runner, "description"),
-      allowFailure: payload["build_allow_failure"] === true,
-    },
-    ref: { ...jobRef(ref, payload["tag"]), sha },
-    commit: {
-      sha,
-      title: firstLine(stringAt(commit, "message")),
-      url: webUrl === null ? null : `${webUrl}/-/commit/${sha}`,
-      author: person(
-        stringAt(commit, "author_name"),
-        emailAt(commit, "author_email"),
-        usernameFromAuthorUrl(stringAt(commit, "author_url")),
-      ),
-    },
+    runnerName: stringAt(runner, "description"),
+    allowFailure: payload["build_allow_failure"] === true,
+    ref: jobRef(stringAt(payload, "ref"), payload["tag"]),
+    sha,
+    commitTitle: firstLine(stringAt(commit, "message")),
+    author: person(
+      stringAt(commit, "author_name"),
+      emailAt(commit, "author_email"),
+      usernameFromAuthorUrl(stringAt(commit, "author_url")),
+    ),
     actor: actorOf(payload),
-    createdAt,
-    startedAt,
-    finishedAt,
-    // A retried job gets a new build_id, so within one job the newest time names the state.
-    updatedAt: latestTime([createdAt, startedAt, finishedAt]),
-    // build_duration of a running job is the time so far; only a finished job's is final.
-    durationMs: finished ? secondsToMs(payload, "build_duration") : null,
-  };
+    createdAt: parseGitlabTime(payload["build_created_at"]),
+    startedAt: parseGitlabTime(payload["build_started_at"]),
+    finishedAt: parseGitlabTime(payload["build_finished_at"]),
+    durationMs: secondsToMs(payload, "build_duration"),
+  });
 }

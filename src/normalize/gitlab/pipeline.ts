@@ -5,7 +5,9 @@ import {
   emailAt,
   firstLine,
   integerAt,
+  idAt,
   isObject,
+  jobRef,
   objectAt,
   pathFromWebUrl,
   person,
@@ -16,6 +18,7 @@ import {
   stringAt,
   type JsonObject,
 } from "./fields.ts";
+import { jobEventData } from "./job.ts";
 import { DEFAULT_PIPELINE_NAME } from "./names.ts";
 import { gitlabPhaseAndStatus } from "./status.ts";
 import { earliestTime, latestTime, parseGitlabTime } from "./time.ts";
@@ -116,4 +119,65 @@ export function pipelineData(payload: JsonObject): BuildEventData {
     updatedAt: latestTime([createdAt, finishedAt, ...builds.all]),
     durationMs: finished ? secondsToMs(attributes, "duration") : null,
   };
+}
+
+/**
+ * The job events a finished pipeline's hook tells: one for every build in its `builds` that
+ * is finished too. A pipeline hook lists its jobs with the fields a job hook sends for the
+ * same state (id, status, times, runner, user), so each event is the one the job hook
+ * produces, with the same id: JetStream keeps one of the two, and failure notices list the
+ * failed jobs when job hooks are off or late. What a build does not carry is taken from the
+ * pipeline (its commit, ref and project) or left null (the commit author's username, which
+ * only a job hook's author_url names). Builds still running or waiting are left to the job
+ * hooks and to the pipeline's later hooks: a finished pipeline names its jobs once, not on
+ * every hook while it runs. Older GitLab versions also list the builds that were retried;
+ * consumers count only the newest try of each job, as GitLab does.
+ */
+export function pipelineJobsData(payload: JsonObject, pipeline: BuildEventData): BuildEventData[] {
+  if (pipeline.phase !== "finished" || !Array.isArray(payload["builds"])) return [];
+  const attributes = objectAt(payload, "object_attributes");
+  const commit = objectAt(payload, "commit");
+  const author = objectAt(commit, "author");
+  const mergeRequest = payload["merge_request"];
+  // a merge request pipeline's jobs run on GitLab's hidden refs/merge-requests/<iid>/… ref,
+  // which their job hooks name; the pipeline hook names the source branch instead
+  const ref = isObject(mergeRequest)
+    ? { name: null, type: null, pullRequest: integerAt(mergeRequest, "iid") }
+    : jobRef(stringAt(attributes, "ref"), attributes["tag"]);
+  const common = {
+    projectId: pipeline.repository.id,
+    fullName: pipeline.repository.fullName,
+    webUrl: pipeline.repository.url,
+    runId: pipeline.run.id,
+    runName: pipeline.run.name,
+    ref,
+    sha: pipeline.commit.sha,
+    // a job hook's commit title is the first line of the pipeline commit's message
+    commitTitle: firstLine(stringAt(commit, "message") ?? stringAt(commit, "title")),
+    author: person(stringAt(author, "name"), emailAt(author, "email"), null),
+  };
+  const jobs: BuildEventData[] = [];
+  for (const build of payload["builds"] as unknown[]) {
+    if (!isObject(build)) continue;
+    const jobId = idAt(build, "id");
+    const jobName = stringAt(build, "name");
+    const providerStatus = stringAt(build, "status");
+    if (jobId === null || jobName === null || providerStatus === null) continue;
+    const job = jobEventData({
+      ...common,
+      jobId,
+      jobName,
+      stage: stringAt(build, "stage"),
+      providerStatus,
+      runnerName: stringAt(objectAt(build, "runner"), "description"),
+      allowFailure: build["allow_failure"] === true,
+      actor: actorOf(build),
+      createdAt: parseGitlabTime(build["created_at"]),
+      startedAt: parseGitlabTime(build["started_at"]),
+      finishedAt: parseGitlabTime(build["finished_at"]),
+      durationMs: secondsToMs(build, "duration"),
+    });
+    if (job.phase === "finished") jobs.push(job);
+  }
+  return jobs;
 }

@@ -36,8 +36,9 @@ export interface NoticeMark {
 }
 
 /**
- * A commit author's username that a job event of the run named: GitLab's job hooks link the
- * author's profile, its pipeline hooks name the author only by name and a redacted e-mail.
+ * A commit author's username that a job event of the run (or of the job itself) named:
+ * GitLab's job hooks link the author's profile, its pipeline hooks name the author only by
+ * name and a redacted e-mail.
  */
 export interface JobAuthor {
   readonly sha: string;
@@ -155,10 +156,15 @@ export function applyToRecord(
       record = { ...record, jobs };
       changed = true;
     }
-    const author = change.job.commit.author;
+  }
+  // a job's own record learns it too: its final state may be the one its pipeline's hook
+  // told (same event id, no author link), stored in place of its own job hook's
+  const authored = change.job ?? (change.data?.kind === "job" ? change.data : undefined);
+  if (authored) {
+    const author = authored.commit.author;
     const known = record.jobAuthor;
-    if (author?.username && (known?.username !== author.username || known.sha !== change.job.commit.sha)) {
-      const jobAuthor = { sha: change.job.commit.sha, name: author.name, username: author.username };
+    if (author?.username && (known?.username !== author.username || known.sha !== authored.commit.sha)) {
+      const jobAuthor = { sha: authored.commit.sha, name: author.name, username: author.username };
       record = { ...record, jobAuthor };
       changed = true;
     }

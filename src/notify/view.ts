@@ -101,13 +101,14 @@ export function withRunCommit(data: BuildEventData, run: BuildEventData | null |
 }
 
 /**
- * A pipeline's event with its commit author's username, when a job event of the run (GitLab
- * job hooks link the author's profile) named the same author of the same commit: GitLab
- * redacts commit e-mails, so without it `people` cannot find an author who did not push.
+ * A pipeline's or job's event with its commit author's username, when a job event of the run
+ * (GitLab job hooks link the author's profile) named the same author of the same commit:
+ * GitLab redacts commit e-mails, so without it `people` cannot find an author who did not
+ * push. A job's final state told by its pipeline's hook names no author link either.
  */
 export function withJobAuthor(data: BuildEventData, known: JobAuthor | null | undefined): BuildEventData {
   const author = data.commit.author;
-  if (data.kind !== "pipeline" || !known || author === null || author.username !== null) return data;
+  if (data.kind === "deployment" || !known || author === null || author.username !== null) return data;
   if (known.sha !== data.commit.sha || known.name !== author.name) return data;
   return { ...data, commit: { ...data.commit, author: { ...author, username: known.username } } };
 }

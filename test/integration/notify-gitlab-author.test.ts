@@ -111,3 +111,49 @@ void describe("a GitLab.com failure (commit e-mail [REDACTED])", () => {
     assert.deepEqual([...mail.envelopeTo].sort(), ["razyl@example.com", "team@example.com"]);
   });
 });
+
+void describe("a job's failure told by its pipeline's hook before its own job hook", () => {
+  void it("still mentions and mails the author its earlier job hook named", async () => {
+    // the job's hook while it ran links the author; its failure reaches buildcast first in
+    // its pipeline's hook (whose builds name no author), then in its own hook (a duplicate)
+    const job = JSON.parse(failedJob()) as Record<string, unknown>;
+    // another job name: the first test's job failed in its lane already
+    const ids = { build_id: 573579, build_name: "publish-badge-late", pipeline_id: 63093 };
+    const running = { ...job, ...ids, build_status: "running", build_finished_at: null };
+    assert.equal((await postGitlab(gateway.url, "Job Hook", JSON.stringify(running))).status, 202);
+    const pipeline = JSON.parse(failedPipeline()) as { object_attributes: Record<string, unknown> };
+    pipeline.object_attributes["id"] = ids.pipeline_id;
+    delete pipeline.object_attributes["url"];
+    const build = {
+      id: ids.build_id,
+      stage: job["build_stage"],
+      name: ids.build_name,
+      status: "failed",
+      created_at: job["build_created_at"],
+      started_at: job["build_started_at"],
+      finished_at: job["build_finished_at"],
+      duration: job["build_duration"],
+      allow_failure: false,
+      user: job["user"],
+      runner: job["runner"],
+    };
+    const hook = { ...pipeline, builds: [build] };
+    assert.equal((await postGitlab(gateway.url, "Pipeline Hook", JSON.stringify(hook))).status, 202);
+    const duplicate = await postGitlab(gateway.url, "Job Hook", JSON.stringify({ ...job, ...ids }));
+    assert.equal(duplicate.body.duplicates, 1);
+
+    const post = await eventually(
+      () =>
+        slack
+          .accepted("chat.postMessage")
+          .find((call) => call.args.channel === "CJOBS" && /jobs\/573579/.test(JSON.stringify(call.args))),
+      "the job's failure message",
+    );
+    assert.match(JSON.stringify(post.args.blocks), /\*Author\*\\n<@URAZYL>/);
+    const mail = await eventually(
+      () => smtp.mails.find((sent) => /publish-badge-late failed/.test(sent.parsed.subject ?? "")),
+      "the job's failure mail",
+    );
+    assert.deepEqual([...mail.envelopeTo].sort(), ["razyl@example.com", "team@example.com"]);
+  });
+});

@@ -1,4 +1,4 @@
-import type { Phase, Status } from "./schema.ts";
+import type { BuildEventData, Phase, Status } from "./schema.ts";
 
 /**
  * How far a state got, for "states only move forward": queued 0, started 1, finished 2. A run
@@ -12,3 +12,14 @@ export function progressRank(phase: Phase, status: Status): number {
 }
 
 const PHASE_RANK: Readonly<Record<Phase, number>> = { queued: 0, started: 1, finished: 2 };
+
+/**
+ * The rank of an event's state among its run's states. A run whose newest state is its state
+ * (`run.latestWins`: a GitHub commit status, where a re-run posts `pending` after `failure`)
+ * ranks all its states alike, so their update times alone order them: a late-delivered older
+ * state still never overrides a newer one. It ranks them as finished so that a state stored
+ * before runs carried the flag (a failure, ranked finished) is still overtaken by a newer one.
+ */
+export function stateProgressRank(data: Pick<BuildEventData, "phase" | "status" | "run">): number {
+  return data.run.latestWins === true ? PHASE_RANK.finished : progressRank(data.phase, data.status);
+}

@@ -66,6 +66,10 @@ export const buildEventDataSchema = z
         .string()
         .optional()
         .describe("GitHub Actions: the workflow's id, the same for all its runs, across renames"),
+      latestWins: z
+        .boolean()
+        .optional()
+        .describe("commit statuses: the newest state by update time wins, even an earlier phase"),
     }),
     job: z
       .object({

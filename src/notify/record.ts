@@ -1,5 +1,5 @@
 import type { Transition } from "../config/schema.ts";
-import { progressRank } from "../events/progress.ts";
+import { stateProgressRank } from "../events/progress.ts";
 import type { BuildEventData, Status } from "../events/schema.ts";
 
 /** A job of a run as its latest event described it. */
@@ -62,12 +62,12 @@ export interface EntityRecord {
   readonly jobAuthor?: JobAuthor | null;
 }
 
-/** States only move forward: a higher attempt, then a later phase (see progressRank), then a later update time. */
+/** States only move forward: a higher attempt, then a later phase (see stateProgressRank), then a later update time. */
 export type StateRank = readonly [attempt: number, phase: number, updatedMs: number];
 
 export function stateRank(data: BuildEventData): StateRank {
   const time = data.updatedAt ?? data.finishedAt ?? data.startedAt ?? data.createdAt;
-  return [data.run.attempt, progressRank(data.phase, data.status), time === null ? 0 : Date.parse(time)];
+  return [data.run.attempt, stateProgressRank(data), time === null ? 0 : Date.parse(time)];
 }
 
 export function compareRank(a: StateRank, b: StateRank): number {

@@ -142,8 +142,10 @@ export function buildView(
   const data = withJobAuthor(record.data, record.jobAuthor);
   const notice = record.notice;
   const current = notice !== null && notice.attempt === data.run.attempt ? notice.transition : null;
-  // a `started` notice only names the state while the run is still going
-  const transition = current === "started" && data.phase === "finished" ? null : current;
+  // a `started` notice only names the state while the run is still going, and a finish's
+  // only once it finished: a commit status re-run by its CI (run.latestWins) is going again
+  const transition =
+    current === null || (current === "started") === (data.phase === "finished") ? null : current;
   // a status the tables do not name (GitHub's `stale`, a new GitLab one) is shown, tamed
   const raw = clip(oneLine(data.providerStatus), 40);
   const headline =

@@ -1,4 +1,4 @@
-import { progressRank } from "../events/progress.ts";
+import { stateProgressRank } from "../events/progress.ts";
 import type { BuildEvent, Status } from "../events/schema.ts";
 import type {
   DeploymentState,
@@ -49,7 +49,7 @@ export function compareMarks(a: Mark, b: Mark): number {
 
 export function markOf(event: BuildEvent): Mark {
   return {
-    rank: progressRank(event.data.phase, event.data.status),
+    rank: stateProgressRank(event.data),
     time: event.time,
     status: event.data.status,
     eventId: event.id,
@@ -122,7 +122,8 @@ function newerContext(current: RunContext, candidate: RunContext): RunContext {
  * Folds one build event into a run. The result is a join: it does not depend on the order
  * in which events arrive, and applying an event twice changes nothing. Each slot (the
  * pipeline, every job, every deployment) keeps its furthest event, so a late `running`
- * never overwrites `finished`. A higher attempt starts the run afresh; events of an older
+ * never overwrites `finished`; in a run whose newest state wins (`run.latestWins`, a GitHub
+ * commit status) the newest event is the furthest, so a re-run's `pending` replaces `failure`. A higher attempt starts the run afresh; events of an older
  * attempt are ignored. Returns `current` itself when the event changes nothing.
  */
 export function applyEvent(current: RunState | null, event: BuildEvent): RunState {

@@ -659,6 +659,17 @@ void describe("normalizeGithub: status mapping", () => {
     assert.deepEqual([pending.phase, pending.status, pending.finishedAt], ["started", "running", null]);
   });
 
+  void it("marks a commit status's run as one whose newest status wins, and no other GitHub run", () => {
+    // GitHub shows a context's newest status: a CI's re-run posts pending after failure
+    assert.equal(only("status", load("status.ex.1.json")).data.run.latestWins, true);
+    for (const [event, file] of [
+      ["workflow_run", "workflow_run.completed.2.json"],
+      ["check_suite", "check_suite.completed.1.json"],
+    ] as const) {
+      assert.equal(only(event, load(file)).data.run.latestWins, undefined, file);
+    }
+  });
+
   void it("files a commit status under the branch whose head it is, else the first that contains it", () => {
     const status = load("status.ex.1.json");
     const head = (name: string, sha: string) => ({ name, commit: { sha, url: "" }, protected: false });

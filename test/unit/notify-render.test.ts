@@ -14,7 +14,9 @@ import {
 import { recipients } from "../../src/notify/channels/email.ts";
 import { authorUsername, findPerson } from "../../src/notify/people.ts";
 import { buildView, formatDuration, withJobAuthor, withRunCommit } from "../../src/notify/view.ts";
+import { normalizeGithub } from "../../src/normalize/github.ts";
 import { buildEvent } from "../helpers/events.ts";
+import { readFixture } from "../helpers/webhooks.ts";
 
 const people = configSchema.parse({
   people: [{ email: "ada@example.com", github: "ada", slack: "U012ABC" }],
@@ -163,6 +165,54 @@ describe("Slack rendering", () => {
     }
     const viewed = buildView({ ...record, data: run.data }, people, null);
     assert.equal(viewed.headline, "Fixed");
+  });
+
+  it("a commit status re-run by its CI shows running until it ends; older statuses delivered late change nothing", () => {
+    const base = JSON.parse(readFixture("github/status.ex.1.json")) as Record<string, unknown>;
+    const sha = "a".repeat(40);
+    const posted = (state: "pending" | "success" | "failure", second: number) => {
+      const at = new Date(Date.UTC(2026, 11, 1, 10, 0, second)).toISOString();
+      const payload = {
+        ...base,
+        id: 1000 + second,
+        sha,
+        context: "ci/circleci: test",
+        state,
+        created_at: at,
+        updated_at: at,
+        branches: [{ name: "main", commit: { sha, url: "" }, protected: false }],
+      };
+      const result = normalizeGithub({ event: "status", deliveryId: null, payload });
+      assert.ok(result.handled);
+      return result.events[0]!.data;
+    };
+    const key = "github/1/run";
+    const headline = (record: EntityRecord) => {
+      assert.ok(record.data);
+      return buildView({ ...record, data: record.data }, people, null).headline;
+    };
+    let record = applyToRecord(null, key, { data: posted("pending", 1) }).record;
+    record = applyToRecord(record, key, {
+      data: posted("failure", 50),
+      notice: { transition: "failed", attempt: 1, noticeId: "a", at: 50_000 },
+    }).record;
+    assert.equal(headline(record), "Failed");
+    const rerun = applyToRecord(record, key, { data: posted("pending", 200) });
+    assert.equal(rerun.changed, true, "the message is updated");
+    record = rerun.record;
+    assert.equal(record.data?.status, "running");
+    assert.equal(headline(record), "Running");
+    for (const late of [posted("failure", 50), posted("pending", 1)]) {
+      const step = applyToRecord(record, key, { data: late });
+      assert.equal(step.changed, false);
+      assert.equal(step.record.data?.status, "running");
+    }
+    record = applyToRecord(record, key, {
+      data: posted("success", 290),
+      notice: { transition: "fixed", attempt: 1, noticeId: "b", at: 290_000 },
+    }).record;
+    assert.equal(headline(record), "Fixed");
+    assert.equal(applyToRecord(record, key, { data: posted("pending", 200) }).changed, false);
   });
 
   it("lists only the newest try of a retried job (GitLab gives the retry a new id)", () => {

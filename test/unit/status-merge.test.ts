@@ -7,7 +7,9 @@ import type { RunState } from "../../src/status/model.ts";
 import { branchStatus, dashboardRows } from "../../src/status/queries.ts";
 import { renderRow } from "../../src/status/dashboard/row.ts";
 import { branchOf, mergeBranch, summarize } from "../../src/status/summary.ts";
+import { normalizeGithub } from "../../src/normalize/github.ts";
 import { buildEvent } from "../helpers/events.ts";
+import { readFixture } from "../helpers/webhooks.ts";
 
 const fold = (events: readonly BuildEvent[], start: RunState | null = null): RunState | null =>
   events.reduce<RunState | null>((state, event) => applyEvent(state, event), start);
@@ -195,6 +197,108 @@ describe("commit-status CI (Jenkins, CircleCI: GitHub `status` events, a run per
     assert.equal(branch.runs[0]?.commit.sha, "b".repeat(40));
     const answer = branchStatus([branch], { repository: "acme/api", branch: "main", provider: null });
     assert.equal(answer.found && answer.value.state, "failing");
+  });
+});
+
+describe("a commit status re-run (CircleCI, Jenkins: a new `pending` after the `failure`)", () => {
+  const base = JSON.parse(readFixture("github/status.ex.1.json")) as Record<string, unknown>;
+  const sha = "a".repeat(40);
+  /** One status object of `ci/circleci: test` on the head of main, as GitHub posts it. */
+  const posted = (state: "pending" | "success" | "failure" | "error", second: number): BuildEvent => {
+    const at = new Date(Date.UTC(2026, 11, 1, 10, 0, second)).toISOString();
+    const payload = {
+      ...base,
+      id: 1000 + second,
+      sha,
+      context: "ci/circleci: test",
+      state,
+      created_at: at,
+      updated_at: at,
+      target_url: `https://circleci.com/gh/acme/api/${second}`,
+      branches: [{ name: "main", commit: { sha, url: "" }, protected: false }],
+    };
+    const result = normalizeGithub({ event: "status", deliveryId: null, payload });
+    assert.ok(result.handled);
+    return result.events[0]!;
+  };
+  const started = posted("pending", 1);
+  const failed = posted("failure", 50);
+  const rerun = posted("pending", 200);
+  const fixed = posted("success", 290);
+  const orders = <T>(items: readonly T[]): T[][] =>
+    items.length <= 1
+      ? [[...items]]
+      : items.flatMap((item, i) => orders(items.filter((_, j) => j !== i)).map((rest) => [item, ...rest]));
+
+  it("shows the re-run running until it ends, as GitHub does, in any delivery order", () => {
+    const before = fold([started, failed])!;
+    assert.equal(before.pipeline?.status, "failure");
+    const state = fold([started, failed, rerun])!;
+    assert.equal(state.pipeline?.phase, "started");
+    assert.equal(state.pipeline?.status, "running");
+    assert.equal(state.pipeline?.finishedAt, null);
+    assert.equal(state.pipeline?.createdAt, started.data.createdAt, "still as old as its first status");
+    assert.equal(state.context.url, "https://circleci.com/gh/acme/api/200", "links the re-run's build");
+    const summary = summarize(state, 1);
+    assert.equal(summary.state, "running");
+    for (const order of orders([started, failed, rerun])) {
+      assert.deepEqual(fold(order), state, "the late failure never overrides the newer pending");
+    }
+    assert.equal(applyEvent(state, failed), state, "a redelivered failure changes nothing");
+    assert.equal(applyEvent(state, started), state, "a late first pending changes nothing");
+  });
+
+  it("ends as the re-run ends, and a late pending never reopens it", () => {
+    const done = fold([started, failed, rerun, fixed])!;
+    assert.equal(done.pipeline?.status, "success");
+    assert.equal(done.pipeline?.finishedAt, fixed.data.finishedAt);
+    for (const order of orders([started, failed, rerun, fixed])) assert.deepEqual(fold(order), done);
+    assert.equal(applyEvent(done, rerun), done);
+  });
+
+  it("is the newest status for any delivery order with duplicates (a join: order-independent, idempotent)", () => {
+    const statusArb = fc
+      .record({
+        state: fc.constantFrom("pending" as const, "success" as const, "failure" as const, "error" as const),
+        second: fc.integer({ min: 0, max: 30 }),
+      })
+      .map(({ state, second }) => posted(state, second));
+    fc.assert(
+      fc.property(
+        fc
+          .array(statusArb, { minLength: 1, maxLength: 8 })
+          .chain((events) =>
+            fc.tuple(
+              fc.constant(events),
+              fc.shuffledSubarray([...events, ...events], { minLength: events.length * 2 }),
+            ),
+          ),
+        ([events, delivered]) => {
+          const inOrder = fold(events)!;
+          assert.equal(JSON.stringify(fold(delivered)), JSON.stringify(inOrder));
+          const newest = Math.max(...events.map((e) => Date.parse(e.time)));
+          const atNewest = new Set(
+            events.filter((e) => Date.parse(e.time) === newest).map((e) => e.data.status),
+          );
+          // two statuses in the same second: the failure shows, so nothing hides it
+          const expected = atNewest.has("failure")
+            ? "failure"
+            : atNewest.has("success")
+              ? "success"
+              : "running";
+          assert.equal(inOrder.pipeline?.status, expected);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it("GitHub Actions and GitLab runs still only move forward: a late running after a failure is ignored", () => {
+    for (const provider of ["github", "gitlab"] as const) {
+      const failure = buildEvent({ provider, status: "failure", at: t(5) });
+      const running = buildEvent({ provider, status: "running", at: t(7) });
+      assert.equal(fold([failure, running])?.pipeline?.status, "failure");
+    }
   });
 });
 

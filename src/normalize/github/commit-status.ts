@@ -46,6 +46,8 @@ export function normalizeCommitStatus(payload: JsonObject, deliveryId: string | 
         attempt: 1,
         url: optUrl(payload, "target_url"),
         trigger: null,
+        // GitHub shows a context's newest status: a re-run's pending replaces its failure
+        latestWins: true,
       },
       ref: { name: branch, type: branch === null ? null : "branch", sha, pullRequest: null },
       commit: {

@@ -1,15 +1,9 @@
 import { EventValidationError, parseBuildEvent, toBuildEvent } from "../events/build-event.ts";
 import type { BuildEvent, BuildEventData } from "../events/schema.ts";
+import { webUrl } from "../events/web-url.ts";
 import { PayloadError } from "./errors.ts";
 
-/**
- * Only web links leave a payload: a commit status's target_url, a deployment's environment
- * URL and the like are whatever their creator typed (`javascript:…`, `data:…`), and the
- * events, the status API and every page built on them show these as links.
- */
-const webUrl = (url: string | null): string | null =>
-  url !== null && /^https?:\/\//i.test(url) && URL.canParse(url) ? url : null;
-
+/** Only web links leave a payload (see webUrl). */
 function withWebUrls(data: BuildEventData): BuildEventData {
   return {
     ...data,

@@ -14,6 +14,7 @@ import { FRESH } from "./cache.ts";
 import { BadParameterError, idParam, limitParam, nameParam, providerParam, providerValue } from "./params.ts";
 import { branchStatus, dashboardRows, recentRuns } from "./queries.ts";
 import { runDetail, type RunLocator } from "./run-detail.ts";
+import { withWebLinks } from "./summary.ts";
 import type { SseHub } from "./sse.ts";
 import { createTokenAttempts, type TokenAttemptLimit } from "./token-attempts.ts";
 import type { StatusView } from "./view.ts";
@@ -226,7 +227,8 @@ export function createStatusRouter(deps: RouterDeps): Router {
     const provider = providerParam(q);
     const answer = branchStatus(deps.view.forRepository(repository), { repository, branch, provider });
     if (!answer.found) return notFound(res, answer.message);
-    res.set("Cache-Control", FRESH).json(answer.value);
+    const pipelines = answer.value.pipelines.map((p) => ({ ...p, run: withWebLinks(p.run) }));
+    res.set("Cache-Control", FRESH).json({ ...answer.value, pipelines });
   });
 
   router.get("/api/v1/runs", guard, (req, res) => {
@@ -244,7 +246,9 @@ export function createStatusRouter(deps: RouterDeps): Router {
       limit,
     });
     if (!answer.found) return notFound(res, answer.message);
-    res.set("Cache-Control", FRESH).json({ repository, branch, pipeline, provider, runs: answer.value });
+    res
+      .set("Cache-Control", FRESH)
+      .json({ repository, branch, pipeline, provider, runs: answer.value.map(withWebLinks) });
   });
 
   router.get("/api/v1/runs/:provider/:runId", guard, async (req, res) => {

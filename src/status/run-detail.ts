@@ -1,6 +1,7 @@
 import type { Provider } from "../events/schema.ts";
 import type { DeploymentState, JobState, RunState, RunSummary, State } from "./model.ts";
-import { currentJobs, stateOf, summarize } from "./summary.ts";
+import { webUrl } from "../events/web-url.ts";
+import { currentJobs, stateOf, summarize, withWebLinks } from "./summary.ts";
 
 export interface JobView {
   readonly id: string;
@@ -34,13 +35,13 @@ const byStart = (a: JobState, b: JobState): number =>
 export function runDetail(run: RunState, revision: number): RunDetail {
   const current = new Set(currentJobs(run.jobs).map((j) => j.id));
   return {
-    ...summarize(run, revision),
-    repository: run.context.repository,
+    ...withWebLinks(summarize(run, revision)),
+    repository: { ...run.context.repository, url: webUrl(run.context.repository.url) },
     jobs: [...run.jobs].sort(byStart).map((job) => ({
       id: job.id,
       name: job.name,
       stage: job.stage,
-      url: job.url,
+      url: webUrl(job.url),
       runnerName: job.runnerName,
       allowFailure: job.allowFailure,
       phase: job.phase,
@@ -53,7 +54,7 @@ export function runDetail(run: RunState, revision: number): RunDetail {
       finishedAt: job.finishedAt,
       durationMs: job.durationMs,
     })),
-    deployments: run.deployments.map(({ mark: _mark, ...rest }) => rest),
+    deployments: run.deployments.map(({ mark: _mark, ...rest }) => ({ ...rest, url: webUrl(rest.url) })),
   };
 }
 

@@ -1,6 +1,7 @@
 import { buildsItsRef } from "../events/ref-status.ts";
 import { newestTries } from "../events/job-tries.ts";
 import type { Status } from "../events/schema.ts";
+import { webUrl } from "../events/web-url.ts";
 import { compareMarks, earliest } from "./merge.ts";
 import type { BranchState, FailedJob, JobState, RunState, RunSummary, State } from "./model.ts";
 
@@ -68,6 +69,21 @@ export function runStatus(run: RunState): { status: Status; phase: RunSummary["p
   }
   const started = run.jobs.some((job) => job.phase !== "queued");
   return started ? { status: "running", phase: "started" } : { status: "queued", phase: "queued" };
+}
+
+/**
+ * A run summary as the API hands it on: web links only. Events are filtered so when they are
+ * read from a webhook, but a summary may come from an event of an earlier release (one still
+ * running during a rolling upgrade, one in the stream from before it, a replay) or from a
+ * branch list stored before the upgrade, and other tools render these fields as hrefs.
+ */
+export function withWebLinks(run: RunSummary): RunSummary {
+  return {
+    ...run,
+    url: webUrl(run.url),
+    commit: { ...run.commit, url: webUrl(run.commit.url) },
+    failedJobs: run.failedJobs.map((job) => ({ ...job, url: webUrl(job.url) })),
+  };
 }
 
 export function summarize(run: RunState, revision: number): RunSummary {

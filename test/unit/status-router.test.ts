@@ -3,9 +3,14 @@ import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { describe, it } from "node:test";
 import express from "express";
+import type { BuildEvent } from "../../src/events/schema.ts";
+import { applyEvent } from "../../src/status/merge.ts";
+import type { RunState } from "../../src/status/model.ts";
 import { createStatusRouter } from "../../src/status/router.ts";
 import { createSseHub } from "../../src/status/sse.ts";
-import { EMPTY_VIEW as emptyView } from "../../src/status/view.ts";
+import { mergeBranch, summarize } from "../../src/status/summary.ts";
+import { EMPTY_VIEW as emptyView, type StatusView } from "../../src/status/view.ts";
+import { buildEvent } from "../helpers/events.ts";
 
 describe("run detail when the status store does not answer", () => {
   it("is a 503 with Retry-After, not a 500", async () => {
@@ -209,6 +214,61 @@ describe("signing out of the dashboard", () => {
       assert.match(cleared, /^buildcast_token=; Path=\/; Max-Age=0; HttpOnly; SameSite=Lax$/);
     } finally {
       await router.close();
+    }
+  });
+});
+
+describe("links in API answers", () => {
+  it("are web links only, also from records and events of a release that kept any link", async () => {
+    // what the status store wrote from an event published before ingress dropped such links:
+    // an older replica during a rolling upgrade, an event already in the stream, a replay
+    const failing = buildEvent({
+      status: "failure",
+      job: { id: "77", name: "unit", url: "javascript:alert(1)" },
+    });
+    const finished = buildEvent({ status: "failure" });
+    const raw = (event: BuildEvent): BuildEvent => ({
+      ...event,
+      data: {
+        ...event.data,
+        repository: { ...event.data.repository, url: "javascript:alert(2)" },
+        run: { ...event.data.run, url: "javascript:alert(3)" },
+        commit: { ...event.data.commit, url: "data:text/html,<script>alert(4)</script>" },
+      },
+    });
+    const run = [raw(failing), raw(finished)].reduce<RunState | null>((s, e) => applyEvent(s, e), null);
+    assert.ok(run);
+    const branch = mergeBranch(null, run, summarize(run, 7), "main", 50);
+    assert.ok(branch);
+    const view: StatusView = { ...emptyView, states: () => [branch], forRepository: () => [branch] };
+    const app = express();
+    app.use(
+      createStatusRouter({
+        view,
+        sse: createSseHub(view, { heartbeatMs: 60_000 }),
+        apiToken: null,
+        ready: () => true,
+        locateRun: () => Promise.resolve({ run, revision: 7 }),
+      }),
+    );
+    const server = await new Promise<Server>((resolve) => {
+      const s = app.listen(0, "127.0.0.1", () => resolve(s));
+    });
+    try {
+      const { port } = server.address() as AddressInfo;
+      for (const path of [
+        "/api/v1/status?repository=acme/api&branch=main",
+        "/api/v1/runs?repository=acme/api",
+        "/api/v1/runs/github/1001",
+      ]) {
+        const answer = await fetch(`http://127.0.0.1:${port}${path}`);
+        assert.equal(answer.status, 200, path);
+        const body = await answer.text();
+        assert.doesNotMatch(body, /javascript:|data:text/, path);
+        assert.match(body, /"url":null/, path);
+      }
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
     }
   });
 });

@@ -1,9 +1,11 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
+import { parse as parseYaml } from "yaml";
 import { ConfigError, loadConfig } from "../../src/config/load.ts";
+import { configSchema } from "../../src/config/schema.ts";
 
 test("defaults load with no file and no environment", () => {
   const { config, secrets, explicit, production } = loadConfig({ env: {} });
@@ -340,4 +342,25 @@ test("a malformed SMTP_URL is a configuration error that names the variable and 
   ]) {
     assert.equal(loadConfig({ env: { SMTP_URL: smtpUrl } }).secrets.smtpUrl, smtpUrl);
   }
+});
+
+test("config/default.yaml names every setting that has a default, as docs/configuration.md says", () => {
+  const shipped = parseYaml(
+    readFileSync(new URL("../../config/default.yaml", import.meta.url), "utf8"),
+  ) as unknown;
+  const defaults = configSchema.parse({});
+  const missing: string[] = [];
+  const walk = (value: unknown, inFile: unknown, path: string): void => {
+    if (value === null || typeof value !== "object" || Array.isArray(value)) {
+      if (inFile === undefined) missing.push(path);
+      return;
+    }
+    for (const [key, inner] of Object.entries(value)) {
+      walk(inner, (inFile as Record<string, unknown> | undefined)?.[key], path ? `${path}.${key}` : key);
+    }
+  };
+  walk(defaults, shipped, "");
+  assert.deepEqual(missing, []);
+  // and with the schema's values: the file ships a route, the schema none
+  assert.deepEqual({ ...configSchema.parse(shipped), routes: [] }, defaults);
 });

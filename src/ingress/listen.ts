@@ -1,5 +1,6 @@
 import { createServer, type RequestListener, type Server, type ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
+import { WEBHOOK_ANSWER_HEADERS } from "./app.ts";
 
 export interface ListenOptions {
   readonly host: string;
@@ -70,10 +71,16 @@ const MALFORMED: ClientErrorAnswer = {
   message: "the request is not valid HTTP/1.1",
 };
 
+/** The webhook answers' security headers, as header lines. */
+const SECURITY_HEADER_LINES = Object.entries(WEBHOOK_ANSWER_HEADERS)
+  .map(([name, value]) => `${name}: ${value}\r\n`)
+  .join("");
+
 /**
  * A request Node cannot parse (headers over 16 KB, a malformed request line, one cut off by
  * requestTimeout) is answered as every other refusal of the gateway is: JSON naming what is
- * wrong, with the webhook answers' no-store and nosniff. Node's own answer has no body at all.
+ * wrong, with the security headers of a webhook answer (it comes before any route, and every
+ * answer carries security headers). Node's own answer has no body at all.
  * As Node does, nothing is written once a response on the connection has begun.
  */
 function answerClientError(error: Error & { code?: string }, socket: Duplex): void {
@@ -87,7 +94,6 @@ function answerClientError(error: Error & { code?: string }, socket: Duplex): vo
   const body = JSON.stringify({ error: answer.error, message: answer.message });
   socket.end(
     `HTTP/1.1 ${answer.status} ${answer.reason}\r\nContent-Type: application/json; charset=utf-8\r\n` +
-      `Content-Length: ${Buffer.byteLength(body)}\r\nCache-Control: no-store\r\n` +
-      `X-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n${body}`,
+      `Content-Length: ${Buffer.byteLength(body)}\r\n${SECURITY_HEADER_LINES}Connection: close\r\n\r\n${body}`,
   );
 }

@@ -83,6 +83,13 @@ const urlList = (schemes: readonly string[]) =>
       `one or more comma-separated URLs with scheme ${schemes.join(" or ")}`,
     );
 
+/**
+ * The window of a per-client limit. A window of 0 (or a few ms) ends before a second request
+ * comes, so the limit never refuses anything, and the wrong-token limit would sweep its
+ * memory on a timer that fires every millisecond.
+ */
+const limitWindow = duration.refine((ms) => ms >= 1000, "at least 1s: a shorter window limits nothing");
+
 export const TRANSITIONS = ["failed", "still_failing", "fixed", "succeeded", "started", "canceled"] as const;
 export type Transition = (typeof TRANSITIONS)[number];
 
@@ -153,12 +160,12 @@ export const configSchema = z
         bodyMemory: byteSize.default(64 * 1024 * 1024),
         requestTimeout: duration.default(30_000),
         webhookRateLimit: z
-          .object({ window: duration.default(60_000), max: z.number().int().positive().default(6000) })
+          .object({ window: limitWindow.default(60_000), max: z.number().int().positive().default(6000) })
           .strict()
           .default({ window: 60_000, max: 6000 }),
         // different wrong API tokens per client IP (sign-in, API, badges, live feed); past it, 429
         authRateLimit: z
-          .object({ window: duration.default(900_000), max: z.number().int().positive().default(30) })
+          .object({ window: limitWindow.default(900_000), max: z.number().int().positive().default(30) })
           .strict()
           .default({ window: 900_000, max: 30 }),
         shutdownGrace: duration.default(25_000),

@@ -364,3 +364,15 @@ test("config/default.yaml names every setting that has a default, as docs/config
   // and with the schema's values: the file ships a route, the schema none
   assert.deepEqual({ ...configSchema.parse(shipped), routes: [] }, defaults);
 });
+
+test("a rate limit window too short to limit anything is refused at start", () => {
+  // window 0 was accepted and turned the webhook and wrong-token limits off without a word
+  for (const limit of ["webhookRateLimit", "authRateLimit"]) {
+    for (const window of [0, "0s", "500ms"]) {
+      const message = configErrorOf(at(`server.${limit}.window`, window));
+      assert.ok(message.includes(`server.${limit}.window: at least 1s`), message);
+    }
+    const { config } = loadConfig({ env: {}, overrides: at(`server.${limit}.window`, "1s") });
+    assert.equal(config.server[limit as "authRateLimit"].window, 1000);
+  }
+});

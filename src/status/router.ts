@@ -65,12 +65,33 @@ const notFound = (res: Response, message: string): void => {
   res.status(404).set("Cache-Control", FRESH).json({ error: "not_found", message });
 };
 
+/**
+ * A form post from the dashboard itself: browsers say so in Sec-Fetch-Site (same-origin; none
+ * when typed or bookmarked), and older ones send an Origin that names this host. A sibling
+ * subdomain (same-site) is another site here.
+ */
+function fromOwnPage(req: Request): boolean {
+  const site = req.get("sec-fetch-site");
+  if (site !== undefined) return site === "same-origin" || site === "none";
+  const origin = req.get("origin");
+  if (origin === undefined || origin === "null") return origin === undefined;
+  return URL.canParse(origin) && new URL(origin).host === req.get("host");
+}
+
 export function createStatusRouter(deps: RouterDeps): Router {
   const router = express.Router();
   const now = deps.now ?? Date.now;
   const token = deps.apiToken;
   const ready = deps.ready ?? (() => true);
-  const attempts = createTokenAttempts(deps.authRateLimit ?? DEFAULT_AUTH_RATE_LIMIT);
+  const attempts = createTokenAttempts({
+    ...(deps.authRateLimit ?? DEFAULT_AUTH_RATE_LIMIT),
+    // an operator asked why an office is locked out needs a line to find
+    onLocked: (client, seconds) =>
+      deps.logger?.warn(
+        { client, retryAfterS: seconds },
+        "too many wrong API tokens from one client: its requests with a token are refused (429) until the window ends",
+      ),
+  });
 
   const signInPage = (req: Request, res: Response, base: string, notice: string | null): void => {
     res
@@ -137,7 +158,7 @@ export function createStatusRouter(deps: RouterDeps): Router {
   // the session cookie is stateless, so signing out is the browser dropping it: on a shared
   // machine that ends the session there. Another site may not sign a reader out.
   router.post("/signout", (req, res) => {
-    if (req.get("sec-fetch-site") === "cross-site") {
+    if (!fromOwnPage(req)) {
       res.status(403).set("Cache-Control", FRESH).json({
         error: "forbidden",
         message: "sign-out is only taken from the dashboard's own pages",

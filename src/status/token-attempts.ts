@@ -4,6 +4,8 @@ import { ipKeyGenerator } from "express-rate-limit";
 export interface TokenAttemptLimit {
   readonly window: number;
   readonly max: number;
+  /** told once when an address reaches the limit: the client key and seconds until it may try again */
+  readonly onLocked?: (client: string, seconds: number) => void;
 }
 
 export interface TokenAttempts {
@@ -28,7 +30,7 @@ interface Client {
  * whatever it offers, a right token too, until the window ends: were a right token still let
  * in, guessing would go on at full speed and only the answers change.
  */
-export function createTokenAttempts({ window, max }: TokenAttemptLimit): TokenAttempts {
+export function createTokenAttempts({ window, max, onLocked }: TokenAttemptLimit): TokenAttempts {
   const clients = new Map<string, Client>();
   // a connection already gone has no address; those share one key rather than none
   const key = (address: string | undefined): string => ipKeyGenerator(address ?? "unknown");
@@ -58,6 +60,7 @@ export function createTokenAttempts({ window, max }: TokenAttemptLimit): TokenAt
       }
       if (client.wrong.size < max) {
         client.wrong.add(createHash("sha256").update(offered, "utf8").digest("base64url").slice(0, 16));
+        if (client.wrong.size === max) onLocked?.(key(address), Math.ceil((client.resetAt - now) / 1000));
       }
     },
   };

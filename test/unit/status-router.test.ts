@@ -7,6 +7,7 @@ import type { BuildEvent } from "../../src/events/schema.ts";
 import { applyEvent } from "../../src/status/merge.ts";
 import type { RunState } from "../../src/status/model.ts";
 import { createStatusRouter } from "../../src/status/router.ts";
+import { createTokenAttempts } from "../../src/status/token-attempts.ts";
 import { createSseHub } from "../../src/status/sse.ts";
 import { mergeBranch, summarize } from "../../src/status/summary.ts";
 import { EMPTY_VIEW as emptyView, type StatusView } from "../../src/status/view.ts";
@@ -202,6 +203,18 @@ describe("signing out of the dashboard", () => {
       });
       assert.equal(crossSite.status, 403);
       assert.equal(crossSite.headers.get("set-cookie"), null);
+      // a sibling subdomain is another site, and so is another Origin from a browser without Sec-Fetch-Site
+      const refused = async (headers: Record<string, string>) =>
+        (
+          await fetch(`${router.url}/signout`, {
+            method: "POST",
+            headers: { cookie, ...headers },
+            redirect: "manual",
+          })
+        ).status;
+      assert.equal(await refused({ "sec-fetch-site": "same-site" }), 403);
+      assert.equal(await refused({ origin: "https://evil.example" }), 403);
+      assert.equal(await refused({ origin: router.url }), 303);
 
       const out = await fetch(`${router.url}/signout`, {
         method: "POST",
@@ -270,5 +283,24 @@ describe("links in API answers", () => {
     } finally {
       await new Promise((resolve) => server.close(resolve));
     }
+  });
+});
+
+describe("an address that reaches the wrong-token limit", () => {
+  it("is told once, with its client key and the seconds it waits, so an operator can find it", () => {
+    const locked: [string, number][] = [];
+    const attempts = createTokenAttempts({
+      window: 60_000,
+      max: 3,
+      onLocked: (client, seconds) => locked.push([client, seconds]),
+    });
+    attempts.failed("192.0.2.7", "guess-1");
+    attempts.failed("192.0.2.7", "guess-1");
+    attempts.failed("192.0.2.7", "guess-2");
+    assert.deepEqual(locked, [], "two different wrong tokens are under the limit");
+    attempts.failed("192.0.2.7", "guess-3");
+    attempts.failed("192.0.2.7", "guess-4");
+    assert.deepEqual(locked, [["192.0.2.7", 60]]);
+    assert.equal(attempts.refusedFor("192.0.2.7"), 60);
   });
 });

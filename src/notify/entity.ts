@@ -81,6 +81,36 @@ const laneRef = (ref: BuildEventData["ref"]): string =>
   ref.name ?? (ref.pullRequest === null ? "" : `!${ref.pullRequest}`);
 
 /**
+ * `v2`, `v1.2`, `1.0.0`, `v2.0.0-rc.1`, `2026.12.01`: a version, which names a tag, not a
+ * branch. A number alone or before a dash is a branch: GitLab names an issue's branch
+ * `123-fix-login`, and maintenance branches are often `1.x`.
+ */
+const VERSION_REF = /^(v\d+(\.\d+)*|\d+(\.\d+)+)([-+][0-9A-Za-z.-]+)?$/;
+
+/**
+ * Whether a deployment's ref names a branch. Neither provider says whether a deployment's ref
+ * is a branch, a tag or a commit (GitHub's may be any of them, GitLab names its pipeline's
+ * branch or tag): `refs/tags/…`, a version (`v1.2.3`) and the commit's sha (or its prefix)
+ * are taken for what they look like, anything else for a branch.
+ */
+export function deploysBranch(ref: BuildEventData["ref"]): boolean {
+  const name = ref.name;
+  if (name === null || ref.type === "tag") return false;
+  if (/^[0-9a-f]{7,64}$/i.test(name) && ref.sha.toLowerCase().startsWith(name.toLowerCase())) return false;
+  return !VERSION_REF.test(name);
+}
+
+/**
+ * The ref a deployment's lane is on. An environment is one thing whatever was deployed to it
+ * (GitHub's and GitLab's environment pages show its latest deployment, whatever the ref): a
+ * deployment of a tag or a commit follows its environment's previous deployment, so a release
+ * `v1.0.1` that succeeds after `v1.0` failed is `fixed`. A deployment of a branch follows the
+ * branch's previous deployments to that environment: one environment may hold a preview of
+ * each branch (Vercel's "Preview"), whose outcomes say nothing of each other.
+ */
+const deploymentLaneRef = (ref: BuildEventData["ref"]): string => (deploysBranch(ref) ? laneRef(ref) : "");
+
+/**
  * A run's number; a deployment's id, which both providers count up. A GitLab deployment hook
  * names no creation time, only when its status changed, and a deploy job that failed before
  * it ran (stuck without a runner, timed out hours later) sends no hook before its failure:
@@ -100,11 +130,20 @@ export function entityOf(data: BuildEventData): Entity {
       : data.kind === "deployment"
         ? `${run}/deployment/${data.deployment?.id ?? ""}`
         : run;
-  const laneIdOf = (laneName: string): string =>
-    [data.provider, data.kind, data.repository.fullName, laneRef(data.ref), laneName].join("\u0000");
-  const laneId = laneIdOf(laneNameOf(data));
-  // GitHub workflows were followed by name before they were followed by id
-  const legacyLaneId = data.run.workflowId === undefined ? laneId : laneIdOf(entityName(data));
+  const laneIdOf = (laneName: string, ref = laneRef(data.ref)): string =>
+    [data.provider, data.kind, data.repository.fullName, ref, laneName].join("\u0000");
+  const laneId =
+    data.kind === "deployment"
+      ? laneIdOf(laneNameOf(data), deploymentLaneRef(data.ref))
+      : laneIdOf(laneNameOf(data));
+  // GitHub workflows were followed by name before they were followed by id, and deployments of
+  // a tag by environment and tag before they were followed by environment
+  const legacyLaneId =
+    data.run.workflowId !== undefined
+      ? laneIdOf(entityName(data))
+      : data.kind === "deployment"
+        ? laneIdOf(laneNameOf(data))
+        : laneId;
   const created = data.createdAt ?? data.startedAt;
   const updated = data.updatedAt ?? data.finishedAt;
   return {

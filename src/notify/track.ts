@@ -4,9 +4,9 @@ import { EntryCache } from "../bus/kv-cache.ts";
 import type { Route } from "../config/schema.ts";
 import { runKey } from "../events/ids.ts";
 import type { BuildEvent } from "../events/schema.ts";
-import { entityOf, outcomeOf } from "./entity.ts";
+import { compareOrder, deploysBranch, entityOf, outcomeOf } from "./entity.ts";
 import { casUpdate, readJson } from "./kv-state.ts";
-import { laneKvKey, recordKvKey, type ChannelName } from "./keys.ts";
+import { decodeKeyPart, laneKvKey, recordKvKey, type ChannelName } from "./keys.ts";
 import { applyToRecord, type EntityRecord, type RecordChange } from "./record.ts";
 import { matchRoutes, trackedKinds } from "./routes.ts";
 import { decideTransition, type Decision, type LaneState } from "./transitions.ts";
@@ -70,21 +70,60 @@ function isAllowedFailure(data: BuildEvent["data"]): boolean {
 
 const NO_DECISION: Decision = { transition: null, noticeId: null, threadRootId: null, fresh: false };
 
+/** A lane this lane's events were decided in before, by an earlier release. */
+interface LegacyLane {
+  readonly key: string;
+  readonly lane: LaneState | null;
+  /** its runs are counted with this lane's (deployment ids), so their numbers order them */
+  readonly numbered: boolean;
+}
+
 /**
- * The lane a GitHub workflow's events were decided in before lanes followed workflows by id:
- * replicas of that release (during a rollout, or after a rollback) still decide there.
+ * The lane a GitHub workflow's events were decided in before lanes followed workflows by id,
+ * or a deployment of a tag before deployments of tags were followed by environment: replicas
+ * of that release (during a rollout, or after a rollback) still decide there.
  */
 async function readLegacyLane(
   kv: KV,
   channel: ChannelName,
   events: readonly BuildEvent[],
-): Promise<{ readonly key: string; readonly lane: LaneState | null } | null> {
-  const legacyLaneId = events
-    .map((event) => entityOf(event.data).legacyLaneId)
-    .find((id) => id !== undefined);
-  if (legacyLaneId === undefined) return null;
+): Promise<LegacyLane | null> {
+  const event = events.find((candidate) => entityOf(candidate.data).legacyLaneId !== undefined);
+  const legacyLaneId = event && entityOf(event.data).legacyLaneId;
+  if (event === undefined || legacyLaneId === undefined) return null;
   const key = laneKvKey(channel, legacyLaneId);
-  return { key, lane: (await readJson<LaneState>(kv, key))?.value ?? null };
+  const numbered = event.data.kind === "deployment";
+  return { key, lane: (await readJson<LaneState>(kv, key))?.value ?? null, numbered };
+}
+
+/**
+ * The lanes an earlier release kept for each tag or commit deployed to this lane's environment,
+ * read once, when the environment's own lane is not there yet: the first deployment after an
+ * upgrade then follows the environment's latest (`v1.0` failed before it, `v1.0.1` is fixed).
+ */
+async function readEnvironmentLegacyLanes(
+  kv: KV,
+  channel: ChannelName,
+  laneId: string,
+  events: readonly BuildEvent[],
+  cache: EntryCache<LaneState> | undefined,
+): Promise<LaneState[]> {
+  const data = events[0]?.data;
+  if (data?.kind !== "deployment" || deploysBranch(data.ref)) return [];
+  const laneKey = laneKvKey(channel, laneId);
+  if (cache?.get(laneKey) !== undefined || (await readJson<LaneState>(kv, laneKey)) !== null) return [];
+  const [provider, kind, repository, , environment] = laneId.split("\u0000");
+  const prefix = laneKvKey(channel, "").slice(0, -1);
+  const keys: string[] = [];
+  for await (const key of await kv.keys(`${prefix}*`)) {
+    const parts = decodeKeyPart(key.slice(prefix.length)).split("\u0000");
+    const [p, k, r, ref, e] = parts;
+    if (parts.length !== 5 || p !== provider || k !== kind || r !== repository || e !== environment) continue;
+    // a commit's sha names itself: a lane of a hex ref was a commit's
+    if (ref && !deploysBranch({ name: ref, type: null, sha: ref, pullRequest: null })) keys.push(key);
+  }
+  const lanes = await Promise.all(keys.map((key) => readJson<LaneState>(kv, key)));
+  return lanes.flatMap((stored) => (stored === null ? [] : [stored.value]));
 }
 
 /** Whether `a` counted a later run (or a later attempt of the same run) than `b`. */
@@ -92,8 +131,8 @@ function isLater(a: NonNullable<LaneState["last"]>, b: LaneState["last"]): boole
   if (b === null) return true;
   if (a.key === b.key) return a.attempt > b.attempt;
   // the legacy lane's last run may be another workflow's of the same name, whose run numbers
-  // count apart: only creation times say which run is older
-  return a.order.createdMs !== null && b.order.createdMs !== null && a.order.createdMs > b.order.createdMs;
+  // count apart (withLaterLast leaves them out): then only creation times say which is older
+  return compareOrder(a.order, b.order) > 0;
 }
 
 /**
@@ -101,11 +140,11 @@ function isLater(a: NonNullable<LaneState["last"]>, b: LaneState["last"]): boole
  * lane seeds a new lane, and a run an old replica counted there after this lane was made
  * still decides what comes next here (no second `fixed`), and the other way round.
  */
-function withLaterLast(lane: LaneState | null, other: LaneState | null): LaneState | null {
+function withLaterLast(lane: LaneState | null, other: LaneState | null, numbered = false): LaneState | null {
   if (other === null) return lane;
   const last = other.last && {
     ...other.last,
-    order: { number: null, createdMs: other.last.order.createdMs },
+    order: { number: numbered ? other.last.order.number : null, createdMs: other.last.order.createdMs },
   };
   if (lane === null) return { ...other, last };
   if (!last || !isLater(last, lane.last)) return lane;
@@ -125,11 +164,14 @@ async function decideAll(
     groupBy(events, (event) => entityOf(event.data).laneId),
     async ([laneId, laneEvents]) => {
       const legacy = await readLegacyLane(kv, channel, laneEvents);
+      const environmentLegacy = await readEnvironmentLegacyLanes(kv, channel, laneId, laneEvents, cache);
       const decided = await casUpdate<LaneState, { decisions: Decision[]; lane: LaneState | null }>(
         kv,
         laneKvKey(channel, laneId),
         (current) => {
-          let lane = withLaterLast(current, legacy?.lane ?? null);
+          let lane = withLaterLast(current, legacy?.lane ?? null, legacy?.numbered);
+          for (const other of current === null ? environmentLegacy : [])
+            lane = withLaterLast(lane, other, true);
           let changed = lane !== current;
           const result = laneEvents.map((event) => {
             const step = decideTransition(lane, entityOf(event.data), event.data.phase, event.data.status);
@@ -146,7 +188,7 @@ async function decideAll(
       const counted = decided.lane?.last;
       if (legacy?.lane && counted && isLater(counted, legacy.lane.last)) {
         await casUpdate<LaneState, null>(kv, legacy.key, (current) => {
-          const next = current && withLaterLast(current, decided.lane);
+          const next = current && withLaterLast(current, decided.lane, legacy.numbered);
           return { next: next === current ? null : next, result: null };
         });
       }

@@ -348,6 +348,124 @@ describe("deployments", () => {
   });
 });
 
+describe("deployments across refs", () => {
+  /** Feeds events into the lanes their entities name; returns each event's transition. */
+  function feedLanes(events: readonly BuildEvent[]): (Transition | null)[] {
+    const lanes = new Map<string, LaneState>();
+    return events.map((event) => {
+      const entity = entityOf(event.data);
+      const result = decideTransition(
+        lanes.get(entity.laneId) ?? null,
+        entity,
+        event.data.phase,
+        event.data.status,
+      );
+      lanes.set(entity.laneId, result.lane);
+      return result.decision.transition;
+    });
+  }
+
+  const github = JSON.parse(readFixture("github/deployment_status.created.1.json")) as {
+    deployment: Record<string, unknown>;
+    deployment_status: Record<string, unknown>;
+  };
+  /** A finished GitHub deployment of `ref` (a branch, a tag or a sha) to `environment`. */
+  const deployed = (
+    id: number,
+    ref: string,
+    sha: string,
+    state: string,
+    environment = "production",
+  ): BuildEvent => {
+    const time = `2026-12-01T10:${String(id).padStart(2, "0")}:00Z`;
+    const result = normalizeGithub({
+      event: "deployment_status",
+      deliveryId: null,
+      payload: {
+        ...github,
+        deployment: { ...github.deployment, id, ref, sha, environment, created_at: time, updated_at: time },
+        deployment_status: {
+          ...github.deployment_status,
+          id: 100 + id,
+          state,
+          environment,
+          updated_at: time,
+        },
+      },
+    });
+    assert.ok(result.handled);
+    return result.events[0] as BuildEvent;
+  };
+  const sha = (n: number): string => `${n}`.repeat(40).slice(0, 40);
+
+  it("GitHub: production deployed from tags is fixed by the next tag and still failing on a third", () => {
+    assert.deepEqual(
+      feedLanes([
+        deployed(1, "v1.0", sha(1), "failure"),
+        deployed(2, "v1.0.1", sha(2), "success"),
+        deployed(3, "v1.1.0", sha(3), "failure"),
+        deployed(4, "refs/tags/v1.1.1", sha(4), "error"),
+        deployed(5, "v1.1.2-rc.1", sha(5), "success"),
+      ]),
+      ["failed", "fixed", "failed", "still_failing", "fixed"],
+    );
+  });
+
+  it("GitHub: deployments of commits (Argo, Spinnaker) follow their environment, sha or short sha", () => {
+    assert.deepEqual(
+      feedLanes([
+        deployed(1, sha(1), sha(1), "failure"),
+        deployed(2, sha(2).slice(0, 7), sha(2), "success"),
+        deployed(3, sha(3).slice(0, 12), sha(3), "failure"),
+      ]),
+      ["failed", "fixed", "failed"],
+    );
+  });
+
+  it("GitHub: one environment's previews of each branch (Vercel's Preview) are followed apart, whatever their names", () => {
+    assert.deepEqual(
+      feedLanes([
+        deployed(1, "123-fix-login", sha(1), "failure", "Preview"),
+        deployed(2, "1.x", sha(2), "success", "Preview"),
+        deployed(3, "123-fix-login", sha(3), "failure", "Preview"),
+        deployed(4, "123-fix-login", sha(4), "success", "Preview"),
+      ]),
+      ["failed", "succeeded", "still_failing", "fixed"],
+    );
+  });
+
+  it("GitLab: production deployed from tags is fixed by the next tag", () => {
+    const payload = JSON.parse(readFixture("gitlab/deployment.doc.1.json")) as Record<string, unknown>;
+    const hook = (deploymentId: number, ref: string, status: string, minute: number): BuildEvent => {
+      const result = normalizeGitlab({
+        event: "Deployment Hook",
+        deliveryId: null,
+        payload: {
+          ...payload,
+          ref,
+          // each tag a new commit
+          commit_url: `${String(payload.commit_url).replace(/[0-9a-f]{40}$/, "")}${sha(deploymentId)}`,
+          environment: "production",
+          deployment_id: deploymentId,
+          deployable_id: deploymentId * 10,
+          status,
+          status_changed_at: `2026-12-01 10:${String(minute).padStart(2, "0")}:00 UTC`,
+        },
+      });
+      assert.ok(result.handled);
+      return result.events[0] as BuildEvent;
+    };
+    assert.deepEqual(
+      feedLanes([
+        hook(20, "1.0.0", "failed", 1),
+        hook(21, "1.0.1", "failed", 2),
+        hook(22, "1.0.2", "success", 3),
+      ]),
+      ["failed", "still_failing", "fixed"],
+    );
+  });
+});
+
 describe("commit statuses (each POST a new object with its own created_at)", () => {
   const status = (commit: "a" | "b", state: "running" | "success" | "failure", minute: number) => {
     const time = `2024-05-01T10:${String(minute).padStart(2, "0")}:00Z`;

@@ -1,0 +1,143 @@
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { Kvm, type KV } from "@nats-io/kv";
+import { connectBus, type Bus } from "../../src/bus/connect.ts";
+import { loadConfig } from "../../src/config/load.ts";
+import type { Route } from "../../src/config/schema.ts";
+import type { BuildEvent } from "../../src/events/schema.ts";
+import { normalizeGithub } from "../../src/normalize/github.ts";
+import { entityOf } from "../../src/notify/entity.ts";
+import { laneKvKey } from "../../src/notify/keys.ts";
+import { trackEvents } from "../../src/notify/track.ts";
+import { decideTransition, type LaneState } from "../../src/notify/transitions.ts";
+import { createLogger } from "../../src/observability/logger.ts";
+import { readFixture } from "../helpers/webhooks.ts";
+import { startNats, type TestServer } from "../helpers/servers.ts";
+
+const routes: readonly Route[] = loadConfig({
+  env: {},
+  overrides: {
+    routes: [
+      {
+        name: "deploys",
+        match: { kinds: ["deployment"] },
+        on: ["started", "failed", "still_failing", "fixed", "succeeded"],
+        email: { to: ["ops@example.com"] },
+      },
+    ],
+  },
+}).config.routes;
+
+const fixture = JSON.parse(readFixture("github/deployment_status.created.1.json")) as {
+  deployment: Record<string, unknown>;
+  deployment_status: Record<string, unknown>;
+};
+
+/** A GitHub deployment of `ref` to production: its status `state` at minute `id`. */
+function deployed(id: number, ref: string, state: string): BuildEvent {
+  const time = `2026-12-01T10:${String(id).padStart(2, "0")}:00Z`;
+  const sha = `${id}`.repeat(40).slice(0, 40);
+  const result = normalizeGithub({
+    event: "deployment_status",
+    deliveryId: null,
+    payload: {
+      ...fixture,
+      deployment: { ...fixture.deployment, id, ref, sha, created_at: time, updated_at: time },
+      deployment_status: { ...fixture.deployment_status, id: 100 + id, state, updated_at: time },
+    },
+  });
+  assert.ok(result.handled);
+  return result.events[0] as BuildEvent;
+}
+
+/**
+ * Writes the lane the release before this one kept for these events: deployments were followed
+ * by environment and ref, so each tag had a lane of its own.
+ */
+async function decidedByEarlierRelease(kv: KV, events: readonly BuildEvent[]): Promise<LaneState> {
+  let lane: LaneState | null = null;
+  for (const { data } of events) lane = decideTransition(lane, entityOf(data), data.phase, data.status).lane;
+  assert.ok(lane !== null);
+  const [first] = events;
+  assert.ok(first?.data.ref.name);
+  const laneId = [
+    "github",
+    "deployment",
+    first.data.repository.fullName,
+    first.data.ref.name,
+    "production",
+  ].join("\u0000");
+  await kv.put(laneKvKey("email", laneId), JSON.stringify(lane));
+  return lane;
+}
+
+const transitionsOf = async (kv: KV, events: readonly BuildEvent[]) =>
+  (await trackEvents(kv, "email", routes, events)).decisions.map(({ decision }) => ({
+    transition: decision.transition,
+    fresh: decision.fresh,
+    threadRootId: decision.threadRootId,
+  }));
+
+describe("deployment lanes across an upgrade", () => {
+  let nats: TestServer;
+  let bus: Bus;
+  let buckets = 0;
+  const bucket = (): Promise<KV> => new Kvm(bus.nc).create(`deploy-lanes-${++buckets}`, { history: 1 });
+
+  before(async () => {
+    nats = await startNats();
+    bus = await connectBus(nats.url, createLogger({ level: "silent", secrets: [] }));
+  });
+  after(async () => {
+    await bus.close();
+    await nats.dispose();
+  });
+
+  it("a tag failing before the upgrade is fixed by the next tag after it, in the same thread", async () => {
+    const kv = await bucket();
+    const failure = deployed(1, "v1.0", "failure");
+    const old = await decidedByEarlierRelease(kv, [deployed(1, "v1.0", "in_progress"), failure]);
+    assert.deepEqual(await transitionsOf(kv, [deployed(2, "v1.0.1", "success")]), [
+      { transition: "fixed", fresh: true, threadRootId: old.failingSince },
+    ]);
+    // the failure redelivered after the upgrade was announced already
+    assert.deepEqual(await transitionsOf(kv, [failure]), [
+      { transition: "failed", fresh: false, threadRootId: null },
+    ]);
+    assert.deepEqual(await transitionsOf(kv, [deployed(3, "v1.1.0", "failure")]), [
+      { transition: "failed", fresh: true, threadRootId: null },
+    ]);
+  });
+
+  it("a failure redelivered first after the upgrade is not announced again", async () => {
+    const kv = await bucket();
+    const failure = deployed(1, "v1.0", "failure");
+    const old = await decidedByEarlierRelease(kv, [failure]);
+    assert.deepEqual(await transitionsOf(kv, [failure]), [
+      { transition: "failed", fresh: false, threadRootId: null },
+    ]);
+    assert.deepEqual(await transitionsOf(kv, [deployed(2, "v1.0.1", "failure")]), [
+      { transition: "still_failing", fresh: true, threadRootId: old.failingSince },
+    ]);
+  });
+
+  it("of several tags' lanes, the latest deployment's decides", async () => {
+    const kv = await bucket();
+    await decidedByEarlierRelease(kv, [deployed(1, "v1.0", "success")]);
+    const old = await decidedByEarlierRelease(kv, [deployed(2, "v1.0.1", "failure")]);
+    assert.deepEqual(await transitionsOf(kv, [deployed(3, "v1.0.2", "success")]), [
+      { transition: "fixed", fresh: true, threadRootId: old.failingSince },
+    ]);
+  });
+
+  it("a branch's deployments stay on the branch's lane: a tag deployed after them starts afresh", async () => {
+    const kv = await bucket();
+    const main = await decidedByEarlierRelease(kv, [deployed(1, "main", "failure")]);
+    assert.deepEqual(await transitionsOf(kv, [deployed(2, "v2.0", "success")]), [
+      { transition: "succeeded", fresh: true, threadRootId: null },
+    ]);
+    assert.deepEqual(await transitionsOf(kv, [deployed(3, "main", "success")]), [
+      { transition: "fixed", fresh: true, threadRootId: main.failingSince },
+    ]);
+  });
+});

@@ -68,6 +68,15 @@ function isAllowedFailure(data: BuildEvent["data"]): boolean {
   return data.kind === "job" && data.job?.allowFailure === true && outcomeOf(data.status) === "failure";
 }
 
+/**
+ * GitHub marks a deployment `inactive` when it is taken down: a newer deployment replaced it,
+ * a preview's pull request closed. It neither succeeded nor failed now, so it decides nothing
+ * in its lane: a failed preview taken down is not `fixed`.
+ */
+function isDeactivation(data: BuildEvent["data"]): boolean {
+  return data.kind === "deployment" && data.provider === "github" && data.providerStatus === "inactive";
+}
+
 const NO_DECISION: Decision = { transition: null, noticeId: null, threadRootId: null, fresh: false };
 
 /** A lane this lane's events were decided in before, by an earlier release. */
@@ -222,7 +231,10 @@ export async function trackEvents(
     kv,
     channel,
     events.filter(
-      ({ data }) => (data.kind === "pipeline" || kinds.has(data.kind)) && !isAllowedFailure(data),
+      ({ data }) =>
+        (data.kind === "pipeline" || kinds.has(data.kind)) &&
+        !isAllowedFailure(data) &&
+        !isDeactivation(data),
     ),
     caches?.lanes,
   );

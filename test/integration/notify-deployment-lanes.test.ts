@@ -33,17 +33,29 @@ const fixture = JSON.parse(readFixture("github/deployment_status.created.1.json"
   deployment_status: Record<string, unknown>;
 };
 
-/** A GitHub deployment of `ref` to production: its status `state` at minute `id`. */
-function deployed(id: number, ref: string, state: string): BuildEvent {
-  const time = `2026-12-01T10:${String(id).padStart(2, "0")}:00Z`;
+/** A GitHub deployment of `ref` to `environment`: its status `state` at minute `id` (or `minute`). */
+function deployed(
+  id: number,
+  ref: string,
+  state: string,
+  environment = "production",
+  minute = id,
+): BuildEvent {
+  const time = `2026-12-01T10:${String(minute).padStart(2, "0")}:00Z`;
   const sha = `${id}`.repeat(40).slice(0, 40);
   const result = normalizeGithub({
     event: "deployment_status",
     deliveryId: null,
     payload: {
       ...fixture,
-      deployment: { ...fixture.deployment, id, ref, sha, created_at: time, updated_at: time },
-      deployment_status: { ...fixture.deployment_status, id: 100 + id, state, updated_at: time },
+      deployment: { ...fixture.deployment, id, ref, sha, environment, created_at: time, updated_at: time },
+      deployment_status: {
+        ...fixture.deployment_status,
+        id: 100 + minute,
+        state,
+        environment,
+        updated_at: time,
+      },
     },
   });
   assert.ok(result.handled);
@@ -139,5 +151,36 @@ describe("deployment lanes across an upgrade", () => {
     assert.deepEqual(await transitionsOf(kv, [deployed(3, "main", "success")]), [
       { transition: "fixed", fresh: true, threadRootId: main.failingSince },
     ]);
+  });
+});
+
+describe("deployments taken down", () => {
+  let nats: TestServer;
+  let bus: Bus;
+
+  before(async () => {
+    nats = await startNats();
+    bus = await connectBus(nats.url, createLogger({ level: "silent", secrets: [] }));
+  });
+  after(async () => {
+    await bus.close();
+    await nats.dispose();
+  });
+
+  it("a failed preview marked inactive (its pull request closed) is not fixed", async () => {
+    const kv = await new Kvm(bus.nc).create("deploy-inactive", { history: 1 });
+    assert.deepEqual(
+      await transitionsOf(kv, [
+        deployed(1, "feature-a", "failure", "Preview"),
+        deployed(2, "feature-b", "success", "Preview"),
+        deployed(1, "feature-a", "inactive", "Preview", 3),
+      ]),
+      [
+        { transition: "failed", fresh: true, threadRootId: null },
+        { transition: "succeeded", fresh: true, threadRootId: null },
+      ],
+    );
+    const [fixed] = await transitionsOf(kv, [deployed(4, "feature-a", "success", "Preview")]);
+    assert.equal(fixed?.transition, "fixed");
   });
 });

@@ -16,6 +16,11 @@ export interface Entity {
    * the new lane once, so an upgrade neither repeats `failed` nor misses `fixed`.
    */
   readonly legacyLaneId?: string;
+  /**
+   * A deployment of a branch: its environment's lane, where the deployments of tags and
+   * commits are decided. Each follows the other's latest (a tag after `main` failed is `fixed`).
+   */
+  readonly environmentLaneId?: string;
   readonly attempt: number;
   readonly order: RunOrder;
   /** the provider's update time of this state (ms), to tell a re-run in place from a late event */
@@ -144,12 +149,14 @@ export function entityOf(data: BuildEventData): Entity {
       : data.kind === "deployment"
         ? laneIdOf(laneNameOf(data))
         : laneId;
+  const environmentLaneId = data.kind === "deployment" ? laneIdOf(laneNameOf(data), "") : laneId;
   const created = data.createdAt ?? data.startedAt;
   const updated = data.updatedAt ?? data.finishedAt;
   return {
     key,
     laneId,
     ...(legacyLaneId === laneId ? {} : { legacyLaneId }),
+    ...(environmentLaneId === laneId ? {} : { environmentLaneId }),
     attempt: data.run.attempt,
     order: { number: orderNumber(data), createdMs: created === null ? null : Date.parse(created) },
     updatedMs: updated === null ? null : Date.parse(updated),

@@ -4,9 +4,11 @@ import { EntryCache } from "../bus/kv-cache.ts";
 import type { Route } from "../config/schema.ts";
 import { runKey } from "../events/ids.ts";
 import type { BuildEvent } from "../events/schema.ts";
-import { compareOrder, deploysBranch, entityOf, outcomeOf } from "./entity.ts";
+import { entityOf, outcomeOf } from "./entity.ts";
+import { countInEnvironment, followEnvironment, readEnvironmentLane } from "./environment-lane.ts";
+import { isLater, withLaterLast } from "./lane-merge.ts";
 import { casUpdate, readJson } from "./kv-state.ts";
-import { decodeKeyPart, laneKvKey, recordKvKey, type ChannelName } from "./keys.ts";
+import { laneKvKey, recordKvKey, type ChannelName } from "./keys.ts";
 import { applyToRecord, type EntityRecord, type RecordChange } from "./record.ts";
 import { matchRoutes, trackedKinds } from "./routes.ts";
 import { decideTransition, type Decision, type LaneState } from "./transitions.ts";
@@ -105,61 +107,6 @@ async function readLegacyLane(
   return { key, lane: (await readJson<LaneState>(kv, key))?.value ?? null, numbered };
 }
 
-/**
- * The lanes an earlier release kept for each tag or commit deployed to this lane's environment,
- * read once, when the environment's own lane is not there yet: the first deployment after an
- * upgrade then follows the environment's latest (`v1.0` failed before it, `v1.0.1` is fixed).
- */
-async function readEnvironmentLegacyLanes(
-  kv: KV,
-  channel: ChannelName,
-  laneId: string,
-  events: readonly BuildEvent[],
-  cache: EntryCache<LaneState> | undefined,
-): Promise<LaneState[]> {
-  const data = events[0]?.data;
-  if (data?.kind !== "deployment" || deploysBranch(data.ref)) return [];
-  const laneKey = laneKvKey(channel, laneId);
-  if (cache?.get(laneKey) !== undefined || (await readJson<LaneState>(kv, laneKey)) !== null) return [];
-  const [provider, kind, repository, , environment] = laneId.split("\u0000");
-  const prefix = laneKvKey(channel, "").slice(0, -1);
-  const keys: string[] = [];
-  for await (const key of await kv.keys(`${prefix}*`)) {
-    const parts = decodeKeyPart(key.slice(prefix.length)).split("\u0000");
-    const [p, k, r, ref, e] = parts;
-    if (parts.length !== 5 || p !== provider || k !== kind || r !== repository || e !== environment) continue;
-    // a commit's sha names itself: a lane of a hex ref was a commit's
-    if (ref && !deploysBranch({ name: ref, type: null, sha: ref, pullRequest: null })) keys.push(key);
-  }
-  const lanes = await Promise.all(keys.map((key) => readJson<LaneState>(kv, key)));
-  return lanes.flatMap((stored) => (stored === null ? [] : [stored.value]));
-}
-
-/** Whether `a` counted a later run (or a later attempt of the same run) than `b`. */
-function isLater(a: NonNullable<LaneState["last"]>, b: LaneState["last"]): boolean {
-  if (b === null) return true;
-  if (a.key === b.key) return a.attempt > b.attempt;
-  // the legacy lane's last run may be another workflow's of the same name, whose run numbers
-  // count apart (withLaterLast leaves them out): then only creation times say which is older
-  return compareOrder(a.order, b.order) > 0;
-}
-
-/**
- * A lane that takes the other lane's latest counted run when it is the later one: the legacy
- * lane seeds a new lane, and a run an old replica counted there after this lane was made
- * still decides what comes next here (no second `fixed`), and the other way round.
- */
-function withLaterLast(lane: LaneState | null, other: LaneState | null, numbered = false): LaneState | null {
-  if (other === null) return lane;
-  const last = other.last && {
-    ...other.last,
-    order: { number: numbered ? other.last.order.number : null, createdMs: other.last.order.createdMs },
-  };
-  if (lane === null) return { ...other, last };
-  if (!last || !isLater(last, lane.last)) return lane;
-  return { ...lane, last, failingSince: other.failingSince };
-}
-
 /** Decides each event's transition in its lane, one compare-and-set per lane for the whole batch. */
 async function decideAll(
   kv: KV,
@@ -168,42 +115,71 @@ async function decideAll(
   cache: EntryCache<LaneState> | undefined,
 ): Promise<Map<BuildEvent, Decision>> {
   const decisions = new Map<BuildEvent, Decision>();
-  // one compare-and-set per lane, all lanes side by side (distinct keys)
-  await settleAll(
-    groupBy(events, (event) => entityOf(event.data).laneId),
-    async ([laneId, laneEvents]) => {
-      const legacy = await readLegacyLane(kv, channel, laneEvents);
-      const environmentLegacy = await readEnvironmentLegacyLanes(kv, channel, laneId, laneEvents, cache);
-      const decided = await casUpdate<LaneState, { decisions: Decision[]; lane: LaneState | null }>(
-        kv,
-        laneKvKey(channel, laneId),
-        (current) => {
-          let lane = withLaterLast(current, legacy?.lane ?? null, legacy?.numbered);
-          for (const other of current === null ? environmentLegacy : [])
-            lane = withLaterLast(lane, other, true);
-          let changed = lane !== current;
-          const result = laneEvents.map((event) => {
-            const step = decideTransition(lane, entityOf(event.data), event.data.phase, event.data.status);
-            lane = step.lane;
-            changed ||= step.changed;
-            return step.decision;
-          });
-          return { next: changed ? lane : null, result: { decisions: result, lane } };
-        },
-        { cache },
-      );
-      laneEvents.forEach((event, i) => decisions.set(event, decided.decisions[i] ?? NO_DECISION));
-      // an old replica deciding in the legacy lane learns of the runs counted here
-      const counted = decided.lane?.last;
-      if (legacy?.lane && counted && isLater(counted, legacy.lane.last)) {
-        await casUpdate<LaneState, null>(kv, legacy.key, (current) => {
-          const next = current && withLaterLast(current, decided.lane, legacy.numbered);
-          return { next: next === current ? null : next, result: null };
+  // one compare-and-set per lane, all lanes side by side (distinct keys); the lanes of one
+  // environment's deployments tell each other what they counted, so they take turns
+  const decideLane = async ([laneId, laneEvents]: readonly [
+    string,
+    readonly BuildEvent[],
+  ]): Promise<void> => {
+    const legacy = await readLegacyLane(kv, channel, laneEvents);
+    const environment = await readEnvironmentLane(kv, channel, laneId, laneEvents);
+    const decided = await casUpdate<LaneState, { decisions: Decision[]; lane: LaneState | null }>(
+      kv,
+      laneKvKey(channel, laneId),
+      (current) => {
+        let lane = withLaterLast(current, legacy?.lane ?? null, legacy?.numbered);
+        // the environment's own lane is seeded from its tags' lanes of an earlier release
+        if (current === null && environment?.key === laneKvKey(channel, laneId))
+          lane = withLaterLast(lane, environment.lane, true);
+        // a branch's deployment follows a tag or commit deployed to its environment after it
+        if (environment && environment.key !== laneKvKey(channel, laneId))
+          lane = followEnvironment(lane, environment.lane);
+        let changed = lane !== current;
+        const result = laneEvents.map((event) => {
+          const step = decideTransition(lane, entityOf(event.data), event.data.phase, event.data.status);
+          lane = step.lane;
+          changed ||= step.changed;
+          return step.decision;
         });
-      }
+        return { next: changed ? lane : null, result: { decisions: result, lane } };
+      },
+      { cache },
+    );
+    laneEvents.forEach((event, i) => decisions.set(event, decided.decisions[i] ?? NO_DECISION));
+    // the deployments of tags and commits that come next follow the branch's latest here
+    if (environment && environment.key !== laneKvKey(channel, laneId))
+      await countInEnvironment(kv, environment, decided.lane, laneEvents[0]?.data.ref.name ?? "", cache);
+    // an old replica deciding in the legacy lane learns of the runs counted here
+    const counted = decided.lane?.last;
+    if (legacy?.lane && counted && isLater(counted, legacy.lane.last)) {
+      await casUpdate<LaneState, null>(kv, legacy.key, (current) => {
+        const next = current && withLaterLast(current, decided.lane, legacy.numbered);
+        return { next: next === current ? null : next, result: null };
+      });
+    }
+  };
+  await settleAll(
+    groupBy(events, (event) => {
+      const entity = entityOf(event.data);
+      return entity.environmentLaneId ?? entity.laneId;
+    }),
+    async ([, group]) => {
+      for (const run of consecutiveLanes(group)) await decideLane(run);
     },
   );
   return decisions;
+}
+
+/** Events in runs of one lane each, in their order: [a, a, b, a] → [a, a], [b], [a]. */
+function consecutiveLanes(events: readonly BuildEvent[]): [string, BuildEvent[]][] {
+  const runs: [string, BuildEvent[]][] = [];
+  for (const event of events) {
+    const laneId = entityOf(event.data).laneId;
+    const last = runs.at(-1);
+    if (last?.[0] === laneId) last[1].push(event);
+    else runs.push([laneId, [event]]);
+  }
+  return runs;
 }
 
 interface PendingChange {

@@ -39,6 +39,8 @@ export interface LaneState {
     readonly outcome: "success" | "failure";
     /** the commit it built (absent in state written before it was kept) */
     readonly sha?: string | null;
+    /** in an environment's lane, the branch of a deployment counted in that branch's lane */
+    readonly branch?: string;
   } | null;
   /** noticeId of the `failed` notice that opened the current failure streak */
   readonly failingSince: string | null;

@@ -142,15 +142,53 @@ describe("deployment lanes across an upgrade", () => {
     ]);
   });
 
-  it("a branch's deployments stay on the branch's lane: a tag deployed after them starts afresh", async () => {
+  it("a branch failing before the upgrade is fixed by a tag after it, and the branch follows the tag", async () => {
     const kv = await bucket();
     const main = await decidedByEarlierRelease(kv, [deployed(1, "main", "failure")]);
     assert.deepEqual(await transitionsOf(kv, [deployed(2, "v2.0", "success")]), [
-      { transition: "succeeded", fresh: true, threadRootId: null },
-    ]);
-    assert.deepEqual(await transitionsOf(kv, [deployed(3, "main", "success")]), [
       { transition: "fixed", fresh: true, threadRootId: main.failingSince },
     ]);
+    assert.deepEqual(await transitionsOf(kv, [deployed(3, "main", "success")]), [
+      { transition: "succeeded", fresh: true, threadRootId: null },
+    ]);
+  });
+});
+
+describe("one environment deployed from a branch, tags and commits", () => {
+  let nats: TestServer;
+  let bus: Bus;
+  let buckets = 0;
+  const bucket = (): Promise<KV> => new Kvm(bus.nc).create(`deploy-mixed-${++buckets}`, { history: 1 });
+
+  before(async () => {
+    nats = await startNats();
+    bus = await connectBus(nats.url, createLogger({ level: "silent", secrets: [] }));
+  });
+  after(async () => {
+    await bus.close();
+    await nats.dispose();
+  });
+
+  it("production's own history decides, whatever was deployed", async () => {
+    const kv = await bucket();
+    const sha = "2".repeat(40);
+    const story = [
+      deployed(1, "main", "failure"),
+      deployed(2, sha, "failure"), // Argo rolls out a commit
+      deployed(3, "main", "success"),
+      deployed(4, "v1.1", "failure"),
+      deployed(5, "hotfix-login", "success"),
+      deployed(6, "v1.2", "success"),
+    ];
+    const transitions: unknown[] = [];
+    for (const event of story)
+      transitions.push(...(await transitionsOf(kv, [event])).map((d) => d.transition));
+    assert.deepEqual(transitions, ["failed", "still_failing", "fixed", "failed", "fixed", "succeeded"]);
+    // the same story in one consumer batch
+    assert.deepEqual(
+      (await transitionsOf(await bucket(), story)).map((d) => d.transition),
+      transitions,
+    );
   });
 });
 

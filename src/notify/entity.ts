@@ -93,17 +93,21 @@ const laneRef = (ref: BuildEventData["ref"]): string =>
 const VERSION_REF = /^(v\d+(\.\d+)*|\d+(\.\d+)+)([-+][0-9A-Za-z.-]+)?$/;
 
 /**
- * Whether a deployment's ref names a branch. Neither provider says whether a deployment's ref
- * is a branch, a tag or a commit (GitHub's may be any of them, GitLab names its pipeline's
- * branch or tag): `refs/tags/…`, a version (`v1.2.3`) and the commit's sha (or its prefix)
- * are taken for what they look like, anything else for a branch.
+ * What a deployment's ref names: a branch, a tag, or (null) a commit. Neither provider says
+ * (GitHub's may be any of them, GitLab names its pipeline's branch or tag): `refs/tags/…`
+ * and a version (`v1.2.3`) are taken for tags, the commit's sha (or its prefix) for the
+ * commit, anything else for a branch.
  */
-export function deploysBranch(ref: BuildEventData["ref"]): boolean {
+export function deployedRefType(ref: BuildEventData["ref"]): "branch" | "tag" | null {
   const name = ref.name;
-  if (name === null || ref.type === "tag") return false;
-  if (/^[0-9a-f]{7,64}$/i.test(name) && ref.sha.toLowerCase().startsWith(name.toLowerCase())) return false;
-  return !VERSION_REF.test(name);
+  if (ref.type === "tag") return "tag";
+  if (name === null) return null;
+  if (/^[0-9a-f]{7,64}$/i.test(name) && ref.sha.toLowerCase().startsWith(name.toLowerCase())) return null;
+  return VERSION_REF.test(name) ? "tag" : "branch";
 }
+
+/** Whether a deployment's ref names a branch (deployedRefType). */
+export const deploysBranch = (ref: BuildEventData["ref"]): boolean => deployedRefType(ref) === "branch";
 
 /**
  * The ref a deployment's lane is on. An environment is one thing whatever was deployed to it

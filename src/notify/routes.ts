@@ -1,6 +1,6 @@
 import type { Route, Transition } from "../config/schema.ts";
 import type { BuildEventData } from "../events/schema.ts";
-import { entityName } from "./entity.ts";
+import { deployedRefType, entityName } from "./entity.ts";
 import { matchesAnyGlob } from "./glob.ts";
 
 /**
@@ -9,10 +9,12 @@ import { matchesAnyGlob } from "./glob.ts";
  * that names neither matches both. A ref of unknown kind (a pull request's merge ref) is
  * held against `branches`.
  */
-function refMatches(match: Route["match"], ref: BuildEventData["ref"]): boolean {
+function refMatches(match: Route["match"], data: BuildEventData): boolean {
   if (match.branches === undefined && match.tags === undefined) return true;
-  const globs = ref.type === "tag" ? match.tags : match.branches;
-  return globs !== undefined && matchesAnyGlob(ref.name, globs);
+  // a deployment's ref does not say what it is: a release `v1.2` deployed is a tag's
+  const type = data.kind === "deployment" ? deployedRefType(data.ref) : data.ref.type;
+  const globs = type === "tag" ? match.tags : match.branches;
+  return globs !== undefined && matchesAnyGlob(data.ref.name, globs);
 }
 
 /** Whether an event's entity falls under a route's match block (transition aside). */
@@ -21,7 +23,7 @@ export function routeMatches(route: Route, data: BuildEventData): boolean {
   if (!match.kinds.includes(data.kind)) return false;
   if (match.providers && !match.providers.includes(data.provider)) return false;
   if (!matchesAnyGlob(data.repository.fullName, match.repositories)) return false;
-  if (!refMatches(match, data.ref)) return false;
+  if (!refMatches(match, data)) return false;
   // job routes may name either the pipeline or "pipeline / job"
   const names = data.kind === "pipeline" ? [data.run.name] : [data.run.name, entityName(data)];
   return match.pipelines === undefined || names.some((name) => matchesAnyGlob(name, match.pipelines));

@@ -117,6 +117,43 @@ describe("matchRoutes", () => {
     assert.deepEqual(names(matchRoutes(jobRoutes, job, "failed")), ["tags"]);
   });
 
+  it("a deployment of a release matches `tags`, whatever its ref looks like; of a branch `branches`", () => {
+    const refs = routes([
+      {
+        name: "branches",
+        match: { branches: ["*"], kinds: ["deployment"] },
+        email: { to: ["a@example.com"] },
+      },
+      {
+        name: "releases",
+        match: { tags: ["v*", "1.*"], kinds: ["deployment"] },
+        email: { to: ["a@example.com"] },
+      },
+    ]);
+    // a real GitLab deployment hook: it names its ref, not whether it is a tag
+    const payload = JSON.parse(
+      readFileSync(
+        new URL("../fixtures/webhooks/gitlab/deployment.go-gitlab.1.json", import.meta.url),
+        "utf8",
+      ),
+    ) as Record<string, unknown>;
+    const deployed = (ref: string) => {
+      const result = normalizeGitlab({
+        event: "Deployment Hook",
+        deliveryId: null,
+        payload: { ...payload, ref, status: "failed" },
+      });
+      assert.ok(result.handled);
+      const data = result.events[0]?.data;
+      assert.ok(data);
+      return data;
+    };
+    assert.deepEqual(names(matchRoutes(refs, deployed("1.0.0"), "failed")), ["releases"]);
+    assert.deepEqual(names(matchRoutes(refs, deployed("v2.1.0-rc.1"), "failed")), ["releases"]);
+    assert.deepEqual(names(matchRoutes(refs, deployed("main"), "failed")), ["branches"]);
+    assert.deepEqual(names(matchRoutes(refs, deployed("123-fix-login"), "failed")), ["branches"]);
+  });
+
   it("kinds default to pipeline; job routes match job events only", () => {
     const job = buildEvent({ status: "failure", job: { id: "7", name: "test" } }).data;
     assert.deepEqual(names(matchRoutes(config, job, "failed")), ["jobs"]);

@@ -12,8 +12,9 @@ export interface Entity {
   readonly key: string;
   readonly laneId: string;
   /**
-   * The lane this entity was on before lanes followed GitHub workflows by id: its state seeds
-   * the new lane once, so an upgrade neither repeats `failed` nor misses `fixed`.
+   * The lane this entity was on before lanes followed GitHub workflows by id (or deployments
+   * of a tag by environment): its state seeds the new lane once, so an upgrade neither
+   * repeats `failed` nor misses `fixed`.
    */
   readonly legacyLaneId?: string;
   /**

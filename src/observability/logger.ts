@@ -34,6 +34,46 @@ export function urlCredentials(url: string | null | undefined): string[] {
   });
 }
 
+const CENSOR = "[REDACTED]";
+/** Fields censored in every object a line holds (`{ smtp: { password } }`): one level down. */
+const CENSORED_FIELDS = ["authorization", "password", "token", "secret"];
+/** and in logged request headers, their cookies too */
+const CENSORED_HEADERS = [...CENSORED_FIELDS, "cookie"];
+
+/**
+ * What pino's `redact` paths `*.authorization`, `*.password`, `*.token`, `*.secret`,
+ * `headers.authorization` and `headers.cookie` did, at a fraction of the cost: pino 10's
+ * redaction (@pinojs/redact) parses every path again and copies each field of every line, a
+ * number or a string included, which was over half the cost of a line. This looks at the
+ * objects a line holds and copies only the one that holds a censored field (keeping its
+ * prototype and every other property, so an Error still serializes with its message and stack).
+ */
+function censorFields(fields: Record<string, unknown>): Record<string, unknown> {
+  let censored: Record<string, unknown> | null = null;
+  for (const key of Object.keys(fields)) {
+    const value = fields[key];
+    if (typeof value !== "object" || value === null || Array.isArray(value)) continue;
+    const copy = censorObject(value, key === "headers" ? CENSORED_HEADERS : CENSORED_FIELDS);
+    if (copy === value) continue;
+    censored ??= { ...fields };
+    censored[key] = copy;
+  }
+  return censored ?? fields;
+}
+
+function censorObject(value: object, names: readonly string[]): object {
+  let descriptors: PropertyDescriptorMap | null = null;
+  for (const name of names) {
+    // only what JSON would show: own enumerable properties
+    if (!Object.prototype.propertyIsEnumerable.call(value, name)) continue;
+    descriptors ??= Object.getOwnPropertyDescriptors(value);
+    descriptors[name] = { value: CENSOR, enumerable: true, writable: true, configurable: true };
+  }
+  if (descriptors === null) return value;
+  const prototype = Object.getPrototypeOf(value) as object | null;
+  return Object.create(prototype, descriptors) as object;
+}
+
 export interface LoggerOptions {
   readonly level: string;
   readonly secrets: readonly string[];
@@ -46,26 +86,25 @@ export function createLogger(options: LoggerOptions): Logger {
   const scrub = secretScrubber(options.secrets);
   const write = options.write ?? writeStdout;
   const stream: DestinationStream = { write: (line: string) => write(scrub(line)) };
-  return pino(
+  const logger = pino(
     {
       level: options.level,
       base: { service: "buildcast" },
       timestamp: pino.stdTimeFunctions.isoTime,
-      redact: {
-        paths: [
-          "*.authorization",
-          "*.password",
-          "*.token",
-          "*.secret",
-          "headers.authorization",
-          "headers.cookie",
-        ],
-        censor: "[REDACTED]",
-      },
-      formatters: { level: (label) => ({ level: label }) },
+      formatters: { level: (label) => ({ level: label }), bindings: censorFields, log: censorFields },
     },
     options.pretty ? prettyStream(stream) : stream,
   );
+  // pino's `formatters.bindings` sees only the base bindings: a child's are censored as they
+  // are bound. Children are made from their parent's prototype, so every descendant has this.
+  const { child, setBindings } = Object.getPrototypeOf(logger) as Pick<Logger, "child" | "setBindings">;
+  logger.child = function (this: Logger, bindings, childOptions) {
+    return child.call(this, censorFields(bindings), childOptions);
+  } as Logger["child"];
+  logger.setBindings = function (this: Logger, bindings) {
+    setBindings.call(this, censorFields(bindings));
+  };
+  return logger;
 }
 
 /**

@@ -74,6 +74,27 @@ function censorObject(value: object, names: readonly string[]): object {
   return Object.create(prototype, descriptors) as object;
 }
 
+/**
+ * pino's `stdTimeFunctions.isoTime` (`,"time":"2026-12-02T05:33:11.123Z"`), with the text up to
+ * the second made once a second: Date#toISOString formats through V8's printf, and cost about
+ * a fifth of a line.
+ */
+export function isoTime(now: () => number = Date.now): () => string {
+  let second = Number.NaN;
+  let head = "";
+  return () => {
+    const ms = now();
+    const at = Math.floor(ms / 1000);
+    if (at !== second) {
+      second = at;
+      // "…T05:33:11.000Z" without its "000Z"
+      head = `,"time":"${new Date(at * 1000).toISOString().slice(0, -4)}`;
+    }
+    const milli = ms - at * 1000;
+    return `${head}${milli < 10 ? "00" : milli < 100 ? "0" : ""}${milli}Z"`;
+  };
+}
+
 export interface LoggerOptions {
   readonly level: string;
   readonly secrets: readonly string[];
@@ -90,7 +111,7 @@ export function createLogger(options: LoggerOptions): Logger {
     {
       level: options.level,
       base: { service: "buildcast" },
-      timestamp: pino.stdTimeFunctions.isoTime,
+      timestamp: isoTime(),
       formatters: { level: (label) => ({ level: label }), bindings: censorFields, log: censorFields },
     },
     options.pretty ? prettyStream(stream) : stream,

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { pino } from "pino";
-import { createLogger } from "../../src/observability/logger.ts";
+import { createLogger, isoTime } from "../../src/observability/logger.ts";
 
 /** Lines written by createLogger, their time left out. */
 function logged(log: (logger: ReturnType<typeof createLogger>) => void): string[] {
@@ -100,4 +100,26 @@ test("lines are what pino's redact paths wrote, except that objects they could n
     logged((logger) => logger.info({ url: new URL("https://example.com/a") }, "m")),
     [line('"url":"https://example.com/a"')],
   );
+});
+
+test("the ISO time of a line is Date#toISOString's, across seconds and days", () => {
+  let now = 0;
+  const time = isoTime(() => now);
+  for (const at of [
+    0,
+    7,
+    42,
+    999,
+    1000,
+    1001,
+    59_999,
+    60_000,
+    86_399_999,
+    86_400_000,
+    Date.UTC(2026, 11, 2, 5, 33, 11, 5),
+    Date.UTC(2026, 11, 2, 5, 33, 12, 120),
+  ]) {
+    now = at;
+    assert.equal(time(), `,"time":"${new Date(at).toISOString()}"`);
+  }
 });

@@ -1,9 +1,10 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { startTestGateway, type TestGateway } from "../helpers/gateway.ts";
+import type { TestGateway } from "../helpers/gateway.ts";
+import { closeNotifyStack, startNotifyStack } from "../helpers/notify-stack.ts";
 import { eventually } from "../helpers/poll.ts";
-import { startSlackServer, type SlackServer } from "../helpers/slack-server.ts";
-import { startSmtpSink, type SmtpSink } from "../helpers/smtp-sink.ts";
+import type { SlackServer } from "../helpers/slack-server.ts";
+import type { SmtpSink } from "../helpers/smtp-sink.ts";
 import { postGithub, readFixture } from "../helpers/webhooks.ts";
 
 /**
@@ -16,30 +17,21 @@ let smtp: SmtpSink;
 let gateway: TestGateway;
 
 before(async () => {
-  slack = await startSlackServer();
-  smtp = await startSmtpSink();
-  gateway = await startTestGateway({
-    env: { SLACK_BOT_TOKEN: "xoxb-rerun", SLACK_API_URL: slack.apiUrl, SMTP_URL: smtp.url },
-    overrides: {
-      routes: [
-        {
-          name: "main",
-          match: { repositories: ["acme/*"], branches: ["main"], kinds: ["pipeline"] },
-          on: ["failed", "still_failing", "fixed"],
-          slack: { channel: "CMAIN" },
-          email: { to: ["team@example.com"] },
-        },
-      ],
-      notify: { slack: { apiUrl: slack.apiUrl, minInterval: 100 }, delivery: { backoff: 100 } },
-    },
-  });
+  ({ slack, smtp, gateway } = await startNotifyStack({
+    routes: [
+      {
+        name: "main",
+        match: { repositories: ["acme/*"], branches: ["main"], kinds: ["pipeline"] },
+        on: ["failed", "still_failing", "fixed"],
+        slack: { channel: "CMAIN" },
+        email: { to: ["team@example.com"] },
+      },
+    ],
+    notify: { slack: { minInterval: 100 }, delivery: { backoff: 100 } },
+  }));
 });
 
-after(async () => {
-  await gateway.close();
-  await slack.close();
-  await smtp.close();
-});
+after(() => closeNotifyStack({ slack, smtp, gateway }));
 
 const base = JSON.parse(readFixture("github/status.ex.1.json")) as Record<string, unknown> & {
   commit: { sha: string };

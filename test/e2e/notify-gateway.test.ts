@@ -1,9 +1,10 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { startTestGateway, type TestGateway } from "../helpers/gateway.ts";
+import type { TestGateway } from "../helpers/gateway.ts";
+import { closeNotifyStack, startNotifyStack } from "../helpers/notify-stack.ts";
 import { eventually, sleep } from "../helpers/notify-harness.ts";
-import { startSlackServer, type SlackServer } from "../helpers/slack-server.ts";
-import { startSmtpSink, type SmtpSink } from "../helpers/smtp-sink.ts";
+import type { SlackServer } from "../helpers/slack-server.ts";
+import type { SmtpSink } from "../helpers/smtp-sink.ts";
 import { postGitlab, readFixture } from "../helpers/webhooks.ts";
 
 let slack: SlackServer;
@@ -11,30 +12,21 @@ let smtp: SmtpSink;
 let gateway: TestGateway;
 
 before(async () => {
-  slack = await startSlackServer();
-  smtp = await startSmtpSink();
-  gateway = await startTestGateway({
-    env: { SLACK_BOT_TOKEN: "xoxb-e2e", SLACK_API_URL: slack.apiUrl, SMTP_URL: smtp.url },
-    overrides: {
-      routes: [
-        {
-          name: "customer-app",
-          match: { repositories: ["android-team/*"], branches: ["main"], providers: ["gitlab"] },
-          on: ["failed", "still_failing", "fixed"],
-          slack: { channel: "CANDROID" },
-          email: { to: ["android@example.com"] },
-        },
-      ],
-      notify: { slack: { apiUrl: slack.apiUrl, minInterval: 200 }, delivery: { backoff: 200 } },
-    },
-  });
+  ({ slack, smtp, gateway } = await startNotifyStack({
+    routes: [
+      {
+        name: "customer-app",
+        match: { repositories: ["android-team/*"], branches: ["main"], providers: ["gitlab"] },
+        on: ["failed", "still_failing", "fixed"],
+        slack: { channel: "CANDROID" },
+        email: { to: ["android@example.com"] },
+      },
+    ],
+    notify: { slack: { minInterval: 200 }, delivery: { backoff: 200 } },
+  }));
 });
 
-after(async () => {
-  await gateway.close();
-  await slack.close();
-  await smtp.close();
-});
+after(() => closeNotifyStack({ slack, smtp, gateway }));
 
 const pipeline = (name: string) => readFixture(`gitlab/pipeline.nuecagram-real.${name}.json`);
 

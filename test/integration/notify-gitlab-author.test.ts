@@ -1,9 +1,10 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { startTestGateway, type TestGateway } from "../helpers/gateway.ts";
+import type { TestGateway } from "../helpers/gateway.ts";
+import { closeNotifyStack, startNotifyStack } from "../helpers/notify-stack.ts";
 import { eventually } from "../helpers/notify-harness.ts";
-import { startSlackServer, type SlackServer } from "../helpers/slack-server.ts";
-import { startSmtpSink, type SmtpSink } from "../helpers/smtp-sink.ts";
+import type { SlackServer } from "../helpers/slack-server.ts";
+import type { SmtpSink } from "../helpers/smtp-sink.ts";
 import { postGitlab, readFixture } from "../helpers/webhooks.ts";
 
 let slack: SlackServer;
@@ -11,38 +12,29 @@ let smtp: SmtpSink;
 let gateway: TestGateway;
 
 before(async () => {
-  slack = await startSlackServer();
-  smtp = await startSmtpSink();
-  gateway = await startTestGateway({
-    env: { SLACK_BOT_TOKEN: "xoxb-test", SLACK_API_URL: slack.apiUrl, SMTP_URL: smtp.url },
-    overrides: {
-      people: [{ email: "razyl@example.com", gitlab: "razylvidal", slack: "URAZYL" }],
-      routes: [
-        {
-          name: "jobs",
-          match: { kinds: ["job"], providers: ["gitlab"] },
-          on: ["failed"],
-          slack: { channel: "CJOBS", mentionAuthor: true },
-          email: { to: ["team@example.com"], author: true },
-        },
-        {
-          name: "pipelines",
-          match: { providers: ["gitlab"] },
-          on: ["failed"],
-          slack: { channel: "CPIPE", mentionAuthor: true },
-          email: { to: ["team@example.com"], author: true },
-        },
-      ],
-      notify: { slack: { apiUrl: slack.apiUrl, minInterval: 200 }, delivery: { backoff: 200 } },
-    },
-  });
+  ({ slack, smtp, gateway } = await startNotifyStack({
+    people: [{ email: "razyl@example.com", gitlab: "razylvidal", slack: "URAZYL" }],
+    routes: [
+      {
+        name: "jobs",
+        match: { kinds: ["job"], providers: ["gitlab"] },
+        on: ["failed"],
+        slack: { channel: "CJOBS", mentionAuthor: true },
+        email: { to: ["team@example.com"], author: true },
+      },
+      {
+        name: "pipelines",
+        match: { providers: ["gitlab"] },
+        on: ["failed"],
+        slack: { channel: "CPIPE", mentionAuthor: true },
+        email: { to: ["team@example.com"], author: true },
+      },
+    ],
+    notify: { slack: { minInterval: 200 }, delivery: { backoff: 200 } },
+  }));
 });
 
-after(async () => {
-  await gateway.close();
-  await slack.close();
-  await smtp.close();
-});
+after(() => closeNotifyStack({ slack, smtp, gateway }));
 
 /** The job fixture's job, failing (not allowed to). */
 function failedJob(): string {

@@ -1,9 +1,10 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { startTestGateway, type TestGateway } from "../helpers/gateway.ts";
+import type { TestGateway } from "../helpers/gateway.ts";
+import { closeNotifyStack, startNotifyStack } from "../helpers/notify-stack.ts";
 import { eventually, sleep } from "../helpers/poll.ts";
-import { startSlackServer, type SlackCall, type SlackServer } from "../helpers/slack-server.ts";
-import { startSmtpSink, type SinkMail, type SmtpSink } from "../helpers/smtp-sink.ts";
+import type { SlackCall, SlackServer } from "../helpers/slack-server.ts";
+import type { SinkMail, SmtpSink } from "../helpers/smtp-sink.ts";
 import { postGitlab, readFixture } from "../helpers/webhooks.ts";
 
 /**
@@ -22,32 +23,23 @@ let smtp: SmtpSink;
 let gateway: TestGateway;
 
 before(async () => {
-  slack = await startSlackServer();
-  smtp = await startSmtpSink();
-  gateway = await startTestGateway({
-    env: { SLACK_BOT_TOKEN: "xoxb-test", SLACK_API_URL: slack.apiUrl, SMTP_URL: smtp.url },
-    overrides: {
-      routes: CASES.map((name) => ({
-        name,
-        match: { providers: ["gitlab"], branches: [name], kinds: ["pipeline"] },
-        on: ["failed"],
-        slack: { channel: channelOf(name), threadFailures: true },
-        email: { to: [`${name}@example.com`] },
-      })),
-      notify: {
-        slack: { apiUrl: slack.apiUrl, minInterval: 200 },
-        email: { delay: 300 },
-        delivery: { backoff: 200 },
-      },
+  ({ slack, smtp, gateway } = await startNotifyStack({
+    routes: CASES.map((name) => ({
+      name,
+      match: { providers: ["gitlab"], branches: [name], kinds: ["pipeline"] },
+      on: ["failed"],
+      slack: { channel: channelOf(name), threadFailures: true },
+      email: { to: [`${name}@example.com`] },
+    })),
+    notify: {
+      slack: { minInterval: 200 },
+      email: { delay: 300 },
+      delivery: { backoff: 200 },
     },
-  });
+  }));
 });
 
-after(async () => {
-  await gateway.close();
-  await slack.close();
-  await smtp.close();
-});
+after(() => closeNotifyStack({ slack, smtp, gateway }));
 
 type Json = Record<string, unknown>;
 

@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
-import { Kvm, type KV } from "@nats-io/kv";
-import { connectBus, type Bus } from "../../src/bus/connect.ts";
+import { describe, test } from "node:test";
+import type { KV } from "@nats-io/kv";
 import { loadConfig } from "../../src/config/load.ts";
 import type { Route } from "../../src/config/schema.ts";
 import type { BuildEvent } from "../../src/events/schema.ts";
@@ -9,9 +8,8 @@ import { EntryCache } from "../../src/bus/kv-cache.ts";
 import { trackCaches, trackEvents } from "../../src/notify/track.ts";
 import type { BranchState, RunState } from "../../src/status/model.ts";
 import { applyEventsToStore, applyToStore } from "../../src/status/store.ts";
-import { createLogger } from "../../src/observability/logger.ts";
 import { buildEvent } from "../helpers/events.ts";
-import { startNats, type TestServer } from "../helpers/servers.ts";
+import { kvBuckets } from "../helpers/kv-buckets.ts";
 
 // three runs of one lane (main) and one of another (dev), with job events, duplicates and
 // states that arrive before the states they follow
@@ -68,19 +66,7 @@ const chunks = <T>(items: readonly T[], size: number): T[][] =>
   Array.from({ length: Math.ceil(items.length / size) }, (_, i) => items.slice(i * size, i * size + size));
 
 describe("folding a batch equals handling its events one by one", () => {
-  let nats: TestServer;
-  let bus: Bus;
-  let buckets = 0;
-  const bucket = (): Promise<KV> => new Kvm(bus.nc).create(`fold-${++buckets}`, { history: 1 });
-
-  before(async () => {
-    nats = await startNats();
-    bus = await connectBus(nats.url, createLogger({ level: "silent", secrets: [] }));
-  });
-  after(async () => {
-    await bus.close();
-    await nats.dispose();
-  });
+  const bucket = kvBuckets("fold");
 
   test("status store: the same run records and branch lists", async () => {
     const single = await bucket();

@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
-import { Kvm, type KV } from "@nats-io/kv";
-import { connectBus, type Bus } from "../../src/bus/connect.ts";
+import { describe, it } from "node:test";
+import type { KV } from "@nats-io/kv";
 import { loadConfig } from "../../src/config/load.ts";
 import type { Route } from "../../src/config/schema.ts";
 import type { BuildEvent } from "../../src/events/schema.ts";
@@ -10,9 +9,8 @@ import { entityOf } from "../../src/notify/entity.ts";
 import { laneKvKey } from "../../src/notify/keys.ts";
 import { trackEvents } from "../../src/notify/track.ts";
 import { decideTransition, type LaneState } from "../../src/notify/transitions.ts";
-import { createLogger } from "../../src/observability/logger.ts";
 import { readFixture } from "../helpers/webhooks.ts";
-import { startNats, type TestServer } from "../helpers/servers.ts";
+import { kvBuckets } from "../helpers/kv-buckets.ts";
 
 const routes: readonly Route[] = loadConfig({
   env: {},
@@ -91,19 +89,7 @@ const transitionsOf = async (kv: KV, events: readonly BuildEvent[]) =>
   }));
 
 describe("deployment lanes across an upgrade", () => {
-  let nats: TestServer;
-  let bus: Bus;
-  let buckets = 0;
-  const bucket = (): Promise<KV> => new Kvm(bus.nc).create(`deploy-lanes-${++buckets}`, { history: 1 });
-
-  before(async () => {
-    nats = await startNats();
-    bus = await connectBus(nats.url, createLogger({ level: "silent", secrets: [] }));
-  });
-  after(async () => {
-    await bus.close();
-    await nats.dispose();
-  });
+  const bucket = kvBuckets("deploy-lanes");
 
   it("a tag failing before the upgrade is fixed by the next tag after it, in the same thread", async () => {
     const kv = await bucket();
@@ -155,19 +141,7 @@ describe("deployment lanes across an upgrade", () => {
 });
 
 describe("one environment deployed from a branch, tags and commits", () => {
-  let nats: TestServer;
-  let bus: Bus;
-  let buckets = 0;
-  const bucket = (): Promise<KV> => new Kvm(bus.nc).create(`deploy-mixed-${++buckets}`, { history: 1 });
-
-  before(async () => {
-    nats = await startNats();
-    bus = await connectBus(nats.url, createLogger({ level: "silent", secrets: [] }));
-  });
-  after(async () => {
-    await bus.close();
-    await nats.dispose();
-  });
+  const bucket = kvBuckets("deploy-mixed");
 
   it("production's own history decides, whatever was deployed", async () => {
     const kv = await bucket();
@@ -193,20 +167,10 @@ describe("one environment deployed from a branch, tags and commits", () => {
 });
 
 describe("deployments taken down", () => {
-  let nats: TestServer;
-  let bus: Bus;
-
-  before(async () => {
-    nats = await startNats();
-    bus = await connectBus(nats.url, createLogger({ level: "silent", secrets: [] }));
-  });
-  after(async () => {
-    await bus.close();
-    await nats.dispose();
-  });
+  const bucket = kvBuckets("deploy-inactive");
 
   it("a failed preview marked inactive (its pull request closed) is not fixed", async () => {
-    const kv = await new Kvm(bus.nc).create("deploy-inactive", { history: 1 });
+    const kv = await bucket();
     assert.deepEqual(
       await transitionsOf(kv, [
         deployed(1, "feature-a", "failure", "Preview"),

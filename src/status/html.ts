@@ -12,14 +12,3 @@ export function escapeHtml(value: string | number | null | undefined): string {
 }
 
 export const escapeXml = escapeHtml;
-
-/** Only http(s) links from provider data become hrefs; anything else (javascript:, data:) is dropped. */
-export function safeUrl(value: string | null | undefined): string | null {
-  if (!value) return null;
-  try {
-    const url = new URL(value);
-    return url.protocol === "http:" || url.protocol === "https:" ? url.href : null;
-  } catch {
-    return null;
-  }
-}

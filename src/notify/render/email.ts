@@ -1,7 +1,8 @@
 import type { Transition } from "../../config/schema.ts";
 import type { NoticeView, Tone } from "../view.ts";
 import { formatDuration } from "../view.ts";
-import { clip, oneLine, safeUrl } from "./text.ts";
+import { safeUrl } from "../../events/web-url.ts";
+import { clip, oneLine } from "./text.ts";
 
 export interface EmailContent {
   readonly subject: string;

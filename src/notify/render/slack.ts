@@ -1,6 +1,7 @@
 import type { NoticeView, Tone } from "../view.ts";
 import { formatDuration } from "../view.ts";
-import { clip, oneLine, safeUrl } from "./text.ts";
+import { safeUrl } from "../../events/web-url.ts";
+import { clip, oneLine } from "./text.ts";
 
 export interface MrkdwnText {
   readonly type: "mrkdwn";

@@ -9,14 +9,3 @@ export function oneLine(text: string): string {
   // eslint-disable-next-line no-control-regex -- control characters are exactly what is removed
   return text.split(/\r?\n|\r/, 1)[0]?.replace(/[\u0000-\u001f\u007f]/g, " ") ?? "";
 }
-
-/** Only http(s) URLs become links; anything else (javascript:, mailto:, junk) is dropped. */
-export function safeUrl(url: string | null): string | null {
-  if (url === null) return null;
-  try {
-    const parsed = new URL(url);
-    return parsed.protocol === "https:" || parsed.protocol === "http:" ? parsed.toString() : null;
-  } catch {
-    return null;
-  }
-}

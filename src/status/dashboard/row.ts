@@ -1,4 +1,5 @@
-import { escapeHtml, safeUrl } from "../html.ts";
+import { safeUrl } from "../../events/web-url.ts";
+import { escapeHtml } from "../html.ts";
 import { gitlabSequence } from "../../events/ref-status.ts";
 import { rowSortKey, type BranchRow, type PipelineStatus } from "../queries.ts";
 import { compareNewestFirst } from "../summary.ts";

@@ -48,3 +48,33 @@ export function workflowRunEvent(run: WorkflowRunSpec): BuildEvent {
   assert.ok(event);
   return event;
 }
+
+/**
+ * One commit status of `ci/circleci: test` on the head of main (sha a…a), `second`s after
+ * 10:00 on 2026-12-01, from a real payload, normalized as ingress does: each status an
+ * external CI posts is a new object with its own time.
+ */
+export function commitStatusEvent(
+  state: "pending" | "success" | "failure" | "error",
+  second: number,
+): BuildEvent {
+  const base = JSON.parse(readFixture("github/status.ex.1.json")) as Record<string, unknown>;
+  const sha = "a".repeat(40);
+  const at = new Date(Date.UTC(2026, 11, 1, 10, 0, second)).toISOString();
+  const payload = {
+    ...base,
+    id: 1000 + second,
+    sha,
+    context: "ci/circleci: test",
+    state,
+    created_at: at,
+    updated_at: at,
+    target_url: `https://circleci.com/gh/acme/api/${second}`,
+    branches: [{ name: "main", commit: { sha, url: "" }, protected: false }],
+  };
+  const result = normalizeGithub({ event: "status", deliveryId: null, payload });
+  assert.ok(result.handled);
+  const [event] = result.events;
+  assert.ok(event);
+  return event;
+}

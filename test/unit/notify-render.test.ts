@@ -14,9 +14,8 @@ import {
 import { recipients } from "../../src/notify/channels/email.ts";
 import { authorUsername, findPerson } from "../../src/notify/people.ts";
 import { buildView, formatDuration, withJobAuthor, withRunCommit } from "../../src/notify/view.ts";
-import { normalizeGithub } from "../../src/normalize/github.ts";
+import { commitStatusEvent } from "../helpers/github-runs.ts";
 import { buildEvent } from "../helpers/events.ts";
-import { readFixture } from "../helpers/webhooks.ts";
 
 const people = configSchema.parse({
   people: [{ email: "ada@example.com", github: "ada", slack: "U012ABC" }],
@@ -168,24 +167,8 @@ describe("Slack rendering", () => {
   });
 
   it("a commit status re-run by its CI shows running until it ends; older statuses delivered late change nothing", () => {
-    const base = JSON.parse(readFixture("github/status.ex.1.json")) as Record<string, unknown>;
-    const sha = "a".repeat(40);
-    const posted = (state: "pending" | "success" | "failure", second: number) => {
-      const at = new Date(Date.UTC(2026, 11, 1, 10, 0, second)).toISOString();
-      const payload = {
-        ...base,
-        id: 1000 + second,
-        sha,
-        context: "ci/circleci: test",
-        state,
-        created_at: at,
-        updated_at: at,
-        branches: [{ name: "main", commit: { sha, url: "" }, protected: false }],
-      };
-      const result = normalizeGithub({ event: "status", deliveryId: null, payload });
-      assert.ok(result.handled);
-      return result.events[0]!.data;
-    };
+    const posted = (state: "pending" | "success" | "failure", second: number) =>
+      commitStatusEvent(state, second).data;
     const key = "github/1/run";
     const headline = (record: EntityRecord) => {
       assert.ok(record.data);

@@ -7,9 +7,8 @@ import type { RunState } from "../../src/status/model.ts";
 import { branchStatus, dashboardRows } from "../../src/status/queries.ts";
 import { renderRow } from "../../src/status/dashboard/row.ts";
 import { branchOf, mergeBranch, summarize } from "../../src/status/summary.ts";
-import { normalizeGithub } from "../../src/normalize/github.ts";
+import { commitStatusEvent } from "../helpers/github-runs.ts";
 import { buildEvent } from "../helpers/events.ts";
-import { readFixture } from "../helpers/webhooks.ts";
 
 const fold = (events: readonly BuildEvent[], start: RunState | null = null): RunState | null =>
   events.reduce<RunState | null>((state, event) => applyEvent(state, event), start);
@@ -201,26 +200,7 @@ describe("commit-status CI (Jenkins, CircleCI: GitHub `status` events, a run per
 });
 
 describe("a commit status re-run (CircleCI, Jenkins: a new `pending` after the `failure`)", () => {
-  const base = JSON.parse(readFixture("github/status.ex.1.json")) as Record<string, unknown>;
-  const sha = "a".repeat(40);
-  /** One status object of `ci/circleci: test` on the head of main, as GitHub posts it. */
-  const posted = (state: "pending" | "success" | "failure" | "error", second: number): BuildEvent => {
-    const at = new Date(Date.UTC(2026, 11, 1, 10, 0, second)).toISOString();
-    const payload = {
-      ...base,
-      id: 1000 + second,
-      sha,
-      context: "ci/circleci: test",
-      state,
-      created_at: at,
-      updated_at: at,
-      target_url: `https://circleci.com/gh/acme/api/${second}`,
-      branches: [{ name: "main", commit: { sha, url: "" }, protected: false }],
-    };
-    const result = normalizeGithub({ event: "status", deliveryId: null, payload });
-    assert.ok(result.handled);
-    return result.events[0]!;
-  };
+  const posted = commitStatusEvent;
   const started = posted("pending", 1);
   const failed = posted("failure", 50);
   const rerun = posted("pending", 200);

@@ -4,7 +4,7 @@ import type { BuildEventData } from "../events/schema.ts";
 import { entityName, outcomeOf } from "./entity.ts";
 import { displayName, findPerson } from "./people.ts";
 import { compareRank, type EntityRecord, type JobAuthor } from "./record.ts";
-import { clip, oneLine } from "./render/text.ts";
+import { clip, oneLine, withoutBidiControls } from "./render/text.ts";
 
 const nameOf = (name: string | null): string | null => (name === null ? null : clip(oneLine(name), 100));
 
@@ -166,17 +166,18 @@ export function buildView(
   const failedJobs = jobs
     .filter((job) => outcomeOf(job.status) === "failure")
     .sort((a, b) => Number(a.allowFailure) - Number(b.allowFailure) || a.name.localeCompare(b.name))
-    .map((job) => ({ name: job.name, url: job.url, allowFailure: job.allowFailure }));
+    .map((job) => ({ name: withoutBidiControls(job.name), url: job.url, allowFailure: job.allowFailure }));
   return {
     provider: data.provider,
-    repository: { name: data.repository.fullName, url: data.repository.url },
-    branch: data.ref.name,
+    // names are the senders' free text: none may carry a bidi control into a notice (see text.ts)
+    repository: { name: withoutBidiControls(data.repository.fullName), url: data.repository.url },
+    branch: data.ref.name === null ? null : withoutBidiControls(data.ref.name),
     // one line each: a `workflow:name: $CI_COMMIT_MESSAGE` would otherwise cut a subject short
     pipeline: clip(oneLine(entityName(data)), 150),
     runNumber: data.run.number,
     attempt: data.run.attempt,
     runUrl: data.kind === "job" ? (data.job?.url ?? data.run.url) : data.run.url,
-    trigger: data.run.trigger,
+    trigger: data.run.trigger === null ? null : withoutBidiControls(data.run.trigger),
     pullRequest: changeRequest(data),
     tone: toneOf(data),
     headline,
@@ -184,7 +185,7 @@ export function buildView(
     commit: {
       sha: data.commit.sha,
       shortSha: data.commit.sha.slice(0, 7),
-      title: data.commit.title,
+      title: data.commit.title === null ? null : withoutBidiControls(data.commit.title),
       url: data.commit.url,
     },
     author: { name: nameOf(displayName(author, person)), slackId: person?.slack ?? null },

@@ -16,6 +16,8 @@ import { authorUsername, findPerson } from "../../src/notify/people.ts";
 import { buildView, formatDuration, withJobAuthor, withRunCommit } from "../../src/notify/view.ts";
 import { commitStatusEvent } from "../helpers/github-runs.ts";
 import { buildEvent } from "../helpers/events.ts";
+import { readFixture } from "../helpers/webhooks.ts";
+import { normalizeGithub } from "../../src/normalize/github.ts";
 
 const people = configSchema.parse({
   people: [{ email: "ada@example.com", github: "ada", slack: "U012ABC" }],
@@ -377,6 +379,108 @@ describe("provider text in one-line places", () => {
     const header = renderSlackMessage(view, { mentionAuthor: false }).blocks[0];
     assert.ok(header && "text" in header && header.text.text.length < 500);
   });
+});
+
+describe("bidirectional controls in provider text (Trojan Source)", () => {
+  // every control that can reorder text around it: embeddings and overrides, isolates, marks
+  const CONTROLS = [
+    "\u202a",
+    "\u202b",
+    "\u202c",
+    "\u202d",
+    "\u202e",
+    "\u2066",
+    "\u2067",
+    "\u2068",
+    "\u2069",
+    "\u200e",
+    "\u200f",
+    "\u061c",
+  ];
+  const BIDI = /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/;
+  const fixture = JSON.parse(readFixture("github/workflow_run.completed.1.json")) as {
+    workflow_run: Record<string, unknown> & { head_commit: Record<string, unknown> };
+    workflow: Record<string, unknown>;
+    repository: Record<string, unknown>;
+  };
+
+  /** A failed GitHub run whose branch, workflow, commit title and author each carry `control`. */
+  function spoofedRun(control: string): BuildEvent {
+    const run = fixture.workflow_run;
+    const result = normalizeGithub({
+      event: "workflow_run",
+      deliveryId: null,
+      payload: {
+        ...fixture,
+        workflow: { ...fixture.workflow, name: `CI${control}dliub` },
+        workflow_run: {
+          ...run,
+          head_repository: fixture.repository,
+          status: "completed",
+          conclusion: "failure",
+          head_branch: `main${control}tset-pu`,
+          name: `CI${control}dliub`,
+          display_title: `Fix${control}txet`,
+          head_commit: {
+            ...run.head_commit,
+            message: `Fix${control}txet`,
+            author: { name: `Ada${control}nikwol`, email: "ada@example.com" },
+          },
+        },
+      },
+    });
+    assert.ok(result.handled);
+    const event = result.events[0];
+    assert.ok(event);
+    // the repository's name too: GitLab project names are free text
+    return {
+      ...event,
+      data: { ...event.data, repository: { ...event.data.repository, fullName: `acme/api${control}x` } },
+    };
+  }
+
+  for (const control of CONTROLS) {
+    const code = `U+${control.codePointAt(0)?.toString(16).toUpperCase().padStart(4, "0")}`;
+    it(`${code} in a name reaches neither Slack nor e-mail; a visible mark stands in for it`, () => {
+      const run = spoofedRun(control);
+      assert.match(run.data.ref.name ?? "", BIDI, "the normalized event keeps what GitHub sent");
+      const job = {
+        ...run,
+        data: {
+          ...run.data,
+          kind: "job" as const,
+          job: {
+            id: "1",
+            name: `test${control}x`,
+            url: null,
+            stage: null,
+            runnerName: null,
+            allowFailure: false,
+          },
+        },
+      };
+      const view = viewOf(run, [job]);
+      const slack = renderSlackMessage(view, { mentionAuthor: false });
+      const thread = renderSlackFailureThread(view);
+      const mail = renderEmail(view, "failed");
+      for (const [where, text] of [
+        ["Slack text", slack.text],
+        ["Slack blocks", JSON.stringify(slack.blocks)],
+        ["thread text", thread.text],
+        ["thread blocks", JSON.stringify(thread.blocks)],
+        ["e-mail subject", mail.subject],
+        ["e-mail text", mail.text],
+        ["e-mail html", mail.html],
+      ] as const) {
+        assert.doesNotMatch(text, BIDI, `${code} in the ${where}`);
+      }
+      assert.match(mail.subject, /^\[acme\/api\ufffdx\] CI\ufffddliub failed on main\ufffdtset-pu \(/);
+      assert.match(slack.text, /on main\ufffdtset-pu \(/);
+      assert.match(JSON.stringify(slack.blocks), /`main\ufffdtset-pu`/);
+      assert.match(mail.text, /Author: Ada\ufffdnikwol/);
+      assert.match(thread.text, /Failed jobs: test\ufffdx/);
+    });
+  }
 });
 
 describe("who the author is", () => {

@@ -4,8 +4,29 @@ export function clip(text: string, max: number): string {
   return chars.length <= max ? text : `${chars.slice(0, max - 1).join("")}…`;
 }
 
-/** The first line only: provider text may carry newlines into one-line places. */
+/**
+ * The characters that reorder text around them: embeddings and overrides (U+202A–U+202E),
+ * isolates (U+2066–U+2069) and the marks (LRM, RLM, ALM). A branch named `main` + U+202E +
+ * `tset-pu` reads "main up-test" backwards, and an override left open reverses the rest of
+ * the line too: "Trojan Source" (https://trojansource.codes), here spoofing which branch failed.
+ */
+const BIDI_CONTROLS = /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+
+/**
+ * Provider text as Slack and e-mail show it: each bidirectional control becomes U+FFFD, a
+ * mark every font draws. Wrapping names in isolates (FSI…PDI) instead would need every client
+ * to implement them (mail subjects, Outlook, phone notifications draw boxes or nothing) and
+ * would still let a name's own PDI close the isolate early; a visible mark also tells the
+ * reader the name holds something it does not show. Right-to-left letters are kept as they are.
+ */
+export function withoutBidiControls(text: string): string {
+  return text.replace(BIDI_CONTROLS, "\ufffd");
+}
+
+/** The first line only: provider text may carry newlines (and bidi controls) into one-line places. */
 export function oneLine(text: string): string {
-  // eslint-disable-next-line no-control-regex -- control characters are exactly what is removed
-  return text.split(/\r?\n|\r/, 1)[0]?.replace(/[\u0000-\u001f\u007f]/g, " ") ?? "";
+  return withoutBidiControls(
+    // eslint-disable-next-line no-control-regex -- control characters are exactly what is removed
+    text.split(/\r?\n|\r/, 1)[0]?.replace(/[\u0000-\u001f\u007f]/g, " ") ?? "",
+  );
 }

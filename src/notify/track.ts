@@ -73,7 +73,8 @@ function isAllowedFailure(data: BuildEvent["data"]): boolean {
 /**
  * GitHub marks a deployment `inactive` when it is taken down: a newer deployment replaced it,
  * a preview's pull request closed. It neither succeeded nor failed now, so it decides nothing
- * in its lane: a failed preview taken down is not `fixed`.
+ * in its lane: a failed preview taken down is not `fixed`. Nor does its record take the state
+ * (`neutral`): the deployment's message would turn green under its "Failed" headline.
  */
 function isDeactivation(data: BuildEvent["data"]): boolean {
   return data.kind === "deployment" && data.provider === "github" && data.providerStatus === "inactive";

@@ -4,7 +4,7 @@ import type { BuildEvent } from "../../src/events/schema.ts";
 import { normalizeGithub } from "../../src/normalize/github.ts";
 import { publishEvent } from "../helpers/events.ts";
 import { eventually, startNotifyHarness, type NotifyHarness } from "../helpers/notify-harness.ts";
-import { startSlackServer, type SlackServer } from "../helpers/slack-server.ts";
+import { startSlackServer, type SlackCall, type SlackServer } from "../helpers/slack-server.ts";
 import { readFixture } from "../helpers/webhooks.ts";
 
 // production deployed from tags, announced in Slack: a real deployment_status payload
@@ -14,16 +14,29 @@ const fixture = JSON.parse(readFixture("github/deployment_status.created.1.json"
   deployment_status: Record<string, unknown>;
 };
 
-function deployed(id: number, ref: string, state: string): BuildEvent {
-  const time = `2026-12-01T10:${String(id).padStart(2, "0")}:00Z`;
+/** A deployment of `ref` to `environment`: its status `state` at minute `id` (or `minute`). */
+function deployed(
+  id: number,
+  ref: string,
+  state: string,
+  environment = "production",
+  minute = id,
+): BuildEvent {
+  const time = `2026-12-01T10:${String(minute).padStart(2, "0")}:00Z`;
   const sha = `${id}`.repeat(40).slice(0, 40);
   const result = normalizeGithub({
     event: "deployment_status",
     deliveryId: null,
     payload: {
       ...fixture,
-      deployment: { ...fixture.deployment, id, ref, sha, created_at: time, updated_at: time },
-      deployment_status: { ...fixture.deployment_status, id: 100 + id, state, updated_at: time },
+      deployment: { ...fixture.deployment, id, ref, sha, environment, created_at: time, updated_at: time },
+      deployment_status: {
+        ...fixture.deployment_status,
+        id: 100 + minute,
+        state,
+        environment,
+        updated_at: time,
+      },
     },
   });
   assert.ok(result.handled);
@@ -76,5 +89,31 @@ describe("production deployed from tags, in Slack", () => {
       await eventually(() => headlines().length >= id, `notice ${id}`);
     }
     assert.deepEqual(headlines(), ["Failed", "Fixed", "Failed", "Still failing"]);
+  });
+});
+
+describe("a failed deployment someone later marks inactive, in Slack", () => {
+  it("keeps its message red under its headline: taking a deployment down decides nothing", async () => {
+    const messageOf = (ref: string) => (call: SlackCall) =>
+      call.args.channel === CHANNEL &&
+      call.answered === 200 &&
+      String(call.args.text).includes(`deploy to staging on ${ref} `);
+    const shown = (call: SlackCall | undefined) =>
+      `${String(call?.args.text)} ${JSON.stringify(call?.args.blocks)}`;
+    await publishEvent(harness.bus.js, deployed(20, "v2.0", "failure", "staging"));
+    await eventually(() => slack.calls.some(messageOf("v2.0")), "the failure's message");
+    await publishEvent(harness.bus.js, deployed(21, "v2.1", "success", "staging"));
+    await eventually(() => slack.calls.some(messageOf("v2.1")), "the next release's message");
+    // GitHub only deactivates successful deployments by itself; a person or a cleanup job
+    // (`POST /deployments/{id}/statuses` with state inactive) deactivates a failed one
+    await publishEvent(harness.bus.js, deployed(20, "v2.0", "inactive", "staging", 22));
+    // a render of the inactive state, were there one, goes out within minInterval (300 ms)
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    assert.match(
+      shown(slack.calls.filter(messageOf("v2.1")).at(-1)),
+      /^Fixed: .*:large_green_circle: \*Fixed\*/,
+    );
+    const failed = slack.calls.filter(messageOf("v2.0"));
+    for (const call of failed) assert.match(shown(call), /^Failed: .*:red_circle: \*Failed\*/);
   });
 });

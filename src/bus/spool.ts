@@ -6,16 +6,82 @@ import {
   openSync,
   readFileSync,
   readdirSync,
+  statSync,
   unlinkSync,
   writeSync,
 } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import type { BuildEvent } from "../events/schema.ts";
 
 export class SpoolFullError extends Error {
   constructor(limit: number) {
     super(`the local spool is full (limit ${limit} bytes); JetStream is unreachable — retry later`);
     this.name = "SpoolFullError";
+  }
+}
+
+/** Why the spool cannot use its directory: startup stops with it (no secret is in either part). */
+export class SpoolDirectoryError extends Error {
+  constructor(
+    readonly dir: string,
+    reason: string,
+  ) {
+    super(reason);
+    this.name = "SpoolDirectoryError";
+  }
+}
+
+const errorText = (error: unknown): string => (error instanceof Error ? error.message : String(error));
+
+/**
+ * `mkdir -p`, without Node's `recursive: true`: that one takes ENOENT for "the parent is
+ * missing", makes the parent (EEXIST) and retries forever when the parent exists but holds
+ * no such child, as under /proc or a dangling symlink: `BUILDCAST_SPOOL_DIR=/proc/x` hung
+ * startup at 100% CPU. Here the second ENOENT is the answer.
+ */
+function makeDirectory(dir: string): void {
+  try {
+    mkdirSync(dir);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === "EEXIST") return;
+    const parent = dirname(dir);
+    if (code !== "ENOENT" || parent === dir) throw error;
+    makeDirectory(parent);
+    mkdirSync(dir);
+  }
+}
+
+/**
+ * Makes the spool's directory and checks, at startup, that a file can be written and fsynced
+ * in it: otherwise the first webhook taken during a NATS outage would fail instead, the one
+ * moment the spool is for.
+ */
+function prepareDirectory(dir: string): void {
+  try {
+    makeDirectory(dir);
+  } catch (error) {
+    throw new SpoolDirectoryError(dir, `cannot create it: ${errorText(error)}`);
+  }
+  let isDirectory: boolean;
+  try {
+    isDirectory = statSync(dir).isDirectory();
+  } catch (error) {
+    throw new SpoolDirectoryError(dir, `cannot read it: ${errorText(error)}`); // a dangling symlink
+  }
+  if (!isDirectory) throw new SpoolDirectoryError(dir, "it is not a directory");
+  const probe = join(dir, `.write-test-${process.pid}`);
+  try {
+    const fd = openSync(probe, "w");
+    try {
+      writeSync(fd, "buildcast\n");
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    unlinkSync(probe);
+  } catch (error) {
+    throw new SpoolDirectoryError(dir, `cannot write a file in it: ${errorText(error)}`);
   }
 }
 
@@ -47,7 +113,7 @@ export class Spool {
   constructor(dir: string, maxBytes: number) {
     this.#dir = dir;
     this.#maxBytes = maxBytes;
-    mkdirSync(dir, { recursive: true });
+    prepareDirectory(dir);
     for (const segment of this.segments()) {
       const text = readFileSync(join(dir, segment), "utf8");
       this.#bytes += Buffer.byteLength(text);

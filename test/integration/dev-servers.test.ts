@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -9,6 +10,7 @@ import { StartupError, startGateway } from "../../src/gateway.ts";
 import { createLogger } from "../../src/observability/logger.ts";
 import { startGatewayProcess } from "../helpers/gateway-process.ts";
 import { freePort, startNats, startNatsCluster } from "../helpers/servers.ts";
+import { GITHUB_SECRET } from "../helpers/webhooks.ts";
 
 /** Runs `test` with a fresh directory for config, spool and data, removed afterwards. */
 async function inTempDir(test: (dir: string) => Promise<void>): Promise<void> {
@@ -213,6 +215,59 @@ test(
         new RegExp(`cannot use the spool directory ${spoolDir}: .*BUILDCAST_SPOOL_DIR`),
       );
     });
+  },
+);
+
+/**
+ * What `npm start` prints and its exit code, with `BUILDCAST_SPOOL_DIR` as given and NATS at
+ * `natsUrl`; `null` as the code when it was still running after 20 s.
+ */
+async function startWithSpoolDir(
+  natsUrl: string,
+  spoolDir: string,
+): Promise<{ code: number | null; output: string }> {
+  const result = spawnSync(process.execPath, ["--import", "tsx", "src/main.ts"], {
+    cwd: join(import.meta.dirname, "../.."),
+    env: {
+      PATH: process.env.PATH ?? "",
+      HOME: process.env.HOME ?? "/tmp",
+      NODE_ENV: "production",
+      PORT: String(await freePort()),
+      HOST: "127.0.0.1",
+      NATS_URL: natsUrl,
+      GITHUB_WEBHOOK_SECRET: GITHUB_SECRET,
+      BUILDCAST_SPOOL_DIR: spoolDir,
+    },
+    encoding: "utf8",
+    timeout: 20_000,
+    killSignal: "SIGKILL",
+  });
+  return { code: result.signal === null ? result.status : null, output: `${result.stdout}${result.stderr}` };
+}
+
+test(
+  "a spool directory that cannot be made or written in stops startup at once, saying which and why",
+  { timeout: 120_000 },
+  async () => {
+    const nats = await startNats();
+    await inTempDir(async (dir) => {
+      writeFileSync(join(dir, "a-file"), "");
+      for (const [spoolDir, why] of [
+        // procfs answers ENOENT to a mkdir under /proc: Node's recursive mkdir retried it forever
+        ["/proc/x", /cannot create it: ENOENT/],
+        [join(dir, "a-file"), /it is not a directory/],
+        // a directory that exists but takes no files, as on a read-only file system
+        ["/proc", /cannot write a file in it: ENOENT/],
+      ] as const) {
+        const started = Date.now();
+        const { code, output } = await startWithSpoolDir(nats.url, spoolDir);
+        assert.equal(code, 1, `${spoolDir}: exit code ${code} after ${Date.now() - started} ms:\n${output}`);
+        assert.match(output, new RegExp(`cannot use the spool directory ${spoolDir}: `), output);
+        assert.match(output, why, output);
+        assert.match(output, /BUILDCAST_SPOOL_DIR/);
+        assert.doesNotMatch(output, new RegExp(GITHUB_SECRET));
+      }
+    }).finally(() => nats.dispose());
   },
 );
 

@@ -382,22 +382,9 @@ describe("provider text in one-line places", () => {
 });
 
 describe("bidirectional controls in provider text (Trojan Source)", () => {
-  // every control that can reorder text around it: embeddings and overrides, isolates, marks
-  const CONTROLS = [
-    "\u202a",
-    "\u202b",
-    "\u202c",
-    "\u202d",
-    "\u202e",
-    "\u2066",
-    "\u2067",
-    "\u2068",
-    "\u2069",
-    "\u200e",
-    "\u200f",
-    "\u061c",
-  ];
-  const BIDI = /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/;
+  // every control that can reorder the text around it: embeddings and overrides, isolates
+  const CONTROLS = ["\u202a", "\u202b", "\u202c", "\u202d", "\u202e", "\u2066", "\u2067", "\u2068", "\u2069"];
+  const BIDI = /[\u202a-\u202e\u2066-\u2069]/;
   const fixture = JSON.parse(readFixture("github/workflow_run.completed.1.json")) as {
     workflow_run: Record<string, unknown> & { head_commit: Record<string, unknown> };
     workflow: Record<string, unknown>;
@@ -481,6 +468,14 @@ describe("bidirectional controls in provider text (Trojan Source)", () => {
       assert.match(thread.text, /Failed jobs: test\ufffdx/);
     });
   }
+
+  it("keeps right-to-left text and its marks (LRM, RLM, ALM): they cannot reverse a run of letters", () => {
+    const title = "\u05ea\u05d9\u05e7\u05d5\u05df \u200f(#12)\u200e \u0625\u0635\u0644\u0627\u062d\u061c";
+    const run = spoofedRun("");
+    const view = viewOf({ ...run, data: { ...run.data, commit: { ...run.data.commit, title } } }, []);
+    assert.ok(renderEmail(view, "failed").text.includes(title));
+    assert.ok(JSON.stringify(renderSlackMessage(view, { mentionAuthor: false }).blocks).includes(title));
+  });
 });
 
 describe("who the author is", () => {

@@ -5,12 +5,13 @@ export function clip(text: string, max: number): string {
 }
 
 /**
- * The characters that reorder text around them: embeddings and overrides (U+202A–U+202E),
- * isolates (U+2066–U+2069) and the marks (LRM, RLM, ALM). A branch named `main` + U+202E +
- * `tset-pu` reads "main up-test" backwards, and an override left open reverses the rest of
- * the line too: "Trojan Source" (https://trojansource.codes), here spoofing which branch failed.
+ * The characters that reorder the text around them: embeddings and overrides (U+202A–U+202E)
+ * and isolates (U+2066–U+2069). A branch named `main` + U+202E + `tset-pu` reads "main up-test"
+ * backwards, and an override left open reverses the rest of the line too: "Trojan Source"
+ * (https://trojansource.codes), here spoofing which branch failed. The marks (LRM, RLM, ALM)
+ * are kept: Hebrew and Arabic commit titles use them, and they cannot reverse a run of letters.
  */
-const BIDI_CONTROLS = /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+const BIDI_CONTROLS = /[\u202a-\u202e\u2066-\u2069]/g;
 
 /**
  * Provider text as Slack and e-mail show it: each bidirectional control becomes U+FFFD, a

@@ -24,6 +24,7 @@ const TESTS = [
   "readonly",
   "matrix",
   "nothread",
+  "uninvited",
 ] as const;
 type Test = (typeof TESTS)[number];
 const channelOf = (test: Test) => slackChannelOf(test);
@@ -315,5 +316,39 @@ describe("Slack deliveries when Slack misbehaves", () => {
     );
     assert.match(JSON.stringify(reply.args.blocks), /job 4/);
     assert.equal(reply.args.thread_ts, repost.ts, "in the new message's thread");
+  });
+  it("dead letters retried together (dead-letters retry --all) post each run's message once", async () => {
+    const channel = channelOf("uninvited");
+    // the bot is not in the channel yet: each run's failure and its failed jobs are dead letters
+    slack.failChannel(channel, "not_in_channel");
+    const deadFor = async () => (await letters.list()).filter((row) => row.target === channel);
+    const runs = [1, 2, 3, 4, 5, 6];
+    for (const run of runs) {
+      const events = [
+        runEvent("uninvited", run, "failure"),
+        ...[1, 2, 3, 4, 5].map((i) =>
+          runEvent("uninvited", run, "failure", { job: { id: `u${run}-${i}`, name: `job ${i}` } }),
+        ),
+      ];
+      for (const event of events) {
+        const before = (await deadFor()).length;
+        await publish(event);
+        await eventually(async () => (await deadFor()).length > before || undefined, "a dead letter");
+      }
+    }
+    // the bot is invited; the operator retries every dead letter, several of each run at once
+    slack.failChannel(channel, null);
+    await letters.retryAll();
+    await eventually(async () => (await deadFor()).length === 0 || undefined, "no dead letters left");
+    await sleep(1500);
+    const posts = accepted(channel, "chat.postMessage");
+    const messages = posts.filter((call) => call.args.thread_ts === undefined);
+    assert.equal(messages.length, runs.length, "one message per run");
+    const replies = posts.filter((call) => call.args.thread_ts !== undefined);
+    assert.deepEqual(
+      replies.map((call) => call.args.thread_ts).sort(),
+      messages.map((call) => call.ts).sort(),
+      "one failure reply under each",
+    );
   });
 });

@@ -8,6 +8,7 @@ import type { Config, Route } from "../../config/schema.ts";
 import type { Logger } from "../../observability/logger.ts";
 import { inSpan, traceIdOrNull } from "../../observability/tracing.ts";
 import type { Metrics } from "../../observability/metrics.ts";
+import { isConflict } from "../../bus/kv-cas.ts";
 import { casUpdate, readJson } from "../kv-state.ts";
 import { recordKvKey, shortHash, slackClaimKvKey, slackMessageKvKey, slackReplyClaimKvKey } from "../keys.ts";
 import { QUEUE_NAMES, jobOptions, throttledErrorLog } from "../queue.ts";
@@ -175,16 +176,33 @@ export function createSlackChannel(deps: SlackChannelDeps): DeliveryChannel {
    * Posts with a claim written to KV first and carried as the message's metadata, so a try
    * that dies or loses Slack's answer can find what it posted (slack-claim.ts). An error
    * Slack answered means nothing was posted: the claim goes.
+   *
+   * The claim is written only over the one this delivery looked at (`seen`, its revision, or
+   * null for none): two deliveries of one message can run at once (dead letters retried
+   * together, or beside a new event's job), and the one that finds it claimed since waits and
+   * then updates what the other posted, instead of posting a second message.
    */
   const postClaimed = async <T>(
-    jobLog: Logger,
+    delivery: Delivery,
     what: string,
     claimKey: string,
+    seen: number | null,
     post: (metadata: ReturnType<typeof claimMetadata>) => Promise<T>,
   ): Promise<T> => {
     const claim: PostClaim = { id: randomUUID(), at: Date.now() };
-    await kv.put(claimKey, JSON.stringify(claim));
-    return call(jobLog, what, async () => {
+    try {
+      if (seen === null) await kv.create(claimKey, JSON.stringify(claim));
+      else await kv.update(claimKey, JSON.stringify(claim), seen);
+    } catch (error) {
+      if (!isConflict(error)) throw error;
+      delivery.log.info(
+        { call: what },
+        "another delivery of this message is posting it; waiting for that one",
+      );
+      await delivery.job.moveToDelayed(Date.now() + config.notify.slack.minInterval, delivery.token);
+      throw new DelayedError();
+    }
+    return call(delivery.log, what, async () => {
       try {
         return await post(claimMetadata(claim));
       } catch (error) {
@@ -231,18 +249,23 @@ export function createSlackChannel(deps: SlackChannelDeps): DeliveryChannel {
   /**
    * A claim without a saved message means an earlier attempt died (or lost its answer) around
    * chat.postMessage: adopt the message it may have posted rather than post a second one.
+   * `claimRevision` is the claim looked at (null: none), for postClaimed.
    */
-  const adoptClaimed = async (delivery: Delivery): Promise<SlackMessageState | null> => {
+  const adoptClaimed = async (
+    delivery: Delivery,
+  ): Promise<{ adopted: SlackMessageState | null; claimRevision: number | null }> => {
     const { slackChannel, entityKey } = delivery.job.data;
-    const claim = (await readJson<PostClaim>(kv, slackClaimKvKey(slackChannel, entityKey)))?.value;
-    if (!claim) return null;
+    const stored = await readJson<PostClaim>(kv, slackClaimKvKey(slackChannel, entityKey));
+    if (!stored) return { adopted: null, claimRevision: null };
+    const claim = stored.value;
     const found = await findClaimed(delivery, "conversations.history", "message", claim, () =>
       findClaimedMessage(client, slackChannel, claim),
     );
-    if (!found) return null;
+    if (!found) return { adopted: null, claimRevision: stored.revision };
     delivery.log.info({ ts: found.ts }, "adopted the message an interrupted attempt posted");
     // an empty hash makes this job update the adopted message to the current render
-    return saveMessage(delivery.messageKey, { ...found, hash: "", lastCallAt: 0 });
+    const adopted = await saveMessage(delivery.messageKey, { ...found, hash: "", lastCallAt: 0 });
+    return { adopted, claimRevision: stored.revision };
   };
 
   /** Whether another delivery was dead-lettered for this attempt's thread reply. */
@@ -288,7 +311,8 @@ export function createSlackChannel(deps: SlackChannelDeps): DeliveryChannel {
     const { ts, channelId } = state;
     const { slackChannel, entityKey } = delivery.job.data;
     const claimKey = slackReplyClaimKvKey(slackChannel, entityKey, attempt);
-    const earlier = (await readJson<PostClaim>(kv, claimKey))?.value;
+    const stored = await readJson<PostClaim>(kv, claimKey);
+    const earlier = stored?.value;
     const adopted = earlier
       ? await findClaimed(delivery, "conversations.replies", "thread reply", earlier, () =>
           findClaimedReply(client, channelId, ts, earlier),
@@ -301,15 +325,20 @@ export function createSlackChannel(deps: SlackChannelDeps): DeliveryChannel {
       posted = { ts: adopted, hash: "" };
     } else {
       try {
-        const answer = await postClaimed(delivery.log, "chat.postMessage (thread)", claimKey, (metadata) =>
-          client.chat.postMessage({
-            channel: channelId,
-            thread_ts: ts,
-            text: reply.text,
-            blocks: [...reply.blocks],
-            unfurl_links: false,
-            metadata,
-          }),
+        const answer = await postClaimed(
+          delivery,
+          "chat.postMessage (thread)",
+          claimKey,
+          stored?.revision ?? null,
+          (metadata) =>
+            client.chat.postMessage({
+              channel: channelId,
+              thread_ts: ts,
+              text: reply.text,
+              blocks: [...reply.blocks],
+              unfurl_links: false,
+              metadata,
+            }),
         );
         posted = answer.ts ? { ts: answer.ts, hash: replyHash } : null;
       } catch (error) {
@@ -382,7 +411,10 @@ export function createSlackChannel(deps: SlackChannelDeps): DeliveryChannel {
     const message: SlackMessage = renderSlackMessage(view, { mentionAuthor: target.mentionAuthor });
     const hash = shortHash(JSON.stringify(message));
 
-    let state = previous ?? (await adoptClaimed(delivery));
+    const claimKey = slackClaimKvKey(slackChannel, entityKey);
+    let claimRevision: number | null = null;
+    let state = previous;
+    if (state === null) ({ adopted: state, claimRevision } = await adoptClaimed(delivery));
     // a thread reply Slack refused for good is refused in the channel, not in one message: the
     // refusal (and its one dead letter) carries over to a message posted in place of a gone one
     let refusal: SlackMessageState["threadRefused"] = null;
@@ -402,24 +434,21 @@ export function createSlackChannel(deps: SlackChannelDeps): DeliveryChannel {
         // claim as if it might still be on its way to Slack
         await kv.delete(slackReplyClaimKvKey(slackChannel, entityKey, view.attempt));
         refusal = state.threadRefused ?? null;
+        claimRevision = (await readJson<PostClaim>(kv, claimKey))?.revision ?? null;
         await kv.delete(messageKey);
         state = null;
       }
     }
     if (state === null) {
-      const posted = await postClaimed(
-        jobLog,
-        "chat.postMessage",
-        slackClaimKvKey(slackChannel, entityKey),
-        (metadata) =>
-          client.chat.postMessage({
-            channel: slackChannel,
-            text: message.text,
-            blocks: [...message.blocks],
-            unfurl_links: false,
-            unfurl_media: false,
-            metadata,
-          }),
+      const posted = await postClaimed(delivery, "chat.postMessage", claimKey, claimRevision, (metadata) =>
+        client.chat.postMessage({
+          channel: slackChannel,
+          text: message.text,
+          blocks: [...message.blocks],
+          unfurl_links: false,
+          unfurl_media: false,
+          metadata,
+        }),
       );
       if (!posted.ts) throw new UnrecoverableError("slack chat.postMessage: answer without ts");
       state = await saveMessage(messageKey, {

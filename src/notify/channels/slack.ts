@@ -131,7 +131,8 @@ export function createSlackChannel(deps: SlackChannelDeps): DeliveryChannel {
   // bullmq's rate limit stops new jobs; jobs already running (concurrency > 1) check this
   // before each call, so none reaches Slack inside a Retry-After window
   let pausedUntil = 0;
-  const call = async <T>(jobLog: Logger, what: string, send: () => Promise<T>): Promise<T> => {
+  /** Puts the job back to wait (no attempt spent) while a 429's Retry-After runs. */
+  const holdWhilePaused = async (): Promise<void> => {
     const pause = pausedUntil - Date.now();
     if (pause > 0) {
       await queue.rateLimit(pause);
@@ -140,6 +141,9 @@ export function createSlackChannel(deps: SlackChannelDeps): DeliveryChannel {
     // a 429 another replica got reaches this one only as the queue's limiter in Redis, which
     // Queue.rateLimit sets to MAX_SAFE_INTEGER: the worker's own count never gets that high
     if ((await queue.getRateLimitTtl(Number.MAX_SAFE_INTEGER)) > 0) throw Worker.RateLimitError();
+  };
+  const call = async <T>(jobLog: Logger, what: string, send: () => Promise<T>): Promise<T> => {
+    await holdWhilePaused();
     try {
       return await sdkLog.within(jobLog, send);
     } catch (error) {
@@ -189,6 +193,9 @@ export function createSlackChannel(deps: SlackChannelDeps): DeliveryChannel {
     seen: number | null,
     post: (metadata: ReturnType<typeof claimMetadata>) => Promise<T>,
   ): Promise<T> => {
+    // a claim left by a post the pause held back would make the next try look for that post
+    // and wait for it as one Slack may still be carrying out (settleMs), though it never left
+    await holdWhilePaused();
     const claim: PostClaim = { id: randomUUID(), at: Date.now() };
     try {
       if (seen === null) await kv.create(claimKey, JSON.stringify(claim));

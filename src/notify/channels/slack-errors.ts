@@ -94,5 +94,24 @@ export function classifySlackError(error: unknown): SlackFailure {
     if (status >= 400 && status < 500) return { kind: "permanent", reason: `HTTP ${status}` };
     return { kind: "transient", reason: `HTTP ${status}` };
   }
-  return { kind: "transient", reason: typeof e.message === "string" ? e.message : String(error) };
+  const message = typeof e.message === "string" ? e.message : String(error);
+  return { kind: "transient", reason: withCauses(message, error) };
+}
+
+/**
+ * The message with what lies under it: Node's fetch says only "fetch failed", and the
+ * reason an operator needs (ECONNREFUSED, getaddrinfo ENOTFOUND, a TLS certificate refused
+ * by a proxy) is in its cause, on one line.
+ */
+function withCauses(message: string, error: unknown): string {
+  const causes: string[] = [];
+  let current = (error as { cause?: unknown }).cause;
+  for (let depth = 0; depth < 4 && typeof current === "object" && current !== null; depth++) {
+    const { message: text, code } = current as { message?: unknown; code?: unknown };
+    const said = typeof text === "string" && text.trim() !== "" ? text : typeof code === "string" ? code : "";
+    const line = said.replace(/\s+/g, " ").trim().slice(0, 200);
+    if (line !== "" && !message.includes(line) && !causes.includes(line)) causes.push(line);
+    current = (current as { cause?: unknown }).cause;
+  }
+  return causes.length === 0 ? message : `${message} (${causes.join(": ")})`;
 }

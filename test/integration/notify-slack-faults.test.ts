@@ -25,6 +25,7 @@ const TESTS = [
   "matrix",
   "nothread",
   "uninvited",
+  "archived",
 ] as const;
 type Test = (typeof TESTS)[number];
 const channelOf = (test: Test) => slackChannelOf(test);
@@ -350,5 +351,23 @@ describe("Slack deliveries when Slack misbehaves", () => {
       messages.map((call) => call.ts).sort(),
       "one failure reply under each",
     );
+  });
+  it("a run's message in a channel archived since is a dead letter at once, not a try per attempt", async () => {
+    const channel = channelOf("archived");
+    await publish(runEvent("archived", 1, "failure"));
+    await eventually(() => accepted(channel, "chat.postMessage")[0], "the post");
+    // the channel is archived: Slack refuses every edit of its messages (and every new post)
+    slack.failChannel(channel, "is_inactive");
+    await publish(runEvent("archived", 1, "failure", { job: { id: "a1", name: "unit tests" } }));
+    const letter = await eventually(
+      async () => (await letters.list()).find((row) => row.target === channel),
+      "the dead letter",
+    );
+    assert.match(letter.reason, /chat\.update: is_inactive/);
+    assert.equal(letter.attempts, 1);
+    const updates = slack.calls.filter(
+      (call) => call.args.channel === channel && call.method === "chat.update",
+    );
+    assert.equal(updates.length, 1, "Slack is asked once");
   });
 });

@@ -43,9 +43,14 @@ export const PERMANENT_SLACK_ERRORS: ReadonlySet<string> = new Set([
   "invalid_form_data",
   "invalid_post_type",
   "missing_post_type",
+  "invalid_array_arg",
+  "invalid_json",
+  "json_not_object",
   "message_not_found",
   "cant_update_message",
   "edit_window_closed",
+  // chat.update in a channel archived (or frozen, or deleted) since the message was posted
+  "is_inactive",
 ]);
 
 /**

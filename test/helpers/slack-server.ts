@@ -49,6 +49,11 @@ export interface SlackServer {
   warnNext(method: string, warning: string): void;
   /** deletes a posted message, as a person in the channel can: chat.update then finds nothing */
   deleteMessage(channel: string, ts: string): void;
+  /**
+   * `count` messages people post in the channel, as Slack got them at time `at` (ms since the
+   * epoch; conversations.history's `oldest` and `latest` are held against it)
+   */
+  othersPost(channel: string, count: number, at: number): void;
   close(): Promise<void>;
 }
 
@@ -179,18 +184,25 @@ export async function startSlackServer(): Promise<SlackServer> {
         return;
       }
       if (method === "conversations.history" || method === "conversations.replies") {
-        // top-level messages of the channel (or the replies in one thread) since `oldest`,
-        // newest first, with their metadata
+        // top-level messages of the channel (or the replies in one thread) between `oldest`
+        // and `latest`, newest first, with their metadata, `limit` (default 100) a page
         record(200);
         const oldest = Number(args.oldest ?? 0);
+        const latest = args.latest === undefined ? Infinity : Number(args.latest);
+        const limit = Number(args.limit ?? 100);
+        const offset = Number(args.cursor ?? 0);
         const thread = method === "conversations.replies" ? String(args.ts) : undefined;
         const messages = posted
           // this server's ts values are not clock times, so `oldest` is compared with arrival
           .filter(
             (message) =>
-              message.channel === channel && message.threadTs === thread && message.at / 1000 > oldest,
+              message.channel === channel &&
+              message.threadTs === thread &&
+              message.at / 1000 > oldest &&
+              message.at / 1000 <= latest,
           )
           .reverse()
+          .sort((a, b) => b.at - a.at)
           .map((message) => ({
             type: "message",
             ts: message.ts,
@@ -199,7 +211,14 @@ export async function startSlackServer(): Promise<SlackServer> {
               ? { metadata: message.metadata }
               : {}),
           }));
-        json(200, { ok: true, messages, has_more: false });
+        const page = messages.slice(offset, offset + limit);
+        const more = offset + limit < messages.length;
+        json(200, {
+          ok: true,
+          messages: page,
+          has_more: more,
+          ...(more ? { response_metadata: { next_cursor: String(offset + limit) } } : {}),
+        });
         return;
       }
       if (method !== "chat.postMessage" && method !== "chat.update") {
@@ -259,6 +278,18 @@ export async function startSlackServer(): Promise<SlackServer> {
     },
     warnNext(method, warning) {
       warnings.push({ method, warning });
+    },
+    othersPost(channel, count, at) {
+      for (let i = 0; i < count; i++) {
+        posted.push({
+          channel,
+          ts: `${nextTs++}.000100`,
+          threadTs: undefined,
+          at,
+          text: "chatter",
+          metadata: undefined,
+        });
+      }
     },
     deleteMessage(channel, ts) {
       const index = posted.findIndex((message) => message.channel === channel && message.ts === ts);

@@ -26,6 +26,7 @@ const TESTS = [
   "nothread",
   "uninvited",
   "archived",
+  "busy",
 ] as const;
 type Test = (typeof TESTS)[number];
 const channelOf = (test: Test) => slackChannelOf(test);
@@ -369,5 +370,29 @@ describe("Slack deliveries when Slack misbehaves", () => {
       (call) => call.args.channel === channel && call.method === "chat.update",
     );
     assert.equal(updates.length, 1, "Slack is asked once");
+  });
+  it("a dead letter retried after a busy day finds the post Slack carried out, not posting it twice", async () => {
+    const channel = channelOf("busy");
+    // Slack posts the message but answers 503, and cannot say what it holds until the
+    // delivery has run out of attempts
+    slack.failNext({ status: 503, carriedOut: true }, 1, "chat.postMessage");
+    slack.failNext({ status: 503 }, 3, "conversations.history");
+    await publish(runEvent("busy", 1, "failure"));
+    const letter = await eventually(
+      async () => (await letters.list()).find((row) => row.target === channel),
+      "the dead letter",
+    );
+    // the channel lives on: a thousand messages after the post before the operator retries
+    slack.othersPost(channel, 1000, Date.now() + 10 * 60_000);
+    assert.equal(await letters.retry(letter.id), true);
+    const sent = await eventually(
+      () => accepted(channel).find((call) => call.method.startsWith("chat.")),
+      "the retried delivery's post or update",
+    );
+    const posts = slack.calls.filter(
+      (call) => call.args.channel === channel && call.method === "chat.postMessage",
+    );
+    assert.equal(posts.length, 1, "the message is not posted again");
+    assert.equal(sent.method, "chat.update", "the message Slack carried out is adopted and updated");
   });
 });

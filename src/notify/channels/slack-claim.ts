@@ -60,14 +60,25 @@ interface MessagePage {
   readonly response_metadata?: { next_cursor?: string };
 }
 
+/** Slack's clock and ours may differ by this much. */
+const CLOCK_SKEW_MS = 60_000;
+
+const slackTime = (ms: number): string => (ms / 1000).toFixed(6);
+
 /**
- * The ts of the message carrying `claim`, from up to PAGES pages of what was posted since a
- * minute before the claim (`read` asks Slack for one page, given the window and a cursor).
+ * The ts of the message carrying `claim`, from up to PAGES pages of what was posted from a
+ * minute before the claim until a minute after `settleMs` past it, when a post given up on
+ * has shown up or never will (`read` asks Slack for one page, given the window and a cursor).
+ * Slack pages the history newest first: without the end of the window a retry long after the
+ * claim (a dead letter retried the next day) would page through everything posted since, and
+ * not reach the claimed message in a busy channel.
  */
 async function findClaim(
   claim: PostClaim,
+  settleMs: number,
   read: (window: {
     oldest: string;
+    latest: string;
     include_all_metadata: true;
     limit: number;
     cursor?: string;
@@ -76,7 +87,8 @@ async function findClaim(
   let cursor: string | undefined;
   for (let page = 0; page < PAGES; page++) {
     const answer = await read({
-      oldest: ((claim.at - 60_000) / 1000).toFixed(6),
+      oldest: slackTime(claim.at - CLOCK_SKEW_MS),
+      latest: slackTime(claim.at + settleMs + CLOCK_SKEW_MS),
       include_all_metadata: true,
       limit: 200,
       ...(cursor ? { cursor } : {}),
@@ -95,8 +107,11 @@ export function findClaimedReply(
   channel: string,
   threadTs: string,
   claim: PostClaim,
+  settleMs: number,
 ): Promise<string | null> {
-  return findClaim(claim, (window) => client.conversations.replies({ channel, ts: threadTs, ...window }));
+  return findClaim(claim, settleMs, (window) =>
+    client.conversations.replies({ channel, ts: threadTs, ...window }),
+  );
 }
 
 /**
@@ -107,7 +122,10 @@ export async function findClaimedMessage(
   client: WebClient,
   channel: string,
   claim: PostClaim,
+  settleMs: number,
 ): Promise<{ ts: string; channelId: string } | null> {
-  const ts = await findClaim(claim, (window) => client.conversations.history({ channel, ...window }));
+  const ts = await findClaim(claim, settleMs, (window) =>
+    client.conversations.history({ channel, ...window }),
+  );
   return ts === null ? null : { ts, channelId: channel };
 }

@@ -266,7 +266,7 @@ export function createSlackChannel(deps: SlackChannelDeps): DeliveryChannel {
     if (!stored) return { adopted: null, claimRevision: null };
     const claim = stored.value;
     const found = await findClaimed(delivery, "conversations.history", "message", claim, () =>
-      findClaimedMessage(client, slackChannel, claim),
+      findClaimedMessage(client, slackChannel, claim, settleMs),
     );
     if (!found) return { adopted: null, claimRevision: stored.revision };
     delivery.log.info({ ts: found.ts }, "adopted the message an interrupted attempt posted");
@@ -322,7 +322,7 @@ export function createSlackChannel(deps: SlackChannelDeps): DeliveryChannel {
     const earlier = stored?.value;
     const adopted = earlier
       ? await findClaimed(delivery, "conversations.replies", "thread reply", earlier, () =>
-          findClaimedReply(client, channelId, ts, earlier),
+          findClaimedReply(client, channelId, ts, earlier, settleMs),
         )
       : null;
     let posted: { ts: string; hash: string } | null;

@@ -27,6 +27,7 @@ const TESTS = [
   "uninvited",
   "archived",
   "busy",
+  "kicked",
 ] as const;
 type Test = (typeof TESTS)[number];
 const channelOf = (test: Test) => slackChannelOf(test);
@@ -394,5 +395,33 @@ describe("Slack deliveries when Slack misbehaves", () => {
     );
     assert.equal(posts.length, 1, "the message is not posted again");
     assert.equal(sent.method, "chat.update", "the message Slack carried out is adopted and updated");
+  });
+  it("dead letters of a run whose message was deleted, retried together, post one new message", async () => {
+    const channel = channelOf("kicked");
+    await publish(runEvent("kicked", 1, "failure"));
+    const first = await eventually(() => accepted(channel, "chat.postMessage")[0], "the post");
+    // someone deletes the message and removes the bot: the run's later events are dead letters
+    slack.deleteMessage(channel, first.ts ?? "");
+    slack.failChannel(channel, "not_in_channel");
+    const deadFor = async () => (await letters.list()).filter((row) => row.target === channel);
+    for (const i of [1, 2, 3, 4, 5, 6]) {
+      await publish(runEvent("kicked", 1, "failure", { job: { id: `k${i}`, name: `job ${i}` } }));
+      await eventually(async () => (await deadFor()).length >= i || undefined, `dead letter ${i}`);
+    }
+    // the bot is invited again; the operator retries them all
+    slack.failChannel(channel, null);
+    await letters.retryAll();
+    await eventually(async () => (await deadFor()).length === 0 || undefined, "no dead letters left");
+    await sleep(1500);
+    const messages = accepted(channel, "chat.postMessage").filter(
+      (call) => call.args.thread_ts === undefined,
+    );
+    assert.equal(messages.length, 2, "the deleted message and one in its place");
+    const replies = accepted(channel, "chat.postMessage").filter((call) => call.args.thread_ts !== undefined);
+    assert.deepEqual(
+      replies.map((call) => call.args.thread_ts),
+      [messages[1]?.ts],
+      "one failure reply, under the new message",
+    );
   });
 });

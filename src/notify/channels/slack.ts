@@ -177,14 +177,25 @@ export function createSlackChannel(deps: SlackChannelDeps): DeliveryChannel {
     });
 
   /**
+   * Two deliveries of one message can run at once (dead letters retried together, or one
+   * beside a new event's job): the one that finds the other got there first (posting, or
+   * replacing a gone message) waits a moment, without spending an attempt, and then carries
+   * on from what the other one did.
+   */
+  const waitForOtherDelivery = async (delivery: Delivery, doing: string): Promise<never> => {
+    delivery.log.info({ doing }, "another delivery of this message got there first; waiting for it");
+    await delivery.job.moveToDelayed(Date.now() + config.notify.slack.minInterval, delivery.token);
+    throw new DelayedError();
+  };
+
+  /**
    * Posts with a claim written to KV first and carried as the message's metadata, so a try
    * that dies or loses Slack's answer can find what it posted (slack-claim.ts). An error
    * Slack answered means nothing was posted: the claim goes.
    *
    * The claim is written only over the one this delivery looked at (`seen`, its revision, or
-   * null for none): two deliveries of one message can run at once (dead letters retried
-   * together, or beside a new event's job), and the one that finds it claimed since waits and
-   * then updates what the other posted, instead of posting a second message.
+   * null for none): a delivery that finds it claimed since waits for the other one and then
+   * updates what that one posted, instead of posting a second message.
    */
   const postClaimed = async <T>(
     delivery: Delivery,
@@ -201,13 +212,8 @@ export function createSlackChannel(deps: SlackChannelDeps): DeliveryChannel {
       if (seen === null) await kv.create(claimKey, JSON.stringify(claim));
       else await kv.update(claimKey, JSON.stringify(claim), seen);
     } catch (error) {
-      if (!isConflict(error)) throw error;
-      delivery.log.info(
-        { call: what },
-        "another delivery of this message is posting it; waiting for that one",
-      );
-      await delivery.job.moveToDelayed(Date.now() + config.notify.slack.minInterval, delivery.token);
-      throw new DelayedError();
+      if (isConflict(error)) return waitForOtherDelivery(delivery, what);
+      throw error;
     }
     return call(delivery.log, what, async () => {
       try {
@@ -435,14 +441,23 @@ export function createSlackChannel(deps: SlackChannelDeps): DeliveryChannel {
       } else {
         // someone deleted the message (or it can no longer be edited): the run's news would
         // otherwise be dead-lettered with every later event, so it gets a new message; the
-        // saved one goes first, so a retry after a crash adopts the new post by its claim
+        // saved one goes first, so a retry after a crash adopts the new post by its claim.
+        // Only one delivery replaces it: another of this message running at once (dead letters
+        // retried together) may have done so since this one read it
+        const saved = await readJson<SlackMessageState>(kv, messageKey);
+        if (saved?.value.ts !== ts) return waitForOtherDelivery(delivery, "replacing the gone message");
+        try {
+          await kv.delete(messageKey, { previousSeq: saved.revision });
+        } catch (error) {
+          if (isConflict(error)) return waitForOtherDelivery(delivery, "replacing the gone message");
+          throw error;
+        }
         jobLog.warn({ ts }, "the run's Slack message is gone; posting a new one");
         // its thread reply went with it: the new message's reply must not wait for that one's
         // claim as if it might still be on its way to Slack
         await kv.delete(slackReplyClaimKvKey(slackChannel, entityKey, view.attempt));
         refusal = state.threadRefused ?? null;
         claimRevision = (await readJson<PostClaim>(kv, claimKey))?.revision ?? null;
-        await kv.delete(messageKey);
         state = null;
       }
     }

@@ -1,4 +1,5 @@
 import type { JetStreamClient } from "@nats-io/jetstream";
+import { headers } from "@nats-io/nats-core";
 import type { BuildEvent } from "../events/schema.ts";
 import type { Logger } from "../observability/logger.ts";
 import type { Metrics } from "../observability/metrics.ts";
@@ -24,6 +25,14 @@ export class EventTooLargeError extends Error {
     this.name = "EventTooLargeError";
   }
 }
+
+/**
+ * The CloudEvents NATS binding reads a message that has headers but no CloudEvents content type
+ * as binary mode (attributes in `ce-` headers), and a conforming consumer, such as the
+ * CloudEvents SDKs, then finds no event in ours. This header says the body is the whole event.
+ * https://github.com/cloudevents/spec/blob/main/cloudevents/bindings/nats-protocol-binding.md#3-nats-message-mapping
+ */
+export const STRUCTURED_CONTENT_TYPE = "application/cloudevents+json; charset=utf-8";
 
 /** NATS's default max_payload, for before the first connection says otherwise. */
 export const DEFAULT_MAX_PAYLOAD = 1024 * 1024;
@@ -71,7 +80,10 @@ export class EventPublisher {
   async publishOne(event: BuildEvent, payload = JSON.stringify(event)): Promise<boolean> {
     const started = performance.now();
     try {
+      const messageHeaders = headers();
+      messageHeaders.set("Content-Type", STRUCTURED_CONTENT_TYPE);
       const ack = await this.#options.js.publish(event.type, payload, {
+        headers: messageHeaders,
         msgID: event.id,
         timeout: this.#options.timeoutMs,
         retries: 0,

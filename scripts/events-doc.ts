@@ -59,7 +59,8 @@ const FIELD_NOTES: Readonly<Record<string, string>> = {
   "data.commit.author": "the commit's author; null when unknown",
   "data.actor": "who triggered the run; null when unknown",
   "data.createdAt": "when the provider created the entity",
-  "data.startedAt": "when it started running; null while queued",
+  "data.startedAt":
+    "when it started running; GitLab leaves it null while queued, GitHub names one for a queued job, check run or workflow run too (when it was queued, or its attempt began): tell whether it runs from `phase`",
   "data.finishedAt": "when it finished; null unless phase is `finished`",
   "data.durationMs": "run time in milliseconds, when the provider reports it",
 };

@@ -244,3 +244,22 @@ describe("the JSON Schema", () => {
     assert.throws(() => validate({ type: "array", items: {} }, []), /items/);
   });
 });
+
+describe("the field reference in events.md, against every fixture event", () => {
+  const doc = readFileSync(join(ROOT, EVENTS_DOC_PATH), "utf8");
+  /** the Meaning cell of a field's row in a generated field table */
+  const meaning = (field: string): string => {
+    const row = doc.split("\n").find((line) => line.startsWith(`| \`${field}\` `));
+    assert.ok(row, `no row for ${field}`);
+    return row.split("|").at(-2)!.trim();
+  };
+
+  it("says which queued events carry a startedAt (GitHub names one before a job or run starts)", () => {
+    const queued = events.filter(
+      ({ event }) => event.data.phase === "queued" && event.data.startedAt !== null,
+    );
+    assert.ok(queued.length >= 5, `only ${queued.length} queued events with a startedAt`);
+    assert.deepEqual(new Set(queued.map(({ event }) => event.data.provider)), new Set(["github"]));
+    assert.match(meaning("data.startedAt"), /GitHub names one for a queued/);
+  });
+});

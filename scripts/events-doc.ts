@@ -1,7 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { format, resolveConfig } from "prettier";
-import { parseBuildEvent } from "../src/events/build-event.ts";
+import { UNKNOWN_TIME, parseBuildEvent } from "../src/events/build-event.ts";
 import { buildEventJsonSchema, type JsonSchemaDocument } from "../src/events/json-schema.ts";
 import type { BuildEvent, Status } from "../src/events/schema.ts";
 import {
@@ -33,6 +33,7 @@ const FIELD_NOTES: Readonly<Record<string, string>> = {
   specversion: "CloudEvents version",
   id: "deterministic content hash, 40 hex digits; also the `Nats-Msg-Id` (see The id rule)",
   source: "the repository's web URL, or `<provider>:<fullName>` when the provider sent none",
+  time: `when the state occurred (the provider's update time); \`${UNKNOWN_TIME}\` when the payload names none`,
   datacontenttype: "always JSON",
   dataschema: "`urn:buildcast:schema:build-event:v1`, the `$id` of the JSON Schema",
   data: "the normalized build state, below",

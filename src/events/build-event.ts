@@ -2,6 +2,12 @@ import { eventId, runKey } from "./ids.ts";
 import { DATA_SCHEMA_URI, buildEventSchema, type BuildEvent, type BuildEventData } from "./schema.ts";
 import { eventType } from "./subjects.ts";
 
+/**
+ * `time` of a state whose payload names no time at all (a pending job's hook from GitLab 8):
+ * CloudEvents would have it left out, but v1 requires it, and a pure normalizer has no clock.
+ */
+export const UNKNOWN_TIME = "1970-01-01T00:00:00Z";
+
 /** Wraps normalized data in its CloudEvents envelope. Pure: the time is the provider's. */
 export function toBuildEvent(data: BuildEventData, deliveryId: string | null): BuildEvent {
   return {
@@ -10,7 +16,7 @@ export function toBuildEvent(data: BuildEventData, deliveryId: string | null): B
     source: data.repository.url ?? `${data.provider}:${data.repository.fullName}`,
     type: eventType(data.kind, data.phase),
     subject: runKey(data),
-    time: data.updatedAt ?? data.finishedAt ?? data.startedAt ?? data.createdAt ?? "1970-01-01T00:00:00Z",
+    time: data.updatedAt ?? data.finishedAt ?? data.startedAt ?? data.createdAt ?? UNKNOWN_TIME,
     datacontenttype: "application/json",
     dataschema: DATA_SCHEMA_URI,
     provider: data.provider,

@@ -262,4 +262,14 @@ describe("the field reference in events.md, against every fixture event", () => 
     assert.deepEqual(new Set(queued.map(({ event }) => event.data.provider)), new Set(["github"]));
     assert.match(meaning("data.startedAt"), /GitHub names one for a queued/);
   });
+
+  it("names the time an event carries when its payload names none", () => {
+    const timeless = events.filter(({ event }) =>
+      [event.data.updatedAt, event.data.finishedAt, event.data.startedAt, event.data.createdAt].every(
+        (time) => time === null,
+      ),
+    );
+    assert.ok(timeless.length > 0, "no fixture without times");
+    for (const { event } of timeless) assert.match(meaning("time"), new RegExp(`\`${event.time}\``));
+  });
 });

@@ -82,4 +82,61 @@ describe("the build event stream, as a third-party consumer reads it", () => {
       assert.equal(msg.headers?.get("Nats-Msg-Id"), event.id);
     }
   });
+
+  // docs/events.md, "Consuming the stream": what `nats consumer add BUILD_EVENTS my-dashboard
+  // --pull --deliver all --ack explicit --filter 'build.pipeline.finished.v1' --defaults` creates,
+  // then `nats consumer next BUILD_EVENTS my-dashboard --count 10` (the nats CLI is not installed)
+  test("the docs' nats CLI consumer gets every finished pipeline from the start", async () => {
+    await ingress.bus.jsm.consumers.add("BUILD_EVENTS", {
+      durable_name: "my-dashboard",
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.All,
+      filter_subject: "build.pipeline.finished.v1",
+    });
+    const messages = await fetchAll(ingress, "my-dashboard", 10);
+    const events = messages.map((msg) => parseBuildEvent(msg.json()));
+    assert.deepEqual(
+      events.map((event) => `${event.data.provider} ${event.type} ${event.data.status}`),
+      ["github build.pipeline.finished.v1 success", "gitlab build.pipeline.finished.v1 canceled"],
+    );
+  });
+
+  test("the docs' Node consumer (build.*.finished.v1, consume, json, ack) reads every outcome", async () => {
+    await ingress.bus.jsm.consumers.add("BUILD_EVENTS", {
+      durable_name: "my-node-dashboard",
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.All,
+      filter_subject: "build.*.finished.v1",
+    });
+    const consumer = await jetstream(ingress.bus.nc).consumers.get("BUILD_EVENTS", "my-node-dashboard");
+    const seen: string[] = [];
+    const messages = await consumer.consume();
+    for await (const msg of messages) {
+      const event = msg.json<{
+        id: string;
+        subject: string;
+        data: { status: string; run: { name: string } };
+      }>();
+      seen.push(`${event.subject} ${event.data.run.name} ${event.data.status}`);
+      msg.ack();
+      if (seen.length === 7) break;
+    }
+    assert.equal(seen.length, 7);
+    assert.equal(seen.filter((line) => line.startsWith("gitlab/105/53479 pipeline ")).length, 6);
+  });
+
+  test("`nats sub 'build.>'` sees an event as it is published", async () => {
+    const subscription = ingress.bus.nc.subscribe("build.>", { max: 1 });
+    await ingress.bus.nc.flush();
+    const result = await postGithub(
+      ingress.url,
+      "workflow_job",
+      readFixture("github/workflow_job.completed.1.json"),
+    );
+    assert.equal(result.status, 202);
+    for await (const msg of subscription) {
+      assert.equal(msg.headers?.get("Content-Type"), "application/cloudevents+json; charset=utf-8");
+      assert.equal(parseBuildEvent(msg.json()).type, msg.subject);
+    }
+  });
 });

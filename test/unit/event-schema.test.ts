@@ -272,4 +272,30 @@ describe("the field reference in events.md, against every fixture event", () => 
     assert.ok(timeless.length > 0, "no fixture without times");
     for (const { event } of timeless) assert.match(meaning("time"), new RegExp(`\`${event.time}\``));
   });
+
+  it("suggests only filters that a v2 published side by side (see Versioning) does not reach", () => {
+    /** NATS subject matching: `*` is one token, `>` the rest */
+    const matches = (filter: string, subject: string): boolean => {
+      const [wanted, tokens] = [filter.split("."), subject.split(".")];
+      return (
+        wanted.every((token, index) =>
+          token === ">" ? index < tokens.length : token === "*" || token === tokens[index],
+        ) &&
+        (wanted.at(-1) === ">" || wanted.length === tokens.length)
+      );
+    };
+    const paragraph = doc.slice(
+      doc.indexOf("Useful filters:"),
+      doc.indexOf("\n\n", doc.indexOf("Useful filters:")),
+    );
+    const filters = [...paragraph.matchAll(/`(build\.[^`]*)`/g)].map((match) => match[1]!);
+    assert.ok(filters.length >= 3, paragraph);
+    for (const filter of filters) {
+      assert.ok(
+        matches(filter, "build.pipeline.finished.v1") || matches(filter, "build.job.started.v1"),
+        filter,
+      );
+      assert.ok(!matches(filter, "build.pipeline.finished.v2"), `${filter} would deliver v2 events`);
+    }
+  });
 });

@@ -20,6 +20,7 @@ import {
   GITHUB_STATUS_TABLE,
   normalizeGithub,
 } from "../../src/normalize/github.ts";
+import { checksOutcome } from "../../src/normalize/github/status-tables.ts";
 import { GITLAB_STATUS_TABLE, normalizeGitlab } from "../../src/normalize/gitlab.ts";
 import type { NormalizeResult } from "../../src/normalize/types.ts";
 
@@ -297,5 +298,18 @@ describe("the field reference in events.md, against every fixture event", () => 
       );
       assert.ok(!matches(filter, "build.pipeline.finished.v2"), `${filter} would deliver v2 events`);
     }
+  });
+
+  it("says what a GitHub status or conclusion in no table becomes, as the normalizer does", () => {
+    const prose = doc
+      .slice(doc.indexOf("<!-- END generated:github-deployment-state -->"), doc.indexOf("### GitLab"))
+      .replaceAll(/\s+/g, " ");
+    assert.deepEqual(checksOutcome("brand_new", null), { phase: "started", status: "unknown" });
+    assert.match(prose, /in none of these tables maps to phase `started`, status `unknown`/);
+    // GitHub added startup_failure and stale after the fact: a new conclusion still ends the run
+    assert.deepEqual(checksOutcome("completed", "brand_new"), { phase: "finished", status: "unknown" });
+    assert.match(prose, /`conclusion` is in none of them is `finished`, status `unknown`/);
+    assert.deepEqual(checksOutcome("brand_new", "success"), { phase: "finished", status: "success" });
+    assert.match(prose, /left empty or unknown next to a conclusion/);
   });
 });

@@ -14,11 +14,15 @@ export type JsonSchemaDocument = Record<string, unknown>;
 function typeMatchesData(): JsonSchemaDocument[] {
   return KINDS.flatMap((kind) =>
     PHASES.map((phase) => ({
+      // every "properties" says its type: Ajv's strict mode refuses a schema where one does not
       if: {
-        properties: { data: { properties: { kind: { const: kind }, phase: { const: phase } } } },
+        type: "object",
+        properties: {
+          data: { type: "object", properties: { kind: { const: kind }, phase: { const: phase } } },
+        },
         required: ["data"],
       },
-      then: { properties: { type: { const: eventType(kind, phase) } } },
+      then: { type: "object", properties: { type: { const: eventType(kind, phase) } } },
     })),
   );
 }

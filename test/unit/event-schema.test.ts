@@ -241,6 +241,26 @@ describe("the JSON Schema", () => {
     });
   }
 
+  it("names the type of every subschema with properties, as Ajv's strict mode requires", () => {
+    // Ajv, the usual JSON Schema validator in JavaScript, refuses such a schema in strict mode
+    // ("strict mode: missing type "object" for keyword "properties"") and warns by default
+    const untyped: string[] = [];
+    const walk = (node: unknown, path: string): void => {
+      if (Array.isArray(node)) node.forEach((item, index) => walk(item, `${path}/${index}`));
+      if (typeof node !== "object" || node === null || Array.isArray(node)) return;
+      const object = node as Schema;
+      if ("properties" in object && object["type"] !== "object") untyped.push(path);
+      for (const [key, child] of Object.entries(object)) {
+        if (key === "properties") {
+          for (const [name, property] of Object.entries(child as Schema))
+            walk(property, `${path}/properties/${name}`);
+        } else walk(child, `${path}/${key}`);
+      }
+    };
+    walk(schema, "#");
+    assert.deepEqual(untyped, []);
+  });
+
   it("the checker refuses keywords it does not implement", () => {
     assert.throws(() => validate({ type: "array", items: {} }, []), /items/);
   });

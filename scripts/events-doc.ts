@@ -32,7 +32,8 @@ const EXAMPLE_DELIVERY = "2d8e6a4c-5b1f-4c7e-9a40-3f0c2b7d9e15";
 const FIELD_NOTES: Readonly<Record<string, string>> = {
   specversion: "CloudEvents version",
   id: "deterministic content hash, 40 hex digits; also the `Nats-Msg-Id` (see The id rule)",
-  source: "the repository's web URL, or `<provider>:<fullName>` when the provider sent none",
+  source:
+    "the repository's web URL, or `<provider>:<fullName>` (percent-encoded where a URI needs it: `gitlab:Acme%20Corp/app`) when the provider sent none",
   time: `when the state occurred (the provider's update time); \`${UNKNOWN_TIME}\` when the payload names none`,
   datacontenttype: "always JSON",
   dataschema: "`urn:buildcast:schema:build-event:v1`, the `$id` of the JSON Schema",

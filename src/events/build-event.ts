@@ -8,12 +8,28 @@ import { eventType } from "./subjects.ts";
  */
 export const UNKNOWN_TIME = "1970-01-01T00:00:00Z";
 
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+
+/**
+ * `source` when the provider sent no web URL: `<provider>:<fullName>`, each path segment
+ * percent-encoded, since CloudEvents requires a URI-reference and a GitLab project known only
+ * by its display name ("Acme Corp / Mobile App") has spaces. Usual paths are left as they are.
+ */
+function fallbackSource(data: BuildEventData): string {
+  const path = data.repository.fullName
+    .replace(LONE_SURROGATE, "\uFFFD")
+    .split("/")
+    .map(encodeURIComponent)
+    .join("/");
+  return `${data.provider}:${path}`;
+}
+
 /** Wraps normalized data in its CloudEvents envelope. Pure: the time is the provider's. */
 export function toBuildEvent(data: BuildEventData, deliveryId: string | null): BuildEvent {
   return {
     specversion: "1.0",
     id: eventId(data),
-    source: data.repository.url ?? `${data.provider}:${data.repository.fullName}`,
+    source: data.repository.url ?? fallbackSource(data),
     type: eventType(data.kind, data.phase),
     subject: runKey(data),
     time: data.updatedAt ?? data.finishedAt ?? data.startedAt ?? data.createdAt ?? UNKNOWN_TIME,

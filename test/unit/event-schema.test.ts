@@ -333,3 +333,36 @@ describe("the field reference in events.md, against every fixture event", () => 
     assert.match(prose, /left empty or unknown next to a conclusion/);
   });
 });
+
+describe("CloudEvents attributes", () => {
+  // RFC 3986 URI-reference: its characters, and a scheme that starts with a letter when there is one
+  const URI_REFERENCE = /^(?:[A-Za-z][A-Za-z0-9+.-]*:)?[A-Za-z0-9\-._~!$&'()*+,;=:@/?#[\]%]*$/;
+  /** a Build Hook from GitLab 8 that names its project only by its display name */
+  const nameOnlyJob = (projectName: string): BuildEvent => {
+    const payload = JSON.parse(
+      readFileSync(join(FIXTURES, "gitlab/job.dxvcs2git-real.1.json"), "utf8"),
+    ) as Record<string, unknown>;
+    payload["project_name"] = projectName;
+    payload["repository"] = { name: "app" };
+    const result = normalizeGitlab({ event: "Build Hook", deliveryId: null, payload });
+    assert.ok(result.handled);
+    return result.events[0]!;
+  };
+
+  it("source is a URI-reference for every fixture event", () => {
+    for (const { file, event } of events) assert.match(event.source, URI_REFERENCE, file);
+  });
+
+  it("source is a URI-reference for a project with no web URL whose name has spaces", () => {
+    const event = nameOnlyJob("Acme Corp / Mobile App");
+    assert.equal(event.data.repository.url, null);
+    assert.equal(event.data.repository.fullName, "Acme Corp/Mobile App");
+    assert.match(event.source, URI_REFERENCE);
+    assert.equal(event.source, "gitlab:Acme%20Corp/Mobile%20App");
+    assert.equal(decodeURIComponent(event.source), "gitlab:Acme Corp/Mobile App");
+  });
+
+  it("a name with a lone surrogate still gives a source", () => {
+    assert.match(nameOnlyJob("Acme / app\ud800").source, URI_REFERENCE);
+  });
+});

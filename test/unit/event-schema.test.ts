@@ -21,6 +21,7 @@ import {
   normalizeGithub,
 } from "../../src/normalize/github.ts";
 import { checksOutcome } from "../../src/normalize/github/status-tables.ts";
+import { STATUS_CONSUMER } from "../../src/status/index.ts";
 import { GITLAB_STATUS_TABLE, normalizeGitlab } from "../../src/normalize/gitlab.ts";
 import type { NormalizeResult } from "../../src/normalize/types.ts";
 
@@ -331,6 +332,15 @@ describe("the field reference in events.md, against every fixture event", () => 
     assert.match(prose, /`conclusion` is in none of them is `finished`, status `unknown`/);
     assert.deepEqual(checksOutcome("brand_new", "success"), { phase: "finished", status: "success" });
     assert.match(prose, /left empty or unknown next to a conclusion/);
+  });
+
+  it("names every durable consumer of buildcast's own, which a reader must not take or reuse", () => {
+    const paragraph = doc.slice(
+      doc.indexOf("Create your own durable consumer"),
+      doc.indexOf("With the [nats CLI]"),
+    );
+    assert.match(paragraph, new RegExp(`\`${STATUS_CONSUMER}\``));
+    assert.match(paragraph, /`notify-<channel>`/);
   });
 });
 

@@ -90,6 +90,9 @@ export async function ensureDurableConsumer(jsm: JetStreamManager, options: Dura
   };
   const update = async (): Promise<void> => {
     await jsm.consumers.update(options.stream, options.durable, {
+      // nats-server 2.9 takes an add of an existing durable with another filter as an update:
+      // a reader who reused our name would otherwise have narrowed what we see for good
+      filter_subject: settings.filter_subject,
       max_deliver: settings.max_deliver,
       ack_wait: settings.ack_wait,
       max_ack_pending: settings.max_ack_pending,

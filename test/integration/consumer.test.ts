@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
+import { AckPolicy, DeliverPolicy } from "@nats-io/jetstream";
 import { connectBus, type Bus } from "../../src/bus/connect.ts";
 import { DependencyUnavailableError, startConsumer } from "../../src/bus/consume.ts";
 import { ensureDurableConsumer, ensureStreams } from "../../src/bus/stream.ts";
@@ -200,5 +201,24 @@ describe("the durable consumer loop on real NATS", () => {
     } finally {
       await other.close();
     }
+  });
+
+  test("a consumer whose filter someone changed gets its own back when buildcast starts", async () => {
+    const options = { stream: stream.name, durable: "refiltered", maxDeliver: 5, ackWaitMs: 30_000 };
+    await ensureDurableConsumer(bus.jsm, options);
+    // what docs/events.md's consumer snippet does when a reader reuses the name: nats-server
+    // 2.9 takes it as an update of the existing consumer, not as an error
+    await bus.jsm.consumers.add(stream.name, {
+      durable_name: "refiltered",
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.All,
+      filter_subject: "build.*.finished.v1",
+    });
+    assert.equal(
+      (await bus.jsm.consumers.info(stream.name, "refiltered")).config.filter_subject,
+      "build.*.finished.v1",
+    );
+    await ensureDurableConsumer(bus.jsm, options);
+    assert.equal((await bus.jsm.consumers.info(stream.name, "refiltered")).config.filter_subject, "build.>");
   });
 });

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { readFileSync, readdirSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { describe, it } from "node:test";
@@ -341,6 +342,35 @@ describe("the field reference in events.md, against every fixture event", () => 
     );
     assert.match(paragraph, new RegExp(`\`${STATUS_CONSUMER}\``));
     assert.match(paragraph, /`notify-<channel>`/);
+  });
+
+  it("gives the id rule a reader can recompute every fixture event's id from", () => {
+    const rule = doc
+      .slice(doc.indexOf("## The id rule"), doc.indexOf("## The run key"))
+      .replaceAll(/\s+/g, " ");
+    // what the numbered list names, in the encoding and with the fallback the rule states
+    assert.match(rule, /SHA-256 over the UTF-8 of these values, joined with NUL bytes/);
+    assert.match(rule, /the empty string when there is none/);
+    for (const { file, event } of events) {
+      const { data } = event;
+      const entity = {
+        pipeline: `run:${data.run.id}`,
+        job: `job:${data.job?.id}`,
+        deployment: `deployment:${data.deployment?.id}`,
+      }[data.kind];
+      const time = data.updatedAt ?? data.finishedAt ?? data.startedAt ?? data.createdAt ?? "";
+      const values = [
+        data.provider,
+        data.kind,
+        data.repository.id,
+        entity,
+        data.run.attempt,
+        data.phase,
+        data.status,
+      ];
+      const bytes = Buffer.from([...values, data.providerStatus, time].join("\u0000"), "utf8");
+      assert.equal(createHash("sha256").update(bytes).digest("hex").slice(0, 40), event.id, file);
+    }
   });
 });
 

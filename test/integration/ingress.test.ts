@@ -265,6 +265,9 @@ describe("ingress while NATS is down", () => {
       await ingress.publisher.flush();
       assert.equal(await streamMessages(ingress.bus.jsm), 3);
       assert.equal(spoolFiles(spoolDir), 0, "a flushed segment is removed");
+      // republished as published at once: structured-mode CloudEvents by the NATS binding
+      const stored = await ingress.bus.jsm.streams.getMessage("BUILD_EVENTS", { seq: 1 });
+      assert.equal(stored?.header.get("Content-Type"), "application/cloudevents+json; charset=utf-8");
     } finally {
       await ingress.close();
       await nats.dispose();

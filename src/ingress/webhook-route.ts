@@ -73,6 +73,12 @@ export function createWebhookRoute(
   deps: WebhookRouteDeps,
 ): (provider: Provider, req: IncomingMessage, res: ServerResponse) => void {
   const { config, metrics } = deps;
+  // BuildcastWebhooksUnavailable pages on rate() of rejected_503, which cannot see the step a
+  // series is born with: the lost webhooks of a short outage would page nobody
+  for (const provider of ["github", "gitlab"] as const) {
+    for (const event of [...COUNTED_EVENTS[provider], "other"])
+      metrics.webhooks.inc({ provider, event, outcome: "rejected_503" }, 0);
+  }
   const limit = rateLimiter(config.server.webhookRateLimit, deps.clientAddress);
   const budget = bodyBudget(config.server.bodyMemory);
   const reply = (

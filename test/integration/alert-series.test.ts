@@ -7,7 +7,7 @@ import { eventually } from "../helpers/poll.ts";
 import { startNats } from "../helpers/servers.ts";
 import { startSlackServer } from "../helpers/slack-server.ts";
 import { workflowRun } from "../helpers/synthetic-webhooks.ts";
-import { GITLAB_TOKEN, postGithub } from "../helpers/webhooks.ts";
+import { GITLAB_TOKEN, postGithub, postGitlab, readFixture } from "../helpers/webhooks.ts";
 
 const sample = async (url: string, series: string): Promise<number | undefined> => {
   const text = await (await fetch(`${url}/metrics`)).text();
@@ -99,8 +99,60 @@ test("a 503 busy is counted apart from the 503 of an unavailable JetStream", asy
         ingress.url,
         'buildcast_webhooks_total{provider="gitlab",event="Pipeline Hook",outcome="rejected_503"}',
       ),
-      undefined,
+      0,
       "not the series BuildcastWebhooksUnavailable pages on",
+    );
+  } finally {
+    await ingress.close();
+    await nats.dispose();
+  }
+});
+
+/**
+ * BuildcastWebhooksUnavailable pages on `rate(…{outcome="rejected_503"}[5m]) > 0`: each such
+ * webhook is lost (providers do not retry), and rate() cannot see the step a series is born
+ * with. A short NATS outage with the spool off answers a few webhooks 503 within one scrape:
+ * unless the series already stood at 0, the page never came. Every series it can be counted
+ * in (provider and event) exists at 0 on a replica that takes webhooks.
+ */
+test("the series BuildcastWebhooksUnavailable reads exist at 0 before the first 503, then count it", async () => {
+  const nats = await startNats();
+  const ingress = await startIngress(nats, null);
+  try {
+    for (const [provider, event] of [
+      ["github", "workflow_run"],
+      ["github", "workflow_job"],
+      ["github", "check_run"],
+      ["github", "status"],
+      ["github", "other"],
+      ["gitlab", "Pipeline Hook"],
+      ["gitlab", "Job Hook"],
+      ["gitlab", "Deployment Hook"],
+      ["gitlab", "other"],
+    ]) {
+      const series = `buildcast_webhooks_total{provider="${provider}",event="${event}",outcome="rejected_503"}`;
+      assert.equal(await sample(ingress.url, series), 0, series);
+    }
+
+    await nats.stop(); // no spool: JetStream away means 503 unavailable
+    await eventually(async () => !ingress.bus.connected(), "the gateway sees NATS gone", 10_000);
+    const run = readFixture("github/workflow_run.completed.2.json");
+    assert.equal((await postGithub(ingress.url, "workflow_run", run)).status, 503);
+    const pipeline = readFixture("gitlab/pipeline.doc.1.json");
+    assert.equal((await postGitlab(ingress.url, "Pipeline Hook", pipeline)).status, 503);
+    assert.equal(
+      await sample(
+        ingress.url,
+        'buildcast_webhooks_total{provider="github",event="workflow_run",outcome="rejected_503"}',
+      ),
+      1,
+    );
+    assert.equal(
+      await sample(
+        ingress.url,
+        'buildcast_webhooks_total{provider="gitlab",event="Pipeline Hook",outcome="rejected_503"}',
+      ),
+      1,
     );
   } finally {
     await ingress.close();

@@ -265,6 +265,26 @@ describe("replay", () => {
     assert.match(bad.stderr, /neither a duration/);
   });
 
+  test("a NATS without the stream: the message names the stream and the server, and what to check", async () => {
+    const config = writeConfig("other-stream.yaml", "nats: { stream: { name: OTHER_EVENTS } }\n");
+    for (const consumers of [[], ["--consumer", "status-store"]]) {
+      const result = await runCli([
+        "replay",
+        "--since",
+        "1h",
+        "--config",
+        config,
+        "--nats",
+        nats.url,
+        "--no-wait",
+        ...consumers,
+      ]);
+      assert.equal(result.code, 1);
+      assert.match(result.stderr, /no stream OTHER_EVENTS at nats:\/\/127\.0\.0\.1:\d+/);
+      assert.match(result.stderr, /nats\.stream\.name/);
+    }
+  });
+
   test("no NATS at the URL: the message names the server (without its password) and how to point elsewhere", async () => {
     const url = `nats://buildcast:hunter2@127.0.0.1:${await freePort()}`;
     const result = await runCli(["replay", "--since", "1h", "--no-wait"], { NATS_URL: url });

@@ -1,3 +1,4 @@
+import { JetStreamApiCodes, JetStreamApiError, type JetStreamManager } from "@nats-io/jetstream";
 import cliProgress, { Presets, SingleBar, type Options } from "cli-progress";
 import type { Command } from "commander";
 import { connectBus, redactUrl } from "../../bus/connect.ts";
@@ -88,6 +89,20 @@ function describeStart(replayed: ReplayedConsumer, since: Date): string {
   return `from stream sequence ${start.sequence} (an unacked message older than ${since.toISOString()})`;
 }
 
+/** nats.js says only "stream not found": not which stream, on which server, nor what to check. */
+async function assertStream(jsm: JetStreamManager, stream: string, url: string): Promise<void> {
+  try {
+    await jsm.streams.info(stream);
+  } catch (error) {
+    if (!(error instanceof JetStreamApiError && error.code === JetStreamApiCodes.StreamNotFound)) throw error;
+    throw new Error(
+      `no stream ${stream} at ${url} (a gateway creates it when it starts); check the server ` +
+        "(--nats, NATS_URL or nats.url) and nats.stream.name in --config or $BUILDCAST_CONFIG",
+      { cause: error },
+    );
+  }
+}
+
 async function replay(options: ReplayOptions): Promise<number> {
   const since = new Date(parseSince(options.since, Date.now()));
   const timeoutMs = parseTimeout(options.timeout);
@@ -107,6 +122,7 @@ async function replay(options: ReplayOptions): Promise<number> {
     );
   });
   try {
+    await assertStream(bus.jsm, stream, redactUrl(config.nats.url));
     const names = options.consumer?.length ? options.consumer : await durableConsumers(bus.jsm, stream);
     if (names.length === 0) {
       console.error(`no durable consumers on stream ${stream} at ${redactUrl(config.nats.url)}`);

@@ -9,8 +9,12 @@ export function parseSince(text: string, nowMs: number): number {
   const duration = /^(\d+(?:\.\d+)?)\s*([smhd])$/.exec(trimmed);
   if (duration) return nowMs - Math.round(Number(duration[1]) * (UNITS[duration[2] ?? "s"] ?? 1000));
   // a bare date or a time with a zone only: "2024-05-01T10:00" would silently mean local time
-  const iso = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2}))?$/.exec(trimmed);
+  const iso = /^(\d{4})-(\d{2})-(\d{2})(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2}))?$/.exec(trimmed);
   const ms = iso ? Date.parse(trimmed) : Number.NaN;
+  // Date.parse rolls a day the month lacks over into the next month (02-30 is March 1st)
+  const [, year, month, day] = iso ?? [];
+  if (!Number.isNaN(ms) && Number(day) > new Date(Date.UTC(Number(year), Number(month), 0)).getUTCDate())
+    throw new Error(`--since ${year}-${month}-${day} is not a date: that month has no day ${day}`);
   if (Number.isNaN(ms)) {
     throw new Error(
       `--since "${text}" is neither a duration (90s, 30m, 2h, 7d) nor an ISO time with a zone (2024-05-01T10:00:00Z)`,

@@ -30,6 +30,14 @@ describe("parseSince", () => {
     assert.throws(() => parseSince("2h ago", now), /neither a duration/);
     assert.throws(() => parseSince("2024-05-02T00:00:00Z", now), /in the future/);
   });
+  test("a day the month does not have is refused, not rolled over into the next month", () => {
+    // Date.parse takes 2024-02-30 for March 1st: a replay would skip the two days meant
+    assert.throws(() => parseSince("2024-02-30T10:00:00Z", now), /2024-02-30 is not a date/);
+    assert.throws(() => parseSince("2023-02-29", now), /2023-02-29 is not a date/);
+    assert.throws(() => parseSince("2024-04-31T08:00:00+02:00", now), /2024-04-31 is not a date/);
+    assert.equal(parseSince("2024-02-29T10:00:00Z", now), Date.parse("2024-02-29T10:00:00Z"));
+    assert.equal(parseSince("2024-03-31", now), Date.parse("2024-03-31T00:00:00Z"));
+  });
 });
 
 describe("chooseReplayStart", () => {

@@ -265,6 +265,27 @@ describe("replay", () => {
     assert.match(bad.stderr, /neither a duration/);
   });
 
+  test("a mistyped consumer among several: nothing is recreated, not the ones named before it", async () => {
+    await ensureDurableConsumer(bus.jsm, consumerSettings("status-store"));
+    const before = await bus.jsm.consumers.info(STREAM, "status-store");
+    const result = await runCli([
+      "replay",
+      "--since",
+      "1h",
+      "--consumer",
+      "status-store",
+      "notify-slak",
+      "--nats",
+      nats.url,
+      "--no-wait",
+    ]);
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, /no consumer "notify-slak" on stream BUILD_EVENTS; durable consumers: /);
+    assert.doesNotMatch(result.stdout, /recreated/);
+    const after = await bus.jsm.consumers.info(STREAM, "status-store");
+    assert.equal(after.created, before.created, "status-store was left as it was");
+  });
+
   test("a NATS without the stream: the message names the stream and the server, and what to check", async () => {
     const config = writeConfig("other-stream.yaml", "nats: { stream: { name: OTHER_EVENTS } }\n");
     for (const consumers of [[], ["--consumer", "status-store"]]) {

@@ -123,7 +123,15 @@ async function replay(options: ReplayOptions): Promise<number> {
   });
   try {
     await assertStream(bus.jsm, stream, redactUrl(config.nats.url));
-    const names = options.consumer?.length ? options.consumer : await durableConsumers(bus.jsm, stream);
+    const durables = await durableConsumers(bus.jsm, stream);
+    const names = options.consumer?.length ? options.consumer : durables;
+    // all checked before any is deleted: a mistyped name must not leave the replay half done
+    const unknown = names.filter((name) => !durables.includes(name));
+    if (unknown.length > 0) {
+      throw new Error(
+        `no consumer "${unknown.join('", "')}" on stream ${stream}; durable consumers: ${durables.join(", ") || "(none)"}`,
+      );
+    }
     if (names.length === 0) {
       console.error(`no durable consumers on stream ${stream} at ${redactUrl(config.nats.url)}`);
       return 1;

@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -176,6 +178,37 @@ describe("send", () => {
     const unreachable = await runCli(["send", fixture, "--url", "http://127.0.0.1:9", "--secret", "x"]);
     assert.equal(unreachable.code, 2);
     assert.match(unreachable.stderr, /POST http:\/\/127\.0\.0\.1:9\/webhooks\/github failed/);
+  });
+
+  test("a gateway URL with a user and password: sent as basic auth, as GitHub does, and never printed", async () => {
+    // a proxy in front of the gateway asking for basic auth, like a payload URL https://user:pass@…
+    const seen: Array<string | undefined> = [];
+    const proxy = createServer((req, res) => {
+      seen.push(req.headers.authorization);
+      const allowed =
+        req.headers.authorization === `Basic ${Buffer.from("ops:p@ss word").toString("base64")}`;
+      res.writeHead(allowed ? 202 : 401, { "content-type": "application/json" });
+      res.end(JSON.stringify(allowed ? { accepted: 1 } : { error: "unauthorized" }));
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, "127.0.0.1", resolve));
+    const port = (proxy.address() as AddressInfo).port;
+    try {
+      const fixture = join(FIXTURES, "github/workflow_run.completed.1.json");
+      const result = await runCli(
+        ["send", fixture, "--url", `http://ops:p%40ss%20word@127.0.0.1:${port}`, "--secret", "x"],
+        {},
+      );
+      assert.equal(result.code, 0, result.stderr + result.stdout);
+      assert.equal(seen.length, 1);
+      assert.match(result.stdout, new RegExp(`POST http://127\\.0\\.0\\.1:${port}/webhooks/github .*→ 202`));
+      assert.doesNotMatch(result.stdout + result.stderr, /p%40ss|p@ss/, "the password is not printed");
+
+      const notHttp = await runCli(["send", fixture, "--url", "localhost:3000", "--secret", "x"]);
+      assert.equal(notHttp.code, 1, "a mistyped URL is not an unreachable gateway");
+      assert.match(notHttp.stderr, /--url "localhost:3000" is not an http\(s\) URL/);
+    } finally {
+      await new Promise((resolve) => proxy.close(resolve));
+    }
   });
 });
 

@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { sign } from "@octokit/webhooks-methods";
 import { Option, type Command } from "commander";
+import { redactUrl } from "../../bus/connect.ts";
 import { readSecrets } from "../../config/load.ts";
 import { inferWebhook, type Provider } from "../infer-webhook.ts";
 
@@ -19,6 +20,30 @@ export interface SendRequest {
   readonly body: Buffer;
 }
 
+/**
+ * The gateway's base URL without the user and password it may carry (a proxy asking for basic
+ * auth), which fetch refuses and which must not be printed: they go in an Authorization
+ * header, as GitHub sends them for a payload URL https://user:password@….
+ */
+function gatewayUrl(text: string): { readonly base: string; readonly headers: Record<string, string> } {
+  let url: URL | null = null;
+  try {
+    url = new URL(text);
+  } catch {
+    // reported below
+  }
+  if (url === null || (url.protocol !== "http:" && url.protocol !== "https:"))
+    throw new Error(`--url "${redactUrl(text)}" is not an http(s) URL such as http://localhost:3000`);
+  const headers: Record<string, string> = {};
+  if (url.username !== "" || url.password !== "") {
+    const credentials = `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`;
+    headers.authorization = `Basic ${Buffer.from(credentials).toString("base64")}`;
+    url.username = "";
+    url.password = "";
+  }
+  return { base: url.toString().replace(/\/+$/, ""), headers };
+}
+
 /** The exact request a provider would send; the body stays the file's raw bytes (signatures cover bytes). */
 export async function buildSendRequest(body: Buffer, options: SendOptions): Promise<SendRequest> {
   let payload: unknown;
@@ -34,7 +59,7 @@ export async function buildSendRequest(body: Buffer, options: SendOptions): Prom
   const event = options.event ?? (provider === guess.provider ? guess.event : null);
   if (event === null) throw new Error("cannot tell the event from the fixture; pass --event <name>");
   const secrets = readSecrets(process.env);
-  const base = options.url.replace(/\/+$/, "");
+  const { base, headers: auth } = gatewayUrl(options.url);
   if (provider === "github") {
     const secret = options.secret ?? secrets.githubWebhookSecrets[0];
     if (secret === undefined) throw new Error("no secret: set GITHUB_WEBHOOK_SECRET or pass --secret");
@@ -47,6 +72,7 @@ export async function buildSendRequest(body: Buffer, options: SendOptions): Prom
         "x-github-event": event,
         "x-github-delivery": options.delivery ?? randomUUID(),
         "x-hub-signature-256": await sign(secret, body.toString("utf8")),
+        ...auth,
       },
     };
   }
@@ -61,6 +87,7 @@ export async function buildSendRequest(body: Buffer, options: SendOptions): Prom
       "x-gitlab-event": event,
       "x-gitlab-token": token,
       "x-gitlab-event-uuid": options.delivery ?? randomUUID(),
+      ...auth,
     },
   };
 }
@@ -105,7 +132,11 @@ export function register(program: Command): void {
         "gitlab",
       ]),
     )
-    .option("-u, --url <url>", "the gateway's base URL", "http://localhost:3000")
+    .option(
+      "-u, --url <url>",
+      "the gateway's base URL; a user:password@ in it is sent as basic auth, as GitHub does",
+      "http://localhost:3000",
+    )
     .option(
       "-s, --secret <value>",
       "GitHub secret or GitLab token (default: the first value of GITHUB_WEBHOOK_SECRET / GITLAB_WEBHOOK_TOKEN; prefer the environment, arguments show in ps)",
@@ -113,7 +144,8 @@ export function register(program: Command): void {
     .option("-d, --delivery <id>", "delivery id header (default: a random UUID)")
     .addHelpText(
       "after",
-      "\nExit status: 0 on a 2xx answer, 1 on any other answer, 2 when the gateway cannot be reached.\n" +
+      "\nExit status: 0 on a 2xx answer, 1 on any other answer or a mistake in the command (no secret,\n" +
+        "a fixture that is not JSON, a --url that is not http(s)), 2 when the gateway cannot be reached.\n" +
         "Example: buildcast send test/fixtures/webhooks/github/workflow_run.completed.1.json --event workflow_run",
     )
     .action(async (fixture: string, options: SendOptions) => {

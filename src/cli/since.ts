@@ -7,7 +7,9 @@ const UNITS: Readonly<Record<string, number>> = { s: 1000, m: 60_000, h: 3_600_0
 export function parseSince(text: string, nowMs: number): number {
   const trimmed = text.trim();
   const duration = /^(\d+(?:\.\d+)?)\s*([smhd])$/.exec(trimmed);
-  if (duration) return nowMs - Math.round(Number(duration[1]) * (UNITS[duration[2] ?? "s"] ?? 1000));
+  // no stream holds events from before 1970; a Date far enough before that is not a time at all
+  if (duration)
+    return Math.max(0, nowMs - Math.round(Number(duration[1]) * (UNITS[duration[2] ?? "s"] ?? 1000)));
   // a bare date or a time with a zone only: "2024-05-01T10:00" would silently mean local time
   const iso = /^(\d{4})-(\d{2})-(\d{2})(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2}))?$/.exec(trimmed);
   const ms = iso ? Date.parse(trimmed) : Number.NaN;

@@ -30,6 +30,11 @@ describe("parseSince", () => {
     assert.throws(() => parseSince("2h ago", now), /neither a duration/);
     assert.throws(() => parseSince("2024-05-02T00:00:00Z", now), /in the future/);
   });
+  test("a duration reaching back before 1970 starts at the beginning, rather than at no time at all", () => {
+    // 999999999d used to end the replay with "Invalid time value"
+    assert.equal(parseSince("999999999d", now), 0);
+    assert.equal(new Date(parseSince("100000d", now)).toISOString(), "1970-01-01T00:00:00.000Z");
+  });
   test("a day the month does not have is refused, not rolled over into the next month", () => {
     // Date.parse takes 2024-02-30 for March 1st: a replay would skip the two days meant
     assert.throws(() => parseSince("2024-02-30T10:00:00Z", now), /2024-02-30 is not a date/);

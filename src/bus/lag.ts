@@ -1,12 +1,14 @@
 import type { JetStreamManager } from "@nats-io/jetstream";
 import type { Metrics } from "../observability/metrics.ts";
+import { OWN_CONSUMERS } from "./consumers.ts";
 
 /**
- * Samples, for every durable consumer of the stream, what it has not yet been delivered
- * (lag) and what it holds unacknowledged, into the consumer gauges of /metrics. Every
- * replica samples, whatever its role: when no replica runs a consumer (the `workers` all
- * down), the lag still grows where Prometheus can see it. Ephemeral consumers are left out:
- * their random names would be a new series each time.
+ * Samples, for each of buildcast's durable consumers of the stream, what it has not yet been
+ * delivered (lag) and what it holds unacknowledged, into the consumer gauges of /metrics.
+ * Every replica samples, whatever its role: when no replica runs a consumer (the `workers`
+ * all down), the lag still grows where Prometheus can see it. Other consumers are left out:
+ * a durable another team made on the stream lags on its own schedule, and would page
+ * buildcast's on-call through BuildcastConsumerLag; ephemeral ones have random names.
  */
 export function startLagSampler(options: {
   readonly jsm: JetStreamManager;
@@ -25,7 +27,8 @@ export function startLagSampler(options: {
         // a consumer being deleted and recreated (replay) can answer without its counts
         const { num_pending: pending, num_ack_pending: ackPending } = info as Partial<typeof info>;
         const consumer = info.config.durable_name;
-        if (consumer && typeof pending === "number" && typeof ackPending === "number")
+        if (!consumer || !OWN_CONSUMERS.includes(consumer)) continue;
+        if (typeof pending === "number" && typeof ackPending === "number")
           counts.push({ consumer, pending, ackPending });
       }
       // replaced at once, so a consumer deleted for good stops being reported

@@ -4,6 +4,7 @@ import { DependencyUnavailableError, startConsumer, type RunningConsumer } from 
 import { clearOnReconnect } from "../bus/kv-cache.ts";
 import type { Config, Secrets } from "../config/schema.ts";
 import type { Logger } from "../observability/logger.ts";
+import { notifyConsumer } from "../bus/consumers.ts";
 import { countFromZero, type Metrics } from "../observability/metrics.ts";
 import type { DeliveryChannel } from "./channels/channel.ts";
 import { createEmailChannel } from "./channels/email.ts";
@@ -95,7 +96,7 @@ export function createNotifyService(deps: NotifyDeps): NotifyService {
             js: deps.js,
             jsm: deps.jsm,
             stream: config.nats.stream.name,
-            durable: `notify-${channel.name}`,
+            durable: notifyConsumer(channel.name),
             maxDeliver: config.nats.consumer.maxDeliver,
             ackWaitMs: config.nats.consumer.ackWait,
             // only when the durable is created; an existing one keeps its place

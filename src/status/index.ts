@@ -3,6 +3,7 @@ import { Kvm, type KV } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/nats-core";
 import type { Router } from "express";
 import { startConsumer, type RunningConsumer } from "../bus/consume.ts";
+import { STATUS_CONSUMER } from "../bus/consumers.ts";
 import type { Config, Secrets } from "../config/schema.ts";
 import type { Logger } from "../observability/logger.ts";
 import type { Metrics } from "../observability/metrics.ts";
@@ -14,8 +15,6 @@ import { createSseHub } from "./sse.ts";
 import { applyEventsToStore } from "./store.ts";
 import { startRetention, type RunningRetention } from "./retention.ts";
 import { EMPTY_VIEW, startView, type RunningView, type StatusView } from "./view.ts";
-
-export const STATUS_CONSUMER = "status-store";
 
 /**
  * Run records kept parsed for the next event of the same run (a run's job events come

@@ -6,7 +6,7 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { DeliverPolicy } from "@nats-io/jetstream";
+import { AckPolicy, DeliverPolicy } from "@nats-io/jetstream";
 import { connectBus, type Bus } from "../../src/bus/connect.ts";
 import { startConsumer } from "../../src/bus/consume.ts";
 import { ensureDurableConsumer, ensureStreams } from "../../src/bus/stream.ts";
@@ -296,6 +296,40 @@ describe("replay", () => {
     const bad = await runCli(["replay", "--since", "yesterday", "--nats", nats.url]);
     assert.equal(bad.code, 1);
     assert.match(bad.stderr, /neither a duration/);
+  });
+
+  test("by default only buildcast's consumers are replayed, not a durable another team made on the stream", async () => {
+    // docs/events.md asks readers of the stream for a durable consumer of their own
+    await bus.jsm.consumers.add(STREAM, {
+      durable_name: "their-dashboard",
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.All,
+    });
+    await ackEverything("their-dashboard");
+    await ensureDurableConsumer(bus.jsm, consumerSettings("status-store"));
+    const theirs = await bus.jsm.consumers.info(STREAM, "their-dashboard");
+    const result = await runCli(["replay", "--since", "1h", "--nats", nats.url, "--no-wait"]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /status-store: recreated/);
+    assert.doesNotMatch(result.stdout, /their-dashboard/);
+    const after = await bus.jsm.consumers.info(STREAM, "their-dashboard");
+    assert.equal(after.created, theirs.created, "their consumer was left as it was");
+    assert.equal(after.num_pending, 0, "and is not handed its events again");
+
+    // named on purpose, it is replayed like any other
+    const named = await runCli([
+      "replay",
+      "--since",
+      "1h",
+      "--consumer",
+      "their-dashboard",
+      "--nats",
+      nats.url,
+      "--no-wait",
+    ]);
+    assert.equal(named.code, 0, named.stderr);
+    assert.match(named.stdout, /their-dashboard: recreated/);
+    await bus.jsm.consumers.delete(STREAM, "their-dashboard");
   });
 
   test("a mistyped consumer among several: nothing is recreated, not the ones named before it", async () => {

@@ -2,6 +2,7 @@ import { JetStreamApiCodes, JetStreamApiError, type JetStreamManager } from "@na
 import cliProgress, { Presets, SingleBar, type Options } from "cli-progress";
 import type { Command } from "commander";
 import { connectBus, redactUrl } from "../../bus/connect.ts";
+import { OWN_CONSUMERS } from "../../bus/consumers.ts";
 import { ConfigError, loadConfig } from "../../config/load.ts";
 import { createLogger } from "../../observability/logger.ts";
 import { durableConsumers, remaining, replayConsumer, type ReplayedConsumer } from "../replay-consumer.ts";
@@ -124,7 +125,11 @@ async function replay(options: ReplayOptions): Promise<number> {
   try {
     await assertStream(bus.jsm, stream, redactUrl(config.nats.url));
     const durables = await durableConsumers(bus.jsm, stream);
-    const names = options.consumer?.length ? options.consumer : durables;
+    // by default buildcast's own: a durable another team made on the stream (docs/events.md)
+    // is not re-driven unless named
+    const names = options.consumer?.length
+      ? options.consumer
+      : durables.filter((name) => OWN_CONSUMERS.includes(name));
     // all checked before any is deleted: a mistyped name must not leave the replay half done
     const unknown = names.filter((name) => !durables.includes(name));
     if (unknown.length > 0) {
@@ -133,7 +138,9 @@ async function replay(options: ReplayOptions): Promise<number> {
       );
     }
     if (names.length === 0) {
-      console.error(`no durable consumers on stream ${stream} at ${redactUrl(config.nats.url)}`);
+      console.error(
+        `none of buildcast's consumers (${OWN_CONSUMERS.join(", ")}) on stream ${stream} at ${redactUrl(config.nats.url)}`,
+      );
       return 1;
     }
     const replayed: ReplayedConsumer[] = [];
@@ -174,7 +181,7 @@ export function register(program: Command): void {
     )
     .option(
       "-c, --consumer <name...>",
-      "consumer(s) to replay: status-store, notify-slack, notify-email (default: every durable consumer)",
+      "consumer(s) to replay: status-store, notify-slack, notify-email (default: those of them on the stream)",
     )
     .option("--config <file>", "config file (default: $BUILDCAST_CONFIG), for the NATS URL and stream name")
     .option("--nats <url>", "NATS URL (default: from the config / NATS_URL)")

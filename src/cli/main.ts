@@ -16,6 +16,13 @@ export function buildProgram(): Command {
   return program;
 }
 
+// `buildcast … | head`: a reader that stops early is no failure to report with a stack trace,
+// nor a reason to leave a command half done (a replay between two consumers): the rest of
+// the output is dropped and the command finishes
+process.stdout.on("error", (error: NodeJS.ErrnoException) => {
+  if (error.code !== "EPIPE") throw error;
+});
+
 try {
   await buildProgram().parseAsync(process.argv);
 } catch (error) {

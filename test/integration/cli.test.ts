@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -57,6 +57,19 @@ function writeConfig(name: string, yaml: string): string {
   writeFileSync(file, yaml);
   return file;
 }
+
+test("output piped into a reader that has gone (| head, | true): no stack trace", async () => {
+  const child = spawn(process.execPath, ["--import", "tsx", MAIN, "config", "check"], {
+    env: { ...process.env, ...CLEAN_ENV },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  child.stdout.destroy(); // the reader leaves before a line is written
+  let stderr = "";
+  child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+  const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
+  assert.doesNotMatch(stderr, /EPIPE|Unhandled 'error' event|\n\s+at /);
+  assert.equal(code, 0);
+});
 
 describe("config check", () => {
   test("a valid file: exit 0, the routes it applies, channel switches without secret values", async () => {

@@ -191,6 +191,7 @@ describe("send", () => {
     const unreachable = await runCli(["send", fixture, "--url", "http://127.0.0.1:9", "--secret", "x"]);
     assert.equal(unreachable.code, 2);
     assert.match(unreachable.stderr, /POST http:\/\/127\.0\.0\.1:9\/webhooks\/github failed/);
+    assert.match(unreachable.stderr, /is a gateway listening there\? Point --url at it/);
   });
 
   test("a gateway URL with a user and password: sent as basic auth, as GitHub does, and never printed", async () => {

@@ -104,7 +104,9 @@ async function send(fixture: string, options: SendOptions): Promise<number> {
     });
   } catch (error) {
     const cause = (error as { cause?: { message?: string } }).cause?.message ?? (error as Error).message;
-    console.error(`POST ${request.url} failed: ${cause}`);
+    console.error(
+      `POST ${request.url} failed: ${cause}; is a gateway listening there? Point --url at it (default http://localhost:3000)`,
+    );
     return 2;
   }
   const text = await response.text();

@@ -22,7 +22,7 @@ import {
   normalizeGithub,
 } from "../../src/normalize/github.ts";
 import { checksOutcome } from "../../src/normalize/github/status-tables.ts";
-import { STATUS_CONSUMER } from "../../src/status/index.ts";
+import { OWN_CONSUMERS } from "../../src/bus/consumers.ts";
 import { GITLAB_STATUS_TABLE, normalizeGitlab } from "../../src/normalize/gitlab.ts";
 import type { NormalizeResult } from "../../src/normalize/types.ts";
 
@@ -340,8 +340,7 @@ describe("the field reference in events.md, against every fixture event", () => 
       doc.indexOf("Create your own durable consumer"),
       doc.indexOf("With the [nats CLI]"),
     );
-    assert.match(paragraph, new RegExp(`\`${STATUS_CONSUMER}\``));
-    assert.match(paragraph, /`notify-<channel>`/);
+    for (const consumer of OWN_CONSUMERS) assert.match(paragraph, new RegExp(`\`${consumer}\``));
   });
 
   it("gives the id rule a reader can recompute every fixture event's id from", () => {

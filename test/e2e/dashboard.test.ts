@@ -1,34 +1,16 @@
 import assert from "node:assert/strict";
-import type { Server } from "node:http";
 import { connect as connectTcp, createServer, type AddressInfo, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { jetstream } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import express from "express";
 import { chromium, type Browser, type Locator, type Page } from "playwright-core";
 import type { Status } from "../../src/events/schema.ts";
-import { applyEvent } from "../../src/status/merge.ts";
-import type { BranchState } from "../../src/status/model.ts";
-import { createStatusRouter } from "../../src/status/router.ts";
-import { createSseHub } from "../../src/status/sse.ts";
-import { mergeBranch, summarize } from "../../src/status/summary.ts";
-import type { StatusView, ViewChange } from "../../src/status/view.ts";
+import { CHROMIUM_ARGS, memoryView, serveView } from "../helpers/dashboard.ts";
 import { startTestGateway, type TestGateway } from "../helpers/gateway.ts";
 import { buildEvent, publishEvent } from "../helpers/events.ts";
 import { postGithub, readFixture } from "../helpers/webhooks.ts";
-
-const CHROMIUM_ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
 
 /** A real workflow_run payload, rewritten to one run on acme/web main in the given state. */
 function workflowRun(conclusion: "success" | "failure", runId: number, minutesAgo: number): string {
@@ -80,36 +62,6 @@ async function assertStateOrder(rows: Locator, message: string): Promise<void> {
     [...ranks].sort((a, b) => a - b),
     message,
   );
-}
-
-/** An in-memory view the test drives: the router and its live feed read it as the KV-backed one. */
-function memoryView() {
-  const slots = new Map<string, { state: BranchState; revision: number }>();
-  const listeners = new Set<(change: ViewChange) => void>();
-  let revision = 0;
-  const view: StatusView = {
-    states: () => [...slots.values()].map((slot) => slot.state),
-    forRepository: (name) =>
-      [...slots.values()].map((slot) => slot.state).filter((s) => s.repository.fullName === name),
-    revision: () => revision,
-    changedSince: (since) =>
-      [...slots.entries()]
-        .filter(([, slot]) => slot.revision > since)
-        .map(([key, slot]) => ({ key, revision: slot.revision, state: slot.state, previous: null })),
-    subscribe: (listener) => {
-      listeners.add(listener);
-      return () => listeners.delete(listener);
-    },
-  };
-  const set = (branch: string, runId: string, status: Status): void => {
-    const run = applyEvent(null, buildEvent({ repository: "acme/quiet", branch, runId, status }));
-    revision++;
-    const previous = slots.get(branch)?.state ?? null;
-    const state = mergeBranch(null, run, summarize(run, revision), branch, 5);
-    slots.set(branch, { state, revision });
-    for (const listener of listeners) listener({ key: branch, revision, state, previous });
-  };
-  return { view, set };
 }
 
 /**
@@ -511,13 +463,8 @@ describe("dashboard in a browser", () => {
   it("notices a feed that went silent without closing, reconnects and catches up", async () => {
     const { view, set } = memoryView();
     set("main", "9901", "success");
-    const hub = createSseHub(view, { heartbeatMs: 300 });
-    const app = express();
-    app.use(createStatusRouter({ view, sse: hub, apiToken: null, locateRun: () => Promise.resolve(null) }));
-    const server = await new Promise<Server>((resolve) => {
-      const s: Server = app.listen(0, "127.0.0.1", () => resolve(s));
-    });
-    const proxy = await freezableProxy((server.address() as AddressInfo).port);
+    const server = await serveView(view, 300);
+    const proxy = await freezableProxy(server.port);
     const page = await browser.newPage();
     try {
       await page.goto(`${proxy.url}/`);
@@ -532,10 +479,8 @@ describe("dashboard in a browser", () => {
       await page.locator("#live.on").waitFor();
     } finally {
       await page.close();
-      hub.close();
       await proxy.close();
-      server.closeAllConnections();
-      await new Promise((resolve) => server.close(resolve));
+      await server.close();
     }
   });
 

@@ -10,6 +10,7 @@
   var empty = document.getElementById("empty");
   var nomatch = document.getElementById("nomatch");
   var filterBox = document.getElementById("filter");
+  var announcer = document.getElementById("announce");
   var lastId = body.getAttribute("data-revision") || "0";
   var title = "buildcast \u00b7 build status";
 
@@ -162,6 +163,53 @@
   // minute at 1,500 rows.
   var settling = false;
   var nextCounts = null;
+  // what a screen reader is told after a burst: branches that started or stopped failing. A run
+  // starting or a running row redrawn is not news, or the page would never stop talking.
+  var news = [];
+  var newsTimer = null;
+
+  function rowName(tr) {
+    var repo = tr.querySelector("td.repo > a, td.repo > span");
+    var branch = tr.querySelector("td.branch code");
+    return (repo ? repo.textContent : "") + " " + (branch ? branch.textContent : "");
+  }
+
+  function noteNews(before, tr) {
+    var after = tr.getAttribute("data-state");
+    if ((before === "failing") === (after === "failing")) return;
+    // a branch the text filter hides is one the reader chose not to follow
+    if (filter.text !== "" && (tr.getAttribute("data-text") || "").indexOf(filter.text) < 0) return;
+    news.push({ name: rowName(tr), failing: after === "failing", state: after });
+  }
+
+  function announce() {
+    newsTimer = null;
+    if (news.length === 0) return;
+    var text;
+    if (news.length <= 3) {
+      text = news
+        .map(function (item) {
+          return item.failing
+            ? item.name + " is failing"
+            : item.name + " is no longer failing: " + item.state;
+        })
+        .join(". ");
+    } else {
+      var started = news.filter(function (item) {
+        return item.failing;
+      }).length;
+      var stopped = news.length - started;
+      text = [
+        started ? started + " branches started failing" : "",
+        stopped ? stopped + " stopped failing" : "",
+      ]
+        .filter(Boolean)
+        .join(", ");
+    }
+    news = [];
+    // the same words again are news again: a region whose text did not change says nothing
+    announcer.textContent = announcer.textContent === text ? text + "\u00a0" : text;
+  }
 
   function settle() {
     settling = false;
@@ -177,6 +225,9 @@
     nextCounts = null;
     applyFilter();
     updateTitle();
+    // a burst may arrive over several reads of the stream: what comes within a second is said
+    // together
+    if (news.length > 0 && newsTimer === null) newsTimer = setTimeout(announce, 1000);
   }
 
   function applyRow(message) {
@@ -189,6 +240,7 @@
       template.innerHTML = message.html.trim();
       var tr = template.content.firstElementChild;
       var focused = existing ? focusIndex(existing) : -1;
+      noteNews(existing ? existing.getAttribute("data-state") : null, tr);
       if (existing && existing.getAttribute("data-sort") === tr.getAttribute("data-sort")) {
         existing.replaceWith(tr);
       } else {

@@ -57,6 +57,7 @@ export function renderPage(input: PageInput): string {
 <ul class="counts" id="counts" aria-label="branches by state">${renderCounts(input.rows)}</ul>
 <input type="search" id="filter" class="filter" placeholder="Filter repository or branch  ( / )" aria-label="filter by repository or branch" autocomplete="off" spellcheck="false">
 <div class="live" id="live" role="status">connecting…</div>
+<div class="sr" id="announce" role="status"></div>
 ${input.signOut === true ? `<form method="post" action="${escapeHtml(base)}signout" class="signout"><button type="submit">Sign out</button></form>\n` : ""}</header>
 <main>
 <table>

@@ -1,0 +1,74 @@
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { chromium, type Browser } from "playwright-core";
+import { CHROMIUM_ARGS, memoryView, serveView } from "../helpers/dashboard.ts";
+
+/** What a screen reader is told: the text of the page's polite live regions, but the connection's. */
+const announced = (): string =>
+  [...document.querySelectorAll('[aria-live="polite"], [role="status"]')]
+    .filter((region) => region.id !== "live")
+    .map((region) => region.textContent ?? "")
+    .join(" ")
+    .trim();
+
+describe("dashboard for keyboard and screen-reader users", () => {
+  let browser: Browser;
+
+  before(async () => {
+    browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: CHROMIUM_ARGS });
+  });
+
+  after(async () => {
+    await browser?.close();
+  });
+
+  it("tells a screen reader when a branch starts or stops failing, not every live update", async () => {
+    const { view, set } = memoryView("acme/spoken");
+    set("main", "1", "success");
+    set("develop", "2", "success");
+    const server = await serveView(view);
+    const page = await browser.newPage();
+    try {
+      await page.goto(`${server.url}/`);
+      await page.locator("#live.on").waitFor();
+      assert.equal(await page.evaluate(announced), "", "nothing to say on load");
+
+      // a new run starting is a live update, not news
+      set("main", "3", "running");
+      await page.locator('tr.row[data-state="running"]').waitFor({ timeout: 10_000 });
+      await page.waitForTimeout(200);
+      assert.equal(await page.evaluate(announced), "", "a run starting is not announced");
+
+      set("main", "4", "failure");
+      await page.waitForFunction(announced, undefined, { timeout: 10_000 });
+      assert.match(await page.evaluate(announced), /acme\/spoken main.*failing/);
+
+      set("main", "5", "success");
+      await page.waitForFunction(
+        (before) => {
+          const text = [...document.querySelectorAll('[aria-live="polite"], [role="status"]')]
+            .filter((region) => region.id !== "live")
+            .map((region) => region.textContent ?? "")
+            .join(" ");
+          return text.trim() !== before;
+        },
+        await page.evaluate(announced),
+        { timeout: 10_000 },
+      );
+      assert.match(await page.evaluate(announced), /acme\/spoken main.*passing/);
+
+      // a burst (a CI outage, a catch-up after sleep) is summed up, not read out row by row
+      for (const [i, branch] of ["b1", "b2", "b3", "b4", "b5"].entries())
+        set(branch, String(10 + i), "failure");
+      await page.waitForFunction(
+        () => document.getElementById("announce")?.textContent?.includes("branches"),
+        undefined,
+        { timeout: 10_000 },
+      );
+      assert.equal(await page.evaluate(announced), "5 branches started failing");
+    } finally {
+      await page.close();
+      await server.close();
+    }
+  });
+});

@@ -71,4 +71,40 @@ describe("dashboard for keyboard and screen-reader users", () => {
       await server.close();
     }
   });
+
+  it("tells a screen reader how many branches a filter leaves", async () => {
+    const { view, set } = memoryView("acme/filtered");
+    for (const [i, branch] of ["main", "develop", "feature/payments"].entries())
+      set(branch, String(i + 1), "success");
+    set("release", "9", "failure");
+    const server = await serveView(view);
+    const page = await browser.newPage();
+    try {
+      await page.goto(`${server.url}/`);
+      await page.locator("#live.on").waitFor();
+      const said = (text: string) =>
+        page.waitForFunction(
+          (expected) => document.getElementById("announce")?.textContent?.trim() === expected,
+          text,
+          {
+            timeout: 5_000,
+          },
+        );
+
+      await page.locator("body").press("/");
+      await page.keyboard.type("payments");
+      await said("1 of 4 branches shown");
+      await page.keyboard.type("x");
+      await said("no branch matches the filter");
+      await page.keyboard.press("Escape");
+      await said("all 4 branches shown");
+
+      // the state counts are buttons: pressing one filters too
+      await page.locator('#counts button[data-state="failing"]').press("Enter");
+      await said("1 of 4 branches shown");
+    } finally {
+      await page.close();
+      await server.close();
+    }
+  });
 });

@@ -75,14 +75,34 @@
     }
     empty.hidden = rows.children.length > 0;
     nomatch.hidden = rows.children.length === 0 || visible > 0;
+    return visible;
+  }
+
+  // a reader who filters, and cannot see the rows go, is told what is left; once typing pauses,
+  // not at every key
+  var shownTimer = null;
+  function filtered() {
+    var visible = applyFilter();
+    saveFilter();
+    var total = rows.children.length;
+    clearTimeout(shownTimer);
+    shownTimer = setTimeout(function () {
+      if (total === 0) return;
+      say(
+        visible === total
+          ? "all " + total + " branches shown"
+          : visible === 0
+            ? "no branch matches the filter"
+            : visible + " of " + total + " branches shown",
+      );
+    }, 500);
   }
 
   function clearFilter() {
     filter.state = null;
     filter.text = "";
     filterBox.value = "";
-    applyFilter();
-    saveFilter();
+    filtered();
   }
 
   function saveFilter() {
@@ -101,20 +121,17 @@
     if (!button) return;
     var state = button.getAttribute("data-state");
     filter.state = filter.state === state ? null : state;
-    applyFilter();
-    saveFilter();
+    filtered();
   });
   filterBox.addEventListener("input", function () {
     filter.text = filterBox.value.trim().toLowerCase();
-    applyFilter();
-    saveFilter();
+    filtered();
   });
   filterBox.addEventListener("keydown", function (event) {
     if (event.key === "Escape" && filterBox.value) {
       filterBox.value = "";
       filter.text = "";
-      applyFilter();
-      saveFilter();
+      filtered();
     }
   });
   // the state whose button is pressed may have no rows left (its last branch got fixed), and
@@ -207,6 +224,10 @@
         .join(", ");
     }
     news = [];
+    say(text);
+  }
+
+  function say(text) {
     // the same words again are news again: a region whose text did not change says nothing
     announcer.textContent = announcer.textContent === text ? text + "\u00a0" : text;
   }

@@ -107,4 +107,42 @@ describe("dashboard for keyboard and screen-reader users", () => {
       await server.close();
     }
   });
+
+  it("keeps the column headers for a screen reader when rows become cards on a phone", async () => {
+    const { view, set } = memoryView("acme/phone");
+    set("main", "1", "failure");
+    const server = await serveView(view);
+    const page = await browser.newPage({ viewport: { width: 390, height: 844 } });
+    try {
+      await page.goto(`${server.url}/`);
+      await page.locator("tr.row").waitFor();
+      assert.equal(
+        await page.locator("tr.row").evaluate((el) => getComputedStyle(el).display),
+        "grid",
+        "a card",
+      );
+      // what the accessibility tree holds, as the browser hands it to VoiceOver or TalkBack
+      const cdp = await page.context().newCDPSession(page);
+      const { nodes } = (await cdp.send("Accessibility.getFullAXTree")) as {
+        nodes: { ignored: boolean; role?: { value: string }; name?: { value: string } }[];
+      };
+      const headers = nodes
+        .filter((node) => !node.ignored && node.role?.value === "columnheader")
+        .map((node) => node.name?.value.toLowerCase());
+      assert.deepEqual(headers, [
+        "state",
+        "repository",
+        "branch",
+        "pipelines · latest commit",
+        "last run",
+        "duration",
+        "trend",
+      ]);
+      const thead = await page.locator("thead").boundingBox();
+      assert.ok(thead === null || thead.height <= 1, "the header row is not seen on a phone");
+    } finally {
+      await page.close();
+      await server.close();
+    }
+  });
 });

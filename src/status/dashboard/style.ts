@@ -56,7 +56,7 @@ code{font:12.5px ui-monospace,SFMono-Regular,Menlo,monospace;background:var(--bg
 .clear{font:inherit;margin-left:.5rem;padding:.2rem .7rem;border-radius:6px;border:1px solid var(--line);background:var(--card);color:var(--fg);cursor:pointer}
 @media (max-width:760px){
  header{padding:.8rem}main{padding:0 .6rem 1.5rem}.filter{min-width:0;flex:1 1 100%}
- table,tbody,tr,td{display:block;width:100%}thead{display:none}table{border:0;background:none}
+ table,tbody,tr,td{display:block;width:100%}thead{position:absolute;width:1px;height:1px;overflow:hidden;clip-path:inset(50%)}table{border:0;background:none}
  tr.row{display:grid;grid-template-columns:minmax(0,1fr) auto;gap:.2rem .75rem;background:var(--card);border:1px solid var(--line);border-left:5px solid var(--c);border-radius:10px;margin-bottom:.6rem;padding:.6rem .75rem}
  tr.row td{border:0!important;padding:0}
  td.state{grid-column:2;grid-row:1}td.repo{grid-column:1;grid-row:1}td.branch{grid-column:1/3}

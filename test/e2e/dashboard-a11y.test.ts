@@ -145,4 +145,27 @@ describe("dashboard for keyboard and screen-reader users", () => {
       await server.close();
     }
   });
+
+  it("says why the sign-in form came back, to the field a screen reader lands on", async () => {
+    const { view } = memoryView("acme/guarded");
+    const server = await serveView(view, { apiToken: "a11y-token-0123456789" });
+    const page = await browser.newPage();
+    try {
+      await page.goto(`${server.url}/`);
+      await page.fill("#token", "not-the-token");
+      await page.press("#token", "Enter");
+      await page.getByText("That token is not valid.").waitFor();
+      // the form comes back with focus in the field: what the reader hears is its name and description
+      assert.equal(await page.evaluate(() => document.activeElement?.id), "token");
+      const cdp = await page.context().newCDPSession(page);
+      const { nodes } = (await cdp.send("Accessibility.getFullAXTree")) as {
+        nodes: { role?: { value: string }; description?: { value: string } }[];
+      };
+      const field = nodes.find((node) => node.role?.value === "textbox");
+      assert.equal(field?.description?.value, "That token is not valid.");
+    } finally {
+      await page.close();
+      await server.close();
+    }
+  });
 });

@@ -463,7 +463,7 @@ describe("dashboard in a browser", () => {
   it("notices a feed that went silent without closing, reconnects and catches up", async () => {
     const { view, set } = memoryView();
     set("main", "9901", "success");
-    const server = await serveView(view, 300);
+    const server = await serveView(view, { heartbeatMs: 300 });
     const proxy = await freezableProxy(server.port);
     const page = await browser.newPage();
     try {

@@ -53,10 +53,17 @@ export function memoryView(repository = "acme/quiet") {
 }
 
 /** The status router alone, over a view, on a free port: a dashboard without NATS. */
-export async function serveView(view: StatusView, heartbeatMs = 15_000) {
-  const hub = createSseHub(view, { heartbeatMs });
+export async function serveView(view: StatusView, options: { heartbeatMs?: number; apiToken?: string } = {}) {
+  const hub = createSseHub(view, { heartbeatMs: options.heartbeatMs ?? 15_000 });
   const app = express();
-  app.use(createStatusRouter({ view, sse: hub, apiToken: null, locateRun: () => Promise.resolve(null) }));
+  app.use(
+    createStatusRouter({
+      view,
+      sse: hub,
+      apiToken: options.apiToken ?? null,
+      locateRun: () => Promise.resolve(null),
+    }),
+  );
   const server = await new Promise<Server>((resolve) => {
     const s: Server = app.listen(0, "127.0.0.1", () => resolve(s));
   });

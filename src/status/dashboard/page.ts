@@ -80,6 +80,8 @@ ${body}
  */
 export function renderLoginPage(action: string, notice: string | null, base: string): string {
   const icon = `${base.endsWith("/") ? base : `${base}/`}favicon.svg`;
+  // the form comes back with focus in the field, so a screen reader says its label: the notice
+  // is its description, or that reader is never told why the form came back
   // its own icon too: without one the browser asks for /favicon.ico, a 404 in the console
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
@@ -88,7 +90,7 @@ export function renderLoginPage(action: string, notice: string | null, base: str
 <style>${DASHBOARD_CSS} form{max-width:22rem;margin:4rem auto;display:grid;gap:.6rem;padding:0 1rem}input,button{font:inherit;padding:.5rem;border-radius:6px;border:1px solid var(--line)}</style></head>
 <body><form method="post" action="${escapeHtml(action)}">
 <h1>buildcast</h1><label for="token">This dashboard needs the API token.</label>
-<input id="token" name="token" type="password" autocomplete="current-password" required autofocus>
-${notice === null ? "" : `<p class="failed">${escapeHtml(notice)}</p>`}<button type="submit">Open dashboard</button></form></body></html>
+<input id="token" name="token" type="password" autocomplete="current-password" required autofocus${notice === null ? "" : ' aria-describedby="notice"'}>
+${notice === null ? "" : `<p class="failed" id="notice">${escapeHtml(notice)}</p>`}<button type="submit">Open dashboard</button></form></body></html>
 `;
 }

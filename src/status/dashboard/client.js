@@ -32,19 +32,27 @@
     return day.getFullYear() + "-" + pad(day.getMonth() + 1) + "-" + pad(day.getDate());
   }
 
+  // one formatter for every row: toLocaleString with options builds a new one per call, and
+  // 2,000 rows took 0.8 s, a freeze every 30 s
+  var exactFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "long" });
+
   /** The exact time on hover, in the reader's time zone and words, with the zone named. */
   function exactTime(iso) {
     var then = Date.parse(iso);
     if (!iso || isNaN(then) || then <= 0) return iso || "";
-    return new Date(then).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "long" });
+    return exactFormat.format(new Date(then));
   }
 
+  // only what changed is written: rewriting every row's time, the same words, made the
+  // browser lay out every row again
   function refreshTimes(within) {
     var times = (within || document).querySelectorAll("time[datetime]");
     for (var i = 0; i < times.length; i++) {
       var iso = times[i].getAttribute("datetime");
-      times[i].textContent = ago(iso);
-      times[i].title = exactTime(iso);
+      var text = ago(iso);
+      if (times[i].textContent !== text) times[i].textContent = text;
+      var exact = exactTime(iso);
+      if (times[i].title !== exact) times[i].title = exact;
     }
   }
 

@@ -185,7 +185,11 @@ export async function startGateway(loaded: LoadedConfig, options: GatewayOptions
   publisher.startFlusher(config.spool.flushInterval);
 
   const deps = { nc: bus.nc, js: bus.js, jsm: bus.jsm, config, secrets, logger, metrics };
-  const status = createStatusService({ ...deps, consume: runConsumers });
+  const status = createStatusService({
+    ...deps,
+    consume: runConsumers,
+    storeConnected: () => bus.connected(),
+  });
   // loaded only where it runs: Slack, SMTP and bullmq/ioredis are ~20 MB an ingress never uses
   const notify: NotifyService = runConsumers
     ? (await import("./notify/index.ts")).createNotifyService(deps)

@@ -35,6 +35,8 @@ export interface StatusServiceDeps {
   readonly heartbeatMs?: number;
   /** run the consumer (false: a read-only replica that only serves the API) */
   readonly consume?: boolean;
+  /** whether NATS is reachable: while it is not, the live feed tells pages their rows are stale */
+  readonly storeConnected?: () => boolean;
 }
 
 export interface StatusService {
@@ -76,7 +78,10 @@ export function createStatusService(deps: StatusServiceDeps): StatusService {
     changedSince: (rev) => (view ?? emptyView).changedSince(rev),
     subscribe: (listener) => (view ?? emptyView).subscribe(listener),
   };
-  const sse = createSseHub(liveView, { heartbeatMs: deps.heartbeatMs ?? 15_000 });
+  const sse = createSseHub(liveView, {
+    heartbeatMs: deps.heartbeatMs ?? 15_000,
+    ...(deps.storeConnected ? { storeConnected: deps.storeConnected } : {}),
+  });
   const router = createStatusRouter({
     view: liveView,
     sse,

@@ -86,7 +86,21 @@ export const MAX_STREAMS_PER_CLIENT = 20;
  * holds. Their id is the view's revision then, which covers every change sent so far; an
  * expired list has no revision of its own to give.
  */
-export function createSseHub(view: StatusView, options: { heartbeatMs: number; now?: () => number }): SseHub {
+export interface SseHubOptions {
+  readonly heartbeatMs: number;
+  readonly now?: () => number;
+  /**
+   * Whether the gateway reaches NATS, where the rows come from. While it does not, nothing on
+   * a page can change (webhooks wait in the spool) though its own stream is fine: pings say
+   * `"stale":true`, so the page does not claim to be live.
+   */
+  readonly storeConnected?: () => boolean;
+}
+
+/** How often a change of `storeConnected` is looked for while streams are open. */
+const STORE_CHECK_MS = 1000;
+
+export function createSseHub(view: StatusView, options: SseHubOptions): SseHub {
   /** each open stream, with what ends it */
   const open = new Map<Response, { readonly client: string; readonly stop: () => void }>();
   const now = options.now ?? Date.now;
@@ -119,6 +133,19 @@ export function createSseHub(view: StatusView, options: { heartbeatMs: number; n
     const revision = view.revision();
     const frames = rowFrames(revision, rowMessages(view, changes, now(), rowStates));
     for (const res of open.keys()) send(res, frames);
+  };
+  const storeConnected = options.storeConnected ?? (() => true);
+  const ping = (): string =>
+    `event: ping\ndata: {"every":${options.heartbeatMs}${storeConnected() ? "" : ',"stale":true'}}\n\n`;
+  // a page hears of the store going or coming back at once, not at the next heartbeat
+  let storeCheck: NodeJS.Timeout | null = null;
+  let wasConnected = true;
+  const checkStore = (): void => {
+    const connected = storeConnected();
+    if (connected === wasConnected) return;
+    wasConnected = connected;
+    const frame = [ping()];
+    for (const res of open.keys()) send(res, frame);
   };
   let unsubscribe: (() => void) | null = null;
   // once closed (shutdown), a request that still arrives on a kept-alive connection is told to
@@ -173,13 +200,15 @@ export function createSseHub(view: StatusView, options: { heartbeatMs: number; n
       // an event, not a comment: a page can see it, and so tell a connection that went silent
       // (a proxy or NAT that dropped it without a word) from a quiet one, and reconnect. The
       // first comes at once, so the page knows from the start how long silence may last.
-      const ping = `event: ping\ndata: {"every":${options.heartbeatMs}}\n\n`;
-      res.write(`retry: 3000\n: buildcast live feed\n\n${ping}`);
-      const heartbeat = setInterval(() => send(res, [ping]), options.heartbeatMs);
+      if (open.size === 0) wasConnected = storeConnected();
+      res.write(`retry: 3000\n: buildcast live feed\n\n${ping()}`);
+      const heartbeat = setInterval(() => send(res, [ping()]), options.heartbeatMs);
       const stop = (): void => {
         clearInterval(heartbeat);
         if (!open.delete(res)) return;
         if (open.size === 0) {
+          if (storeCheck) clearInterval(storeCheck);
+          storeCheck = null;
           unsubscribe?.();
           unsubscribe = null;
           pending = [];
@@ -197,6 +226,7 @@ export function createSseHub(view: StatusView, options: { heartbeatMs: number; n
         const revision = view.revision();
         send(res, rowFrames(revision, rowMessages(view, missed, now())));
       }
+      storeCheck ??= setInterval(checkStore, STORE_CHECK_MS);
       unsubscribe ??= view.subscribe((change) => {
         if (pending.push(change) === 1) setImmediate(flush);
       });
@@ -214,6 +244,8 @@ export function createSseHub(view: StatusView, options: { heartbeatMs: number; n
       }
       open.clear();
       rowStates.clear();
+      if (storeCheck) clearInterval(storeCheck);
+      storeCheck = null;
       unsubscribe?.();
       unsubscribe = null;
       pending = [];

@@ -53,8 +53,14 @@ export function memoryView(repository = "acme/quiet") {
 }
 
 /** The status router alone, over a view, on a free port: a dashboard without NATS. */
-export async function serveView(view: StatusView, options: { heartbeatMs?: number; apiToken?: string } = {}) {
-  const hub = createSseHub(view, { heartbeatMs: options.heartbeatMs ?? 15_000 });
+export async function serveView(
+  view: StatusView,
+  options: { heartbeatMs?: number; apiToken?: string; storeConnected?: () => boolean } = {},
+) {
+  const hub = createSseHub(view, {
+    heartbeatMs: options.heartbeatMs ?? 15_000,
+    ...(options.storeConnected ? { storeConnected: options.storeConnected } : {}),
+  });
   const app = express();
   app.use(
     createStatusRouter({

@@ -333,8 +333,13 @@
       heard();
     });
     source.addEventListener("ping", function (event) {
-      var every = Number(JSON.parse(event.data).every);
+      var data = JSON.parse(event.data);
+      var every = Number(data.every);
       if (every > 0) quietMs = Math.max(3000, 3 * every);
+      // the gateway is there but cannot reach its status store: nothing here can change until
+      // it does, and then the rows catch up by themselves
+      if (data.stale === true) setLive(false, "stale: status store unreachable");
+      else setLive(true, "live");
       heard();
     });
     source.addEventListener("error", function () {

@@ -41,4 +41,34 @@ describe("dashboard live indicator", () => {
       await server.close();
     }
   });
+
+  it("on a fresh install, says where to point the webhooks, and makes way for the first build", async () => {
+    const { view, set } = memoryView("acme/first");
+    const server = await serveView(view);
+    const page = await browser.newPage();
+    try {
+      await page.goto(`${server.url}/`);
+      await page.locator("#live.on").waitFor();
+      const empty = page.locator("#empty");
+      assert.equal(await empty.isVisible(), true);
+      const text = (await empty.innerText()).replace(/\s+/g, " ");
+      assert.match(
+        text,
+        new RegExp(`${server.url}/webhooks/github`),
+        "GitHub's payload URL, as this page is reached",
+      );
+      assert.match(text, /GITHUB_WEBHOOK_SECRET/);
+      assert.match(text, /Workflow runs/);
+      assert.match(text, new RegExp(`${server.url}/webhooks/gitlab`));
+      assert.match(text, /GITLAB_WEBHOOK_TOKEN/);
+      assert.match(text, /Pipeline/);
+
+      set("main", "1", "running");
+      await page.locator("tr.row").waitFor({ timeout: 5_000 });
+      assert.equal(await empty.isVisible(), false);
+    } finally {
+      await page.close();
+      await server.close();
+    }
+  });
 });

@@ -296,6 +296,11 @@
   applyFilter();
   // the server wrote the times in UTC and by its clock: say them in the reader's
   refreshTimes();
+  // the empty state's webhook URLs, as the reader reaches this page (a proxy's host and scheme)
+  var hookPaths = empty.querySelectorAll("code[data-path]");
+  for (var h = 0; h < hookPaths.length; h++) {
+    hookPaths[h].textContent = location.origin + hookPaths[h].getAttribute("data-path");
+  }
 
   function setLive(on, text) {
     if (live.textContent !== text) live.textContent = text;

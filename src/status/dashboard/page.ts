@@ -66,7 +66,11 @@ ${input.signOut === true ? `<form method="post" action="${escapeHtml(base)}signo
 ${body}
 </tbody>
 </table>
-<p class="empty" id="empty"${input.rows.length ? " hidden" : ""}>No builds yet. Point a GitHub or GitLab webhook at buildcast and they appear here live.</p>
+<div class="empty" id="empty"${input.rows.length ? " hidden" : ""}>
+<p><strong>No builds yet.</strong> Point a webhook at buildcast and builds appear here as they run.</p>
+<p>GitHub, <em>Settings → Webhooks</em>: payload URL <code data-path="/webhooks/github">/webhooks/github</code>, content type <code>application/json</code>, the secret in <code>GITHUB_WEBHOOK_SECRET</code>, events Workflow runs, Workflow jobs, Check suites, Check runs, Statuses and Deployment statuses.</p>
+<p>GitLab, <em>Settings → Webhooks</em>: URL <code data-path="/webhooks/gitlab">/webhooks/gitlab</code>, secret token the value of <code>GITLAB_WEBHOOK_TOKEN</code>, Pipeline, Job and Deployment events.</p>
+</div>
 <p class="empty" id="nomatch" hidden>No branch matches the filter. <button type="button" class="clear">Show all</button></p>
 </main>
 </body>

@@ -52,7 +52,7 @@ code{font:12.5px ui-monospace,SFMono-Regular,Menlo,monospace;background:var(--bg
 .commit a{text-decoration:none}.failed{color:var(--failing)}
 .when,.duration{white-space:nowrap;color:var(--muted);font-variant-numeric:tabular-nums}
 .trend .bar{fill:var(--c)}
-.empty{padding:3rem 1rem;text-align:center;color:var(--muted)}
+.empty{padding:3rem 1rem;text-align:center;color:var(--muted)}div.empty{max-width:46rem;margin:0 auto}div.empty strong{color:var(--fg)}
 .clear{font:inherit;margin-left:.5rem;padding:.2rem .7rem;border-radius:6px;border:1px solid var(--line);background:var(--card);color:var(--fg);cursor:pointer}
 @media (max-width:760px){
  header{padding:.8rem}main{padding:0 .6rem 1.5rem}.filter{min-width:0;flex:1 1 100%}

@@ -168,4 +168,27 @@ describe("dashboard for keyboard and screen-reader users", () => {
       await server.close();
     }
   });
+
+  it("never scrolls sideways, from a phone to a tablet held upright or a laptop zoomed to 150 %", async () => {
+    const { view, set } = memoryView("acme/api");
+    set("main", "1", "failure");
+    set("feature/payments", "2", "running");
+    const server = await serveView(view);
+    const page = await browser.newPage();
+    try {
+      await page.goto(`${server.url}/`);
+      await page.locator("#live.on").waitFor();
+      const overflows: string[] = [];
+      // 768, 810, 820, 834: iPads upright; 853: a 1280 px laptop at 150 %; 1280 at 200 % is 640
+      for (const width of [320, 390, 640, 768, 810, 820, 834, 853, 900, 1024, 1280]) {
+        await page.setViewportSize({ width, height: 800 });
+        const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+        if (overflow > 0) overflows.push(`${width} px: ${overflow} px too wide`);
+      }
+      assert.deepEqual(overflows, [], "the page fits its window at every width");
+    } finally {
+      await page.close();
+      await server.close();
+    }
+  });
 });

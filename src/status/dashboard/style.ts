@@ -54,7 +54,7 @@ code{font:12.5px ui-monospace,SFMono-Regular,Menlo,monospace;background:var(--bg
 .trend .bar{fill:var(--c)}
 .empty{padding:3rem 1rem;text-align:center;color:var(--muted)}div.empty{max-width:46rem;margin:0 auto}div.empty strong{color:var(--fg)}
 .clear{font:inherit;margin-left:.5rem;padding:.2rem .7rem;border-radius:6px;border:1px solid var(--line);background:var(--card);color:var(--fg);cursor:pointer}
-@media (max-width:760px){
+@media (max-width:60em){
  header{padding:.8rem}main{padding:0 .6rem 1.5rem}.filter{min-width:0;flex:1 1 100%}
  table,tbody,tr,td{display:block;width:100%}thead{position:absolute;width:1px;height:1px;overflow:hidden;clip-path:inset(50%)}table{border:0;background:none}
  tr.row{display:grid;grid-template-columns:minmax(0,1fr) auto;gap:.2rem .75rem;background:var(--card);border:1px solid var(--line);border-left:5px solid var(--c);border-radius:10px;margin-bottom:.6rem;padding:.6rem .75rem}

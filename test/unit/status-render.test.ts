@@ -3,6 +3,7 @@ import { describe, it } from "node:test";
 import { renderBadge } from "../../src/status/badge.ts";
 import { renderPage } from "../../src/status/dashboard/page.ts";
 import { renderRow } from "../../src/status/dashboard/row.ts";
+import { renderTrend } from "../../src/status/dashboard/trend.ts";
 import { branchStoreKey, decodeToken, encodeToken } from "../../src/status/keys.ts";
 import { applyEvent } from "../../src/status/merge.ts";
 import { dashboardRows, overallState } from "../../src/status/queries.ts";
@@ -122,7 +123,10 @@ describe("dashboard trend", () => {
     );
     const html = renderPage({ rows: row ? [row] : [], now: Date.now(), revision: 1, base: "/" });
     const trend = /<svg class="trend"[^]*?<\/svg>/.exec(html)?.[0] ?? "";
-    assert.match(trend, /aria-label="duration of the last 3 runs of Build"/);
+    assert.match(
+      trend,
+      /aria-label="duration of the last 3 runs of Build: 3 passing; newest 20m 00s, longest 20m 00s"/,
+    );
     assert.equal(trend.match(/<rect /g)?.length, 3);
     assert.ok(!trend.includes("Lint"));
     // of two deciding pipelines, the one that ran more often wins
@@ -230,5 +234,32 @@ describe("badge", () => {
       assert.doesNotMatch(svg, /[\uFFFE\uFFFF]/, `${JSON.stringify(label)}: only XML characters`);
     }
     assert.ok(renderBadge(`${"a".repeat(38)}🚀 release`, "passing").includes(`${"a".repeat(38)}🚀…`));
+  });
+});
+
+describe("dashboard trend", () => {
+  it("says in its name how the runs it draws ended, which its bars say only in colour", () => {
+    const statuses = ["success", "failure", "success", "failure", "running"] as const;
+    const runs = statuses
+      .map((status, i) =>
+        summarize(
+          applyEvent(
+            null,
+            buildEvent({
+              runId: String(500 + i),
+              status,
+              durationMs: status === "running" ? null : (i + 1) * 60_000,
+            }),
+          ),
+          i + 1,
+        ),
+      )
+      .reverse();
+    const svg = renderTrend("CI", runs);
+    const label = /aria-label="([^"]*)"/.exec(svg)?.[1] ?? "";
+    assert.equal(
+      label,
+      "duration of the last 5 runs of CI: 2 failing, 1 running, 2 passing; newest running, longest 4m 00s",
+    );
   });
 });

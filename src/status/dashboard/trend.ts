@@ -1,4 +1,4 @@
-import type { RunSummary } from "../model.ts";
+import type { RunSummary, State } from "../model.ts";
 import { escapeHtml } from "../html.ts";
 import { formatDuration } from "./format.ts";
 
@@ -23,5 +23,25 @@ export function renderTrend(pipeline: string, runs: readonly RunSummary[]): stri
       return `<rect class="bar s-${run.state}" x="${x.toFixed(1)}" y="${HEIGHT - h}" width="${(slot - 2).toFixed(1)}" height="${h}" rx="1"><title>${escapeHtml(label)}</title></rect>`;
     })
     .join("");
-  return `<svg class="trend" viewBox="0 0 ${WIDTH} ${HEIGHT}" width="${WIDTH}" height="${HEIGHT}" role="img" aria-label="${escapeHtml(`duration of the last ${shown.length} runs of ${pipeline || "the pipeline"}`)}"><title>${escapeHtml(pipeline || "pipeline")}</title>${bars}</svg>`;
+  return `<svg class="trend" viewBox="0 0 ${WIDTH} ${HEIGHT}" width="${WIDTH}" height="${HEIGHT}" role="img" aria-label="${escapeHtml(trendLabel(pipeline, shown))}"><title>${escapeHtml(pipeline || "pipeline")}</title>${bars}</svg>`;
+}
+
+/** the order of the dashboard's rows: what needs a look first */
+const SAID_FIRST: readonly State[] = ["failing", "running", "canceled", "unknown", "passing"];
+
+/**
+ * The chart's name for a screen reader, which reads neither the bars' colours nor their hover
+ * titles (an image's parts are not read): how the runs ended, the newest and the longest.
+ */
+function trendLabel(pipeline: string, shown: readonly RunSummary[]): string {
+  const head = `duration of the last ${shown.length} runs of ${pipeline || "the pipeline"}`;
+  const newest = shown[shown.length - 1];
+  if (newest === undefined) return head;
+  const ended = SAID_FIRST.map((state) => [state, shown.filter((run) => run.state === state).length] as const)
+    .filter(([, count]) => count > 0)
+    .map(([state, count]) => `${count} ${state}`)
+    .join(", ");
+  const longest = Math.max(...shown.map((run) => run.durationMs ?? -1));
+  const newestSaid = newest.durationMs === null ? newest.state : formatDuration(newest.durationMs);
+  return `${head}: ${ended}; newest ${newestSaid}${longest >= 0 ? `, longest ${formatDuration(longest)}` : ""}`;
 }

@@ -11,6 +11,20 @@ const announced = (): string =>
     .join(" ")
     .trim();
 
+/** WCAG contrast of an element's border against its own background and the page's, in the page. */
+const BORDER_CONTRAST = `(selector) => {
+  const rgb = (c) => c.match(/[\\d.]+/g).slice(0, 3).map(Number);
+  const lum = ([r, g, b]) => {
+    const f = (v) => ((v /= 255) <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4);
+    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+  };
+  const ratio = (a, b) => (Math.max(lum(a), lum(b)) + 0.05) / (Math.min(lum(a), lum(b)) + 0.05);
+  const el = document.querySelector(selector);
+  const border = rgb(getComputedStyle(el).borderTopColor);
+  const page = rgb(getComputedStyle(document.body).backgroundColor);
+  return Math.min(ratio(border, rgb(getComputedStyle(el).backgroundColor)), ratio(border, page));
+}`;
+
 describe("dashboard for keyboard and screen-reader users", () => {
   let browser: Browser;
 
@@ -189,6 +203,32 @@ describe("dashboard for keyboard and screen-reader users", () => {
     } finally {
       await page.close();
       await server.close();
+    }
+  });
+
+  it("draws the filter box and the token field with an edge one can see (3:1), light and dark", async () => {
+    const { view, set } = memoryView("acme/edges");
+    set("main", "1", "success");
+    const open = await serveView(view);
+    const guarded = await serveView(view, { apiToken: "a11y-token-0123456789" });
+    const weak: string[] = [];
+    try {
+      for (const colorScheme of ["light", "dark"] as const) {
+        const page = await browser.newPage({ colorScheme });
+        for (const [url, selector] of [
+          [`${open.url}/`, "#filter"],
+          [`${guarded.url}/`, "#token"],
+        ] as const) {
+          await page.goto(url);
+          const contrast = await page.evaluate<number>(`(${BORDER_CONTRAST})(${JSON.stringify(selector)})`);
+          if (contrast < 3) weak.push(`${selector} ${colorScheme}: ${contrast.toFixed(2)}:1`);
+        }
+        await page.close();
+      }
+      assert.deepEqual(weak, [], "an input's edge is what tells it is one (WCAG 1.4.11)");
+    } finally {
+      await open.close();
+      await guarded.close();
     }
   });
 });

@@ -91,7 +91,7 @@ export function renderLoginPage(action: string, notice: string | null, base: str
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="color-scheme" content="light dark"><title>buildcast · sign in</title>
 <link rel="icon" href="${escapeHtml(icon)}" type="image/svg+xml">
-<style>${DASHBOARD_CSS} form{max-width:22rem;margin:4rem auto;display:grid;gap:.6rem;padding:0 1rem}input,button{font:inherit;padding:.5rem;border-radius:6px;border:1px solid var(--line)}</style></head>
+<style>${DASHBOARD_CSS} form{max-width:22rem;margin:4rem auto;display:grid;gap:.6rem;padding:0 1rem}input,button{font:inherit;padding:.5rem;border-radius:6px;border:1px solid var(--line)}input{border-color:var(--field);background:var(--card);color:var(--fg)}</style></head>
 <body><form method="post" action="${escapeHtml(action)}">
 <h1>buildcast</h1><label for="token">This dashboard needs the API token.</label>
 <input id="token" name="token" type="password" autocomplete="current-password" required autofocus${notice === null ? "" : ' aria-describedby="notice"'}>

@@ -1,12 +1,12 @@
 /** Served inline: one request fewer, and default CSPs (helmet's) allow inline styles. */
 export const DASHBOARD_CSS = `
-:root{color-scheme:light dark;--bg:#f6f7f9;--card:#fff;--fg:#1c2430;--muted:#5f6b7c;--line:#e4e7ec;--focus:#2f6feb;--flash:#fff8c5;
+:root{color-scheme:light dark;--bg:#f6f7f9;--card:#fff;--fg:#1c2430;--muted:#5f6b7c;--line:#e4e7ec;--field:#858f9c;--focus:#2f6feb;--flash:#fff8c5;
 --passing:#1a7f37;--failing:#c0362c;--running:#8a5a00;--canceled:#6941c6;--unknown:#5c6675;
 --passing-bg:#e8f6ec;--failing-bg:#fdecea;--running-bg:#fff6dc;--canceled-bg:#f1ecfb;--unknown-bg:#eef0f3}
 @media (prefers-color-scheme:dark){:root{--bg:#0f1419;--card:#171d24;--fg:#e6e9ee;--muted:#98a2b3;--line:#27303b;
 --passing:#3fb950;--failing:#f85149;--running:#e3b341;--canceled:#a98bf0;--unknown:#8b949e;
 --passing-bg:#12261a;--failing-bg:#2d1416;--running-bg:#2b2310;--canceled-bg:#221a36;--unknown-bg:#1f252d;
---focus:#58a6ff;--flash:#2e2a12}}
+--focus:#58a6ff;--flash:#2e2a12;--field:#6e7681}}
 *{box-sizing:border-box}
 body{margin:0;font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;background:var(--bg);color:var(--fg)}
 a{color:inherit}
@@ -15,7 +15,7 @@ h1{font-size:1.15rem;margin:0;letter-spacing:.01em}h1 span{color:var(--muted);fo
 .counts{display:flex;gap:.5rem;flex-wrap:wrap;margin:0;padding:0;list-style:none}
 .counts button{font:inherit;font-weight:600;font-size:.8rem;padding:.15rem .6rem;border-radius:999px;border:0;cursor:pointer;background:var(--cbg);color:var(--c)}
 .counts button[aria-pressed=true]{box-shadow:0 0 0 2px var(--c)}
-.filter{font:inherit;font-size:.85rem;padding:.3rem .6rem;border-radius:6px;border:1px solid var(--line);background:var(--card);color:var(--fg);min-width:16rem;flex:0 1 22rem}
+.filter{font:inherit;font-size:.85rem;padding:.3rem .6rem;border-radius:6px;border:1px solid var(--field);background:var(--card);color:var(--fg);min-width:16rem;flex:0 1 22rem}
 a:focus-visible,button:focus-visible,input:focus-visible{outline:2px solid var(--focus);outline-offset:2px}
 .live{font-size:.8rem;color:var(--muted);display:flex;align-items:center;gap:.35rem}
 .live::before{content:"";width:.55rem;height:.55rem;border-radius:50%;background:var(--unknown)}

@@ -71,6 +71,34 @@ describe("dashboard for keyboard and screen-reader users", () => {
       );
       assert.match(await page.evaluate(announced), /acme\/spoken main.*passing/);
 
+      // a fix being tried is not the fix: failing, then a run starting, says nothing until
+      // that run has passed
+      set("develop", "6", "failure");
+      await page.waitForFunction(
+        () => /develop is failing/.test(document.getElementById("announce")?.textContent ?? ""),
+        undefined,
+        {
+          timeout: 10_000,
+        },
+      );
+      set("develop", "7", "running");
+      await page.locator('tr.row[data-state="running"]', { hasText: "develop" }).waitFor({ timeout: 10_000 });
+      await page.waitForTimeout(1_500);
+      assert.match(
+        await page.evaluate(announced),
+        /develop is failing/,
+        "a run starting after a failure is not news",
+      );
+      set("develop", "8", "success");
+      await page.waitForFunction(
+        () =>
+          /develop is no longer failing: passing/.test(
+            document.getElementById("announce")?.textContent ?? "",
+          ),
+        undefined,
+        { timeout: 10_000 },
+      );
+
       // a burst (a CI outage, a catch-up after sleep) is summed up, not read out row by row
       for (const [i, branch] of ["b1", "b2", "b3", "b4", "b5"].entries())
         set(branch, String(10 + i), "failure");

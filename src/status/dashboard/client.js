@@ -199,9 +199,17 @@
     return (repo ? repo.textContent : "") + " " + (branch ? branch.textContent : "");
   }
 
+  // each row's last state that was not running: a failing branch whose next run starts is not
+  // fixed yet, and is fixed, news, when that run passes
+  var settled = {};
+
   function noteNews(before, tr) {
     var after = tr.getAttribute("data-state");
-    if ((before === "failing") === (after === "failing")) return;
+    if (after === "running") return;
+    var id = tr.id;
+    var was = id in settled ? settled[id] : before === "running" ? null : before;
+    settled[id] = after;
+    if ((was === "failing") === (after === "failing")) return;
     // a branch the text filter hides is one the reader chose not to follow
     if (filter.text !== "" && (tr.getAttribute("data-text") || "").indexOf(filter.text) < 0) return;
     news.push({ name: rowName(tr), failing: after === "failing", state: after });

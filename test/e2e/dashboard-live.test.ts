@@ -71,4 +71,65 @@ describe("dashboard live indicator", () => {
       await server.close();
     }
   });
+  it("keeps keyboard focus among the rows when a live update hides the row that held it", async () => {
+    const { view, set } = memoryView("acme/keyboard");
+    for (const [branch, runId] of [
+      ["alpha", "1"],
+      ["bravo", "2"],
+      ["charlie", "3"],
+    ] as const) {
+      set(branch, runId, "failure");
+    }
+    const server = await serveView(view);
+    const page = await browser.newPage();
+    try {
+      await page.goto(`${server.url}/?state=failing`);
+      await page.locator("#live.on").waitFor();
+      const bravo = page.locator("tr.row", { hasText: "bravo" });
+      await bravo.locator("a").first().focus();
+
+      // bravo is fixed: the failing filter hides its row, and the link that had focus with it
+      set("bravo", "4", "success");
+      await bravo.and(page.locator("[hidden]")).waitFor({ state: "attached", timeout: 5_000 });
+      const focused = await page.evaluate(() => {
+        const row = document.activeElement?.closest("tr.row");
+        return row && !(row as HTMLElement).hidden ? (row.textContent ?? "") : null;
+      });
+      assert.ok(focused !== null, "focus stays on a row one can see, not the top of the page");
+      assert.match(focused, /alpha|charlie/, "a neighbouring row");
+    } finally {
+      await page.close();
+      await server.close();
+    }
+  });
+  it("keeps keyboard focus among the rows when a live update removes the row that held it", async () => {
+    const { view, set, remove } = memoryView("acme/expired");
+    for (const [branch, runId] of [
+      ["alpha", "1"],
+      ["bravo", "2"],
+      ["charlie", "3"],
+    ] as const) {
+      set(branch, runId, "success");
+    }
+    const server = await serveView(view);
+    const page = await browser.newPage();
+    try {
+      await page.goto(`${server.url}/`);
+      await page.locator("#live.on").waitFor();
+      const bravo = page.locator("tr.row", { hasText: "bravo" });
+      await bravo.locator("a").first().focus();
+
+      // bravo's list expired: its row goes, and the link that had focus with it
+      remove("bravo");
+      await bravo.waitFor({ state: "detached", timeout: 5_000 });
+      const focused = await page.evaluate(
+        () => document.activeElement?.closest("tr.row")?.textContent ?? null,
+      );
+      assert.ok(focused !== null, "focus stays on a row, not the top of the page");
+      assert.match(focused, /alpha|charlie/, "a neighbouring row");
+    } finally {
+      await page.close();
+      await server.close();
+    }
+  });
 });

@@ -49,7 +49,15 @@ export function memoryView(repository = "acme/quiet") {
     slots.set(branch, { state, revision });
     for (const listener of listeners) listener({ key: branch, revision, state, previous });
   };
-  return { view, set };
+  /** the branch's list expired (retention): its row goes */
+  const remove = (branch: string): void => {
+    const previous = slots.get(branch)?.state ?? null;
+    if (previous === null) return;
+    revision++;
+    slots.delete(branch);
+    for (const listener of listeners) listener({ key: branch, revision, state: null, previous });
+  };
+  return { view, set, remove };
 }
 
 /** The status router alone, over a view, on a free port: a dashboard without NATS. */

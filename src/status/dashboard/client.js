@@ -177,6 +177,23 @@
     return Array.prototype.indexOf.call(tr.querySelectorAll("a,button"), document.activeElement);
   }
 
+  /**
+   * Where focus goes when the row holding it is hidden (the filter no longer matches its new
+   * state) or removed: the next row one can see, else the one before, else the filter box, so a
+   * keyboard user stays in the list instead of being sent back to the top of the page.
+   */
+  function focusNear(tr, index) {
+    var near = tr.nextElementSibling;
+    while (near && near.hidden) near = near.nextElementSibling;
+    if (!near) {
+      near = tr.previousElementSibling;
+      while (near && near.hidden) near = near.previousElementSibling;
+    }
+    var targets = near ? near.querySelectorAll("a,button") : [];
+    var target = targets[Math.min(index, targets.length - 1)] || filterBox;
+    target.focus();
+  }
+
   function updateTitle() {
     var failing = rows.querySelectorAll('tr.row[data-state="failing"]').length;
     document.title = failing > 0 ? "(" + failing + " failing) " + title : title;
@@ -270,7 +287,11 @@
   function applyRow(message) {
     var existing = document.getElementById(message.id);
     if (message.html === null) {
-      if (existing) existing.remove();
+      if (existing) {
+        var held = focusIndex(existing);
+        if (held >= 0) focusNear(existing, held);
+        existing.remove();
+      }
     } else {
       // the server escaped every provider-supplied value in this markup
       var template = document.createElement("template");
@@ -278,6 +299,9 @@
       var tr = template.content.firstElementChild;
       var focused = existing ? focusIndex(existing) : -1;
       noteNews(existing ? existing.getAttribute("data-state") : null, tr);
+      tr.hidden = hiddenByFilter(tr);
+      // the row leaves the view: focus moves to a neighbour while the row is still in its place
+      if (focused >= 0 && tr.hidden) focusNear(existing, focused);
       if (existing && existing.getAttribute("data-sort") === tr.getAttribute("data-sort")) {
         existing.replaceWith(tr);
       } else {
@@ -285,8 +309,7 @@
         if (existing) existing.remove();
         insertSorted(tr);
       }
-      tr.hidden = hiddenByFilter(tr);
-      var again = focused >= 0 ? tr.querySelectorAll("a,button")[focused] : null;
+      var again = focused >= 0 && !tr.hidden ? tr.querySelectorAll("a,button")[focused] : null;
       if (again) again.focus();
       refreshTimes(tr);
       tr.classList.add("flash");

@@ -9,6 +9,7 @@ import {
   sessionCookie,
 } from "./auth.ts";
 import { renderBadge } from "./badge.ts";
+import { sendCompressible, sendJson } from "./compress.ts";
 import { renderLoginPage, renderPage } from "./dashboard/page.ts";
 import { FRESH } from "./cache.ts";
 import { BadParameterError, idParam, limitParam, nameParam, providerParam, providerValue } from "./params.ts";
@@ -117,8 +118,9 @@ export function createStatusRouter(deps: RouterDeps): Router {
       .json({ error: "starting", message: "the status store is starting" });
   };
 
-  router.get("/dashboard.js", (_req, res) => {
-    res.type("text/javascript").set("Cache-Control", "no-cache").send(CLIENT_JS);
+  router.get("/dashboard.js", async (req, res) => {
+    res.type("text/javascript").set("Cache-Control", "no-cache");
+    await sendCompressible(req, res, CLIENT_JS);
   });
 
   // public, like the script: it holds no data
@@ -126,7 +128,7 @@ export function createStatusRouter(deps: RouterDeps): Router {
     res.type("image/svg+xml").set("Cache-Control", "public, max-age=86400").send(FAVICON);
   });
 
-  router.get("/", (req, res) => {
+  router.get("/", async (req, res) => {
     if (!ready()) return starting(res);
     const base = req.baseUrl || "/";
     if (token !== null) {
@@ -149,10 +151,15 @@ export function createStatusRouter(deps: RouterDeps): Router {
       }
     }
     const rows = dashboardRows(deps.view.states());
-    res
-      .type("html")
-      .set("Cache-Control", "no-store")
-      .send(renderPage({ rows, now: now(), revision: deps.view.revision(), base, signOut: token !== null }));
+    res.type("html").set("Cache-Control", "no-store");
+    const page = renderPage({
+      rows,
+      now: now(),
+      revision: deps.view.revision(),
+      base,
+      signOut: token !== null,
+    });
+    await sendCompressible(req, res, page);
   });
 
   // the session cookie is stateless, so signing out is the browser dropping it: on a shared
@@ -241,7 +248,7 @@ export function createStatusRouter(deps: RouterDeps): Router {
       .send(renderBadge(label, state));
   });
 
-  router.get("/api/v1/status", guard, (req, res) => {
+  router.get("/api/v1/status", guard, async (req, res) => {
     const q = query(req);
     const repository = nameParam(q, "repository", true);
     const branch = nameParam(q, "branch", true);
@@ -249,10 +256,11 @@ export function createStatusRouter(deps: RouterDeps): Router {
     const answer = branchStatus(deps.view.forRepository(repository), { repository, branch, provider });
     if (!answer.found) return notFound(res, answer.message);
     const pipelines = answer.value.pipelines.map((p) => ({ ...p, run: withWebLinks(p.run) }));
-    res.set("Cache-Control", FRESH).json({ ...answer.value, pipelines });
+    res.set("Cache-Control", FRESH);
+    await sendJson(req, res, { ...answer.value, pipelines });
   });
 
-  router.get("/api/v1/runs", guard, (req, res) => {
+  router.get("/api/v1/runs", guard, async (req, res) => {
     const q = query(req);
     const repository = nameParam(q, "repository", true);
     const branch = nameParam(q, "branch", false);
@@ -267,9 +275,14 @@ export function createStatusRouter(deps: RouterDeps): Router {
       limit,
     });
     if (!answer.found) return notFound(res, answer.message);
-    res
-      .set("Cache-Control", FRESH)
-      .json({ repository, branch, pipeline, provider, runs: answer.value.map(withWebLinks) });
+    res.set("Cache-Control", FRESH);
+    await sendJson(req, res, {
+      repository,
+      branch,
+      pipeline,
+      provider,
+      runs: answer.value.map(withWebLinks),
+    });
   });
 
   router.get("/api/v1/runs/:provider/:runId", guard, async (req, res) => {
@@ -288,7 +301,8 @@ export function createStatusRouter(deps: RouterDeps): Router {
       return;
     }
     if (!found) return notFound(res, `unknown run: ${provider} ${runId}`);
-    res.set("Cache-Control", FRESH).json(runDetail(found.run, found.revision));
+    res.set("Cache-Control", FRESH);
+    await sendJson(req, res, runDetail(found.run, found.revision));
   });
 
   router.get("/api/v1/events", guard, (req, res) => deps.sse.handle(req, res));

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
-import type { Server } from "node:http";
+import { request as httpRequest, type IncomingHttpHeaders, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { describe, it } from "node:test";
+import { brotliDecompressSync, gunzipSync } from "node:zlib";
 import express from "express";
 import type { BuildEvent } from "../../src/events/schema.ts";
 import { applyEvent } from "../../src/status/merge.ts";
@@ -12,6 +13,7 @@ import { createSseHub } from "../../src/status/sse.ts";
 import { mergeBranch, summarize } from "../../src/status/summary.ts";
 import { EMPTY_VIEW as emptyView, type StatusView } from "../../src/status/view.ts";
 import { buildEvent } from "../helpers/events.ts";
+import { memoryView, serveView } from "../helpers/dashboard.ts";
 
 describe("run detail when the status store does not answer", () => {
   it("is a 503 with Retry-After, not a 500", async () => {
@@ -302,5 +304,79 @@ describe("an address that reaches the wrong-token limit", () => {
     attempts.failed("192.0.2.7", "guess-4");
     assert.deepEqual(locked, [["192.0.2.7", 60]]);
     assert.equal(attempts.refusedFor("192.0.2.7"), 60);
+  });
+});
+
+/** A GET over node:http, so the bytes on the wire are counted as sent, not as fetch inflates them. */
+function rawGet(
+  url: string,
+  headers: Record<string, string>,
+): Promise<{ headers: IncomingHttpHeaders; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(url, { headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (chunk: Buffer) => chunks.push(chunk));
+      res.on("end", () => resolve({ headers: res.headers, body: Buffer.concat(chunks) }));
+    });
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+describe("large answers", () => {
+  it("are compressed for clients that take gzip or brotli; the live feed never is", async () => {
+    const { view, set } = memoryView("acme/large");
+    for (let i = 0; i < 300; i++) set(`feature/branch-${i}`, String(1000 + i), i % 7 ? "success" : "failure");
+    const server = await serveView(view);
+    try {
+      const paths = ["/", "/api/v1/runs?repository=acme/large&limit=100", "/dashboard.js"];
+      for (const path of paths) {
+        const plain = await rawGet(`${server.url}${path}`, {});
+        assert.equal(
+          plain.headers["content-encoding"],
+          undefined,
+          `${path} as sent to a client that asks for none`,
+        );
+        assert.match(
+          String(plain.headers.vary),
+          /accept-encoding/i,
+          `${path}: caches keep the encodings apart`,
+        );
+
+        const gz = await rawGet(`${server.url}${path}`, { "accept-encoding": "gzip" });
+        assert.equal(gz.headers["content-encoding"], "gzip", path);
+        assert.match(String(gz.headers.vary), /accept-encoding/i);
+        assert.deepEqual(gunzipSync(gz.body), plain.body, `${path}: the same answer`);
+        assert.ok(
+          gz.body.length * 2 < plain.body.length,
+          `${path}: ${plain.body.length} → ${gz.body.length} bytes`,
+        );
+
+        const br = await rawGet(`${server.url}${path}`, { "accept-encoding": "br" });
+        assert.equal(br.headers["content-encoding"], "br", path);
+        assert.deepEqual(brotliDecompressSync(br.body), plain.body, `${path}: the same answer`);
+      }
+      const runs = await rawGet(`${server.url}/api/v1/runs?repository=acme/large&limit=100`, {
+        "accept-encoding": "gzip",
+      });
+      const notModified = await rawGet(`${server.url}/api/v1/runs?repository=acme/large&limit=100`, {
+        "accept-encoding": "gzip",
+        "if-none-match": String(runs.headers.etag),
+      });
+      // a poller's conditional request still costs nothing
+      assert.equal(notModified.body.length, 0, "304: no body");
+
+      // the feed's events must arrive as written: never compressed
+      const controller = new AbortController();
+      const feed = await fetch(`${server.url}/api/v1/events`, {
+        headers: { "accept-encoding": "gzip, br" },
+        signal: controller.signal,
+      });
+      assert.equal(feed.headers.get("content-encoding"), null);
+      controller.abort();
+      await feed.body?.cancel().catch(() => undefined);
+    } finally {
+      await server.close();
+    }
   });
 });

@@ -11,7 +11,7 @@ import {
 import { renderBadge } from "./badge.ts";
 import { sendCompressible, sendJson } from "./compress.ts";
 import { renderLoginPage, renderPage } from "./dashboard/page.ts";
-import { FRESH } from "./cache.ts";
+import { FRESH, PRIVATE_FRESH, REFUSED } from "./cache.ts";
 import { BadParameterError, idParam, limitParam, nameParam, providerParam, providerValue } from "./params.ts";
 import { branchStatus, dashboardRows, recentRuns } from "./queries.ts";
 import { runDetail, type RunLocator } from "./run-detail.ts";
@@ -62,10 +62,6 @@ const WRONG_TOKEN = "That token is not valid.";
 const tooManyTokens = (retryAfter: number): string =>
   `Too many wrong tokens from this address: try again in ${retryAfter} s.`;
 
-const notFound = (res: Response, message: string): void => {
-  res.status(404).set("Cache-Control", FRESH).json({ error: "not_found", message });
-};
-
 /**
  * A form post from the dashboard itself: browsers say so in Sec-Fetch-Site (same-origin; none
  * when typed or bookmarked), and older ones send an Origin that names this host. A sibling
@@ -84,6 +80,11 @@ export function createStatusRouter(deps: RouterDeps): Router {
   const now = deps.now ?? Date.now;
   const token = deps.apiToken;
   const ready = deps.ready ?? (() => true);
+  // what the answers behind the guard may be kept as: by anyone while the API is open
+  const answerCache = token === null ? FRESH : PRIVATE_FRESH;
+  const notFound = (res: Response, message: string): void => {
+    res.status(404).set("Cache-Control", answerCache).json({ error: "not_found", message });
+  };
   const attempts = createTokenAttempts({
     ...(deps.authRateLimit ?? DEFAULT_AUTH_RATE_LIMIT),
     // an operator asked why an office is locked out needs a line to find
@@ -212,13 +213,13 @@ export function createStatusRouter(deps: RouterDeps): Router {
     if (refused !== null) {
       res
         .status(429)
-        .set({ "Retry-After": String(refused), "Cache-Control": FRESH })
+        .set({ "Retry-After": String(refused), "Cache-Control": REFUSED })
         .json({ error: "too_many_attempts", message: tooManyTokens(refused) });
       return;
     }
     if (isAuthorized(req, token, now())) return next();
     if (attempt !== null) attempts.failed(req.ip, attempt);
-    res.status(401).set({ "WWW-Authenticate": 'Bearer realm="buildcast"', "Cache-Control": FRESH }).json({
+    res.status(401).set({ "WWW-Authenticate": 'Bearer realm="buildcast"', "Cache-Control": REFUSED }).json({
       error: "unauthorized",
       message: "a valid API token is required (Authorization: Bearer <token>)",
     });
@@ -244,7 +245,7 @@ export function createStatusRouter(deps: RouterDeps): Router {
       .type("image/svg+xml")
       // badges are embedded by other sites (GitLab project badges, wikis, portals): helmet's
       // same-origin resource policy would make browsers refuse them there
-      .set({ "Cache-Control": FRESH, "Cross-Origin-Resource-Policy": "cross-origin" })
+      .set({ "Cache-Control": answerCache, "Cross-Origin-Resource-Policy": "cross-origin" })
       .send(renderBadge(label, state));
   });
 
@@ -256,7 +257,7 @@ export function createStatusRouter(deps: RouterDeps): Router {
     const answer = branchStatus(deps.view.forRepository(repository), { repository, branch, provider });
     if (!answer.found) return notFound(res, answer.message);
     const pipelines = answer.value.pipelines.map((p) => ({ ...p, run: withWebLinks(p.run) }));
-    res.set("Cache-Control", FRESH);
+    res.set("Cache-Control", answerCache);
     await sendJson(req, res, { ...answer.value, pipelines });
   });
 
@@ -275,7 +276,7 @@ export function createStatusRouter(deps: RouterDeps): Router {
       limit,
     });
     if (!answer.found) return notFound(res, answer.message);
-    res.set("Cache-Control", FRESH);
+    res.set("Cache-Control", answerCache);
     await sendJson(req, res, {
       repository,
       branch,
@@ -296,12 +297,12 @@ export function createStatusRouter(deps: RouterDeps): Router {
       deps.logger?.warn({ err: error instanceof Error ? error.message : String(error) }, "run lookup failed");
       res
         .status(503)
-        .set({ "Retry-After": "5", "Cache-Control": FRESH })
+        .set({ "Retry-After": "5", "Cache-Control": answerCache })
         .json({ error: "unavailable", message: "the status store did not answer; retry shortly" });
       return;
     }
     if (!found) return notFound(res, `unknown run: ${provider} ${runId}`);
-    res.set("Cache-Control", FRESH);
+    res.set("Cache-Control", answerCache);
     await sendJson(req, res, runDetail(found.run, found.revision));
   });
 
@@ -311,7 +312,7 @@ export function createStatusRouter(deps: RouterDeps): Router {
     if (error instanceof BadParameterError) {
       res
         .status(400)
-        .set("Cache-Control", FRESH)
+        .set("Cache-Control", answerCache)
         .json({ error: "bad_request", parameter: error.parameter, message: error.message });
       return;
     }

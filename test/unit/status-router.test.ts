@@ -380,3 +380,40 @@ describe("large answers", () => {
     }
   });
 });
+
+describe("caching of answers behind the API token", () => {
+  it("keeps shared caches from storing them, and browsers from storing a refusal", async () => {
+    const { view, set } = memoryView("acme/private");
+    set("main", "1", "failure");
+    const server = await serveView(view, { apiToken: TOKEN });
+    const open = await serveView(view);
+    try {
+      const auth = { authorization: `Bearer ${TOKEN}` };
+      for (const [path, headers] of [
+        ["/api/v1/status?repository=acme/private&branch=main", auth],
+        ["/api/v1/runs?repository=acme/private", auth],
+        ["/api/v1/runs?repository=acme/nope", auth],
+        ["/api/v1/runs?repository=acme/private&limit=0", auth],
+        [`/badge.svg?repository=acme/private&branch=main&token=${TOKEN}`, {}],
+      ] as const) {
+        const answer = await fetch(`${server.url}${path}`, { headers });
+        // must-revalidate alone lets a shared cache store an answer to a request with
+        // Authorization (RFC 9111, 3.5); private keeps a team's build data in the browser
+        assert.match(answer.headers.get("cache-control") ?? "", /\bprivate\b/, `${path}: ${answer.status}`);
+        assert.match(answer.headers.get("cache-control") ?? "", /\bno-cache\b/, path);
+      }
+      for (const headers of [{}, { authorization: "Bearer wrong-token" }]) {
+        const refused = await fetch(`${server.url}/api/v1/runs?repository=acme/private`, { headers });
+        assert.equal(refused.status, 401);
+        assert.equal(refused.headers.get("cache-control"), "no-store", "a refusal is never kept");
+      }
+
+      // without a token the answers are public, as badges usually are
+      const badge = await fetch(`${open.url}/badge.svg?repository=acme/private&branch=main`);
+      assert.equal(badge.headers.get("cache-control"), "no-cache, max-age=0, must-revalidate");
+    } finally {
+      await server.close();
+      await open.close();
+    }
+  });
+});

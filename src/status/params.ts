@@ -75,3 +75,36 @@ export function limitParam(query: Query, fallback: number, max: number): number 
   }
   return limit;
 }
+
+/**
+ * Refuses a query whose names or values are not percent-encoded UTF-8 (`caf%E9`, Latin-1 from
+ * a legacy script's encoder): express's parser turns such bytes into U+FFFD, and the request
+ * would quietly look for a name nobody has, a 404 that hides the cause. A `%` that starts no
+ * escape (`50%-off`) is taken as itself, as the parser does.
+ */
+export function checkQueryEncoding(url: string): void {
+  const start = url.indexOf("?");
+  if (start < 0) return;
+  for (const pair of url.slice(start + 1).split("&")) {
+    const eq = pair.indexOf("=");
+    const name = eq < 0 ? pair : pair.slice(0, eq);
+    for (const part of eq < 0 ? [pair] : [name, pair.slice(eq + 1)]) {
+      try {
+        decodeURIComponent(part.replace(LONE_PERCENT, "%25"));
+      } catch {
+        const parameter = decodedName(name);
+        throw new BadParameterError(parameter, `${parameter} is not percent-encoded UTF-8`);
+      }
+    }
+  }
+}
+
+const LONE_PERCENT = /%(?![\da-f]{2})/gi;
+
+const decodedName = (name: string): string => {
+  try {
+    return decodeURIComponent(name.replaceAll("+", " ").replace(LONE_PERCENT, "%25"));
+  } catch {
+    return "query";
+  }
+};

@@ -12,7 +12,15 @@ import { renderBadge } from "./badge.ts";
 import { sendCompressible, sendJson } from "./compress.ts";
 import { renderLoginPage, renderPage } from "./dashboard/page.ts";
 import { FRESH, PRIVATE_FRESH, REFUSED } from "./cache.ts";
-import { BadParameterError, idParam, limitParam, nameParam, providerParam, providerValue } from "./params.ts";
+import {
+  BadParameterError,
+  checkQueryEncoding,
+  idParam,
+  limitParam,
+  nameParam,
+  providerParam,
+  providerValue,
+} from "./params.ts";
 import { branchStatus, dashboardRows, recentRuns } from "./queries.ts";
 import { runDetail, type RunLocator } from "./run-detail.ts";
 import { withWebLinks } from "./summary.ts";
@@ -207,6 +215,7 @@ export function createStatusRouter(deps: RouterDeps): Router {
   // per route, not router.use: the app mounts this router at / next to the webhook routes
   const guard = (req: Request, res: Response, next: NextFunction): void => {
     if (!ready()) return starting(res);
+    checkQueryEncoding(req.originalUrl);
     if (token === null) return next();
     const attempt = offeredCredentials(req);
     const refused = attempt === null ? null : attempts.refusedFor(req.ip);

@@ -417,3 +417,34 @@ describe("caching of answers behind the API token", () => {
     }
   });
 });
+
+describe("a query that is not UTF-8", () => {
+  it("is a 400 naming the parameter, not a search for a name with U+FFFD in it", async () => {
+    const { view, set } = memoryView("acme/café");
+    set("main", "1", "success");
+    const server = await serveView(view);
+    try {
+      // café in Latin-1, as a legacy script's encoder sends it
+      for (const path of [
+        "/api/v1/runs?repository=acme%2Fcaf%E9",
+        "/api/v1/status?repository=acme%2Fcaf%C3%A9&branch=ma%E0%A4%A",
+        "/badge.svg?repository=acme%2Fcaf%C3%A9&branch=main&label=%FF",
+      ]) {
+        const answer = await fetch(`${server.url}${path}`);
+        assert.equal(answer.status, 400, path);
+        const body = (await answer.json()) as { error: string; parameter: string; message: string };
+        assert.equal(body.error, "bad_request", path);
+        assert.match(body.message, /UTF-8/, path);
+        assert.ok(["repository", "branch", "label"].includes(body.parameter), path);
+      }
+      // the same name, well encoded, is found
+      const found = await fetch(`${server.url}/api/v1/runs?repository=acme%2Fcaf%C3%A9`);
+      assert.equal(found.status, 200);
+      // a % that starts no escape is itself, as express's parser takes it
+      const percent = await fetch(`${server.url}/api/v1/status?repository=acme%2Fcaf%C3%A9&branch=50%-off`);
+      assert.equal(percent.status, 404);
+    } finally {
+      await server.close();
+    }
+  });
+});

@@ -33,6 +33,13 @@ const CLIENT_JS = readFileSync(new URL("./dashboard/client.js", import.meta.url)
 /** A green dot on a dark tile: build status. */
 const FAVICON =
   '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32"><rect width="32" height="32" rx="7" fill="#1c2430"/><circle cx="16" cy="16" r="8" fill="#3fb950"/></svg>';
+const READ_ONLY_PATHS = [
+  "/api/v1/status",
+  "/api/v1/runs",
+  "/api/v1/runs/:provider/:runId",
+  "/api/v1/events",
+  "/badge.svg",
+];
 export const MAX_RUNS_LIMIT = 100;
 const DEFAULT_RUNS_LIMIT = 20;
 
@@ -316,6 +323,23 @@ export function createStatusRouter(deps: RouterDeps): Router {
   });
 
   router.get("/api/v1/events", guard, (req, res) => deps.sse.handle(req, res));
+
+  // the read-only paths exist whatever the method: a script that POSTs to one is told what
+  // they take (RFC 9110, 15.5.6), not that there is no such path
+  router.all(READ_ONLY_PATHS, (req, res) => {
+    res.set("Allow", "GET, HEAD");
+    if (req.method === "OPTIONS") {
+      res.status(204).end();
+      return;
+    }
+    res
+      .status(405)
+      .set("Cache-Control", FRESH)
+      .json({
+        error: "method_not_allowed",
+        message: `${req.method} is not allowed here; the status API is read with GET`,
+      });
+  });
 
   router.use((error: unknown, _req: Request, res: Response, next: NextFunction) => {
     if (error instanceof BadParameterError) {

@@ -448,3 +448,35 @@ describe("a query that is not UTF-8", () => {
     }
   });
 });
+
+describe("a method the API does not take", () => {
+  it("is a 405 naming the methods it takes, not a 404 for a path that exists", async () => {
+    const { view, set } = memoryView("acme/methods");
+    set("main", "1", "success");
+    const server = await serveView(view);
+    try {
+      for (const path of [
+        "/api/v1/status?repository=acme/methods&branch=main",
+        "/api/v1/runs?repository=acme/methods",
+        "/api/v1/runs/github/1",
+        "/api/v1/events",
+        "/badge.svg?repository=acme/methods&branch=main",
+      ]) {
+        for (const method of ["POST", "PUT", "DELETE", "PATCH"]) {
+          const answer = await fetch(`${server.url}${path}`, { method });
+          assert.equal(answer.status, 405, `${method} ${path}`);
+          assert.equal(answer.headers.get("allow"), "GET, HEAD", `${method} ${path}`);
+          assert.deepEqual(await answer.json(), {
+            error: "method_not_allowed",
+            message: `${method} is not allowed here; the status API is read with GET`,
+          });
+        }
+        const options = await fetch(`${server.url}${path}`, { method: "OPTIONS" });
+        assert.ok(options.status < 300, `OPTIONS ${path}: ${options.status}`);
+        assert.equal(options.headers.get("allow"), "GET, HEAD", `OPTIONS ${path}`);
+      }
+    } finally {
+      await server.close();
+    }
+  });
+});

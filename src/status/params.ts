@@ -108,3 +108,16 @@ const decodedName = (name: string): string => {
     return "query";
   }
 };
+
+/**
+ * Refuses a parameter the endpoint does not take: a typo (`brnch=main`, `pipline=CI`) would
+ * otherwise be ignored and answered with every branch's or pipeline's runs, which a script
+ * cannot tell from the answer it asked for. `token` is taken everywhere (Authentication).
+ */
+export function onlyParams(query: Query, takes: readonly string[]): void {
+  for (const name of Object.keys(query)) {
+    if (name === "token" || takes.includes(name)) continue;
+    const known = takes.length === 0 ? "no parameters" : takes.join(", ");
+    throw new BadParameterError(name, `unknown parameter ${name}: this endpoint takes ${known}`);
+  }
+}

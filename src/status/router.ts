@@ -18,6 +18,7 @@ import {
   idParam,
   limitParam,
   nameParam,
+  onlyParams,
   providerParam,
   providerValue,
 } from "./params.ts";
@@ -267,6 +268,7 @@ export function createStatusRouter(deps: RouterDeps): Router {
 
   router.get("/api/v1/status", guard, async (req, res) => {
     const q = query(req);
+    onlyParams(q, ["repository", "branch", "provider"]);
     const repository = nameParam(q, "repository", true);
     const branch = nameParam(q, "branch", true);
     const provider = providerParam(q);
@@ -279,6 +281,7 @@ export function createStatusRouter(deps: RouterDeps): Router {
 
   router.get("/api/v1/runs", guard, async (req, res) => {
     const q = query(req);
+    onlyParams(q, ["repository", "branch", "pipeline", "provider", "limit"]);
     const repository = nameParam(q, "repository", true);
     const branch = nameParam(q, "branch", false);
     const pipeline = nameParam(q, "pipeline", false);
@@ -303,6 +306,7 @@ export function createStatusRouter(deps: RouterDeps): Router {
   });
 
   router.get("/api/v1/runs/:provider/:runId", guard, async (req, res) => {
+    onlyParams(query(req), []);
     const provider = providerValue(String(req.params.provider));
     const runId = idParam(String(req.params.runId), "runId");
     let found: Awaited<ReturnType<RunLocator>>;
@@ -322,7 +326,10 @@ export function createStatusRouter(deps: RouterDeps): Router {
     await sendJson(req, res, runDetail(found.run, found.revision));
   });
 
-  router.get("/api/v1/events", guard, (req, res) => deps.sse.handle(req, res));
+  router.get("/api/v1/events", guard, (req, res) => {
+    onlyParams(query(req), ["since"]);
+    deps.sse.handle(req, res);
+  });
 
   // the read-only paths exist whatever the method: a script that POSTs to one is told what
   // they take (RFC 9110, 15.5.6), not that there is no such path

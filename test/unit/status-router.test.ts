@@ -480,3 +480,40 @@ describe("a method the API does not take", () => {
     }
   });
 });
+
+describe("a parameter the API does not know", () => {
+  it("is a 400 naming it and what the endpoint takes, not an answer that ignored a typo", async () => {
+    const { view, set } = memoryView("acme/typo");
+    set("main", "1", "success");
+    set("develop", "2", "failure");
+    const server = await serveView(view);
+    try {
+      for (const [path, parameter, takes] of [
+        [
+          "/api/v1/runs?repository=acme/typo&brnch=main",
+          "brnch",
+          "repository, branch, pipeline, provider, limit",
+        ],
+        [
+          "/api/v1/status?repository=acme/typo&branch=main&pipeline=CI",
+          "pipeline",
+          "repository, branch, provider",
+        ],
+        ["/api/v1/runs/github/1?verbose=1", "verbose", "no parameters"],
+        ["/api/v1/events?sinse=4", "sinse", "since"],
+      ] as const) {
+        const answer = await fetch(`${server.url}${path}`);
+        assert.equal(answer.status, 400, path);
+        const body = (await answer.json()) as { error: string; parameter: string; message: string };
+        assert.equal(body.parameter, parameter, path);
+        assert.ok(body.message.includes(takes), `${path}: ${body.message}`);
+      }
+      // the token may come with any of them; a badge copied with shields.io's style= still shows
+      assert.equal((await fetch(`${server.url}/api/v1/runs?repository=acme/typo&token=x`)).status, 200);
+      const badge = await fetch(`${server.url}/badge.svg?repository=acme/typo&branch=main&style=flat`);
+      assert.equal(badge.status, 200);
+    } finally {
+      await server.close();
+    }
+  });
+});

@@ -59,6 +59,15 @@ export interface RouterDeps {
 
 const query = (req: Request): Readonly<Record<string, unknown>> => req.query;
 
+const decodes = (part: string): boolean => {
+  try {
+    decodeURIComponent(part);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
 /** The dashboard's address with the request's query (a shared view's filters), minus `token`. */
 function pageAddress(req: Request, base: string): string {
   const rest = new URLSearchParams();
@@ -346,6 +355,15 @@ export function createStatusRouter(deps: RouterDeps): Router {
         error: "method_not_allowed",
         message: `${req.method} is not allowed here; the status API is read with GET`,
       });
+  });
+
+  // express decodes path parameters before any handler runs, and one that is not UTF-8 fails
+  // there: it is a bad parameter like any other, named
+  router.use("/api/v1/runs", (error: unknown, req: Request, _res: Response, next: NextFunction) => {
+    if (!(error instanceof URIError)) return next(error);
+    const provider = req.path.split("/").find((part) => part !== "") ?? "";
+    const parameter = decodes(provider) ? "runId" : "provider";
+    next(new BadParameterError(parameter, `${parameter} is not percent-encoded UTF-8`));
   });
 
   router.use((error: unknown, _req: Request, res: Response, next: NextFunction) => {

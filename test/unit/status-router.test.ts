@@ -517,3 +517,22 @@ describe("a parameter the API does not know", () => {
     }
   });
 });
+
+describe("a run id in the path that is not UTF-8", () => {
+  it("is a 400 naming runId, like any bad parameter", async () => {
+    const { view } = memoryView("acme/path");
+    const server = await serveView(view);
+    try {
+      const answer = await fetch(`${server.url}/api/v1/runs/github/caf%E9`);
+      assert.equal(answer.status, 400);
+      assert.match(answer.headers.get("cache-control") ?? "", /no-cache/);
+      assert.deepEqual(await answer.json(), {
+        error: "bad_request",
+        parameter: "runId",
+        message: "runId is not percent-encoded UTF-8",
+      });
+    } finally {
+      await server.close();
+    }
+  });
+});

@@ -70,11 +70,16 @@ export function createNotifyService(deps: NotifyDeps): NotifyService {
       const redis = redisConnection(config.redis.url, onRedisError);
       const producer = producerConnection(config.redis.url, onRedisError);
       connections.push(redis, producer);
-      const kv = await openNotifyBucket(deps.js, {
-        bucket: config.notify.bucket,
-        replicas: config.nats.stream.replicas,
-        maxAgeMs: config.nats.stream.maxAge,
-      });
+      const kv = await openNotifyBucket(
+        deps.js,
+        deps.jsm,
+        {
+          bucket: config.notify.bucket,
+          replicas: config.nats.stream.replicas,
+          maxAgeMs: config.nats.stream.maxAge,
+        },
+        log,
+      );
       const shared = { kv, connection: redis, producer, config, logger, metrics };
       const caches = { slack: trackCaches(), email: trackCaches() };
       clearOnReconnect(deps.nc, [

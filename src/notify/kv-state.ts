@@ -1,17 +1,28 @@
-import type { JetStreamClient } from "@nats-io/jetstream";
+import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import { Kvm, type KV } from "@nats-io/kv";
 import { compareAndSet, type CasOptions } from "../bus/kv-cas.ts";
+import { applyMaxAge } from "../bus/max-age.ts";
+import type { Logger } from "../observability/logger.ts";
 
+/**
+ * Opens (or creates) the notify bucket with `maxAgeMs` as its max age, on every start: an
+ * existing bucket keeps the age it was created with otherwise, and one created while events
+ * were kept for ever (maxAge 0) would hold every run's state for ever after maxAge is set.
+ */
 export async function openNotifyBucket(
   js: JetStreamClient,
+  jsm: JetStreamManager,
   options: { bucket: string; replicas: number; maxAgeMs: number },
+  logger: Logger,
 ): Promise<KV> {
   // state older than maxAge is only consulted for transitions of long-idle lanes; let it expire
-  return new Kvm(js).create(options.bucket, {
+  const kv = await new Kvm(js).create(options.bucket, {
     history: 1,
     replicas: options.replicas,
     ttl: options.maxAgeMs,
   });
+  await applyMaxAge(jsm, `KV_${options.bucket}`, options.maxAgeMs, logger);
+  return kv;
 }
 
 export interface Stored<T> {

@@ -1,7 +1,7 @@
 import type { JetStreamManager } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
-import { nanos } from "@nats-io/nats-core";
 import { isConflict } from "../bus/kv-cas.ts";
+import { applyMaxAge } from "../bus/max-age.ts";
 import type { Logger } from "../observability/logger.ts";
 import { matchesAnyGlob } from "../notify/glob.ts";
 import { BRANCH_WATCH_FILTER, decodeToken } from "./keys.ts";
@@ -109,25 +109,4 @@ export async function refreshKeptBranches(
   }
   if (refreshed > 0) logger.info({ lists: refreshed }, "kept branch lists refreshed against retention");
   return { refreshed, failed };
-}
-
-/** Sets the bucket stream's max age (0: none), with a duplicate window no longer than it. */
-export async function applyMaxAge(
-  jsm: JetStreamManager,
-  stream: string,
-  maxAgeMs: number,
-  logger: Logger,
-): Promise<void> {
-  const { config } = await jsm.streams.info(stream);
-  const maxAge = nanos(maxAgeMs);
-  if (config.max_age === maxAge) return;
-  const window = config.duplicate_window ?? 0;
-  await jsm.streams.update(stream, {
-    max_age: maxAge,
-    ...(maxAge > 0 && window > maxAge ? { duplicate_window: maxAge } : {}),
-  });
-  logger.info(
-    { stream, retention: maxAgeMs === 0 ? "forever" : `${maxAgeMs} ms` },
-    "status retention applied to the bucket",
-  );
 }

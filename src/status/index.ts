@@ -88,7 +88,10 @@ export function createStatusService(deps: StatusServiceDeps): StatusService {
     apiToken: deps.secrets.apiToken,
     authRateLimit: deps.config.server.authRateLimit,
     ready: () => view !== null,
-    locateRun: (provider, runId) => (kv ? runLocator(kv, liveView)(provider, runId) : Promise.resolve(null)),
+    locateRun: (provider, runId) =>
+      kv
+        ? runLocator(kv, liveView, { jsm: deps.jsm, bucket: deps.config.status.bucket })(provider, runId)
+        : Promise.resolve(null),
     logger: log,
   });
   return {

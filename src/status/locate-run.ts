@@ -1,3 +1,4 @@
+import type { JetStreamManager } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
 import type { Provider } from "../events/schema.ts";
 import { runIdFilter, runStoreKey } from "./keys.ts";
@@ -8,9 +9,15 @@ import type { StatusView } from "./view.ts";
 /**
  * Run ids are unique per provider in practice but stored under their repository id too
  * (commit statuses use sha:context). Recent runs are found through the view; older ones
- * by a key scan filtered on the server.
+ * through the bucket stream's subject index, filtered on the server. Not kv.keys: it leaves
+ * an ephemeral consumer on the server for 5 minutes when nothing matches, so every lookup of
+ * an unknown run (a typo, a scanner) would have added one.
  */
-export function runLocator(kv: KV, view: StatusView): RunLocator {
+export function runLocator(
+  kv: KV,
+  view: StatusView,
+  { jsm, bucket }: { readonly jsm: JetStreamManager; readonly bucket: string },
+): RunLocator {
   const read = async (key: string) => {
     const entry = await kv.get(key);
     return entry && entry.operation === "PUT"
@@ -23,13 +30,13 @@ export function runLocator(kv: KV, view: StatusView): RunLocator {
       const hit = state.runs.find((r) => r.runId === runId);
       if (hit) return read(runStoreKey(provider, hit.repositoryId, runId));
     }
-    const keys = await kv.keys(runIdFilter(provider, runId));
-    for await (const key of keys) {
-      const found = await read(key);
-      if (found) {
-        keys.stop();
-        return found;
-      }
+    const prefix = `$KV.${bucket}.`;
+    const { state } = await jsm.streams.info(`KV_${bucket}`, {
+      subjects_filter: prefix + runIdFilter(provider, runId),
+    });
+    for (const subject of Object.keys(state.subjects ?? {})) {
+      const found = await read(subject.slice(prefix.length));
+      if (found) return found;
     }
     return null;
   };

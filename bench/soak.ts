@@ -1,0 +1,134 @@
+/**
+ * Soak: what grows while the gateway runs. Starts a private nats-server (with monitoring),
+ * redis-server, Slack-API server and SMTP sink, and the real gateway (role all, every route
+ * to Slack and e-mail); posts runs of distinct repositories and branches (queued, in
+ * progress, completed; a third of them fail) at a steady rate, with a lookup of an unknown
+ * run per run; every 20 s and after a quiet period prints one JSON line of what a leak would
+ * move: the gateway's heap and RSS, its open file descriptors, Redis keys by pattern, KV keys
+ * per bucket, consumers and subscriptions on the NATS server.
+ *
+ *   npx tsx bench/soak.ts [seconds=120] [runs per second=40]
+ *
+ * What should hold (2026-12-02, 10,680 webhooks): Slack jobs in Redis level off at 1,000
+ * (removeOnComplete), dedup keys go when their jobs end, e-mail jobs are kept (a week,
+ * 100,000 at most), KV keys grow by run until the bucket's max age, consumers and
+ * subscriptions stay flat, descriptors return to their starting count once idle.
+ */
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Kvm } from "@nats-io/kv";
+import { connect } from "@nats-io/transport-node";
+import { Redis } from "ioredis";
+import { startGatewayProcess } from "../test/helpers/gateway-process.ts";
+import { freePort, startNats, startRedis } from "../test/helpers/servers.ts";
+import { startSlackServer } from "../test/helpers/slack-server.ts";
+import { startSmtpSink } from "../test/helpers/smtp-sink.ts";
+import { workflowRun } from "../test/helpers/synthetic-webhooks.ts";
+import { postGithub } from "../test/helpers/webhooks.ts";
+
+const seconds = Number(process.argv[2] ?? 120);
+const rate = Number(process.argv[3] ?? 40);
+const monitor = await freePort();
+const nats = await startNats(undefined, { args: ["-m", String(monitor)] });
+const redis = await startRedis();
+const slack = await startSlackServer();
+const smtp = await startSmtpSink();
+const dir = mkdtempSync(join(tmpdir(), "buildcast-soak-"));
+const configFile = join(dir, "soak.yaml");
+writeFileSync(
+  configFile,
+  JSON.stringify({
+    role: "all",
+    server: { webhookRateLimit: { window: "1m", max: 100_000_000 } },
+    dev: { startServers: false, dataDir: dir },
+    spool: { dir: join(dir, "spool") },
+    log: { level: "warn", pretty: false },
+    routes: [
+      {
+        name: "all",
+        match: {},
+        on: ["started", "failed", "still_failing", "fixed", "succeeded", "canceled"],
+        slack: { channel: "C0SOAK" },
+        email: { to: ["ops@example.com"] },
+      },
+    ],
+  }),
+);
+const gateway = await startGatewayProcess({
+  BUILDCAST_CONFIG: configFile,
+  NATS_URL: nats.url,
+  REDIS_URL: redis.url,
+  SLACK_BOT_TOKEN: "xoxb-soak",
+  SLACK_API_URL: slack.apiUrl,
+  SMTP_URL: smtp.url,
+  LOG_LEVEL: "warn",
+});
+const pid = gateway.child.pid ?? 0;
+const redisClient = new Redis(redis.url);
+const nc = await connect({ servers: nats.url });
+const kvm = new Kvm(nc);
+
+async function sample(label: string): Promise<void> {
+  const metrics = await (await fetch(`${gateway.url}/metrics`)).text();
+  const heapMB = Number(/nodejs_heap_size_used_bytes (\d+)/.exec(metrics)?.[1] ?? 0) / 1e6;
+  const rssMB = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0) / 1e3;
+  const redisKeys: Record<string, number> = {};
+  for (const key of await redisClient.keys("*")) {
+    // job ids and hashes become #, so a key space is one line however many keys it holds
+    const pattern = key.replace(/([:-])(?:[0-9a-f]{8,}|\d+)(?=:|$)/g, "$1#");
+    redisKeys[pattern] = (redisKeys[pattern] ?? 0) + 1;
+  }
+  const kvKeys: Record<string, number> = {};
+  for await (const bucket of kvm.list()) kvKeys[bucket.bucket] = bucket.values;
+  const jsz = (await (await fetch(`http://127.0.0.1:${monitor}/jsz`)).json()) as { consumers: number };
+  const connz = (await (await fetch(`http://127.0.0.1:${monitor}/connz`)).json()) as {
+    connections: { subscriptions: number }[];
+  };
+  const subscriptions = connz.connections.reduce((sum, c) => sum + c.subscriptions, 0);
+  const fds = readdirSync(`/proc/${pid}/fd`).length;
+  const line = { label, heapMB, rssMB, fds, consumers: jsz.consumers, subscriptions, kvKeys, redisKeys };
+  console.log(JSON.stringify(line));
+}
+
+await sample("start");
+let runId = 1_000_000;
+let sent = 0;
+let refused = 0;
+const started = Date.now();
+let nextSample = started + 20_000;
+while (Date.now() - started < seconds * 1000) {
+  const tick = Date.now();
+  await Promise.all(
+    Array.from({ length: rate }, async () => {
+      const id = runId++;
+      const run = { branch: `feature/${id}`, repository: `org${id % 50}/repo${id % 997}` };
+      const conclusion = id % 3 === 0 ? "failure" : "success";
+      for (const [status, at] of [
+        ["queued", 2],
+        ["in_progress", 3],
+        ["completed", 4],
+      ] as const) {
+        const body = workflowRun({ runId: id, status, conclusion, at, ...run });
+        const answer = await postGithub(gateway.url, "workflow_run", body, { delivery: `soak-${id}-${at}` });
+        sent += 1;
+        if (answer.status !== 202) refused += 1;
+      }
+      await (await fetch(`${gateway.url}/api/v1/runs/github/unknown-${id}`)).text();
+    }),
+  );
+  if (Date.now() >= nextSample) {
+    nextSample += 20_000;
+    await sample(`${Math.round((Date.now() - started) / 1000)} s, ${sent} webhooks, ${refused} refused`);
+  }
+  await new Promise((resolve) => setTimeout(resolve, Math.max(0, 1000 - (Date.now() - tick))));
+}
+await new Promise((resolve) => setTimeout(resolve, 20_000));
+await sample(`20 s idle after ${sent} webhooks, ${refused} refused`);
+
+await nc.close();
+redisClient.disconnect();
+await gateway.terminate();
+await Promise.all([slack.close(), smtp.close()]);
+await Promise.all([nats.dispose(), redis.dispose()]);
+rmSync(dir, { recursive: true, force: true });

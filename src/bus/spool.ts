@@ -179,9 +179,19 @@ export class Spool {
    * once JetStream acked, or with `false` for an event it dropped). New appends go to a fresh
    * segment meanwhile. Stops at the first failure, keeping the segment; returns how many
    * events were published.
+   *
+   * The open segment is sealed (and drained) only once every older one is gone: while
+   * JetStream stays unavailable with NATS connected, each failed flush would otherwise seal
+   * one more segment, a file per flush interval for as long as the outage lasts.
    */
   async drain(publish: (event: BuildEvent) => Promise<boolean | void>): Promise<number> {
+    const older = await this.#drainSealed(publish);
     this.#seal();
+    return older + (await this.#drainSealed(publish));
+  }
+
+  /** Drains every segment but the open one, oldest first. */
+  async #drainSealed(publish: (event: BuildEvent) => Promise<boolean | void>): Promise<number> {
     let published = 0;
     for (const segment of this.segments()) {
       if (segment === this.#current) continue;

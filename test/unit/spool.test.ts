@@ -105,3 +105,31 @@ test("a write the disk cuts short is answered with an error and leaves no torn o
   });
   assert.deepEqual(drained, accepted, "every append answered ok comes back, once, in order");
 });
+
+test("flushes that keep failing while webhooks arrive leave at most two segments, and lose nothing", async () => {
+  // NATS connected but JetStream not answering: every flush fails at its first event, while
+  // every interval between flushes spools new webhooks
+  const spool = new Spool(dir, 1024 * 1024);
+  for (let flush = 0; flush < 50; flush++) {
+    spool.append([fakeEvent(`e${flush}`)]);
+    await assert.rejects(
+      spool.drain(async () => {
+        throw new Error("no responders");
+      }),
+      /no responders/,
+    );
+    assert.ok(readdirSync(dir).length <= 2, `${readdirSync(dir).length} segments after ${flush + 1} flushes`);
+  }
+  const seen: string[] = [];
+  assert.equal(
+    await spool.drain(async (event) => {
+      seen.push(event.id);
+    }),
+    50,
+  );
+  assert.deepEqual(
+    seen,
+    Array.from({ length: 50 }, (_, i) => `e${i}`),
+  );
+  assert.deepEqual(readdirSync(dir), []);
+});

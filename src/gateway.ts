@@ -1,6 +1,7 @@
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
+import { setTimeout as delay } from "node:timers/promises";
 import type { LoadedConfig } from "./config/load.ts";
 import { connectBus, redactUrl, type Bus } from "./bus/connect.ts";
 import { DEFAULT_MAX_PAYLOAD, EventPublisher } from "./bus/publisher.ts";
@@ -29,6 +30,9 @@ export class StartupError extends Error {
     this.name = "StartupError";
   }
 }
+
+/** Nothing answers at the NATS or Redis URL (as opposed to a server that refuses us). */
+class UnreachableError extends StartupError {}
 
 export interface Gateway {
   readonly url: string;
@@ -72,7 +76,7 @@ async function ensureLocalServer(
       : explicit && config.dev.startServers
         ? ` (a local ${server} is started only for the default URL)`
         : "";
-    throw new StartupError(
+    throw new UnreachableError(
       `cannot reach ${service} at ${redactUrl(url.toString())}${why}; start it or set ${variable} (or ${setting}) to a running server`,
     );
   }
@@ -89,6 +93,17 @@ async function ensureLocalServer(
   }
 }
 
+/**
+ * A first connection that failed for a reason a server coming back would not cure: it answered
+ * and refused the credentials or the TLS setup, or runs without JetStream. That is a
+ * configuration error; anything else (refused, timed out, not resolvable) is an outage.
+ */
+const MISCONFIGURED = /authori[sz]ation|authentication|permissions|tls|certificate|jetstream is not enabled/i;
+
+/** resolves after `ms`, or at once when `signal` aborts (shutdown must not wait out a backoff) */
+const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
+  delay(ms, undefined, { signal }).catch(() => undefined);
+
 export async function startGateway(loaded: LoadedConfig, options: GatewayOptions): Promise<Gateway> {
   const { config, secrets } = loaded;
   const logger = options.logger;
@@ -103,127 +118,197 @@ export async function startGateway(loaded: LoadedConfig, options: GatewayOptions
   const runConsumers = (options.consumers ?? true) && config.role !== "ingress";
   const needsRedis = runConsumers && (secrets.slackBotToken !== null || secrets.smtpUrl !== null);
 
-  let bus: Bus;
+  let spool: Spool | null = null;
   try {
-    const nats = await ensureLocalServer("nats", loaded, logger);
-    if (nats) localServers.push(nats);
+    if (config.spool.enabled) spool = new Spool(join(config.spool.dir), config.spool.maxBytes);
+  } catch (error) {
+    throw new StartupError(
+      `cannot use the spool directory ${config.spool.dir}: ${(error as Error).message}; ` +
+        "point spool.dir (or BUILDCAST_SPOOL_DIR) at a writable directory, e.g. a volume mounted there",
+    );
+  }
+
+  // The connection, once there is one. With the spool on, a NATS that cannot be reached at
+  // start is an outage like any other: webhooks go to the spool while the gateway connects in
+  // the background — a replica restarted during an outage must not refuse every webhook (GitHub
+  // does not redeliver by itself) while the replicas that happened to be running take them.
+  let bus: Bus | null = null;
+  /** why the first connection waits for the background, or null when it succeeded */
+  let unreachable: string | null = null;
+  try {
+    try {
+      const nats = await ensureLocalServer("nats", loaded, logger);
+      if (nats) localServers.push(nats);
+    } catch (error) {
+      if (!(spool && error instanceof UnreachableError)) throw error;
+      unreachable = `cannot reach NATS at ${redactUrl(config.nats.url)}`;
+    }
     // Redis carries only the Slack and e-mail deliveries: an ingress replica, or a gateway with
     // both channels off, neither needs it nor waits for it (a Redis outage must not stop one)
     if (needsRedis) {
       const redis = await ensureLocalServer("redis", loaded, logger);
       if (redis) localServers.push(redis);
     }
-    try {
-      bus = await connectBus(config.nats.url, logger);
-    } catch (error) {
-      throw new StartupError(
-        `cannot connect to NATS at ${redactUrl(config.nats.url)}: ${(error as Error).message}`,
-      );
+    if (unreachable === null) {
+      try {
+        bus = await connectBus(config.nats.url, logger);
+      } catch (error) {
+        const message = (error as Error).message;
+        if (!spool || MISCONFIGURED.test(message))
+          throw new StartupError(`cannot connect to NATS at ${redactUrl(config.nats.url)}: ${message}`);
+        unreachable = `cannot connect to NATS at ${redactUrl(config.nats.url)}: ${message}`;
+      }
     }
   } catch (error) {
+    spool?.close();
     await stopLocal();
     throw error;
   }
 
-  try {
-    await ensureStreams(bus.jsm, config.nats.stream);
-  } catch (error) {
-    await bus.close();
-    await stopLocal();
-    const message = (error as Error).message;
-    throw new StartupError(
-      `JetStream is not usable at ${redactUrl(config.nats.url)}: ${message}${REPLICAS.test(message) ? REPLICAS_HINT : " (is nats-server running with -js?)"}`,
-    );
+  if (bus) {
+    try {
+      await ensureStreams(bus.jsm, config.nats.stream);
+    } catch (error) {
+      await bus.close();
+      spool?.close();
+      await stopLocal();
+      const message = (error as Error).message;
+      throw new StartupError(
+        `JetStream is not usable at ${redactUrl(config.nats.url)}: ${message}${REPLICAS.test(message) ? REPLICAS_HINT : " (is nats-server running with -js?)"}`,
+      );
+    }
   }
+  /** false until the streams were confirmed on the first connection */
+  let streamsConfirmed = bus !== null;
   // After a reconnect the server may be new (streams lost) or mid leader election (the check
   // fails for a while): re-assert the streams until it works. Publishing carries on meanwhile;
   // a publish that fails lands in the spool and is flushed once the stream answers again.
   let stopped = false;
+  const stopping = new AbortController();
   let reasserting = false;
-  const reassertStreams = async (): Promise<void> => {
+  const reassertStreams = async (connection: Bus): Promise<void> => {
     if (reasserting) return;
     reasserting = true;
     try {
       for (let wait = 250; !stopped; wait = Math.min(wait * 2, 5000)) {
         try {
-          await ensureStreams(bus.jsm, config.nats.stream);
+          await ensureStreams(connection.jsm, config.nats.stream);
           return;
         } catch (error) {
+          const message = (error as Error).message;
           logger.warn(
-            { err: (error as Error).message, retryInMs: wait },
+            { err: `${message}${REPLICAS.test(message) ? REPLICAS_HINT : ""}`, retryInMs: wait },
             "JetStream streams not confirmed yet",
           );
-          await new Promise((resolve) => setTimeout(resolve, wait));
+          await sleep(wait, stopping.signal);
         }
       }
     } finally {
       reasserting = false;
     }
   };
-  bus.onReconnect(() => void reassertStreams());
-
-  let spool: Spool | null = null;
-  try {
-    if (config.spool.enabled) spool = new Spool(join(config.spool.dir), config.spool.maxBytes);
-  } catch (error) {
-    await bus.close();
-    await stopLocal();
-    throw new StartupError(
-      `cannot use the spool directory ${config.spool.dir}: ${(error as Error).message}; ` +
-        "point spool.dir (or BUILDCAST_SPOOL_DIR) at a writable directory, e.g. a volume mounted there",
-    );
+  const connected = (): boolean => streamsConfirmed && bus !== null && bus.connected();
+  if (bus) {
+    const connection = bus;
+    connection.onReconnect(() => void reassertStreams(connection));
   }
+
   const publisher = new EventPublisher({
-    js: bus.js,
-    connected: () => bus.connected(),
+    // read only while connected() is true, so only once there is a connection
+    get js() {
+      if (!bus) throw new Error("not connected to NATS yet");
+      return bus.js;
+    },
+    connected,
     timeoutMs: config.nats.publishTimeout,
     spool,
     logger,
     metrics,
-    maxPayload: () => bus.nc.info?.max_payload ?? DEFAULT_MAX_PAYLOAD,
+    maxPayload: () => bus?.nc.info?.max_payload ?? DEFAULT_MAX_PAYLOAD,
   });
   publisher.startFlusher(config.spool.flushInterval);
 
-  const deps = { nc: bus.nc, js: bus.js, jsm: bus.jsm, config, secrets, logger, metrics };
+  const connection = (): Bus => {
+    if (!bus) throw new Error("not connected to NATS yet");
+    return bus;
+  };
+  // the status service is created now, so the app can mount its router (it answers 503 until
+  // start() has loaded the view); it reaches for the connection only in start()
   const status = createStatusService({
-    ...deps,
+    get nc() {
+      return connection().nc;
+    },
+    get js() {
+      return connection().js;
+    },
+    get jsm() {
+      return connection().jsm;
+    },
+    config,
+    secrets,
+    logger,
+    metrics,
     consume: runConsumers,
-    storeConnected: () => bus.connected(),
+    storeConnected: () => bus !== null && bus.connected(),
   });
-  // loaded only where it runs: Slack, SMTP and bullmq/ioredis are ~20 MB an ingress never uses
-  const notify: NotifyService = runConsumers
-    ? (await import("./notify/index.ts")).createNotifyService(deps)
-    : { start: () => Promise.resolve(), stop: () => Promise.resolve() };
-  try {
-    await status.start();
-    await notify.start();
-  } catch (error) {
-    // stop what did start, the local nats-server and redis-server included: left running,
-    // they would outlive this process and hold their ports
-    await notify.stop().catch(() => undefined);
-    await status.stop().catch(() => undefined);
-    await publisher.stop();
-    await bus.close();
-    await stopLocal();
-    const message = (error as Error).message;
-    throw new StartupError(
-      `cannot start the status store and notifiers: ${message}${REPLICAS.test(message) ? REPLICAS_HINT : ""}`,
-    );
+  let notify: NotifyService = { start: () => Promise.resolve(), stop: () => Promise.resolve() };
+  let lag = null as { stop(): void } | null;
+  /** the status store, the notifiers and the lag sampler: what needs a connection to start */
+  // each part can be tried again after a failure (status.start undoes itself when it fails)
+  let statusStarted = false;
+  const startConsumers = async (ready: Bus): Promise<void> => {
+    if (!statusStarted) await status.start();
+    statusStarted = true;
+    if (runConsumers) {
+      const deps = { nc: ready.nc, js: ready.js, jsm: ready.jsm, config, secrets, logger, metrics };
+      // loaded only where it runs: Slack, SMTP and bullmq/ioredis are ~20 MB an ingress never uses
+      notify = (await import("./notify/index.ts")).createNotifyService(deps);
+      try {
+        await notify.start();
+      } catch (error) {
+        await notify.stop().catch(() => undefined);
+        throw error;
+      }
+    }
+    lag = startLagSampler({ jsm: ready.jsm, stream: config.nats.stream.name, metrics });
+  };
+
+  if (bus) {
+    try {
+      await startConsumers(bus);
+    } catch (error) {
+      // stop what did start, the local nats-server and redis-server included: left running,
+      // they would outlive this process and hold their ports
+      await status.stop().catch(() => undefined);
+      await publisher.stop();
+      await bus.close();
+      await stopLocal();
+      const message = (error as Error).message;
+      throw new StartupError(
+        `cannot start the status store and notifiers: ${message}${REPLICAS.test(message) ? REPLICAS_HINT : ""}`,
+      );
+    }
   }
-  const lag = startLagSampler({ jsm: bus.jsm, stream: config.nats.stream.name, metrics });
+
+  if (unreachable !== null)
+    logger.warn(
+      { spool: config.spool.dir },
+      `${unreachable}; taking webhooks into the spool and connecting in the background`,
+    );
 
   let draining = false;
   const readiness = (): Readiness => {
-    const natsUp = bus.connected();
+    const natsUp = bus !== null && bus.connected();
     const spoolOpen = spool !== null && spool.hasRoom();
     // Ready means "a webhook sent now will be stored": by JetStream, or by the spool while
     // JetStream is away — taking the pod out of rotation then would lose the events instead.
-    const ready = !draining && (natsUp || spoolOpen);
+    const ready = !draining && (connected() || spoolOpen);
     return {
       ready,
       checks: {
         nats: natsUp ? "connected" : "disconnected",
-        stream: reasserting ? "re-checking" : "ready",
+        stream:
+          bus === null ? "waiting for NATS" : reasserting || !streamsConfirmed ? "re-checking" : "ready",
         spool:
           spool === null ? "disabled" : spoolOpen ? `accepting (${spool.stats().events} queued)` : "full",
         ...(draining ? { lifecycle: "draining" } : {}),
@@ -240,11 +325,13 @@ export async function startGateway(loaded: LoadedConfig, options: GatewayOptions
       requestTimeout: config.server.requestTimeout,
     });
   } catch (error) {
-    lag.stop();
+    stopped = true;
+    stopping.abort();
+    lag?.stop();
     await notify.stop();
     await status.stop();
     await publisher.stop();
-    await bus.close();
+    await bus?.close();
     await stopLocal();
     throw new StartupError(
       `cannot listen on ${config.server.host}:${config.server.port}: ${(error as Error).message}`,
@@ -259,12 +346,64 @@ export async function startGateway(loaded: LoadedConfig, options: GatewayOptions
     "buildcast is listening",
   );
 
+  /**
+   * The first connection, made in the background: retried like a lost one (every second),
+   * then the streams are ensured, the consumers started, and the flusher republishes the spool.
+   */
+  const connectInBackground = async (): Promise<void> => {
+    let lastError: string | null = null;
+    while (!stopped && !bus) {
+      try {
+        const made = await connectBus(config.nats.url, logger);
+        if (stopped) {
+          await made.close();
+          return;
+        }
+        bus = made;
+      } catch (error) {
+        const message = (error as Error).message;
+        // once per kind of failure, not once a second; the first was logged as the start's
+        if (lastError === null ? MISCONFIGURED.test(message) : message !== lastError)
+          (MISCONFIGURED.test(message) ? logger.error : logger.warn).call(
+            logger,
+            { nats: redactUrl(config.nats.url), err: message },
+            "still cannot connect to NATS; webhooks go to the spool",
+          );
+        lastError = message;
+        await sleep(1000, stopping.signal);
+      }
+    }
+    if (!bus) return;
+    const made = bus;
+    logger.info({ nats: redactUrl(config.nats.url) }, "connected to NATS");
+    made.onReconnect(() => void reassertStreams(made));
+    await reassertStreams(made);
+    if (stopped) return;
+    streamsConfirmed = true;
+    void publisher.flush();
+    for (let wait = 1000; !stopped; wait = Math.min(wait * 2, 30_000)) {
+      try {
+        await startConsumers(made);
+        return;
+      } catch (error) {
+        const message = (error as Error).message;
+        logger.error(
+          { err: `${message}${REPLICAS.test(message) ? REPLICAS_HINT : ""}`, retryInMs: wait },
+          "cannot start the status store and notifiers yet",
+        );
+        await sleep(wait, stopping.signal);
+      }
+    }
+  };
+  const background = unreachable === null ? Promise.resolve() : connectInBackground();
+
   let closing: Promise<void> | null = null;
   const close = (): Promise<void> =>
     (closing ??= (async () => {
       draining = true;
       stopped = true;
-      lag.stop();
+      stopping.abort();
+      lag?.stop();
       // stop taking connections; in-flight requests finish, idle keep-alive sockets close
       const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
@@ -272,12 +411,24 @@ export async function startGateway(loaded: LoadedConfig, options: GatewayOptions
       // shutdown grace ran out, and consumers and workers would never stop in order
       status.endLiveFeeds();
       await serverClosed;
+      // a connection attempt in flight ends within its 5 s timeout, a wait within seconds
+      await background;
+      lag?.stop();
       await notify.stop();
       await status.stop();
       await publisher.stop();
-      await bus.close();
+      await bus?.close();
       await stopLocal();
     })());
 
-  return { url, server, bus, metrics, publisher, close };
+  return {
+    url,
+    server,
+    get bus() {
+      return connection();
+    },
+    metrics,
+    publisher,
+    close,
+  };
 }

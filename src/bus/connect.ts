@@ -98,7 +98,11 @@ export async function connectBus(url: string, logger: Logger, name = "buildcast"
     }
   })();
   const js = jetstream(nc);
-  const jsm = await jetstreamManager(nc);
+  // a server without JetStream: close, or each retry of a background start would leave one open
+  const jsm = await jetstreamManager(nc).catch(async (error: unknown) => {
+    await nc.close();
+    throw error;
+  });
   return {
     nc,
     js,

@@ -94,57 +94,74 @@ export function createStatusService(deps: StatusServiceDeps): StatusService {
         : Promise.resolve(null),
     logger: log,
   });
+  const start = async (): Promise<void> => {
+    const bucket = await openStatusBucket(deps.nc, deps.config.status);
+    kv = bucket;
+    const caches = {
+      branches: new EntryCache<BranchState>(),
+      runs: new EntryCache<RunState>(RUNS_CACHED),
+    };
+    clearOnReconnect(deps.nc, [caches.branches, caches.runs]);
+    const { status } = deps.config;
+    view = await startView(bucket, log, { cache: caches.branches });
+    const lists = deps.metrics?.statusBranchLists;
+    if (lists) {
+      const running = view;
+      lists.set(running.size());
+      running.subscribe(() => lists.set(running.size()));
+    }
+    if (deps.consume !== false) {
+      // replicas that write the store also keep its retention (any number of them may)
+      retention = await startRetention({
+        kv: bucket,
+        jsm: deps.jsm,
+        stream: `KV_${status.bucket}`,
+        retentionMs: status.retention,
+        keepBranches: status.keepBranches,
+        logger: log,
+      });
+      await view.forgetExpired();
+      consumer = await startConsumer({
+        js: deps.js,
+        jsm: deps.jsm,
+        stream: deps.config.nats.stream.name,
+        durable: STATUS_CONSUMER,
+        maxDeliver: deps.config.nats.consumer.maxDeliver,
+        ackWaitMs: deps.config.nats.consumer.ackWait,
+        logger: log,
+        ...(deps.metrics ? { metrics: deps.metrics } : {}),
+        handleBatch: async (events) => {
+          const results = await applyEventsToStore(
+            { kv: bucket, runsPerBranch: deps.config.status.runsPerBranch, caches },
+            events,
+          );
+          log.debug({ eventIds: events.map((event) => event.id), results }, "status applied");
+        },
+      });
+    }
+    log.info(
+      { bucket: deps.config.status.bucket, consumer: consumer ? STATUS_CONSUMER : null },
+      "status store started",
+    );
+  };
+
   return {
     router,
     async start() {
-      const bucket = await openStatusBucket(deps.nc, deps.config.status);
-      kv = bucket;
-      const caches = {
-        branches: new EntryCache<BranchState>(),
-        runs: new EntryCache<RunState>(RUNS_CACHED),
-      };
-      clearOnReconnect(deps.nc, [caches.branches, caches.runs]);
-      const { status } = deps.config;
-      view = await startView(bucket, log, { cache: caches.branches });
-      const lists = deps.metrics?.statusBranchLists;
-      if (lists) {
-        const running = view;
-        lists.set(running.size());
-        running.subscribe(() => lists.set(running.size()));
+      try {
+        await start();
+      } catch (error) {
+        // undo what did start, live feeds aside, so start() can be tried again (a gateway that
+        // reached NATS only after it started retries it; stop() would end the live feeds for good)
+        await consumer?.stop().catch(() => undefined);
+        consumer = null;
+        await retention?.stop().catch(() => undefined);
+        retention = null;
+        await view?.stop().catch(() => undefined);
+        view = null;
+        kv = null;
+        throw error;
       }
-      if (deps.consume !== false) {
-        // replicas that write the store also keep its retention (any number of them may)
-        retention = await startRetention({
-          kv: bucket,
-          jsm: deps.jsm,
-          stream: `KV_${status.bucket}`,
-          retentionMs: status.retention,
-          keepBranches: status.keepBranches,
-          logger: log,
-        });
-        await view.forgetExpired();
-        consumer = await startConsumer({
-          js: deps.js,
-          jsm: deps.jsm,
-          stream: deps.config.nats.stream.name,
-          durable: STATUS_CONSUMER,
-          maxDeliver: deps.config.nats.consumer.maxDeliver,
-          ackWaitMs: deps.config.nats.consumer.ackWait,
-          logger: log,
-          ...(deps.metrics ? { metrics: deps.metrics } : {}),
-          handleBatch: async (events) => {
-            const results = await applyEventsToStore(
-              { kv: bucket, runsPerBranch: deps.config.status.runsPerBranch, caches },
-              events,
-            );
-            log.debug({ eventIds: events.map((event) => event.id), results }, "status applied");
-          },
-        });
-      }
-      log.info(
-        { bucket: deps.config.status.bucket, consumer: consumer ? STATUS_CONSUMER : null },
-        "status store started",
-      );
     },
     endLiveFeeds() {
       sse.close();

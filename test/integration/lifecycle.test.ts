@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { Agent, request } from "node:http";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -136,12 +136,23 @@ test("shutdown closes a live feed's connection, not only its stream, so browsers
 });
 
 test(
-  "NODE_ENV=production never starts servers and says clearly what it could not reach",
+  "NODE_ENV=production never starts servers and, with the spool off, says clearly what it could not reach",
   { timeout: 60_000 },
   async () => {
-    await assert.rejects(
-      startGatewayProcess({ NATS_URL: "nats://127.0.0.1:1", REDIS_URL: "redis://127.0.0.1:1" }),
-      (error: Error) => /cannot reach NATS at nats:\/\/127\.0\.0\.1:1/.test(error.message),
-    );
+    // with the spool on it would start and spool webhooks: test/faults/nats-down-at-start.test.ts
+    const dir = mkdtempSync(join(tmpdir(), "buildcast-lifecycle-nospool-"));
+    writeFileSync(join(dir, "config.yaml"), "spool:\n  enabled: false\n");
+    try {
+      await assert.rejects(
+        startGatewayProcess({
+          NATS_URL: "nats://127.0.0.1:1",
+          REDIS_URL: "redis://127.0.0.1:1",
+          BUILDCAST_CONFIG: join(dir, "config.yaml"),
+        }),
+        (error: Error) => /cannot reach NATS at nats:\/\/127\.0\.0\.1:1/.test(error.message),
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   },
 );

@@ -1,0 +1,120 @@
+import assert from "node:assert/strict";
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import { connect } from "@nats-io/transport-node";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { startGatewayProcess } from "../helpers/gateway-process.ts";
+import { startNats } from "../helpers/servers.ts";
+import { workflowRun } from "../helpers/synthetic-webhooks.ts";
+import { postGithub } from "../helpers/webhooks.ts";
+import { eventually } from "../helpers/poll.ts";
+
+const WEBHOOKS = 20;
+
+async function storedMessages(url: string): Promise<number> {
+  const nc = await connect({ servers: url });
+  try {
+    const jsm = await jetstreamManager(nc);
+    return (await jsm.streams.info("BUILD_EVENTS")).state.messages;
+  } catch {
+    return 0;
+  } finally {
+    await nc.close();
+  }
+}
+
+for (const role of ["ingress", "all"] as const) {
+  test(
+    `role ${role}, NATS unreachable at start (production, spool on): the gateway starts, spools webhooks, and stores them once NATS is up`,
+    { timeout: 120_000 },
+    async () => {
+      const nats = await startNats();
+      await nats.stop();
+      const spoolDir = mkdtempSync(join(tmpdir(), "buildcast-start-spool-"));
+      // no Slack token and no SMTP URL: the consumers need no Redis
+      const env = { NATS_URL: nats.url, BUILDCAST_SPOOL_DIR: spoolDir, BUILDCAST_ROLE: role };
+      const gateway = await startGatewayProcess(env).catch(async (error: unknown) => {
+        await nats.dispose();
+        rmSync(spoolDir, { recursive: true, force: true });
+        throw error;
+      });
+      try {
+        const ready = await fetch(`${gateway.url}/readyz`);
+        const readyBody = (await ready.json()) as Record<string, string>;
+        assert.equal(ready.status, 200);
+        assert.equal(readyBody.nats, "disconnected");
+        assert.match(readyBody.spool ?? "", /^accepting/);
+        assert.match(gateway.output(), /cannot reach NATS[^\n]*spool/);
+
+        for (let i = 0; i < WEBHOOKS; i++) {
+          const result = await postGithub(
+            gateway.url,
+            "workflow_run",
+            workflowRun({
+              runId: 5_000 + i,
+              status: "completed",
+              conclusion: "failure",
+              at: 10,
+              repository: "acme/start",
+            }),
+          );
+          assert.equal(result.status, 202, JSON.stringify(result.body));
+        }
+        assert.ok(readdirSync(spoolDir).length >= 1, "accepted events are on disk");
+
+        // the status API has nothing to say yet: a clear 503, not an empty (wrong) answer
+        const status = await fetch(`${gateway.url}/api/v1/status?repository=acme/start&branch=main`);
+        assert.equal(status.status, 503);
+        assert.match(String(((await status.json()) as { message?: string }).message), /\w/);
+
+        const metrics = await (await fetch(`${gateway.url}/metrics`)).text();
+        assert.match(metrics, new RegExp(`^buildcast_spool_events ${WEBHOOKS}$`, "m"));
+
+        await nats.restart();
+        await eventually(
+          async () => (await storedMessages(nats.url)) === WEBHOOKS && readdirSync(spoolDir).length === 0,
+          "spooled events republished once NATS is up",
+          60_000,
+        );
+        if (role === "all") {
+          await eventually(
+            async () =>
+              (await fetch(`${gateway.url}/api/v1/status?repository=acme/start&branch=main`)).status === 200,
+            "the status store consumed the events",
+            30_000,
+          );
+        }
+        const after = (await (await fetch(`${gateway.url}/readyz`)).json()) as Record<string, string>;
+        assert.equal(after.nats, "connected");
+        assert.equal(after.stream, "ready");
+        assert.equal(await gateway.terminate(), 0);
+      } finally {
+        await gateway.terminate().catch(() => null);
+        await nats.dispose();
+        rmSync(spoolDir, { recursive: true, force: true });
+      }
+    },
+  );
+}
+
+test(
+  "spool off, NATS unreachable at start: the gateway exits 1 and says why",
+  { timeout: 60_000 },
+  async () => {
+    const nats = await startNats();
+    await nats.stop();
+    const dir = mkdtempSync(join(tmpdir(), "buildcast-start-nospool-"));
+    writeFileSync(join(dir, "config.yaml"), "spool:\n  enabled: false\n");
+    try {
+      await assert.rejects(
+        startGatewayProcess({ NATS_URL: nats.url, BUILDCAST_CONFIG: join(dir, "config.yaml") }),
+        /exited with 1[\s\S]*cannot reach NATS/,
+      );
+    } finally {
+      await nats.dispose();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+);

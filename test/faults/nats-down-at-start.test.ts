@@ -118,3 +118,30 @@ test(
     }
   },
 );
+
+test(
+  "SIGTERM before NATS was ever reached: the gateway exits 0 at once and its spool keeps the webhooks",
+  { timeout: 60_000 },
+  async () => {
+    const nats = await startNats();
+    await nats.stop();
+    const spoolDir = mkdtempSync(join(tmpdir(), "buildcast-start-spool-"));
+    try {
+      const gateway = await startGatewayProcess({ NATS_URL: nats.url, BUILDCAST_SPOOL_DIR: spoolDir });
+      const result = await postGithub(
+        gateway.url,
+        "workflow_run",
+        workflowRun({ runId: 6_000, status: "completed", conclusion: "success", at: 10 }),
+      );
+      assert.equal(result.status, 202, JSON.stringify(result.body));
+      const started = Date.now();
+      assert.equal(await gateway.terminate(), 0, gateway.output());
+      const tookMs = Date.now() - started;
+      assert.ok(tookMs < 5000, `shutdown took ${tookMs} ms`);
+      assert.ok(readdirSync(spoolDir).length >= 1, "the spooled webhook stays on disk for the next start");
+    } finally {
+      await nats.dispose();
+      rmSync(spoolDir, { recursive: true, force: true });
+    }
+  },
+);

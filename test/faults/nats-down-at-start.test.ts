@@ -145,3 +145,39 @@ test(
     }
   },
 );
+
+test(
+  "a replica OOM-killed during a NATS outage restarts, keeps taking webhooks, and stores its old and new spool once NATS is back",
+  { timeout: 120_000 },
+  async () => {
+    const nats = await startNats();
+    const spoolDir = mkdtempSync(join(tmpdir(), "buildcast-start-spool-"));
+    const env = { NATS_URL: nats.url, BUILDCAST_SPOOL_DIR: spoolDir, BUILDCAST_ROLE: "ingress" };
+    let gateway = await startGatewayProcess(env);
+    try {
+      await nats.stop();
+      const post = async (i: number): Promise<void> => {
+        const result = await postGithub(
+          gateway.url,
+          "workflow_run",
+          workflowRun({ runId: 7_000 + i, status: "completed", conclusion: "failure", at: 10 }),
+        );
+        assert.equal(result.status, 202, JSON.stringify(result.body));
+      };
+      for (let i = 0; i < 10; i++) await post(i);
+      await gateway.kill();
+      gateway = await startGatewayProcess(env, gateway.port);
+      for (let i = 10; i < 20; i++) await post(i);
+      await nats.restart();
+      await eventually(
+        async () => (await storedMessages(nats.url)) === 20 && readdirSync(spoolDir).length === 0,
+        "both processes' spooled events republished",
+        60_000,
+      );
+    } finally {
+      await gateway.terminate().catch(() => null);
+      await nats.dispose();
+      rmSync(spoolDir, { recursive: true, force: true });
+    }
+  },
+);

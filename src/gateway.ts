@@ -61,10 +61,19 @@ async function ensureLocalServer(
   logger: Logger,
 ): Promise<LocalServer | null> {
   const { config } = loaded;
-  // a cluster's seed list is never a development default, so the first entry is enough
-  const url = new URL((kind === "nats" ? config.nats.url : config.redis.url).split(",")[0]?.trim() ?? "");
-  const port = Number(url.port || (kind === "nats" ? 4222 : 6379));
-  if (await isListening(url.hostname, port)) return null;
+  // A cluster's seed list is reachable when any of its servers is: the client connects to
+  // whichever answers (a node drained or down must not stop every replica that restarts)
+  const urls = (kind === "nats" ? config.nats.url : config.redis.url)
+    .split(",")
+    .map((part) => part.trim())
+    .filter((part) => part !== "")
+    .map((part) => new URL(part));
+  const listening = await Promise.all(
+    urls.map((each) => isListening(each.hostname, Number(each.port || (kind === "nats" ? 4222 : 6379)))),
+  );
+  if (listening.includes(true)) return null;
+  // a seed list is never a development default, so the first entry is the one to start
+  const url = urls[0] ?? new URL("");
   const explicit = kind === "nats" ? loaded.explicit.natsUrl : loaded.explicit.redisUrl;
   const service = kind === "nats" ? "NATS" : "Redis";
   const server = kind === "nats" ? "nats-server" : "redis-server";
@@ -77,7 +86,7 @@ async function ensureLocalServer(
         ? ` (a local ${server} is started only for the default URL)`
         : "";
     throw new UnreachableError(
-      `cannot reach ${service} at ${redactUrl(url.toString())}${why}; start it or set ${variable} (or ${setting}) to a running server`,
+      `cannot reach ${service} at ${urls.map((each) => redactUrl(each.toString())).join(",")}${why}; start it or set ${variable} (or ${setting}) to a running server`,
     );
   }
   try {

@@ -6,7 +6,7 @@ import { test } from "node:test";
 import { connect } from "@nats-io/transport-node";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { startGatewayProcess } from "../helpers/gateway-process.ts";
-import { startNats } from "../helpers/servers.ts";
+import { startNats, startNatsCluster } from "../helpers/servers.ts";
 import { workflowRun } from "../helpers/synthetic-webhooks.ts";
 import { postGithub } from "../helpers/webhooks.ts";
 import { eventually } from "../helpers/poll.ts";
@@ -178,6 +178,40 @@ test(
       await gateway.terminate().catch(() => null);
       await nats.dispose();
       rmSync(spoolDir, { recursive: true, force: true });
+    }
+  },
+);
+
+test(
+  "the first server of a cluster's NATS_URL down at start: the gateway connects to another one, spool or not",
+  { timeout: 120_000 },
+  async () => {
+    const cluster = await startNatsCluster(3);
+    const dir = mkdtempSync(join(tmpdir(), "buildcast-start-cluster-"));
+    writeFileSync(join(dir, "config.yaml"), "spool:\n  enabled: false\n");
+    try {
+      await cluster.nodes[0]?.stop();
+      const gateway = await startGatewayProcess({
+        NATS_URL: cluster.url,
+        BUILDCAST_CONFIG: join(dir, "config.yaml"),
+      });
+      try {
+        const ready = (await (await fetch(`${gateway.url}/readyz`)).json()) as Record<string, string>;
+        assert.equal(ready.nats, "connected");
+        const result = await postGithub(
+          gateway.url,
+          "workflow_run",
+          workflowRun({ runId: 8_000, status: "completed", conclusion: "failure", at: 10 }),
+        );
+        // the spool is off: a 202 means JetStream stored it
+        assert.equal(result.status, 202, JSON.stringify(result.body));
+        assert.doesNotMatch(gateway.output(), /cannot reach NATS/);
+      } finally {
+        await gateway.terminate();
+      }
+    } finally {
+      await cluster.dispose();
+      rmSync(dir, { recursive: true, force: true });
     }
   },
 );

@@ -215,3 +215,42 @@ test(
     }
   },
 );
+
+test(
+  "NATS reached after start but the status store cannot start (status.replicas 3 on one server): webhooks are still stored and the log says why",
+  { timeout: 120_000 },
+  async () => {
+    const nats = await startNats();
+    await nats.stop();
+    const dir = mkdtempSync(join(tmpdir(), "buildcast-start-replicas-"));
+    writeFileSync(join(dir, "config.yaml"), "status:\n  replicas: 3\n");
+    const gateway = await startGatewayProcess({
+      NATS_URL: nats.url,
+      BUILDCAST_CONFIG: join(dir, "config.yaml"),
+      BUILDCAST_SPOOL_DIR: join(dir, "spool"),
+    });
+    try {
+      await nats.restart();
+      await eventually(
+        () => /cannot start the status store and notifiers yet/.test(gateway.output()),
+        "the failed start logged",
+        30_000,
+      );
+      assert.match(gateway.output(), /status\.replicas and nats\.stream\.replicas cannot exceed/);
+      const result = await postGithub(
+        gateway.url,
+        "workflow_run",
+        workflowRun({ runId: 9_000, status: "completed", conclusion: "failure", at: 10 }),
+      );
+      assert.equal(result.status, 202, JSON.stringify(result.body));
+      await eventually(async () => (await storedMessages(nats.url)) === 1, "the webhook stored", 30_000);
+      const status = await fetch(`${gateway.url}/api/v1/status?repository=acme/api&branch=main`);
+      assert.equal(status.status, 503, "no answer from a store that never started");
+      assert.equal(gateway.child.exitCode, null, "still running");
+    } finally {
+      assert.equal(await gateway.terminate(), 0);
+      await nats.dispose();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+);

@@ -254,3 +254,24 @@ test(
     }
   },
 );
+
+test(
+  "spool on, a NATS that answers but refuses the credentials: startup still exits 1 (a configuration error, not an outage)",
+  { timeout: 60_000 },
+  async () => {
+    const nats = await startNats(undefined, { args: ["--user", "buildcast", "--pass", "right"] });
+    const spoolDir = mkdtempSync(join(tmpdir(), "buildcast-start-spool-"));
+    try {
+      const wrong = nats.url.replace("nats://", "nats://buildcast:wrong@");
+      await assert.rejects(
+        startGatewayProcess({ NATS_URL: wrong, BUILDCAST_SPOOL_DIR: spoolDir }),
+        (error: Error) =>
+          /exited with 1[\s\S]*cannot connect to NATS[^\n]*Authorization Violation/.test(error.message) &&
+          !error.message.includes("wrong"),
+      );
+    } finally {
+      await nats.dispose();
+      rmSync(spoolDir, { recursive: true, force: true });
+    }
+  },
+);

@@ -9,7 +9,7 @@ export interface Results {
   readonly machine: Machine;
   readonly settings: {
     readonly ingress: { rounds: number; durationMs: number; connections: number; payloadBytes: number };
-    readonly e2e: { rounds: number; durationMs: number; rate: number };
+    readonly e2e: { rounds: number; durationMs: number; rate: number; warmupMs: number };
     readonly burst: { rounds: number };
   };
   /** benchmark 5; null when valgrind is not installed */
@@ -156,7 +156,8 @@ export function renderResults(results: Results): string {
     "",
     `${settings.e2e.rate} webhooks/s, open loop, for ${settings.e2e.durationMs / 1000} s per run, each a completed run of a routed repository`,
     "(one `chat.postMessage` each); latency from sending the request to the local Slack-API server",
-    "(test/helpers/slack-server.ts) receiving the call, both in the benchmark process.",
+    "(test/helpers/slack-server.ts) receiving the call, both in the benchmark process. The runs",
+    `follow ${settings.e2e.warmupMs / 1000} s of the same load that is not counted: the fresh gateway's warm-up.`,
     "",
     "| run | sent | notified | p50 ms | p99 ms | max ms |",
     "|---|---|---|---|---|---|",

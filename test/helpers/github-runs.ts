@@ -78,3 +78,49 @@ export function commitStatusEvent(
   assert.ok(event);
   return event;
 }
+
+const deploymentFixture = JSON.parse(readFixture("github/deployment_status.created.1.json")) as {
+  deployment: Record<string, unknown>;
+  deployment_status: Record<string, unknown>;
+};
+
+/**
+ * A GitHub deployment of `ref` (a branch, a tag or a sha) to `environment`, from a real
+ * deployment_status payload, normalized as ingress does: its status `state` at minute `minute`
+ * (by default the deployment's `id`), its commit `id`'s digits repeated.
+ */
+export function deploymentEvent(
+  id: number,
+  ref: string,
+  state: string,
+  environment = "production",
+  minute = id,
+): BuildEvent {
+  const time = `2026-12-01T10:${String(minute).padStart(2, "0")}:00Z`;
+  const sha = `${id}`.repeat(40).slice(0, 40);
+  const result = normalizeGithub({
+    event: "deployment_status",
+    deliveryId: null,
+    payload: {
+      ...deploymentFixture,
+      deployment: {
+        ...deploymentFixture.deployment,
+        id,
+        ref,
+        sha,
+        environment,
+        created_at: time,
+        updated_at: time,
+      },
+      deployment_status: {
+        ...deploymentFixture.deployment_status,
+        id: 100 + minute,
+        state,
+        environment,
+        updated_at: time,
+      },
+    },
+  });
+  assert.ok(result.handled);
+  return result.events[0] as BuildEvent;
+}

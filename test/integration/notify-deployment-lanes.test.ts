@@ -4,12 +4,11 @@ import type { KV } from "@nats-io/kv";
 import { loadConfig } from "../../src/config/load.ts";
 import type { Route } from "../../src/config/schema.ts";
 import type { BuildEvent } from "../../src/events/schema.ts";
-import { normalizeGithub } from "../../src/normalize/github.ts";
 import { entityOf } from "../../src/notify/entity.ts";
 import { laneKvKey } from "../../src/notify/keys.ts";
 import { trackEvents } from "../../src/notify/track.ts";
 import { decideTransition, type LaneState } from "../../src/notify/transitions.ts";
-import { readFixture } from "../helpers/webhooks.ts";
+import { deploymentEvent } from "../helpers/github-runs.ts";
 import { kvBuckets } from "../helpers/kv-buckets.ts";
 
 const routes: readonly Route[] = loadConfig({
@@ -26,39 +25,7 @@ const routes: readonly Route[] = loadConfig({
   },
 }).config.routes;
 
-const fixture = JSON.parse(readFixture("github/deployment_status.created.1.json")) as {
-  deployment: Record<string, unknown>;
-  deployment_status: Record<string, unknown>;
-};
-
-/** A GitHub deployment of `ref` to `environment`: its status `state` at minute `id` (or `minute`). */
-function deployed(
-  id: number,
-  ref: string,
-  state: string,
-  environment = "production",
-  minute = id,
-): BuildEvent {
-  const time = `2026-12-01T10:${String(minute).padStart(2, "0")}:00Z`;
-  const sha = `${id}`.repeat(40).slice(0, 40);
-  const result = normalizeGithub({
-    event: "deployment_status",
-    deliveryId: null,
-    payload: {
-      ...fixture,
-      deployment: { ...fixture.deployment, id, ref, sha, environment, created_at: time, updated_at: time },
-      deployment_status: {
-        ...fixture.deployment_status,
-        id: 100 + minute,
-        state,
-        environment,
-        updated_at: time,
-      },
-    },
-  });
-  assert.ok(result.handled);
-  return result.events[0] as BuildEvent;
-}
+const deployed = deploymentEvent;
 
 /**
  * Writes the lane the release before this one kept for these events: deployments were followed

@@ -1,47 +1,13 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import type { BuildEvent } from "../../src/events/schema.ts";
-import { normalizeGithub } from "../../src/normalize/github.ts";
 import { publishEvent } from "../helpers/events.ts";
 import { eventually, startNotifyHarness, type NotifyHarness } from "../helpers/notify-harness.ts";
 import { startSlackServer, type SlackCall, type SlackServer } from "../helpers/slack-server.ts";
-import { readFixture } from "../helpers/webhooks.ts";
+import { deploymentEvent } from "../helpers/github-runs.ts";
 
 // production deployed from tags, announced in Slack: a real deployment_status payload
 const CHANNEL = "CDEPLOYS";
-const fixture = JSON.parse(readFixture("github/deployment_status.created.1.json")) as {
-  deployment: Record<string, unknown>;
-  deployment_status: Record<string, unknown>;
-};
-
-/** A deployment of `ref` to `environment`: its status `state` at minute `id` (or `minute`). */
-function deployed(
-  id: number,
-  ref: string,
-  state: string,
-  environment = "production",
-  minute = id,
-): BuildEvent {
-  const time = `2026-12-01T10:${String(minute).padStart(2, "0")}:00Z`;
-  const sha = `${id}`.repeat(40).slice(0, 40);
-  const result = normalizeGithub({
-    event: "deployment_status",
-    deliveryId: null,
-    payload: {
-      ...fixture,
-      deployment: { ...fixture.deployment, id, ref, sha, environment, created_at: time, updated_at: time },
-      deployment_status: {
-        ...fixture.deployment_status,
-        id: 100 + minute,
-        state,
-        environment,
-        updated_at: time,
-      },
-    },
-  });
-  assert.ok(result.handled);
-  return result.events[0] as BuildEvent;
-}
+const deployed = deploymentEvent;
 
 let slack: SlackServer;
 let harness: NotifyHarness;

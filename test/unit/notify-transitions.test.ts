@@ -12,6 +12,7 @@ import {
 import { normalizeGithub } from "../../src/normalize/github.ts";
 import { normalizeGitlab } from "../../src/normalize/gitlab.ts";
 import { buildEvent, type EventSpec } from "../helpers/events.ts";
+import { deploymentEvent } from "../helpers/github-runs.ts";
 import { readFixture } from "../helpers/webhooks.ts";
 
 /** Feeds events through one lane; returns the transitions (null for none) and the final lane. */
@@ -365,47 +366,17 @@ describe("deployments across refs", () => {
     });
   }
 
-  const github = JSON.parse(readFixture("github/deployment_status.created.1.json")) as {
-    deployment: Record<string, unknown>;
-    deployment_status: Record<string, unknown>;
-  };
-  /** A finished GitHub deployment of `ref` (a branch, a tag or a sha) to `environment`. */
-  const deployed = (
-    id: number,
-    ref: string,
-    sha: string,
-    state: string,
-    environment = "production",
-  ): BuildEvent => {
-    const time = `2026-12-01T10:${String(id).padStart(2, "0")}:00Z`;
-    const result = normalizeGithub({
-      event: "deployment_status",
-      deliveryId: null,
-      payload: {
-        ...github,
-        deployment: { ...github.deployment, id, ref, sha, environment, created_at: time, updated_at: time },
-        deployment_status: {
-          ...github.deployment_status,
-          id: 100 + id,
-          state,
-          environment,
-          updated_at: time,
-        },
-      },
-    });
-    assert.ok(result.handled);
-    return result.events[0] as BuildEvent;
-  };
+  const deployed = deploymentEvent;
   const sha = (n: number): string => `${n}`.repeat(40).slice(0, 40);
 
   it("GitHub: production deployed from tags is fixed by the next tag and still failing on a third", () => {
     assert.deepEqual(
       feedLanes([
-        deployed(1, "v1.0", sha(1), "failure"),
-        deployed(2, "v1.0.1", sha(2), "success"),
-        deployed(3, "v1.1.0", sha(3), "failure"),
-        deployed(4, "refs/tags/v1.1.1", sha(4), "error"),
-        deployed(5, "v1.1.2-rc.1", sha(5), "success"),
+        deployed(1, "v1.0", "failure"),
+        deployed(2, "v1.0.1", "success"),
+        deployed(3, "v1.1.0", "failure"),
+        deployed(4, "refs/tags/v1.1.1", "error"),
+        deployed(5, "v1.1.2-rc.1", "success"),
       ]),
       ["failed", "fixed", "failed", "still_failing", "fixed"],
     );
@@ -414,9 +385,9 @@ describe("deployments across refs", () => {
   it("GitHub: deployments of commits (Argo, Spinnaker) follow their environment, sha or short sha", () => {
     assert.deepEqual(
       feedLanes([
-        deployed(1, sha(1), sha(1), "failure"),
-        deployed(2, sha(2).slice(0, 7), sha(2), "success"),
-        deployed(3, sha(3).slice(0, 12), sha(3), "failure"),
+        deployed(1, sha(1), "failure"),
+        deployed(2, sha(2).slice(0, 7), "success"),
+        deployed(3, sha(3).slice(0, 12), "failure"),
       ]),
       ["failed", "fixed", "failed"],
     );
@@ -425,10 +396,10 @@ describe("deployments across refs", () => {
   it("GitHub: one environment's previews of each branch (Vercel's Preview) are followed apart, whatever their names", () => {
     assert.deepEqual(
       feedLanes([
-        deployed(1, "123-fix-login", sha(1), "failure", "Preview"),
-        deployed(2, "1.x", sha(2), "success", "Preview"),
-        deployed(3, "123-fix-login", sha(3), "failure", "Preview"),
-        deployed(4, "123-fix-login", sha(4), "success", "Preview"),
+        deployed(1, "123-fix-login", "failure", "Preview"),
+        deployed(2, "1.x", "success", "Preview"),
+        deployed(3, "123-fix-login", "failure", "Preview"),
+        deployed(4, "123-fix-login", "success", "Preview"),
       ]),
       ["failed", "succeeded", "still_failing", "fixed"],
     );

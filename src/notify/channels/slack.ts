@@ -142,8 +142,8 @@ export function createSlackChannel(deps: SlackChannelDeps): DeliveryChannel {
     // Queue.rateLimit sets to MAX_SAFE_INTEGER: the worker's own count never gets that high
     if ((await queue.getRateLimitTtl(Number.MAX_SAFE_INTEGER)) > 0) throw Worker.RateLimitError();
   };
-  const call = async <T>(jobLog: Logger, what: string, send: () => Promise<T>): Promise<T> => {
-    await holdWhilePaused();
+  /** One Slack call, its 429 pausing the queue; `call` checks the pause first, postClaimed before its claim. */
+  const callUnpaused = async <T>(jobLog: Logger, what: string, send: () => Promise<T>): Promise<T> => {
     try {
       return await sdkLog.within(jobLog, send);
     } catch (error) {
@@ -162,6 +162,10 @@ export function createSlackChannel(deps: SlackChannelDeps): DeliveryChannel {
       if (failure.kind === "permanent") throw new UnrecoverableError(`slack ${what}: ${failure.reason}`);
       throw new Error(`slack ${what}: ${failure.reason}`, { cause: error });
     }
+  };
+  const call = async <T>(jobLog: Logger, what: string, send: () => Promise<T>): Promise<T> => {
+    await holdWhilePaused();
+    return callUnpaused(jobLog, what, send);
   };
 
   const saveMessage = (key: string, patch: Partial<SlackMessageState> & { ts: string; channelId: string }) =>
@@ -215,7 +219,8 @@ export function createSlackChannel(deps: SlackChannelDeps): DeliveryChannel {
       if (isConflict(error)) return waitForOtherDelivery(delivery, what);
       throw error;
     }
-    return call(delivery.log, what, async () => {
+    // not `call`: a pause found now would leave the claim just written behind
+    return callUnpaused(delivery.log, what, async () => {
       try {
         return await post(claimMetadata(claim));
       } catch (error) {

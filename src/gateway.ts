@@ -23,6 +23,11 @@ import { createStatusService } from "./status/index.ts";
 const REPLICAS = /replicas|no suitable peers/i;
 const REPLICAS_HINT =
   " (status.replicas and nats.stream.replicas cannot exceed the number of NATS servers with JetStream that are up: 1 for a single nats-server)";
+/** A JetStream error's message, with what to check when it is about replicas (or `otherwise`). */
+const withReplicasHint = (error: unknown, otherwise = ""): string => {
+  const message = (error as Error).message;
+  return `${message}${REPLICAS.test(message) ? REPLICAS_HINT : otherwise}`;
+};
 
 export class StartupError extends Error {
   constructor(message: string) {
@@ -181,9 +186,8 @@ export async function startGateway(loaded: LoadedConfig, options: GatewayOptions
       await bus.close();
       spool?.close();
       await stopLocal();
-      const message = (error as Error).message;
       throw new StartupError(
-        `JetStream is not usable at ${redactUrl(config.nats.url)}: ${message}${REPLICAS.test(message) ? REPLICAS_HINT : " (is nats-server running with -js?)"}`,
+        `JetStream is not usable at ${redactUrl(config.nats.url)}: ${withReplicasHint(error, " (is nats-server running with -js?)")}`,
       );
     }
   }
@@ -204,9 +208,8 @@ export async function startGateway(loaded: LoadedConfig, options: GatewayOptions
           await ensureStreams(connection.jsm, config.nats.stream);
           return;
         } catch (error) {
-          const message = (error as Error).message;
           logger.warn(
-            { err: `${message}${REPLICAS.test(message) ? REPLICAS_HINT : ""}`, retryInMs: wait },
+            { err: withReplicasHint(error), retryInMs: wait },
             "JetStream streams not confirmed yet",
           );
           await sleep(wait, stopping.signal);
@@ -292,10 +295,7 @@ export async function startGateway(loaded: LoadedConfig, options: GatewayOptions
       await publisher.stop();
       await bus.close();
       await stopLocal();
-      const message = (error as Error).message;
-      throw new StartupError(
-        `cannot start the status store and notifiers: ${message}${REPLICAS.test(message) ? REPLICAS_HINT : ""}`,
-      );
+      throw new StartupError(`cannot start the status store and notifiers: ${withReplicasHint(error)}`);
     }
   }
 
@@ -395,9 +395,8 @@ export async function startGateway(loaded: LoadedConfig, options: GatewayOptions
         await startConsumers(made);
         return;
       } catch (error) {
-        const message = (error as Error).message;
         logger.error(
-          { err: `${message}${REPLICAS.test(message) ? REPLICAS_HINT : ""}`, retryInMs: wait },
+          { err: withReplicasHint(error), retryInMs: wait },
           "cannot start the status store and notifiers yet",
         );
         await sleep(wait, stopping.signal);

@@ -14,13 +14,23 @@ const BROTLI_QUALITY = 5;
  * Sends a text answer (its type already set) compressed when the client takes it: the dashboard
  * of 2,000 branches is 2.7 MB of HTML and a hundred runs 77 KB of JSON, which a TV screen on
  * office Wi-Fi or a plugin polling over a VPN fetch again and again. Compressed on the thread
- * pool, not the event loop. express then computes the ETag over the bytes sent, so a
- * conditional request still gets its 304. Never for the live feed, whose events must arrive
- * as they are written.
+ * pool, not the event loop, and only when the client's copy is not current. Never for the
+ * live feed, whose events must arrive as they are written.
  */
 export async function sendCompressible(req: Request, res: Response, body: string): Promise<void> {
   res.vary("Accept-Encoding");
   const bytes = Buffer.from(body, "utf8");
+  // the ETag is the uncompressed body's (weak: the same for every encoding), so a poller's
+  // unchanged answer is a 304 before any compressing
+  const etag = req.app.get("etag fn") as ((body: Buffer) => string | undefined) | undefined;
+  const tag = etag?.(bytes);
+  if (tag !== undefined) {
+    res.set("ETag", tag.startsWith("W/") ? tag : `W/${tag}`);
+    if (req.fresh) {
+      res.status(304).end();
+      return;
+    }
+  }
   const encoding = bytes.length < MIN_BYTES ? false : req.acceptsEncodings("br", "gzip");
   if (encoding === "br") {
     const params = {

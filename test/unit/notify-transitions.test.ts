@@ -15,6 +15,22 @@ import { buildEvent, type EventSpec } from "../helpers/events.ts";
 import { deploymentEvent } from "../helpers/github-runs.ts";
 import { readFixture } from "../helpers/webhooks.ts";
 
+/** Feeds events lane by lane (each into the lane its entity names), as the consumers do; returns each event's transition. */
+function feedLanes(events: readonly BuildEvent[]): (Transition | null)[] {
+  const lanes = new Map<string, LaneState>();
+  return events.map((event) => {
+    const entity = entityOf(event.data);
+    const result = decideTransition(
+      lanes.get(entity.laneId) ?? null,
+      entity,
+      event.data.phase,
+      event.data.status,
+    );
+    lanes.set(entity.laneId, result.lane);
+    return result.decision.transition;
+  });
+}
+
 /** Feeds events through one lane; returns the transitions (null for none) and the final lane. */
 function feed(events: readonly BuildEvent[], start: LaneState | null = null) {
   let lane = start;
@@ -247,22 +263,6 @@ describe("GitLab child pipelines", () => {
     return { ...event, data: { ...event.data, run: { ...event.data.run, trigger } } };
   };
 
-  /** Feeds events lane by lane, as the consumers do. */
-  function feedLanes(events: readonly BuildEvent[]) {
-    const lanes = new Map<string, LaneState | null>();
-    return events.map((event) => {
-      const entity = entityOf(event.data);
-      const result = decideTransition(
-        lanes.get(entity.laneId) ?? null,
-        entity,
-        event.data.phase,
-        event.data.status,
-      );
-      lanes.set(entity.laneId, result.lane);
-      return result.decision.transition;
-    });
-  }
-
   it("a child's success never fixes its parent's failure, nor does its later start hide it", () => {
     const transitions = feedLanes([
       gitlab(1, "success"),
@@ -350,22 +350,6 @@ describe("deployments", () => {
 });
 
 describe("deployments across refs", () => {
-  /** Feeds events into the lanes their entities name; returns each event's transition. */
-  function feedLanes(events: readonly BuildEvent[]): (Transition | null)[] {
-    const lanes = new Map<string, LaneState>();
-    return events.map((event) => {
-      const entity = entityOf(event.data);
-      const result = decideTransition(
-        lanes.get(entity.laneId) ?? null,
-        entity,
-        event.data.phase,
-        event.data.status,
-      );
-      lanes.set(entity.laneId, result.lane);
-      return result.decision.transition;
-    });
-  }
-
   const deployed = deploymentEvent;
   const sha = (n: number): string => `${n}`.repeat(40).slice(0, 40);
 

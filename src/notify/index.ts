@@ -12,7 +12,13 @@ import { createSlackChannel } from "./channels/slack.ts";
 import { openNotifyBucket } from "./kv-state.ts";
 import { trackCaches } from "./track.ts";
 import { redactUrl } from "../bus/connect.ts";
-import { producerConnection, redisConnection, redisRefusal, throttledErrorLog } from "./queue.ts";
+import {
+  probeRedis,
+  producerConnection,
+  redisConnection,
+  redisRefusalHint,
+  throttledErrorLog,
+} from "./queue.ts";
 
 export interface NotifyDeps {
   readonly nc: NatsConnection;
@@ -55,13 +61,12 @@ export function createNotifyService(deps: NotifyDeps): NotifyService {
       if (secrets.smtpUrl !== null && !wanted.email) log.info("no route sends e-mail");
       if (secrets.slackBotToken === null && secrets.smtpUrl === null) return;
 
-      // a wrong password would otherwise leave a gateway that reports ready, delivers nothing
-      // and cannot shut down (its workers never finish connecting)
-      const refusal = await redisRefusal(config.redis.url);
-      if (refusal !== null) {
+      // a wrong password or an untrusted certificate would otherwise leave a gateway that
+      // reports ready, delivers nothing and cannot shut down (its workers never finish connecting)
+      const probe = await probeRedis(config.redis.url);
+      if (probe.outcome === "refused") {
         throw new Error(
-          `Redis at ${redactUrl(config.redis.url)} refused this gateway: ${refusal}; ` +
-            "check the user and password in REDIS_URL (or redis.url)",
+          `Redis at ${redactUrl(config.redis.url)} refused this gateway: ${probe.reason}; ${redisRefusalHint(probe)}`,
         );
       }
       const onRedisError = throttledErrorLog((error) =>

@@ -20,32 +20,63 @@ export function producerConnection(url: string, onError: ErrorListener): Redis {
   return new Redis(url, { enableOfflineQueue: false, maxRetriesPerRequest: 1 }).on("error", onError);
 }
 
+/** What a first connection to Redis found. */
+export type RedisProbe =
+  | { readonly outcome: "ready" }
+  /** Redis answered and refused us: a mistake in the configuration, which waiting will not cure */
+  | { readonly outcome: "refused"; readonly reason: string; readonly tls: boolean }
+  /** nothing answered (refused, reset, timed out, not resolvable): an outage */
+  | { readonly outcome: "unreachable"; readonly reason: string };
+
 /**
- * Why Redis refuses this gateway's credentials (WRONGPASS, NOAUTH, NOPERM: Redis's own reply,
- * which never holds the password), or null when it takes them — or cannot be reached now,
- * which is an outage the deliveries wait out, not a mistake in the configuration.
+ * Node's codes for a TLS handshake that failed on the certificate or the protocol (the
+ * server's certificate not trusted, expired or for another name; a server that is not TLS):
+ * the server is there, and trying again will not change its answer.
  */
-export async function redisRefusal(url: string): Promise<string | null> {
+const TLS_REFUSAL = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|^ERR_TLS_|^ERR_SSL_/;
+
+/**
+ * One connection attempt and a PING. Redis's own refusals (WRONGPASS, NOAUTH, NOPERM: its
+ * reply never holds the password) and TLS certificate errors are "refused"; anything else
+ * is "unreachable". `signal` ends the attempt at once (shutdown must not wait for it).
+ */
+export async function probeRedis(url: string, signal?: AbortSignal): Promise<RedisProbe> {
   const check = new Redis(url, {
     lazyConnect: true,
     maxRetriesPerRequest: 0,
     retryStrategy: () => null,
     connectTimeout: 5000,
   });
-  let refusal: string | null = null;
+  let first: Error | null = null;
   check.on("error", (error: Error) => {
-    // a reply is Redis answering; a connection error is Redis away
-    if (error.name === "ReplyError") refusal ??= error.message.replace(/\.$/, "");
+    first ??= error;
   });
+  const abort = (): void => check.disconnect();
+  signal?.addEventListener("abort", abort, { once: true });
   try {
     await check.connect();
     await check.ping();
-  } catch {
-    // the reason, if it was a refusal, came through the error listener
+    return { outcome: "ready" };
+  } catch (error) {
+    // the reason came through the error listener; the rejection only says "Connection is closed"
+    const cause: Error = first ?? (error as Error);
+    const code = (cause as NodeJS.ErrnoException).code ?? "";
+    if (cause.name === "ReplyError")
+      return { outcome: "refused", reason: cause.message.replace(/\.$/, ""), tls: false };
+    if (TLS_REFUSAL.test(code))
+      return { outcome: "refused", reason: `${cause.message} (${code})`, tls: true };
+    return { outcome: "unreachable", reason: cause.message };
   } finally {
+    signal?.removeEventListener("abort", abort);
     check.disconnect();
   }
-  return refusal;
+}
+
+/** What to check when Redis refused this gateway (for the error that says so). */
+export function redisRefusalHint(refusal: { readonly tls: boolean }): string {
+  return refusal.tls
+    ? "check that REDIS_URL (or redis.url) uses rediss:// only for a TLS port and that Node trusts the server's certificate (NODE_EXTRA_CA_CERTS for a private CA)"
+    : "check the user and password in REDIS_URL (or redis.url)";
 }
 
 /**

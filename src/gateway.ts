@@ -11,6 +11,7 @@ import { ensureStreams } from "./bus/stream.ts";
 import { isListening, startLocalNats, startLocalRedis, type LocalServer } from "./dev/local-servers.ts";
 import { createApp, type Readiness } from "./ingress/app.ts";
 import { listenHttp } from "./ingress/listen.ts";
+import { ensureNotifyDurables } from "./notify/durables.ts";
 import type { NotifyService } from "./notify/index.ts";
 import type { Logger } from "./observability/logger.ts";
 import { createMetrics, type Metrics } from "./observability/metrics.ts";
@@ -58,7 +59,8 @@ export interface GatewayOptions {
 /**
  * When nothing listens at the built-in default URL in development, start the server ourselves;
  * with a URL the operator chose (environment or config file) or in production, never: then an
- * unreachable server is a clear startup error, and so is a local server that fails to start.
+ * unreachable server is an UnreachableError (an outage the caller may ride out), and a local
+ * server that fails to start a StartupError.
  */
 async function ensureLocalServer(
   kind: "nats" | "redis",
@@ -149,6 +151,11 @@ export async function startGateway(loaded: LoadedConfig, options: GatewayOptions
   let bus: Bus | null = null;
   /** why the first connection waits for the background, or null when it succeeded */
   let unreachable: string | null = null;
+  // Likewise Redis, which only the Slack and e-mail deliveries use: a replica restarted during a
+  // Redis outage takes webhooks and runs the status store, and starts its notifiers once Redis
+  // answers; their events wait on the stream meanwhile.
+  /** Redis answered (or is not needed); until then the notifiers wait */
+  let redisReached = true;
   try {
     try {
       const nats = await ensureLocalServer("nats", loaded, logger);
@@ -160,8 +167,13 @@ export async function startGateway(loaded: LoadedConfig, options: GatewayOptions
     // Redis carries only the Slack and e-mail deliveries: an ingress replica, or a gateway with
     // both channels off, neither needs it nor waits for it (a Redis outage must not stop one)
     if (needsRedis) {
-      const redis = await ensureLocalServer("redis", loaded, logger);
-      if (redis) localServers.push(redis);
+      try {
+        const redis = await ensureLocalServer("redis", loaded, logger);
+        if (redis) localServers.push(redis);
+      } catch (error) {
+        if (!(error instanceof UnreachableError)) throw error;
+        redisReached = false;
+      }
     }
     if (unreachable === null) {
       try {
@@ -263,26 +275,55 @@ export async function startGateway(loaded: LoadedConfig, options: GatewayOptions
     consume: runConsumers,
     storeConnected: () => bus !== null && bus.connected(),
   });
-  let notify: NotifyService = { start: () => Promise.resolve(), stop: () => Promise.resolve() };
+  let notify: NotifyService = {
+    start: () => Promise.resolve(),
+    redisConnected: () => false,
+    stop: () => Promise.resolve(),
+  };
+  let notifyRunning = false;
+  let notifyStarting: Promise<void> | null = null;
+  /** whether Redis, once reached, refused this gateway since (for /readyz; the log says why) */
+  let redisRefused = false;
   let lag = null as { stop(): void } | null;
+  /** the connection the status store started on: the notifiers start on it once Redis answers */
+  let consumersOn: Bus | null = null;
+  /**
+   * The notifiers, once both NATS (the status store started) and Redis are there; called when
+   * either arrives, so whichever is last starts them. One start at a time; a failed one can be
+   * tried again.
+   */
+  const startNotify = (): Promise<void> => {
+    const ready = consumersOn;
+    if (!runConsumers || notifyRunning || !redisReached || ready === null) return Promise.resolve();
+    return (notifyStarting ??= (async () => {
+      const deps = { nc: ready.nc, js: ready.js, jsm: ready.jsm, config, secrets, logger, metrics };
+      // loaded only where it runs: Slack, SMTP and bullmq/ioredis are ~20 MB an ingress never uses
+      const service = (await import("./notify/index.ts")).createNotifyService(deps);
+      try {
+        await service.start();
+      } catch (error) {
+        await service.stop().catch(() => undefined);
+        throw error;
+      }
+      notify = service;
+      notifyRunning = true;
+    })().finally(() => {
+      notifyStarting = null;
+    }));
+  };
   /** the status store, the notifiers and the lag sampler: what needs a connection to start */
   // each part can be tried again after a failure (status.start undoes itself when it fails)
   let statusStarted = false;
   const startConsumers = async (ready: Bus): Promise<void> => {
     if (!statusStarted) await status.start();
     statusStarted = true;
-    if (runConsumers) {
-      const deps = { nc: ready.nc, js: ready.js, jsm: ready.jsm, config, secrets, logger, metrics };
-      // loaded only where it runs: Slack, SMTP and bullmq/ioredis are ~20 MB an ingress never uses
-      notify = (await import("./notify/index.ts")).createNotifyService(deps);
-      try {
-        await notify.start();
-      } catch (error) {
-        await notify.stop().catch(() => undefined);
-        throw error;
-      }
-    }
-    lag = startLagSampler({ jsm: ready.jsm, stream: config.nats.stream.name, metrics });
+    // Redis not reached yet: the notifiers' durables are made now, so events wait on them
+    // however long Redis takes (a durable made later starts notify.lookback back) and their
+    // lag shows in buildcast_consumer_pending_messages
+    if (runConsumers && !redisReached) await ensureNotifyDurables(ready.jsm, config, secrets);
+    lag ??= startLagSampler({ jsm: ready.jsm, stream: config.nats.stream.name, metrics });
+    consumersOn = ready;
+    await startNotify();
   };
 
   if (bus) {
@@ -291,6 +332,7 @@ export async function startGateway(loaded: LoadedConfig, options: GatewayOptions
     } catch (error) {
       // stop what did start, the local nats-server and redis-server included: left running,
       // they would outlive this process and hold their ports
+      lag?.stop();
       await status.stop().catch(() => undefined);
       await publisher.stop();
       await bus.close();
@@ -304,7 +346,19 @@ export async function startGateway(loaded: LoadedConfig, options: GatewayOptions
       { spool: config.spool.dir },
       `${unreachable}; taking webhooks into the spool and connecting in the background`,
     );
+  if (!redisReached)
+    logger.warn(
+      { redis: redactUrl(config.redis.url) },
+      `cannot reach Redis at ${redactUrl(config.redis.url)}; Slack and e-mail notices start once it answers ` +
+        "(their events wait on the stream), webhooks and the status store work meanwhile",
+    );
 
+  const redisCheck = (): string => {
+    if (notifyRunning) return notify.redisConnected() ? "connected" : "disconnected (deliveries wait)";
+    if (redisRefused) return "refused this gateway (see the log); notices wait";
+    if (!redisReached) return "unreachable; notices start once it answers";
+    return "reachable; notices start with the consumers";
+  };
   let draining = false;
   const readiness = (): Readiness => {
     const natsUp = bus !== null && bus.connected();
@@ -320,6 +374,10 @@ export async function startGateway(loaded: LoadedConfig, options: GatewayOptions
           bus === null ? "waiting for NATS" : reasserting || !streamsConfirmed ? "re-checking" : "ready",
         spool:
           spool === null ? "disabled" : spoolOpen ? `accepting (${spool.stats().events} queued)` : "full",
+        // Not part of ready, in any role: webhooks, the API and the dashboard never use Redis, and
+        // consumers pull from JetStream, so out of rotation a replica would route no notice
+        // elsewhere (every replica shares the one Redis) but would stall rollouts and hide the API
+        ...(needsRedis ? { redis: redisCheck() } : {}),
         ...(draining ? { lifecycle: "draining" } : {}),
       },
     };
@@ -405,6 +463,55 @@ export async function startGateway(loaded: LoadedConfig, options: GatewayOptions
   };
   const background = unreachable === null ? Promise.resolve() : connectInBackground();
 
+  /**
+   * Redis, unreachable at start: probed with back-off until it answers, then the notifiers
+   * start (if the status store has, on NATS; otherwise they start with it).
+   */
+  const connectRedisInBackground = async (): Promise<void> => {
+    const { probeRedis, redisRefusalHint } = await import("./notify/queue.ts");
+    let lastReason: string | null = null;
+    for (let wait = 1000; !stopped && !redisReached; wait = Math.min(wait * 2, 10_000)) {
+      const probe = await probeRedis(config.redis.url, stopping.signal);
+      if (stopped) return;
+      if (probe.outcome === "ready") {
+        redisReached = true;
+        break;
+      }
+      redisRefused = probe.outcome === "refused";
+      // once per kind of failure; the first unreachable one was logged as the start's
+      if (probe.reason !== lastReason && (lastReason !== null || probe.outcome === "refused")) {
+        if (probe.outcome === "refused")
+          logger.error(
+            { redis: redactUrl(config.redis.url), err: probe.reason },
+            `Redis refused this gateway; Slack and e-mail notices wait: ${redisRefusalHint(probe)}`,
+          );
+        else
+          logger.warn(
+            { redis: redactUrl(config.redis.url), err: probe.reason },
+            "still cannot reach Redis; Slack and e-mail notices wait",
+          );
+      }
+      lastReason = probe.reason;
+      await sleep(wait, stopping.signal);
+    }
+    if (stopped) return;
+    redisRefused = false;
+    logger.info({ redis: redactUrl(config.redis.url) }, "connected to Redis");
+    for (let wait = 1000; !stopped; wait = Math.min(wait * 2, 30_000)) {
+      try {
+        await startNotify();
+        return;
+      } catch (error) {
+        logger.error(
+          { err: (error as Error).message, retryInMs: wait },
+          "cannot start the Slack and e-mail notices yet",
+        );
+        await sleep(wait, stopping.signal);
+      }
+    }
+  };
+  const redisBackground = redisReached ? Promise.resolve() : connectRedisInBackground();
+
   let closing: Promise<void> | null = null;
   const close = (): Promise<void> =>
     (closing ??= (async () => {
@@ -421,6 +528,7 @@ export async function startGateway(loaded: LoadedConfig, options: GatewayOptions
       await serverClosed;
       // a connection attempt in flight ends within its 5 s timeout, a wait within seconds
       await background;
+      await redisBackground;
       lag?.stop();
       await notify.stop();
       await status.stop();

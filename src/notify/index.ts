@@ -1,14 +1,15 @@
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
+import type { Redis } from "ioredis";
 import { DependencyUnavailableError, startConsumer, type RunningConsumer } from "../bus/consume.ts";
 import { clearOnReconnect } from "../bus/kv-cache.ts";
 import type { Config, Secrets } from "../config/schema.ts";
 import type { Logger } from "../observability/logger.ts";
-import { notifyConsumer } from "../bus/consumers.ts";
 import { countFromZero, type Metrics } from "../observability/metrics.ts";
 import type { DeliveryChannel } from "./channels/channel.ts";
 import { createEmailChannel } from "./channels/email.ts";
 import { createSlackChannel } from "./channels/slack.ts";
+import { notifyDurable } from "./durables.ts";
 import { openNotifyBucket } from "./kv-state.ts";
 import { trackCaches } from "./track.ts";
 import { redactUrl } from "../bus/connect.ts";
@@ -32,6 +33,8 @@ export interface NotifyDeps {
 
 export interface NotifyService {
   start(): Promise<void>;
+  /** whether the delivery queues' Redis connection is up (true when no channel is on) */
+  redisConnected(): boolean;
   /** stops pulling events, lets running deliveries finish, closes workers, queues and transports */
   stop(): Promise<void>;
 }
@@ -48,6 +51,7 @@ export function createNotifyService(deps: NotifyDeps): NotifyService {
   const consumers: RunningConsumer[] = [];
   const connections: Array<ReturnType<typeof redisConnection>> = [];
   let gaugeTimer: NodeJS.Timeout | undefined;
+  let queues: Redis | null = null;
 
   return {
     async start() {
@@ -75,6 +79,7 @@ export function createNotifyService(deps: NotifyDeps): NotifyService {
       const redis = redisConnection(config.redis.url, onRedisError);
       const producer = producerConnection(config.redis.url, onRedisError);
       connections.push(redis, producer);
+      queues = producer;
       const kv = await openNotifyBucket(
         deps.js,
         deps.jsm,
@@ -105,12 +110,7 @@ export function createNotifyService(deps: NotifyDeps): NotifyService {
           await startConsumer({
             js: deps.js,
             jsm: deps.jsm,
-            stream: config.nats.stream.name,
-            durable: notifyConsumer(channel.name),
-            maxDeliver: config.nats.consumer.maxDeliver,
-            ackWaitMs: config.nats.consumer.ackWait,
-            // only when the durable is created; an existing one keeps its place
-            startFrom: () => new Date(Date.now() - config.notify.lookback),
+            ...notifyDurable(channel.name, config),
             handleBatch: async (events, context) => {
               try {
                 await channel.handle(events, context);
@@ -143,6 +143,7 @@ export function createNotifyService(deps: NotifyDeps): NotifyService {
       gaugeTimer = setInterval(sampleDeadLetters, 15_000);
       gaugeTimer.unref();
     },
+    redisConnected: () => queues === null || queues.status === "ready",
     async stop() {
       clearInterval(gaugeTimer);
       await Promise.all(consumers.splice(0).map((consumer) => consumer.stop()));

@@ -147,8 +147,16 @@ export function createNotifyService(deps: NotifyDeps): NotifyService {
     async stop() {
       clearInterval(gaugeTimer);
       await Promise.all(consumers.splice(0).map((consumer) => consumer.stop()));
-      await Promise.all(channels.splice(0).map((channel) => channel.close()));
-      await Promise.all(connections.splice(0).map((connection) => connection.quit().catch(() => undefined)));
+      // during a Redis outage QUIT would wait for Redis (ioredis queues it until it reconnects)
+      // and shutdown would hang until its grace ran out
+      const redisDown = queues !== null && queues.status !== "ready";
+      await Promise.all(channels.splice(0).map((channel) => channel.close(redisDown)));
+      await Promise.all(
+        connections.splice(0).map(async (connection) => {
+          if (redisDown) connection.disconnect();
+          else await connection.quit().catch(() => undefined);
+        }),
+      );
     },
   };
 }

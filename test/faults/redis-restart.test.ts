@@ -1,7 +1,14 @@
 import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { test } from "node:test";
 import { startTestGateway } from "../helpers/gateway.ts";
-import { startRedis } from "../helpers/servers.ts";
+import { startGatewayProcess } from "../helpers/gateway-process.ts";
+import { eventually, sleep } from "../helpers/poll.ts";
+import { startNats, startRedis } from "../helpers/servers.ts";
+import { workflowRun } from "../helpers/synthetic-webhooks.ts";
+import { postGithub } from "../helpers/webhooks.ts";
 import { startSlackServer } from "../helpers/slack-server.ts";
 import { startSmtpSink } from "../helpers/smtp-sink.ts";
 import {
@@ -112,6 +119,76 @@ test(
       await redis.dispose();
       await slack.close();
       await smtp.close();
+    }
+  },
+);
+
+test(
+  "SIGTERM during a Redis outage: the gateway exits 0 at once, and the notices it held are sent once by the next start",
+  { timeout: 120_000 },
+  async () => {
+    const dir = mkdtempSync(join(tmpdir(), "buildcast-redis-sigterm-"));
+    writeFileSync(
+      join(dir, "config.yaml"),
+      `routes:\n  - { name: failures, on: [failed], slack: { channel: ${CHANNEL}, mentionAuthor: false } }\n`,
+    );
+    const nats = await startNats();
+    const redis = await startRedis();
+    const slack = await startSlackServer();
+    const env = {
+      NATS_URL: nats.url,
+      REDIS_URL: redis.url,
+      SLACK_BOT_TOKEN: "xoxb-faults",
+      SLACK_API_URL: slack.apiUrl,
+      SMTP_URL: "smtp://127.0.0.1:1",
+      BUILDCAST_CONFIG: join(dir, "config.yaml"),
+      BUILDCAST_SPOOL_DIR: join(dir, "spool"),
+    };
+    let gateway = await startGatewayProcess(env);
+    try {
+      await redis.stop();
+      const runIds = [4_300_000, 4_300_001, 4_300_002];
+      for (const [i, runId] of runIds.entries()) {
+        const result = await postGithub(
+          gateway.url,
+          "workflow_run",
+          workflowRun({
+            runId,
+            status: "completed",
+            conclusion: "failure",
+            at: 10,
+            repository: "acme/redis-sigterm",
+            branch: `sigterm-${i}`,
+          }),
+        );
+        assert.equal(result.status, 202, JSON.stringify(result.body));
+      }
+      // the notify consumer now holds the events, waiting for Redis
+      await sleep(1500);
+      const started = Date.now();
+      assert.equal(await gateway.terminate(), 0, gateway.output());
+      const tookMs = Date.now() - started;
+      console.log(`shutdown during the Redis outage took ${tookMs} ms`);
+      assert.ok(tookMs < 5000, `shutdown took ${tookMs} ms`);
+      assert.equal(slack.accepted("chat.postMessage").length, 0);
+
+      await redis.restart();
+      gateway = await startGatewayProcess(env, gateway.port);
+      await eventually(
+        () => slackByRun(slack, CHANNEL).size === runIds.length,
+        "every held notice sent",
+        60_000,
+      );
+      await sleep(2000);
+      for (const [runId, messages] of slackByRun(slack, CHANNEL))
+        assert.equal(messages.posts.length, 1, `posts for run ${runId}`);
+      assert.equal(slack.accepted("chat.postMessage").length, runIds.length);
+    } finally {
+      await gateway.terminate().catch(() => null);
+      await slack.close();
+      await redis.dispose();
+      await nats.dispose();
+      rmSync(dir, { recursive: true, force: true });
     }
   },
 );

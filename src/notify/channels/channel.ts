@@ -13,6 +13,10 @@ export interface DeliveryChannel {
   startWorker(): void;
   /** deliveries in the dead-letter set (for the buildcast_dead_letters gauge) */
   deadLetterCount(): Promise<number>;
-  /** stops taking jobs, waits for the running ones, closes connections */
-  close(): Promise<void>;
+  /**
+   * Stops taking jobs, waits for the running ones, closes connections. With `redisDown` it waits
+   * for nothing: no job could be recorded as done, and a polite close waits for Redis forever;
+   * bullmq hands the jobs left active to a worker again once Redis is back.
+   */
+  close(redisDown: boolean): Promise<void>;
 }

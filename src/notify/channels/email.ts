@@ -245,8 +245,8 @@ export function createEmailChannel(deps: EmailChannelDeps): DeliveryChannel {
       worker.on("error", onQueueError);
     },
     deadLetterCount: () => queue.getFailedCount(),
-    async close() {
-      await worker?.close();
+    async close(redisDown) {
+      await worker?.close(redisDown);
       await queue.close();
       transport.close();
     },

@@ -564,8 +564,8 @@ export function createSlackChannel(deps: SlackChannelDeps): DeliveryChannel {
       worker.on("error", onQueueError);
     },
     deadLetterCount: () => queue.getFailedCount(),
-    async close() {
-      await worker?.close();
+    async close(redisDown) {
+      await worker?.close(redisDown);
       await queue.close();
     },
   };

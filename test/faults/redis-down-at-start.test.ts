@@ -282,3 +282,64 @@ test(
     }
   },
 );
+
+test(
+  "NATS and Redis both unreachable at start, Redis back first: webhooks are spooled, and once NATS is back too each run's Slack message arrives once",
+  { timeout: 120_000 },
+  async () => {
+    const dir = mkdtempSync(join(tmpdir(), "buildcast-redis-start-"));
+    writeFileSync(
+      join(dir, "config.yaml"),
+      `routes:\n  - { name: failures, on: [failed], slack: { channel: ${CHANNEL}, mentionAuthor: false } }\n`,
+    );
+    const nats = await startNats();
+    await nats.stop();
+    const redis = await startRedis();
+    await redis.stop();
+    const slack = await startSlackServer();
+    let gateway: GatewayProcess | undefined;
+    try {
+      gateway = await startGatewayProcess({
+        NATS_URL: nats.url,
+        REDIS_URL: redis.url,
+        SLACK_BOT_TOKEN,
+        SLACK_API_URL: slack.apiUrl,
+        BUILDCAST_CONFIG: join(dir, "config.yaml"),
+        BUILDCAST_SPOOL_DIR: join(dir, "spool"),
+      });
+      const runIds = [4_400_000, 4_400_001];
+      for (const [i, runId] of runIds.entries()) {
+        const result = await postGithub(
+          gateway.url,
+          "workflow_run",
+          workflowRun({ runId, status: "completed", conclusion: "failure", at: 10, branch: `both-${i}` }),
+        );
+        assert.equal(result.status, 202, JSON.stringify(result.body));
+        assert.equal((result.body as { spooled?: number }).spooled, 1);
+      }
+      await redis.restart();
+      const url = gateway.url;
+      await eventually(
+        async () =>
+          /^reachable/.test(
+            ((await fetch(`${url}/readyz`).then((r) => r.json())) as Record<string, string>).redis ?? "",
+          ),
+        "Redis reached while NATS is still away",
+        30_000,
+      );
+      await nats.restart();
+      await eventually(() => slackByRun(slack, CHANNEL).size === runIds.length, "every run's notice", 60_000);
+      await sleep(2000);
+      for (const [runId, messages] of slackByRun(slack, CHANNEL))
+        assert.equal(messages.posts.length, 1, `posts for run ${runId}`);
+      assert.equal((await readyz(gateway)).body.redis, "connected");
+      assert.equal(await gateway.terminate(), 0);
+    } finally {
+      await gateway?.terminate().catch(() => null);
+      await slack.close();
+      await redis.dispose();
+      await nats.dispose();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+);

@@ -11,23 +11,29 @@ export function checkGithubHeaders(
   header: WebhookRequest["header"],
   secrets: Pick<Secrets, "githubWebhookSecrets">,
 ): void {
+  // GitLab's hook pasted with this URL fails the checks below: say which endpoint it wants
+  const elsewhere = header("x-gitlab-event")
+    ? "; this looks like a GitLab webhook (it has X-Gitlab-Event): send it to /webhooks/gitlab"
+    : "";
   const type = mediaType(header("content-type"));
   if (type !== "application/json" && type !== "application/x-www-form-urlencoded") {
     throw new HttpError(
       415,
       "unsupported_media_type",
-      `content type must be application/json or application/x-www-form-urlencoded (got "${type || "none"}")`,
+      `content type must be application/json or application/x-www-form-urlencoded (got "${type || "none"}")${elsewhere}`,
     );
   }
   if (secrets.githubWebhookSecrets.length === 0) {
     throw new HttpError(
       401,
       "not_configured",
-      "GitHub webhooks are not accepted: GITHUB_WEBHOOK_SECRET is not set on the gateway",
+      `GitHub webhooks are not accepted: GITHUB_WEBHOOK_SECRET is not set on the gateway${elsewhere}`,
     );
   }
   const signature = header("x-hub-signature-256");
-  if (!signature) throw new HttpError(401, "missing_signature", "the X-Hub-Signature-256 header is missing");
+  if (!signature) {
+    throw new HttpError(401, "missing_signature", `the X-Hub-Signature-256 header is missing${elsewhere}`);
+  }
   if (!isGithubSignature(signature)) {
     throw new HttpError(401, "invalid_signature", "X-Hub-Signature-256 is not sha256= and 64 hex digits");
   }

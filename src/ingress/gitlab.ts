@@ -11,23 +11,27 @@ export function checkGitlabHeaders(
   header: WebhookRequest["header"],
   secrets: Pick<Secrets, "gitlabWebhookTokens">,
 ): void {
+  // GitHub's hook pasted with this URL fails the checks below: say which endpoint it wants
+  const elsewhere = header("x-github-event")
+    ? "; this looks like a GitHub webhook (it has X-GitHub-Event): send it to /webhooks/github"
+    : "";
   const type = mediaType(header("content-type"));
   if (type !== "application/json") {
     throw new HttpError(
       415,
       "unsupported_media_type",
-      `content type must be application/json (got "${type || "none"}")`,
+      `content type must be application/json (got "${type || "none"}")${elsewhere}`,
     );
   }
   if (secrets.gitlabWebhookTokens.length === 0) {
     throw new HttpError(
       401,
       "not_configured",
-      "GitLab webhooks are not accepted: GITLAB_WEBHOOK_TOKEN is not set on the gateway",
+      `GitLab webhooks are not accepted: GITLAB_WEBHOOK_TOKEN is not set on the gateway${elsewhere}`,
     );
   }
   const token = header("x-gitlab-token");
-  if (!token) throw new HttpError(401, "missing_token", "the X-Gitlab-Token header is missing");
+  if (!token) throw new HttpError(401, "missing_token", `the X-Gitlab-Token header is missing${elsewhere}`);
   if (!verifyGitlabToken(secrets.gitlabWebhookTokens, token)) {
     throw new HttpError(401, "invalid_token", "X-Gitlab-Token does not match any configured token");
   }

@@ -82,6 +82,14 @@ const REJECTED: readonly Rejected[] = [
     message: /X-Hub-Signature-256 header is missing/,
   },
   {
+    // the first hour's usual slip: GitLab's hook URL pasted with /webhooks/github
+    name: "github: a GitLab webhook sent to the GitHub endpoint",
+    send: (base) => postRaw(GH(base), PIPELINE, gitlabHeaders("Pipeline Hook")),
+    status: 401,
+    error: "missing_signature",
+    message: /looks like a GitLab webhook \(it has X-Gitlab-Event\): send it to \/webhooks\/gitlab/,
+  },
+  {
     name: "github: signature made with another secret",
     send: (base) => postGithub(base, "workflow_run", RUN, { secret: "not-the-secret" }),
     status: 401,
@@ -263,6 +271,13 @@ const REJECTED: readonly Rejected[] = [
     status: 401,
     error: "missing_token",
     message: /X-Gitlab-Token header is missing/,
+  },
+  {
+    name: "gitlab: a GitHub webhook sent to the GitLab endpoint",
+    send: (base) => postRaw(GL(base), RUN, githubHeaders("workflow_run", signBytes(RUN))),
+    status: 401,
+    error: "missing_token",
+    message: /looks like a GitHub webhook \(it has X-GitHub-Event\): send it to \/webhooks\/github/,
   },
   {
     name: "gitlab: wrong token",

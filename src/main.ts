@@ -4,7 +4,7 @@ import { secretValues } from "./config/secret-values.ts";
 import { createLogger } from "./observability/logger.ts";
 import { initTracing } from "./observability/tracing.ts";
 
-/** Composition root: load config, start the gateway, drain on SIGTERM/SIGINT. */
+/** Composition root: load config, start the gateway, drain on SIGTERM/SIGINT/SIGHUP. */
 async function main(): Promise<void> {
   let loaded: LoadedConfig;
   try {
@@ -65,6 +65,9 @@ async function main(): Promise<void> {
   };
   process.on("SIGTERM", () => shutdown("SIGTERM"));
   process.on("SIGINT", () => shutdown("SIGINT"));
+  // a closed terminal or SSH session: Node would die at once, leaving the nats-server and
+  // redis-server a development start spawned running (they survive SIGHUP themselves)
+  process.on("SIGHUP", () => shutdown("SIGHUP"));
   process.on("unhandledRejection", (reason) => {
     logger.error({ err: reason instanceof Error ? reason.stack : String(reason) }, "unhandled rejection");
   });

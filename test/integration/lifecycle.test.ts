@@ -112,6 +112,26 @@ test(
   },
 );
 
+test(
+  "SIGHUP (the terminal running npm start closed): the gateway shuts down as on SIGTERM and exits 0",
+  { timeout: 90_000 },
+  async () => {
+    await withGatewayProcess(async (gateway) => {
+      // Node's default for SIGHUP is to die at once: no drain, and the nats-server and
+      // redis-server a development start spawned were left running, holding their ports
+      const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+        gateway.child.once("exit", (code, signal) => resolve({ code, signal })),
+      );
+      gateway.child.kill("SIGHUP");
+      const { code, signal } = await exited;
+      assert.equal(signal, null, `killed by ${signal ?? ""}:\n${gateway.output()}`);
+      assert.equal(code, 0, gateway.output());
+      assert.match(gateway.output(), /"signal":"SIGHUP".*"msg":"shutting down"/);
+      assert.match(gateway.output(), /"msg":"stopped"/);
+    });
+  },
+);
+
 test("shutdown closes a live feed's connection, not only its stream, so browsers reconnect elsewhere", async () => {
   const gw = await startTestGateway();
   // far beyond the wait below: only closing it on purpose ends the connection sooner

@@ -120,6 +120,26 @@ const MISCONFIGURED = /authori[sz]ation|authentication|permissions|tls|certifica
 const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
   delay(ms, undefined, { signal }).catch(() => undefined);
 
+/**
+ * Without its secret a provider's webhooks are all answered 401 `not_configured`, which a
+ * first `npm start` would otherwise only learn from the provider's delivery log.
+ */
+function logUnsetWebhookSecrets(secrets: LoadedConfig["secrets"], logger: Logger): void {
+  const github = secrets.githubWebhookSecrets.length > 0;
+  const gitlab = secrets.gitlabWebhookTokens.length > 0;
+  if (!github && !gitlab) {
+    logger.warn(
+      "no webhook secret is set: every webhook will be refused (401 not_configured); " +
+        "set GITHUB_WEBHOOK_SECRET and/or GITLAB_WEBHOOK_TOKEN",
+    );
+    return;
+  }
+  if (!github)
+    logger.info("GitHub webhooks are refused (401 not_configured): GITHUB_WEBHOOK_SECRET is not set");
+  if (!gitlab)
+    logger.info("GitLab webhooks are refused (401 not_configured): GITLAB_WEBHOOK_TOKEN is not set");
+}
+
 export async function startGateway(loaded: LoadedConfig, options: GatewayOptions): Promise<Gateway> {
   const { config, secrets } = loaded;
   const logger = options.logger;
@@ -412,6 +432,7 @@ export async function startGateway(loaded: LoadedConfig, options: GatewayOptions
     { url, nats: redactUrl(config.nats.url), redis: redactUrl(config.redis.url) },
     "buildcast is listening",
   );
+  if (config.role !== "workers") logUnsetWebhookSecrets(secrets, logger);
 
   /**
    * The first connection, made in the background: retried like a lost one (every second),

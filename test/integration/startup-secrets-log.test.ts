@@ -1,0 +1,61 @@
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+import { startTestGateway } from "../helpers/gateway.ts";
+import { startNats, startRedis, type TestServer } from "../helpers/servers.ts";
+
+let nats: TestServer;
+let redis: TestServer;
+before(async () => {
+  nats = await startNats();
+  redis = await startRedis();
+});
+after(async () => {
+  await nats.dispose();
+  await redis.dispose();
+});
+
+interface Line {
+  readonly level: number | string;
+  readonly msg: string;
+}
+
+/** The log lines a gateway writes while it starts, with these secrets and this role. */
+async function startupLines(env: Record<string, string>, role = "all"): Promise<Line[]> {
+  const gateway = await startTestGateway({ nats, redis, env, overrides: { role } });
+  const lines = gateway.logs.map((line) => JSON.parse(line) as Line);
+  await gateway.close();
+  return lines;
+}
+
+const about = (lines: readonly Line[], variable: RegExp): Line[] =>
+  lines.filter((line) => variable.test(line.msg));
+
+test("a gateway that takes webhooks says at start which provider's webhooks it will refuse, and why", async () => {
+  // `npm start` as a first try runs without secrets: every webhook is then a 401, and the
+  // log said nothing of it (it did say that Slack and e-mail were off)
+  const neither = await startupLines({ GITHUB_WEBHOOK_SECRET: "", GITLAB_WEBHOOK_TOKEN: "" });
+  const warned = about(neither, /no webhook secret is set/);
+  assert.equal(warned.length, 1, JSON.stringify(neither.map((line) => line.msg)));
+  assert.match(warned[0]?.msg ?? "", /set GITHUB_WEBHOOK_SECRET and\/or GITLAB_WEBHOOK_TOKEN/);
+  assert.equal(warned[0]?.level, "warn");
+
+  const gitlabOnly = await startupLines({ GITHUB_WEBHOOK_SECRET: "", GITLAB_WEBHOOK_TOKEN: "a-token" });
+  assert.deepEqual(
+    about(gitlabOnly, /WEBHOOK/).map((line) => line.msg),
+    ["GitHub webhooks are refused (401 not_configured): GITHUB_WEBHOOK_SECRET is not set"],
+  );
+  assert.equal(about(gitlabOnly, /no webhook secret/).length, 0);
+
+  const githubOnly = await startupLines({ GITHUB_WEBHOOK_SECRET: "a-secret", GITLAB_WEBHOOK_TOKEN: "" });
+  assert.deepEqual(
+    about(githubOnly, /WEBHOOK/).map((line) => line.msg),
+    ["GitLab webhooks are refused (401 not_configured): GITLAB_WEBHOOK_TOKEN is not set"],
+  );
+});
+
+test("with both secrets set, or as a workers replica (which takes no webhooks), nothing is said of them", async () => {
+  const both = await startupLines({ GITHUB_WEBHOOK_SECRET: "a-secret", GITLAB_WEBHOOK_TOKEN: "a-token" });
+  assert.deepEqual(about(both, /WEBHOOK|webhook secret/), []);
+  const workers = await startupLines({ GITHUB_WEBHOOK_SECRET: "", GITLAB_WEBHOOK_TOKEN: "" }, "workers");
+  assert.deepEqual(about(workers, /WEBHOOK|webhook secret/), []);
+});

@@ -429,7 +429,8 @@ export async function startGateway(loaded: LoadedConfig, options: GatewayOptions
     config.server.host === "0.0.0.0" || config.server.host === "::" ? "localhost" : config.server.host;
   const url = `http://${host}:${address.port}`;
   logger.info(
-    { url, nats: redactUrl(config.nats.url), redis: redactUrl(config.redis.url) },
+    // Redis only when used: with Slack and e-mail off nothing connects to it
+    { url, nats: redactUrl(config.nats.url), ...(needsRedis ? { redis: redactUrl(config.redis.url) } : {}) },
     "buildcast is listening",
   );
   if (config.role !== "workers") logUnsetWebhookSecrets(secrets, logger);

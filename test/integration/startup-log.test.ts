@@ -59,3 +59,16 @@ test("with both secrets set, or as a workers replica (which takes no webhooks), 
   const workers = await startupLines({ GITHUB_WEBHOOK_SECRET: "", GITLAB_WEBHOOK_TOKEN: "" }, "workers");
   assert.deepEqual(about(workers, /WEBHOOK|webhook secret/), []);
 });
+
+test("the listening line names Redis only when the process uses it (Slack or e-mail on, consumers run)", async () => {
+  const listening = (lines: readonly Line[]): Record<string, unknown> =>
+    (lines.find((line) => line.msg === "buildcast is listening") ?? {}) as Record<string, unknown>;
+  // notices off: nothing connects to Redis, and naming its URL read as if it did
+  const off = listening(await startupLines({}));
+  assert.equal(off.nats, nats.url);
+  assert.equal("redis" in off, false, JSON.stringify(off));
+  const on = listening(await startupLines({ SMTP_URL: "smtp://127.0.0.1:1" }));
+  assert.equal(on.redis, redis.url);
+  const ingress = listening(await startupLines({ SMTP_URL: "smtp://127.0.0.1:1" }, "ingress"));
+  assert.equal("redis" in ingress, false, JSON.stringify(ingress));
+});

@@ -62,7 +62,8 @@ export async function receiveGithub(
     throw new HttpError(
       401,
       "invalid_signature",
-      "X-Hub-Signature-256 does not match the body for any configured secret",
+      "X-Hub-Signature-256 does not match the body for any configured secret: the webhook's secret at " +
+        "GitHub must be GITHUB_WEBHOOK_SECRET (or one of its comma-separated values), and the body must arrive unchanged",
     );
   }
   const deliveryId = request.header("x-github-delivery") ?? null;

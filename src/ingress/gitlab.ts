@@ -33,7 +33,12 @@ export function checkGitlabHeaders(
   const token = header("x-gitlab-token");
   if (!token) throw new HttpError(401, "missing_token", `the X-Gitlab-Token header is missing${elsewhere}`);
   if (!verifyGitlabToken(secrets.gitlabWebhookTokens, token)) {
-    throw new HttpError(401, "invalid_token", "X-Gitlab-Token does not match any configured token");
+    throw new HttpError(
+      401,
+      "invalid_token",
+      "X-Gitlab-Token does not match any configured token: the webhook's secret token in GitLab must be " +
+        "GITLAB_WEBHOOK_TOKEN (or one of its comma-separated values)",
+    );
   }
   if (!header("x-gitlab-event")) {
     throw new HttpError(400, "missing_event", "the X-Gitlab-Event header is missing");

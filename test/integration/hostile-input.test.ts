@@ -94,7 +94,9 @@ const REJECTED: readonly Rejected[] = [
     send: (base) => postGithub(base, "workflow_run", RUN, { secret: "not-the-secret" }),
     status: 401,
     error: "invalid_signature",
-    message: /does not match the body/,
+    // what to fix, named by the variable, never by a value
+    message:
+      /^X-Hub-Signature-256 does not match the body for any configured secret: the webhook's secret at GitHub must be GITHUB_WEBHOOK_SECRET \(or one of its comma-separated values\), and the body must arrive unchanged$/,
   },
   {
     name: "github: signature of a different body",
@@ -284,7 +286,8 @@ const REJECTED: readonly Rejected[] = [
     send: (base) => postGitlab(base, "Pipeline Hook", PIPELINE, { token: "not-the-token" }),
     status: 401,
     error: "invalid_token",
-    message: /does not match any configured token/,
+    message:
+      /^X-Gitlab-Token does not match any configured token: the webhook's secret token in GitLab must be GITLAB_WEBHOOK_TOKEN \(or one of its comma-separated values\)$/,
   },
   {
     name: "gitlab: the token with one more character",

@@ -116,6 +116,19 @@ async function ensureLocalServer(
  */
 const MISCONFIGURED = /authori[sz]ation|authentication|permissions|tls|certificate|jetstream is not enabled/i;
 
+/** What to change for a NATS that answered and refused: appended to the client's own words. */
+function natsFix(message: string): string {
+  if (/jetstream is not enabled/i.test(message)) {
+    return (
+      "; start nats-server with -js (or jetstream {} in its configuration), " +
+      "or set NATS_URL (or nats.url) to a server with JetStream"
+    );
+  }
+  if (/authori[sz]ation|authentication/i.test(message))
+    return "; check the user and password or token in NATS_URL (or nats.url)";
+  return "";
+}
+
 /** resolves after `ms`, or at once when `signal` aborts (shutdown must not wait out a backoff) */
 const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
   delay(ms, undefined, { signal }).catch(() => undefined);
@@ -201,7 +214,9 @@ export async function startGateway(loaded: LoadedConfig, options: GatewayOptions
       } catch (error) {
         const message = (error as Error).message;
         if (!spool || MISCONFIGURED.test(message))
-          throw new StartupError(`cannot connect to NATS at ${redactUrl(config.nats.url)}: ${message}`);
+          throw new StartupError(
+            `cannot connect to NATS at ${redactUrl(config.nats.url)}: ${message}${natsFix(message)}`,
+          );
         unreachable = `cannot connect to NATS at ${redactUrl(config.nats.url)}: ${message}`;
       }
     }
@@ -455,7 +470,7 @@ export async function startGateway(loaded: LoadedConfig, options: GatewayOptions
         if (lastError === null ? MISCONFIGURED.test(message) : message !== lastError)
           (MISCONFIGURED.test(message) ? logger.error : logger.warn).call(
             logger,
-            { nats: redactUrl(config.nats.url), err: message },
+            { nats: redactUrl(config.nats.url), err: `${message}${natsFix(message)}` },
             "still cannot connect to NATS; webhooks go to the spool",
           );
         lastError = message;

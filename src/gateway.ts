@@ -435,8 +435,17 @@ export async function startGateway(loaded: LoadedConfig, options: GatewayOptions
     await publisher.stop();
     await bus?.close();
     await stopLocal();
+    const code = (error as NodeJS.ErrnoException).code;
+    const fix =
+      code === "EADDRINUSE"
+        ? "; another process listens there: stop it, or set PORT (or server.port) to a free port"
+        : code === "EACCES"
+          ? "; ports below 1024 need privileges: set PORT (or server.port) to 1024 or above"
+          : code === "EADDRNOTAVAIL"
+            ? "; no interface has that address: set HOST (or server.host), e.g. 0.0.0.0"
+            : "";
     throw new StartupError(
-      `cannot listen on ${config.server.host}:${config.server.port}: ${(error as Error).message}`,
+      `cannot listen on ${config.server.host}:${config.server.port}: ${(error as Error).message}${fix}`,
     );
   }
   const address = server.address() as AddressInfo;

@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
+import { createServer, type AddressInfo } from "node:net";
 import { after, before, test } from "node:test";
+import { StartupError } from "../../src/gateway.ts";
 import { startTestGateway } from "../helpers/gateway.ts";
 import { startNats, startRedis, type TestServer } from "../helpers/servers.ts";
 
@@ -71,4 +73,26 @@ test("the listening line names Redis only when the process uses it (Slack or e-m
   assert.equal(on.redis, redis.url);
   const ingress = listening(await startupLines({ SMTP_URL: "smtp://127.0.0.1:1" }, "ingress"));
   assert.equal("redis" in ingress, false, JSON.stringify(ingress));
+});
+
+test("a port another process holds stops startup saying to free it or set PORT", async () => {
+  const taken = createServer();
+  await new Promise<void>((resolve) => taken.listen(0, "127.0.0.1", resolve));
+  const { port } = taken.address() as AddressInfo;
+  try {
+    await assert.rejects(
+      startTestGateway({ nats, redis, overrides: { server: { host: "127.0.0.1", port } } }),
+      (error: Error) => {
+        assert.ok(error instanceof StartupError, String(error));
+        assert.match(error.message, new RegExp(`cannot listen on 127\\.0\\.0\\.1:${port}: .*EADDRINUSE`));
+        assert.match(
+          error.message,
+          /another process listens there: stop it, or set PORT \(or server\.port\) to a free port$/,
+        );
+        return true;
+      },
+    );
+  } finally {
+    await new Promise((resolve) => taken.close(resolve));
+  }
 });

@@ -170,10 +170,16 @@ export function applyToRecord(
     }
   }
   const notice = change.notice;
-  if (notice && (record.notice === null || outranks(notice, record.notice))) {
+  const takesNotice = notice !== undefined && (record.notice === null || outranks(notice, record.notice));
+  if (takesNotice) {
     record = { ...record, notice };
     changed = true;
   }
+  // A notice the record already has (or a newer one) is a replayed decision: its channels were
+  // given when it was new. Routes added since must not get a message about it (a replay after
+  // a config change posted an older run's success after its successor's failure); a redelivery
+  // after a crash before the record was written still finds the notice new here.
+  if (notice !== undefined && !takesNotice) return { record, changed };
   for (const [channel, target] of Object.entries(change.targets ?? {})) {
     if (record.targets[channel]) continue;
     record = { ...record, targets: { ...record.targets, [channel]: target } };

@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parse as parseYaml } from "yaml";
+import { knownKeysAt } from "./known-keys.ts";
 import { configSchema, type Config, type Secrets } from "./schema.ts";
 
 export const DEFAULT_CONFIG_FILE = resolve(
@@ -169,7 +170,9 @@ export function loadConfig(options: { env?: Env; file?: string; overrides?: Tree
       const path = issue.path.map(String).join(".") || "(top level)";
       const variable = fromEnv.get(path);
       // the value is not repeated: NATS_URL and REDIS_URL may carry passwords
-      return `  - ${path}: ${issue.message}${variable ? ` (set by the environment variable ${variable})` : ""}`;
+      const known = issue.code === "unrecognized_keys" ? knownKeysAt(configSchema, issue.path) : null;
+      const takes = known ? ` (it takes ${known.join(", ")})` : "";
+      return `  - ${path}: ${issue.message}${takes}${variable ? ` (set by the environment variable ${variable})` : ""}`;
     });
     lines.push(...secretProblems.map((problem) => `  - ${problem}`));
     throw new ConfigError(`invalid configuration (${files.join(", ")} + environment):\n${lines.join("\n")}`);

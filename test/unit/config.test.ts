@@ -376,3 +376,36 @@ test("a rate limit window too short to limit anything is refused at start", () =
     assert.equal(config.server[limit as "authRateLimit"].window, 1000);
   }
 });
+
+test("an unknown key is answered with the keys that mapping takes, so a singular or a typo is found", () => {
+  const refusal = (overrides: Record<string, unknown>): string => {
+    try {
+      loadConfig({ env: {}, overrides });
+    } catch (error) {
+      if (error instanceof ConfigError) return error.message;
+      throw error;
+    }
+    return assert.fail("the configuration was accepted");
+  };
+  // `branch:` for `branches:` is the first route a new user writes wrong
+  assert.match(
+    refusal({ routes: [{ name: "x", match: { branch: ["main"] }, email: { to: ["a@example.com"] } }] }),
+    /- routes\.0\.match: Unrecognized key: "branch" \(it takes repositories, branches, tags, pipelines, providers, kinds\)$/m,
+  );
+  assert.match(
+    refusal({ routes: [{ name: "x", slack: { channel: "C0123456789", mentionAuther: false } }] }),
+    /- routes\.0\.slack: Unrecognized key: "mentionAuther" \(it takes channel, mentionAuthor, threadFailures\)$/m,
+  );
+  assert.match(
+    refusal({ server: { prot: 3000 } }),
+    /- server: Unrecognized key: "prot" \(it takes host, port, /m,
+  );
+  assert.match(
+    refusal({ route: [] }),
+    /- \(top level\): Unrecognized key: "route" \(it takes role, server, nats, .*routes, log\)$/m,
+  );
+  assert.match(
+    refusal({ people: [{ mail: "a@example.com" }] }),
+    /- people\.0: Unrecognized key: "mail" \(it takes name, email, github, gitlab, slack\)$/m,
+  );
+});

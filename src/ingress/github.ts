@@ -32,7 +32,13 @@ export function checkGithubHeaders(
   }
   const signature = header("x-hub-signature-256");
   if (!signature) {
-    throw new HttpError(401, "missing_signature", `the X-Hub-Signature-256 header is missing${elsewhere}`);
+    // GitHub signs only when the webhook has a secret: the field is optional there
+    const fix =
+      elsewhere ||
+      (header("x-hub-signature")
+        ? ": only the SHA-1 X-Hub-Signature came, and buildcast verifies the SHA-256 one"
+        : ": give the webhook a secret at GitHub, the value of GITHUB_WEBHOOK_SECRET");
+    throw new HttpError(401, "missing_signature", `the X-Hub-Signature-256 header is missing${fix}`);
   }
   if (!isGithubSignature(signature)) {
     throw new HttpError(401, "invalid_signature", "X-Hub-Signature-256 is not sha256= and 64 hex digits");

@@ -92,10 +92,37 @@ test("a GitHub webhook sent to /webhooks/gitlab is told to go to /webhooks/githu
   }
 });
 
-test("a request with neither provider's event header gets no hint about the other endpoint", () => {
+test("a webhook without its secret is told where the provider takes one, and no hint about the other endpoint", () => {
+  // a webhook created with the secret field left empty: GitHub then sends no signature,
+  // GitLab no token
   const json = { "content-type": "application/json" };
-  const github = refusal(() => checkGithubHeaders(headers(json), { githubWebhookSecrets: ["s"] }));
-  assert.equal(github.message, "the X-Hub-Signature-256 header is missing");
-  const gitlab = refusal(() => checkGitlabHeaders(headers(json), { gitlabWebhookTokens: ["t"] }));
-  assert.equal(gitlab.message, "the X-Gitlab-Token header is missing");
+  const github = refusal(() =>
+    checkGithubHeaders(headers({ ...json, "x-github-event": "workflow_run" }), {
+      githubWebhookSecrets: ["s"],
+    }),
+  );
+  assert.equal(
+    github.message,
+    "the X-Hub-Signature-256 header is missing: give the webhook a secret at GitHub, the value of GITHUB_WEBHOOK_SECRET",
+  );
+  // a sender that signs with SHA-1 only did set a secret: it is told what is missing instead
+  const sha1 = refusal(() =>
+    checkGithubHeaders(
+      headers({ ...json, "x-github-event": "ping", "x-hub-signature": `sha1=${"ab".repeat(20)}` }),
+      { githubWebhookSecrets: ["s"] },
+    ),
+  );
+  assert.equal(
+    sha1.message,
+    "the X-Hub-Signature-256 header is missing: only the SHA-1 X-Hub-Signature came, and buildcast verifies the SHA-256 one",
+  );
+  const gitlab = refusal(() =>
+    checkGitlabHeaders(headers({ ...json, "x-gitlab-event": "Pipeline Hook" }), {
+      gitlabWebhookTokens: ["t"],
+    }),
+  );
+  assert.equal(
+    gitlab.message,
+    "the X-Gitlab-Token header is missing: give the webhook a secret token in GitLab, the value of GITLAB_WEBHOOK_TOKEN",
+  );
 });

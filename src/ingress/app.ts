@@ -1,5 +1,5 @@
 import type { RequestListener } from "node:http";
-import express, { type ErrorRequestHandler, type Router } from "express";
+import express, { type ErrorRequestHandler, type Request, type Router } from "express";
 import helmet from "helmet";
 import proxyaddr from "proxy-addr";
 import type { Config, Secrets } from "../config/schema.ts";
@@ -116,6 +116,20 @@ export function createApp(deps: AppDeps): RequestListener {
       .json({ error: "method_not_allowed", message: `${req.method} is not allowed; webhooks are POSTed` });
   });
 
+  // a provider's webhook anywhere else: its payload URL lacks the path (POST / is the
+  // dashboard's sign-in, whose 303 a provider shows as a failed delivery that says nothing)
+  app.use((req, res, next) => {
+    const endpoint = req.method === "POST" ? webhookEndpointFor(req) : null;
+    if (endpoint === null) {
+      next();
+      return;
+    }
+    res.status(404).json({
+      error: "not_found",
+      message: `no webhook endpoint at POST ${req.path}: send this webhook to ${endpoint}`,
+    });
+  });
+
   for (const router of deps.routers ?? []) app.use(router);
 
   app.use((req, res) => {
@@ -151,6 +165,13 @@ export function createApp(deps: AppDeps): RequestListener {
     if (provider && webhook) webhook(provider, req, res);
     else app(req, res);
   };
+}
+
+/** The endpoint a request carrying a provider's event header was meant for. */
+function webhookEndpointFor(req: Request): string | null {
+  if (req.get("x-github-event")) return "/webhooks/github";
+  if (req.get("x-gitlab-event")) return "/webhooks/gitlab";
+  return null;
 }
 
 /** Whatever escaped a handler, as JSON; never a stack to the client. */

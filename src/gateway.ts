@@ -14,6 +14,7 @@ import { listenHttp } from "./ingress/listen.ts";
 import { ensureNotifyDurables } from "./notify/durables.ts";
 import type { NotifyService } from "./notify/index.ts";
 import type { Logger } from "./observability/logger.ts";
+import { routeWarnings } from "./config/warnings.ts";
 import { createMetrics, type Metrics } from "./observability/metrics.ts";
 import { createStatusService } from "./status/index.ts";
 
@@ -458,6 +459,8 @@ export async function startGateway(loaded: LoadedConfig, options: GatewayOptions
     "buildcast is listening",
   );
   if (config.role !== "workers") logUnsetWebhookSecrets(secrets, logger);
+  // what `config check` warns of, for the replicas that deliver: a token with no route to use it
+  if (runConsumers) for (const warning of routeWarnings(config, secrets)) logger.warn(warning);
 
   /**
    * The first connection, made in the background: retried like a lost one (every second),

@@ -1,6 +1,7 @@
 import { redactUrl } from "../bus/connect.ts";
 import type { LoadedConfig } from "../config/load.ts";
 import type { Route } from "../config/schema.ts";
+import { routeWarnings } from "../config/warnings.ts";
 
 export interface RouteRow {
   readonly name: string;
@@ -43,9 +44,6 @@ function describeEmail(route: Route): string {
   return targets.length > 0 ? targets.join(", ") : "(nobody)";
 }
 
-/** Public, private (legacy G…) and direct-message channel ids; a name such as #builds is not one. */
-const SLACK_CHANNEL_ID = /^[CGD][A-Z0-9]{6,}$/;
-
 const count = (n: number, word: string): string => `${n} ${word}${n === 1 ? "" : "s"}`;
 
 /** What `config check` prints for a valid config; secrets appear only as set / not set. */
@@ -65,28 +63,8 @@ export function configReport(loaded: LoadedConfig): ConfigReport {
     if (route.email && secrets.smtpUrl === null) {
       warnings.push(`route "${route.name}" sends e-mail, but SMTP_URL is not set: its e-mails are off`);
     }
-    if (route.slack && !SLACK_CHANNEL_ID.test(route.slack.channel)) {
-      warnings.push(
-        `route "${route.name}" names Slack channel "${route.slack.channel}", not its id (C…, in the channel's details): ` +
-          "a message whose post was cut short cannot be found again and may be posted twice",
-      );
-    }
-    if (route.email && route.email.to.length === 0 && !route.email.author) {
-      warnings.push(`route "${route.name}" has an email target with no recipients and author: false`);
-    }
   }
-  if (secrets.slackBotToken !== null && !config.routes.some((route) => route.slack)) {
-    warnings.push(
-      "SLACK_BOT_TOKEN is set, but no route sends to Slack: add slack: { channel: C… } to a route",
-    );
-  }
-  if (secrets.smtpUrl !== null && !config.routes.some((route) => route.email)) {
-    warnings.push("SMTP_URL is set, but no route sends e-mail: add email: { to: [...] } to a route");
-  }
-  const names = config.routes.map((route) => route.name);
-  for (const name of new Set(names.filter((name, i) => names.indexOf(name) !== i))) {
-    warnings.push(`route name "${name}" is used more than once`);
-  }
+  warnings.push(...routeWarnings(config, secrets));
   if (secrets.githubWebhookSecrets.length === 0) {
     warnings.push("GITHUB_WEBHOOK_SECRET is not set: every GitHub webhook will be rejected");
   }

@@ -55,14 +55,9 @@ export function createNotifyService(deps: NotifyDeps): NotifyService {
 
   return {
     async start() {
-      const wanted = {
-        slack: config.routes.some((route) => route.slack !== undefined),
-        email: config.routes.some((route) => route.email !== undefined),
-      };
       if (secrets.slackBotToken === null) log.info("Slack notices are off: SLACK_BOT_TOKEN is not set");
       if (secrets.smtpUrl === null) log.info("e-mail notices are off: SMTP_URL is not set");
-      if (secrets.slackBotToken !== null && !wanted.slack) log.info("no route sends to Slack");
-      if (secrets.smtpUrl !== null && !wanted.email) log.info("no route sends e-mail");
+      // a channel turned on that no route uses is warned of by the gateway (config/warnings.ts)
       if (secrets.slackBotToken === null && secrets.smtpUrl === null) return;
 
       // a wrong password or an untrusted certificate would otherwise leave a gateway that

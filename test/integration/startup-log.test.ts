@@ -21,13 +21,20 @@ interface Line {
   readonly msg: string;
 }
 
-/** The log lines a gateway writes while it starts, with these secrets and this role. */
-async function startupLines(env: Record<string, string>, role = "all"): Promise<Line[]> {
-  const gateway = await startTestGateway({ nats, redis, env, overrides: { role } });
+/** The log lines a gateway writes while it starts, with these secrets and this config. */
+async function startupLinesWith(
+  env: Record<string, string>,
+  overrides: Record<string, unknown>,
+): Promise<Line[]> {
+  const gateway = await startTestGateway({ nats, redis, env, overrides });
   const lines = gateway.logs.map((line) => JSON.parse(line) as Line);
   await gateway.close();
   return lines;
 }
+
+/** The log lines a gateway writes while it starts, with these secrets and this role. */
+const startupLines = (env: Record<string, string>, role = "all"): Promise<Line[]> =>
+  startupLinesWith(env, { role });
 
 const about = (lines: readonly Line[], variable: RegExp): Line[] =>
   lines.filter((line) => variable.test(line.msg));
@@ -95,4 +102,34 @@ test("a port another process holds stops startup saying to free it or set PORT",
   } finally {
     await new Promise((resolve) => taken.close(resolve));
   }
+});
+
+test("a channel turned on that no route uses, or a route naming a Slack channel by name, is warned of at start", async () => {
+  // config check said so, the gateway only "notices on": a Slack token with the default
+  // routes (e-mail only) posts nothing, ever
+  const token = { SLACK_BOT_TOKEN: "xoxb-test", SMTP_URL: "smtp://127.0.0.1:1" };
+  const unused = await startupLines(token);
+  const warned = unused.filter((line) => line.level === "warn").map((line) => line.msg);
+  assert.ok(
+    warned.includes(
+      "SLACK_BOT_TOKEN is set, but no route sends to Slack: add slack: { channel: C… } to a route",
+    ),
+    JSON.stringify(warned),
+  );
+  const byName = await startupLinesWith(token, {
+    routes: [{ name: "builds", slack: { channel: "#builds" }, email: { to: ["team@example.com"] } }],
+  });
+  assert.ok(
+    byName.some(
+      (line) =>
+        line.level === "warn" && /route "builds" names Slack channel "#builds", not its id/.test(line.msg),
+    ),
+    JSON.stringify(byName.map((line) => line.msg)),
+  );
+  // the first `npm start`: no tokens, the default route; its e-mail route being off is said at info already
+  const first = await startupLines({});
+  assert.deepEqual(
+    first.filter((line) => line.level === "warn").map((line) => line.msg),
+    [],
+  );
 });

@@ -387,6 +387,14 @@ describe("Slack notices", () => {
       );
       assert.match(letter.reason, /channel_not_found/);
       assert.equal(callsTo(channel).length, 1, "permanent errors are not retried");
+      // the log line says what to change, not only Slack's error code
+      const logged = harness.logs
+        .map((line) => JSON.parse(line) as { msg: string; slackChannel?: string; fix?: string })
+        .find((line) => line.msg === "Slack delivery dead-lettered" && line.slackChannel === channel);
+      assert.equal(
+        logged?.fix,
+        "slack.channel must be the channel's id (C…, in the channel's details), and the app must be in a private channel",
+      );
 
       const output: string[] = [];
       const cli = (...args: string[]) => {

@@ -120,3 +120,26 @@ function withCauses(message: string, error: unknown): string {
   }
   return causes.length === 0 ? message : `${message} (${causes.join(": ")})`;
 }
+
+const TOKEN_FIX = "SLACK_BOT_TOKEN must be a valid bot token (xoxb-…) of an app installed in this workspace";
+
+/** What to change for the permanent errors a first setup meets, keyed by Slack's error code. */
+const FIXES: Readonly<Record<string, string>> = {
+  channel_not_found:
+    "slack.channel must be the channel's id (C…, in the channel's details), and the app must be in a private channel",
+  not_in_channel: "invite the app to the channel (/invite @your-app in it)",
+  is_archived: "the channel is archived: point the route's slack.channel at another one",
+  missing_scope:
+    "give the app the chat:write and channels:history scopes (groups:history for private channels), reinstall it and update SLACK_BOT_TOKEN",
+  invalid_auth: TOKEN_FIX,
+  not_authed: TOKEN_FIX,
+  account_inactive: TOKEN_FIX,
+  token_revoked: TOKEN_FIX,
+  token_expired: TOKEN_FIX,
+};
+
+/** The fix for a failed Slack call's message (`slack chat.postMessage: not_in_channel`), if one is known. */
+export function slackFix(message: string): string | null {
+  const code = /: ([a-z_]+)$/.exec(message)?.[1];
+  return code === undefined ? null : (FIXES[code] ?? null);
+}

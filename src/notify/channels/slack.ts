@@ -24,7 +24,7 @@ import {
   slackAnswered,
   type PostClaim,
 } from "./slack-claim.ts";
-import { classifySlackError, messageGone } from "./slack-errors.ts";
+import { classifySlackError, messageGone, slackFix } from "./slack-errors.ts";
 import { slackSdkLogger } from "./slack-sdk-logger.ts";
 
 export interface SlackJobData {
@@ -82,6 +82,12 @@ export interface SlackChannelDeps {
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** The `fix` a dead-lettered delivery's log line carries, when Slack's error has a known one. */
+function withFix(message: string): { fix?: string } {
+  const fix = slackFix(message);
+  return fix === null ? {} : { fix };
+}
 
 const targetsOf = (routes: readonly Route[]): Record<string, SlackTarget> =>
   Object.fromEntries(
@@ -556,6 +562,7 @@ export function createSlackChannel(deps: SlackChannelDeps): DeliveryChannel {
               slackChannel: job?.data.slackChannel,
               run: job?.data.entityKey,
               err: error.message,
+              ...(dead ? withFix(error.message) : {}),
             },
             dead ? "Slack delivery dead-lettered" : "Slack delivery failed; will retry",
           );

@@ -141,10 +141,17 @@ let stdout: ReturnType<typeof pino.destination> | null = null;
 
 function writeStdout(line: string): void {
   if (stdout === null) {
-    stdout = pino.destination({ dest: 1, sync: false });
-    // any other write error: there is nowhere left to report it, and losing log lines must
-    // not take down a process that holds accepted webhooks
-    stdout.on("error", () => undefined);
+    const destination = pino.destination({ dest: 1, sync: false });
+    stdout = destination;
+    // any other write error (EIO once the terminal of `npm start` closed, ENOSPC): there is
+    // nowhere left to report it, and losing log lines must not take down a process that holds
+    // accepted webhooks. Nor hang it: the flush at exit retries a failed write forever
+    // (sonic-boom 4), so logging stops here, as pino itself does on EPIPE
+    destination.on("error", () => {
+      const noop = (): boolean => true;
+      destination.write = noop;
+      destination.flushSync = () => undefined;
+    });
   }
   stdout.write(line);
 }

@@ -12,29 +12,31 @@ export function checkGithubHeaders(
   secrets: Pick<Secrets, "githubWebhookSecrets">,
 ): void {
   // GitLab's hook pasted with this URL fails the checks below: say which endpoint it wants
-  const elsewhere = header("x-gitlab-event")
-    ? "; this looks like a GitLab webhook (it has X-Gitlab-Event): send it to /webhooks/gitlab"
-    : "";
+  // (read only on the way to a refusal: a webhook that passes pays nothing for it)
+  const elsewhere = (): string =>
+    header("x-gitlab-event")
+      ? "; this looks like a GitLab webhook (it has X-Gitlab-Event): send it to /webhooks/gitlab"
+      : "";
   const type = mediaType(header("content-type"));
   if (type !== "application/json" && type !== "application/x-www-form-urlencoded") {
     throw new HttpError(
       415,
       "unsupported_media_type",
-      `content type must be application/json or application/x-www-form-urlencoded (got "${type || "none"}")${elsewhere}`,
+      `content type must be application/json or application/x-www-form-urlencoded (got "${type || "none"}")${elsewhere()}`,
     );
   }
   if (secrets.githubWebhookSecrets.length === 0) {
     throw new HttpError(
       401,
       "not_configured",
-      `GitHub webhooks are not accepted: GITHUB_WEBHOOK_SECRET is not set on the gateway${elsewhere}`,
+      `GitHub webhooks are not accepted: GITHUB_WEBHOOK_SECRET is not set on the gateway${elsewhere()}`,
     );
   }
   const signature = header("x-hub-signature-256");
   if (!signature) {
     // GitHub signs only when the webhook has a secret: the field is optional there
     const fix =
-      elsewhere ||
+      elsewhere() ||
       (header("x-hub-signature")
         ? ": only the SHA-1 X-Hub-Signature came, and buildcast verifies the SHA-256 one"
         : ": give the webhook a secret at GitHub, the value of GITHUB_WEBHOOK_SECRET");

@@ -12,28 +12,31 @@ export function checkGitlabHeaders(
   secrets: Pick<Secrets, "gitlabWebhookTokens">,
 ): void {
   // GitHub's hook pasted with this URL fails the checks below: say which endpoint it wants
-  const elsewhere = header("x-github-event")
-    ? "; this looks like a GitHub webhook (it has X-GitHub-Event): send it to /webhooks/github"
-    : "";
+  // (read only on the way to a refusal: a webhook that passes pays nothing for it)
+  const elsewhere = (): string =>
+    header("x-github-event")
+      ? "; this looks like a GitHub webhook (it has X-GitHub-Event): send it to /webhooks/github"
+      : "";
   const type = mediaType(header("content-type"));
   if (type !== "application/json") {
     throw new HttpError(
       415,
       "unsupported_media_type",
-      `content type must be application/json (got "${type || "none"}")${elsewhere}`,
+      `content type must be application/json (got "${type || "none"}")${elsewhere()}`,
     );
   }
   if (secrets.gitlabWebhookTokens.length === 0) {
     throw new HttpError(
       401,
       "not_configured",
-      `GitLab webhooks are not accepted: GITLAB_WEBHOOK_TOKEN is not set on the gateway${elsewhere}`,
+      `GitLab webhooks are not accepted: GITLAB_WEBHOOK_TOKEN is not set on the gateway${elsewhere()}`,
     );
   }
   const token = header("x-gitlab-token");
   if (!token) {
     // GitLab sends the token only when the webhook has one: the field is optional there
-    const fix = elsewhere || ": give the webhook a secret token in GitLab, the value of GITLAB_WEBHOOK_TOKEN";
+    const fix =
+      elsewhere() || ": give the webhook a secret token in GitLab, the value of GITLAB_WEBHOOK_TOKEN";
     throw new HttpError(401, "missing_token", `the X-Gitlab-Token header is missing${fix}`);
   }
   if (!verifyGitlabToken(secrets.gitlabWebhookTokens, token)) {

@@ -114,7 +114,19 @@ async function startOne(
     { server: name, pid: child.pid, address: `${host}:${port}` },
     `started a local ${name} for development`,
   );
-  return { name, stop: () => stopChild(child) };
+  // an exit that skips stop() (the shutdown grace exceeded, an uncaught error) must not leave
+  // the server running: it would hold its port and data, and the next start would adopt it
+  const stopOnExit = (): void => {
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+  };
+  process.once("exit", stopOnExit);
+  return {
+    name,
+    stop: () => {
+      process.removeListener("exit", stopOnExit);
+      return stopChild(child);
+    },
+  };
 }
 
 /** nats-server with JetStream, its data under `<dataDir>/nats`. */

@@ -314,6 +314,7 @@ export async function startGateway(loaded: LoadedConfig, options: GatewayOptions
   let notify: NotifyService = {
     start: () => Promise.resolve(),
     redisConnected: () => false,
+    slackHealth: () => null,
     stop: () => Promise.resolve(),
   };
   let notifyRunning = false;
@@ -395,6 +396,8 @@ export async function startGateway(loaded: LoadedConfig, options: GatewayOptions
     if (!redisReached) return "unreachable; notices start once it answers";
     return "reachable; notices start with the consumers";
   };
+  const slackCheck = (): string =>
+    notify.slackHealth() ?? (redisReached ? "starts with the notices" : "starts once Redis answers");
   let draining = false;
   const readiness = (): Readiness => {
     const natsUp = bus !== null && bus.connected();
@@ -414,6 +417,9 @@ export async function startGateway(loaded: LoadedConfig, options: GatewayOptions
         // consumers pull from JetStream, so out of rotation a replica would route no notice
         // elsewhere (every replica shares the one Redis) but would stall rollouts and hide the API
         ...(needsRedis ? { redis: redisCheck() } : {}),
+        // Not part of ready either: a token Slack refuses stops only Slack notices, which wait
+        // for it; webhooks, the status store and e-mail do not need Slack
+        ...(runConsumers && secrets.slackBotToken !== null ? { slack: slackCheck() } : {}),
         ...(draining ? { lifecycle: "draining" } : {}),
       },
     };

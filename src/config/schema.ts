@@ -272,6 +272,10 @@ export const configSchema = z
             timeout: duration
               .refine((ms) => ms >= 100, "under 100 ms every Slack call would be given up on")
               .default(10_000),
+            /** how often auth.test asks again while Slack refuses the bot token (notices wait meanwhile) */
+            tokenRecheck: duration
+              .refine((ms) => ms >= 100, "at least 100 ms: auth.test is asked again this often")
+              .default(60_000),
           })
           .strict()
           .prefault({}),

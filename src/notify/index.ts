@@ -35,6 +35,8 @@ export interface NotifyService {
   start(): Promise<void>;
   /** whether the delivery queues' Redis connection is up (true when no channel is on) */
   redisConnected(): boolean;
+  /** the Slack channel's token check (slack-token-gate.ts), or null when Slack notices are off */
+  slackHealth(): string | null;
   /** stops pulling events, lets running deliveries finish, closes workers, queues and transports */
   stop(): Promise<void>;
 }
@@ -139,6 +141,7 @@ export function createNotifyService(deps: NotifyDeps): NotifyService {
       gaugeTimer.unref();
     },
     redisConnected: () => queues === null || queues.status === "ready",
+    slackHealth: () => channels.find((channel) => channel.name === "slack")?.health?.() ?? null,
     async stop() {
       clearInterval(gaugeTimer);
       await Promise.all(consumers.splice(0).map((consumer) => consumer.stop()));

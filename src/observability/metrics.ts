@@ -65,6 +65,11 @@ export function createMetrics() {
       help: "Slack answers with HTTP 429",
       registers,
     }),
+    slackTokenRefused: new Gauge({
+      name: "buildcast_slack_token_refused",
+      help: "1 while Slack refuses this replica's bot token (invalid_auth, token_revoked, account_inactive, …): Slack notices wait; 0 otherwise",
+      registers,
+    }),
     deadLetters: new Gauge({
       name: "buildcast_dead_letters",
       help: "Deliveries in the dead-letter set, by channel",

@@ -47,6 +47,18 @@ export interface SlackServer {
   slowNext(method: string, ms: number, threadReply?: boolean): void;
   /** answers the next accepted call of `method` with ok:true and this warning, as Slack does */
   warnNext(method: string, warning: string): void;
+  /**
+   * Refuses the bot token with this error (`invalid_auth`, `token_revoked`, `account_inactive`, …)
+   * on every call, auth.test included, as Slack does; null accepts it again.
+   */
+  refuseToken(error: string | null): void;
+  /** what conversations.info says of a channel (default: a public channel the bot is in) */
+  setChannel(channel: string, info: { readonly member?: boolean; readonly private?: boolean }): void;
+  /**
+   * the token's scopes (default: every one): conversations.info answers missing_scope, with
+   * `needed` and `provided`, without channels:read for a public channel or groups:read for a private one
+   */
+  setScopes(scopes: readonly string[] | null): void;
   /** deletes a posted message, as a person in the channel can: chat.update then finds nothing */
   deleteMessage(channel: string, ts: string): void;
   /**
@@ -101,7 +113,8 @@ async function readBody(req: IncomingMessage): Promise<Record<string, unknown>> 
 
 /**
  * A local HTTP server speaking enough of the Slack Web API: chat.postMessage, chat.update,
- * conversations.history and conversations.replies (with message metadata).
+ * conversations.history and conversations.replies (with message metadata), auth.test and
+ * conversations.info.
  */
 export async function startSlackServer(): Promise<SlackServer> {
   const calls: SlackCall[] = [];
@@ -120,6 +133,9 @@ export async function startSlackServer(): Promise<SlackServer> {
   const delays: Array<{ method: string; ms: number; threadReply: boolean }> = [];
   const slow: Array<{ method: string; ms: number; threadReply: boolean }> = [];
   const warnings: Array<{ method: string; warning: string }> = [];
+  let tokenRefusal: string | null = null;
+  const channelInfo = new Map<string, { member?: boolean; private?: boolean }>();
+  let scopes: readonly string[] | null = null;
 
   const server: Server = createServer((req, res) => {
     void (async () => {
@@ -171,6 +187,7 @@ export async function startSlackServer(): Promise<SlackServer> {
       }
       const error =
         scripted?.error ??
+        tokenRefusal ??
         channelErrors.get(channel) ??
         (method === "chat.postMessage" && args.thread_ts !== undefined
           ? threadErrors.get(channel)
@@ -181,6 +198,44 @@ export async function startSlackServer(): Promise<SlackServer> {
         if (scripted?.carriedOut === true) carryOutPost();
         record(error);
         json(200, { ok: false, error });
+        return;
+      }
+      if (method === "auth.test") {
+        // real Slack's answer for a bot token (api.slack.com/methods/auth.test)
+        record(200);
+        json(200, {
+          ok: true,
+          url: "https://buildcast-test.slack.com/",
+          team: "buildcast test",
+          user: "buildcast",
+          team_id: "T0TEST0001",
+          user_id: "U0BOT00001",
+          bot_id: "B0BOT00001",
+          is_enterprise_install: false,
+        });
+        return;
+      }
+      if (method === "conversations.info") {
+        const info = channelInfo.get(channel) ?? {};
+        const needed = info.private === true ? "groups:read" : "channels:read";
+        if (scopes !== null && !scopes.includes(needed)) {
+          record("missing_scope");
+          json(200, { ok: false, error: "missing_scope", needed, provided: scopes.join(",") });
+          return;
+        }
+        record(200);
+        json(200, {
+          ok: true,
+          channel: {
+            id: channel,
+            name: channel.toLowerCase(),
+            is_channel: info.private !== true,
+            is_group: false,
+            is_private: info.private === true,
+            is_archived: false,
+            is_member: info.member ?? true,
+          },
+        });
         return;
       }
       if (method === "conversations.history" || method === "conversations.replies") {
@@ -278,6 +333,15 @@ export async function startSlackServer(): Promise<SlackServer> {
     },
     warnNext(method, warning) {
       warnings.push({ method, warning });
+    },
+    refuseToken(error) {
+      tokenRefusal = error;
+    },
+    setChannel(channel, info) {
+      channelInfo.set(channel, info);
+    },
+    setScopes(list) {
+      scopes = list;
     },
     othersPost(channel, count, at) {
       for (let i = 0; i < count; i++) {

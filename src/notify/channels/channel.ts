@@ -11,6 +11,8 @@ export interface DeliveryChannel {
   readonly name: ChannelName;
   handle(events: readonly BuildEvent[], context: BatchContext): Promise<void>;
   startWorker(): void;
+  /** what the channel's own health check says (Slack: whether it takes the bot token), for /readyz */
+  health?(): string;
   /** deliveries in the dead-letter set (for the buildcast_dead_letters gauge) */
   deadLetterCount(): Promise<number>;
   /**

@@ -3,6 +3,8 @@ import { ErrorCode } from "@slack/web-api";
 export type SlackFailure =
   | { readonly kind: "rate_limited"; readonly retryAfterMs: number; readonly reason: string }
   | { readonly kind: "permanent"; readonly reason: string }
+  /** Slack refuses the bot token itself (TOKEN_REFUSALS): every call would fail alike until it takes it */
+  | { readonly kind: "token_refused"; readonly reason: string }
   | { readonly kind: "transient"; readonly reason: string };
 
 /** Platform errors that no retry can fix: the dead-letter set is the place for them. */
@@ -10,11 +12,6 @@ export const PERMANENT_SLACK_ERRORS: ReadonlySet<string> = new Set([
   "channel_not_found",
   "not_in_channel",
   "is_archived",
-  "invalid_auth",
-  "not_authed",
-  "account_inactive",
-  "token_revoked",
-  "token_expired",
   "no_permission",
   "missing_scope",
   "msg_too_long",
@@ -54,6 +51,28 @@ export const PERMANENT_SLACK_ERRORS: ReadonlySet<string> = new Set([
 ]);
 
 /**
+ * Slack's answers for a bot token it will not take, whatever the call: a property of the
+ * token, not of a notice, so every other notice would fail the same way. Deliveries wait
+ * for the token rather than become dead letters (slack-token-gate.ts).
+ */
+export const TOKEN_REFUSALS: ReadonlySet<string> = new Set([
+  "invalid_auth",
+  "not_authed",
+  "account_inactive",
+  "token_revoked",
+  "token_expired",
+]);
+
+/** The refusal code when a Slack call failed because Slack refuses the token, else null. */
+export function tokenRefusal(error: unknown): string | null {
+  const e = (typeof error === "object" && error !== null ? error : {}) as SlackLikeError;
+  const code = e.data?.error;
+  return e.code === ErrorCode.PlatformError && typeof code === "string" && TOKEN_REFUSALS.has(code)
+    ? code
+    : null;
+}
+
+/**
  * chat.update's answers for a message that can no longer show the run: deleted in the
  * channel (`message_not_found`), or no longer editable (`cant_update_message`,
  * `edit_window_closed`).
@@ -91,6 +110,7 @@ export function classifySlackError(error: unknown): SlackFailure {
   }
   if (e.code === ErrorCode.PlatformError) {
     const reason = typeof e.data?.error === "string" ? e.data.error : "unknown_error";
+    if (TOKEN_REFUSALS.has(reason)) return { kind: "token_refused", reason };
     return PERMANENT_SLACK_ERRORS.has(reason) ? { kind: "permanent", reason } : { kind: "transient", reason };
   }
   if (e.code === ErrorCode.HTTPError) {

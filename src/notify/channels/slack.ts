@@ -26,6 +26,8 @@ import {
 } from "./slack-claim.ts";
 import { classifySlackError, messageGone, slackFix } from "./slack-errors.ts";
 import { slackSdkLogger } from "./slack-sdk-logger.ts";
+import { checkSlackToken } from "./slack-token.ts";
+import { createTokenGate } from "./slack-token-gate.ts";
 
 export interface SlackJobData {
   readonly slackChannel: string;
@@ -89,6 +91,16 @@ function withFix(message: string): { fix?: string } {
   return fix === null ? {} : { fix };
 }
 
+/** A Slack call refused the bot token (TOKEN_REFUSALS): the delivery waits for the token. */
+class TokenRefusedError extends Error {}
+
+/**
+ * How long a delivery that found the token refused waits before it can be taken again. The
+ * worker of this replica is paused meanwhile, so this is no busy loop: it only lets another
+ * replica that Slack takes (a new token rolling out) take it soon.
+ */
+const TOKEN_WAIT_MS = 1000;
+
 const targetsOf = (routes: readonly Route[]): Record<string, SlackTarget> =>
   Object.fromEntries(
     routes.flatMap((route) =>
@@ -133,6 +145,18 @@ export function createSlackChannel(deps: SlackChannelDeps): DeliveryChannel {
   const settleMs = 3 * config.notify.slack.timeout;
   const options = jobOptions("slack", config.notify.delivery);
   let worker: Worker<SlackJobData> | undefined;
+  let closed = false;
+  const gate = createTokenGate({
+    check: () => checkSlackToken(client),
+    recheckMs: config.notify.slack.tokenRecheck,
+    log,
+    setRefused: (refused) => metrics.slackTokenRefused.set(refused ? 1 : 0),
+    // not waiting for the running deliveries: they are what calls this
+    pause: () => void worker?.pause(true).catch(() => undefined),
+    run: () => {
+      if (!closed) void worker?.resume().catch(() => undefined);
+    },
+  });
 
   // bullmq's rate limit stops new jobs; jobs already running (concurrency > 1) check this
   // before each call, so none reaches Slack inside a Retry-After window
@@ -154,6 +178,10 @@ export function createSlackChannel(deps: SlackChannelDeps): DeliveryChannel {
       return await sdkLog.within(jobLog, send);
     } catch (error) {
       const failure = classifySlackError(error);
+      if (failure.kind === "token_refused") {
+        gate.refused(failure.reason);
+        throw new TokenRefusedError(`slack ${what}: ${failure.reason}`);
+      }
       if (failure.kind === "rate_limited") {
         metrics.slackRateLimited.inc();
         metrics.deliveries.inc({ channel: "slack", outcome: "rate_limited" });
@@ -418,6 +446,8 @@ export function createSlackChannel(deps: SlackChannelDeps): DeliveryChannel {
       slackChannel,
       entity: entityKey,
     });
+    // fetched while the worker was being paused: it waits with the others
+    if (gate.isRefused()) throw new TokenRefusedError("Slack refuses the bot token");
     const messageKey = slackMessageKvKey(slackChannel, entityKey);
     const delivery: Delivery = { job, token, log: jobLog, messageKey };
     const previous = (await readJson<SlackMessageState>(kv, messageKey))?.value ?? null;
@@ -540,9 +570,21 @@ export function createSlackChannel(deps: SlackChannelDeps): DeliveryChannel {
       }
     },
     startWorker() {
-      const traced = (job: Job<SlackJobData>, token?: string) =>
-        inSpan("deliver slack", job.data.traceparent, "client", () => deliver(job, token));
+      const traced = async (job: Job<SlackJobData>, token?: string) => {
+        try {
+          return await inSpan("deliver slack", job.data.traceparent, "client", () => deliver(job, token));
+        } catch (error) {
+          if (!(error instanceof TokenRefusedError)) throw error;
+          // a property of the token, not of this notice: it waits, without spending an attempt,
+          // and the worker, paused by the gate, takes it again once Slack takes the token
+          log.debug({ job: job.id, err: error.message }, "Slack refuses the bot token; the delivery waits");
+          await job.moveToDelayed(Date.now() + TOKEN_WAIT_MS, token);
+          throw new DelayedError();
+        }
+      };
       worker = new Worker<SlackJobData>(QUEUE_NAMES.slack, traced, {
+        // it runs once auth.test did not refuse the token (the gate's run)
+        autorun: false,
         connection,
         prefix,
         concurrency: config.notify.delivery.concurrency,
@@ -569,9 +611,13 @@ export function createSlackChannel(deps: SlackChannelDeps): DeliveryChannel {
         })().catch(() => undefined);
       });
       worker.on("error", onQueueError);
+      gate.start().catch((error: unknown) => log.error({ err: String(error) }, "Slack token check failed"));
     },
+    health: () => gate.describe(),
     deadLetterCount: () => queue.getFailedCount(),
     async close(redisDown) {
+      closed = true;
+      gate.stop();
       await worker?.close(redisDown);
       await queue.close();
     },

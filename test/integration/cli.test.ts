@@ -15,6 +15,8 @@ import { createLogger } from "../../src/observability/logger.ts";
 import { buildEvent, publishEvent } from "../helpers/events.ts";
 import { startIngress, type IngressHarness } from "../helpers/ingress.ts";
 import { freePort, startNats, startRedis, type TestServer } from "../helpers/servers.ts";
+import { startSlackServer, type SlackServer } from "../helpers/slack-server.ts";
+import { startSmtpSink, type SmtpSink } from "../helpers/smtp-sink.ts";
 import { FIXTURES, GITHUB_SECRET, GITLAB_TOKEN } from "../helpers/webhooks.ts";
 
 interface CliResult {
@@ -31,6 +33,7 @@ const CLEAN_ENV = {
   GITLAB_WEBHOOK_TOKEN: "",
   SLACK_BOT_TOKEN: "",
   SMTP_URL: "",
+  SLACK_API_URL: "",
   NATS_URL: "",
 };
 
@@ -69,6 +72,104 @@ test("output piped into a reader that has gone (| head, | true): no stack trace"
   const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
   assert.doesNotMatch(stderr, /EPIPE|Unhandled 'error' event|\n\s+at /);
   assert.equal(code, 0);
+});
+
+describe("config check --connect", () => {
+  let slack: SlackServer;
+  let smtp: SmtpSink;
+  const token = "xoxb-connect-check-secret-4711";
+  const slackRoute = (name: string, channel: string) =>
+    [`  - name: ${name}`, `    slack: { channel: "${channel}" }`].join("\n");
+  before(async () => {
+    slack = await startSlackServer();
+    smtp = await startSmtpSink();
+  });
+  after(async () => {
+    await slack.close();
+    await smtp.close();
+  });
+
+  test("Slack takes the token and the bot is in every channel, SMTP answers: exit 0", async () => {
+    const file = writeConfig(
+      "connect-good.yaml",
+      ["routes:", slackRoute("a", "C0MEMBER1"), "    email: { to: [team@example.com] }"].join("\n"),
+    );
+    const result = await runCli(["config", "check", "--connect", file], {
+      SLACK_BOT_TOKEN: token,
+      SLACK_API_URL: slack.apiUrl,
+      SMTP_URL: smtp.url,
+    });
+    assert.equal(result.code, 0, result.stdout + result.stderr);
+    assert.match(
+      result.stdout,
+      /ok\s+slack token\s+accepted \(workspace buildcast test, bot user buildcast\)/,
+    );
+    assert.match(result.stdout, /ok\s+slack channel C0MEMBER1\s+#c0member1, the bot is a member/);
+    assert.match(result.stdout, /ok\s+smtp\s+127\.0\.0\.1:\d+ took the connection/);
+    assert.ok(!result.stdout.includes(token));
+    assert.deepEqual(
+      slack.calls.map((call) => [call.method, call.token]),
+      [
+        ["auth.test", token],
+        ["conversations.info", token],
+      ],
+    );
+  });
+
+  test("each channel says what is wrong with it; exit 1", async () => {
+    slack.setChannel("C0OUTSIDE", { member: false });
+    slack.setChannel("G0PRIVATE", { private: true });
+    slack.failChannel("C0GONE01", "channel_not_found");
+    slack.setScopes(["chat:write", "channels:read", "channels:history"]);
+    const file = writeConfig(
+      "connect-channels.yaml",
+      [
+        "routes:",
+        slackRoute("in", "C0MEMBER1"),
+        slackRoute("outside", "C0OUTSIDE"),
+        slackRoute("private", "G0PRIVATE"),
+        slackRoute("gone", "C0GONE01"),
+        slackRoute("named", "#builds"),
+      ].join("\n"),
+    );
+    const result = await runCli(["config", "check", "--connect", file], {
+      SLACK_BOT_TOKEN: token,
+      SLACK_API_URL: slack.apiUrl,
+    });
+    slack.setScopes(null);
+    assert.equal(result.code, 1, result.stdout + result.stderr);
+    assert.match(result.stdout, /ok\s+slack channel C0MEMBER1/);
+    assert.match(
+      result.stdout,
+      /FAIL\s+slack channel C0OUTSIDE\s+the bot is not a member of #c0outside: invite it \(\/invite @buildcast/,
+    );
+    assert.match(
+      result.stdout,
+      /FAIL\s+slack channel G0PRIVATE\s+cannot look at the channel: the token lacks the groups:read scope \(the token has chat:write,channels:read,channels:history\)/,
+    );
+    assert.match(result.stdout, /FAIL\s+slack channel C0GONE01\s+not found/);
+    assert.match(result.stdout, /skip\s+slack channel #builds\s+a name, not a channel id/);
+    assert.match(result.stdout, /skip\s+smtp\s+SMTP_URL is not set/);
+  });
+
+  test("a token Slack refuses and an SMTP server that does not answer: said, without the secrets; exit 1", async () => {
+    slack.refuseToken("token_revoked");
+    const port = await freePort();
+    const password = "smtp-password-4711";
+    const file = writeConfig("connect-refused.yaml", ["routes:", slackRoute("a", "C0MEMBER1")].join("\n"));
+    const result = await runCli(["config", "check", "--connect", file], {
+      SLACK_BOT_TOKEN: token,
+      SLACK_API_URL: slack.apiUrl,
+      SMTP_URL: `smtp://mailer:${password}@127.0.0.1:${port}`,
+    });
+    slack.refuseToken(null);
+    assert.equal(result.code, 1, result.stdout + result.stderr);
+    assert.match(result.stdout, /FAIL\s+slack token\s+refused \(token_revoked\): .*reinstall the app/);
+    assert.match(result.stdout, /skip\s+slack channel C0MEMBER1\s+not checked: the token was not accepted/);
+    assert.match(result.stdout, /FAIL\s+smtp\s+127\.0\.0\.1:\d+: .*ECONNREFUSED/);
+    assert.ok(!result.stdout.includes(token) && !result.stderr.includes(token));
+    assert.ok(!result.stdout.includes(password) && !result.stderr.includes(password));
+  });
 });
 
 describe("config check", () => {

@@ -1,7 +1,9 @@
 import Table from "cli-table3";
 import type { Command } from "commander";
 import { ConfigError, loadConfig } from "../../config/load.ts";
+import { secretValues } from "../../config/secret-values.ts";
 import { configReport, type ConfigReport } from "../config-report.ts";
+import { connectChecks, renderConnectResults } from "../connect-check.ts";
 
 export function renderReport(report: ConfigReport): string {
   const lines = ["configuration is valid", ""];
@@ -42,19 +44,30 @@ export function register(program: Command): void {
     .description(
       "Validate the configuration as the gateway would load it (defaults, file, environment) and print the routes it would apply",
     )
+    .option(
+      "--connect",
+      "also ask Slack (auth.test; conversations.info for each route's channel, which needs the channels:read / groups:read scopes) and the SMTP server (connect and log in) with the secrets from the environment",
+    )
     .addHelpText(
       "after",
-      "\nExit status: 0 when valid, 1 with every invalid setting named by its path.\n" +
+      "\nExit status: 0 when valid, 1 with every invalid setting named by its path;\n" +
+        "with --connect, also 1 when Slack or the SMTP server refuses what the gateway would do.\n" +
         "Secrets are reported only as set / not set.",
     )
-    .action((file: string | undefined) => {
+    .action(async (file: string | undefined, options: { connect?: boolean }) => {
+      let loaded;
       try {
-        const loaded = loadConfig(file === undefined ? {} : { file });
-        console.log(renderReport(configReport(loaded)));
+        loaded = loadConfig(file === undefined ? {} : { file });
       } catch (error) {
         if (!(error instanceof ConfigError)) throw error;
         console.error(error.message);
         process.exitCode = 1;
+        return;
       }
+      console.log(renderReport(configReport(loaded)));
+      if (options.connect !== true) return;
+      const results = await connectChecks(loaded);
+      console.log(`\n${renderConnectResults(results, secretValues(loaded))}`);
+      if (results.some((result) => result.outcome === "fail")) process.exitCode = 1;
     });
 }

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
+import { Queue } from "bullmq";
 import { Redis } from "ioredis";
 import { DeadLetters } from "../../src/notify/dead-letters.ts";
 import { minuteRun, publishEvents } from "../helpers/events.ts";
@@ -126,6 +127,55 @@ describe("a Slack bot token that Slack refuses", () => {
     assert.deepEqual(await letters.list(), []);
     assert.ok(refused >= 1 && refused <= 2, `one refused call per delivery running then (${refused})`);
     assert.equal(await refusedGauge(), "0");
+  });
+});
+
+describe("shutting down while Slack refuses the token", () => {
+  it("a gateway whose deliveries wait for the token stops at once, leaving them queued", async () => {
+    // the refusal met by a delivery (the worker ran, and is paused under it)
+    slack.refuseToken("invalid_auth");
+    await publish("later", 4, "failure");
+    await eventually(async () => /invalid_auth/.test((await readyz()).checks.slack ?? ""), "the refusal");
+    const started = Date.now();
+    await gateway.gateway.close();
+    const tookMs = Date.now() - started;
+    assert.ok(tookMs < 3000, `closed in ${tookMs} ms`);
+    assert.deepEqual(await letters.list(), [], "no dead letter");
+    const queue = new Queue("notify-slack", { connection, prefix: "buildcast" });
+    try {
+      assert.equal(
+        await queue.getJobCountByTypes("waiting", "delayed", "prioritized"),
+        1,
+        "the notice waits",
+      );
+    } finally {
+      await queue.close();
+    }
+  });
+
+  it("a gateway that never ran its Slack worker (refused at start) stops at once", async () => {
+    const refusing = await startSlackServer();
+    refusing.refuseToken("invalid_auth");
+    const other = await startTestGateway({
+      env: { SLACK_BOT_TOKEN: TOKEN, SLACK_API_URL: refusing.apiUrl },
+      overrides: {
+        routes: [{ name: "r", slack: { channel: "C0TOKENSTOP" } }],
+        notify: { slack: { apiUrl: refusing.apiUrl, tokenRecheck: 500 } },
+      },
+    });
+    try {
+      await eventually(
+        () => other.logs.some((line) => line.includes("Slack refuses the bot token (invalid_auth)")),
+        "the refusal",
+      );
+      const started = Date.now();
+      await other.gateway.close();
+      const tookMs = Date.now() - started;
+      assert.ok(tookMs < 3000, `closed in ${tookMs} ms`);
+    } finally {
+      await other.close();
+      await refusing.close();
+    }
   });
 });
 

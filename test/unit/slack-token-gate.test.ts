@@ -74,4 +74,19 @@ describe("the Slack token gate", () => {
     assert.equal(errors.length, 1, "two deliveries meeting the refusal log it once");
     gate.stop();
   });
+
+  it("asks again about a token it could not check at start, and says once it is accepted", async () => {
+    const { gate, seen } = gateAnswering([
+      { outcome: "unknown", reason: "HTTP 503" },
+      { outcome: "unknown", reason: "HTTP 502" },
+      { outcome: "accepted", team: "t", user: "u" },
+    ]);
+    await gate.start();
+    assert.match(gate.describe(), /token not checked \(HTTP 503\); notices go out/);
+    await eventually(() => gate.describe() === "token accepted", "the token accepted");
+    assert.equal(seen.checks, 3);
+    assert.equal(seen.pauses, 0, "never paused");
+    assert.ok(!seen.logs.some((line) => line.includes("again; the waiting notices go out")));
+    gate.stop();
+  });
 });

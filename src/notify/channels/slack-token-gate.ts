@@ -64,22 +64,26 @@ export function createTokenGate(deps: TokenGateDeps): TokenGate {
     deps.run();
   };
 
+  /** a refused token, or one auth.test could not check at start, is asked about again */
+  const asking = (): boolean => state.kind === "refused" || state.kind === "unknown";
   let lastUnknown: string | null = null;
   const recheck = async (): Promise<void> => {
     timer = undefined;
-    if (stopped || state.kind !== "refused") return;
+    if (stopped || !asking()) return;
     const answer = await deps.check();
-    if (stopped || state.kind !== "refused") return;
+    if (stopped || !asking()) return;
     if (answer.outcome === "accepted") {
-      accept(true);
+      accept(state.kind === "refused");
       return;
     }
     if (answer.outcome === "refused") {
       refuse(answer.code);
       return;
     }
-    // a network error or a 5xx says nothing about the token: it stays refused until Slack says otherwise
-    if (answer.reason !== lastUnknown)
+    // a network error or a 5xx says nothing about the token: a refused one stays refused until
+    // Slack says otherwise, and one not checked yet keeps its notices going
+    if (state.kind === "unknown") state = { kind: "unknown", reason: answer.reason };
+    else if (answer.reason !== lastUnknown)
       log.warn(
         { err: answer.reason },
         "cannot check the Slack bot token again yet; Slack notices still wait",
@@ -113,8 +117,12 @@ export function createTokenGate(deps: TokenGateDeps): TokenGate {
           "cannot check the Slack bot token (auth.test); Slack notices start, and wait if Slack refuses it",
         );
       }
-      if (answer.outcome === "accepted") accept(false);
-      else deps.run();
+      if (answer.outcome === "accepted") {
+        accept(false);
+        return;
+      }
+      deps.run();
+      scheduleRecheck();
     },
     refused: refuse,
     isRefused: () => state.kind === "refused",

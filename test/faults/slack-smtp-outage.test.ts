@@ -3,6 +3,7 @@ import { test } from "node:test";
 import { Redis } from "ioredis";
 import { DeadLetters } from "../../src/notify/dead-letters.ts";
 import { startTestGateway } from "../helpers/gateway.ts";
+import { eventually } from "../helpers/poll.ts";
 import { startSlackServer, type SlackCall } from "../helpers/slack-server.ts";
 import { startSmtpSink } from "../helpers/smtp-sink.ts";
 import {
@@ -73,6 +74,8 @@ test(
     try {
       slack.failChannel(GONE_CHANNEL, "channel_not_found");
       smtp.rejectRecipient(BOUNCING);
+      // the channel's token check at start is not what these failures are for
+      await eventually(() => slack.calls.some((call) => call.method === "auth.test"), "the token check");
       // "for a while": the first calls meet a rate limit, then server errors, twice over
       for (let round = 0; round < 2; round++) {
         slack.failNext({ status: 429, retryAfter: RETRY_AFTER_S }, 2);

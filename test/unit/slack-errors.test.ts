@@ -4,6 +4,7 @@ import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { LogLevel, WebClient } from "@slack/web-api";
 import { classifySlackError } from "../../src/notify/channels/slack-errors.ts";
+import { startSlackServer, type SlackServer } from "../helpers/slack-server.ts";
 
 const listen = async (server: Server): Promise<number> => {
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
@@ -58,5 +59,29 @@ describe("Slack request failures say what failed", () => {
     assert.equal(failure.kind, "transient");
     assert.match(failure.reason, /SSL routines/);
     assert.doesNotMatch(failure.reason, /\n/);
+  });
+});
+
+describe("Slack refusing the bot token is told apart from a notice Slack refuses", () => {
+  let slack: SlackServer;
+  before(async () => {
+    slack = await startSlackServer();
+  });
+  after(() => slack.close());
+
+  for (const code of ["invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired"]) {
+    it(`${code} is the token's, not the notice's: no dead letter`, async () => {
+      slack.refuseToken(code);
+      try {
+        assert.deepEqual(await failureOf(slack.apiUrl), { kind: "token_refused", reason: code });
+      } finally {
+        slack.refuseToken(null);
+      }
+    });
+  }
+
+  it("a channel Slack does not know stays a permanent failure of that notice", async () => {
+    slack.failChannel("C1", "channel_not_found");
+    assert.deepEqual(await failureOf(slack.apiUrl), { kind: "permanent", reason: "channel_not_found" });
   });
 });

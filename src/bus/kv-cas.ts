@@ -75,7 +75,11 @@ export async function compareAndSet<T>(
     if (next !== null) cache?.writing(key, body, next);
     try {
       const written = revision !== null ? await kv.update(key, body, revision) : await kv.create(key, body);
-      if (next !== null) cache?.remember(key, written, next, body.byteLength);
+      // a watcher may have kept this revision already (the status view, as it holds it): keep
+      // that copy rather than hold an equal second one
+      if (next !== null && cache?.get(key)?.revision !== written) {
+        cache?.remember(key, written, next, body.byteLength);
+      }
       return { value: next, previous: current, revision: written, written: true };
     } catch (error) {
       if (!isConflict(error)) throw error;

@@ -216,6 +216,29 @@ describe("compare-and-set and the status view with a cache, against a real NATS"
     assert.deepEqual(seen(cache, "k"), { revision: result.revision, value: { letters: ["b"] } });
   });
 
+  it("keeps the copy a watcher kept of its write first, rather than hold an equal second one", async () => {
+    await fresh();
+    const cache = new EntryCache<Letters>();
+    const watchers = { letters: ["a"] };
+    // the status view often takes a write from the watch before its answer arrives
+    const watched = new Proxy(kv, {
+      get(target, property) {
+        if (property === "create") {
+          return async (...args: Parameters<KV["create"]>) => {
+            const revision = await target.create(...args);
+            cache.remember(args[0], revision, watchers, 16);
+            return revision;
+          };
+        }
+        const value: unknown = Reflect.get(target, property, target);
+        return typeof value === "function" ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    const result = await compareAndSet(watched, "k", add("a"), { cache });
+    assert.equal(cache.get("k")?.revision, result.revision);
+    assert.equal(cache.get("k")?.value, watchers);
+  });
+
   it("forgets everything when the connection comes back (the server may have lost the bucket)", async () => {
     await fresh();
     const cache = new EntryCache<Letters>();

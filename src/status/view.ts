@@ -3,6 +3,7 @@ import type { QueuedIterator } from "@nats-io/nats-core";
 import type { Logger } from "../observability/logger.ts";
 import { BRANCH_WATCH_FILTER, repositoryKey } from "./keys.ts";
 import type { EntryCache } from "../bus/kv-cache.ts";
+import { compactBranch, type SharedRepositories } from "./compact.ts";
 import type { BranchState } from "./model.ts";
 
 export interface ViewChange {
@@ -45,6 +46,8 @@ export interface RunningView extends StatusView {
 }
 
 interface Slot {
+  /** the key as the view, its index and the cache hold it (see apply) */
+  key: string;
   state: BranchState | null;
   revision: number;
   written: number;
@@ -76,6 +79,7 @@ export async function startView(
 ): Promise<RunningView> {
   const slots = new Map<string, Slot>();
   const byRepository = new Map<string, Set<string>>();
+  const repositories: SharedRepositories = new Map();
   const listeners = new Set<(change: ViewChange) => void>();
   let maxRevision = 0;
   let held = 0;
@@ -96,34 +100,52 @@ export async function startView(
       if (state) keys.add(key);
       else keys.delete(key);
       if (keys.size > 0) byRepository.set(repository, keys);
-      else byRepository.delete(repository);
+      else {
+        byRepository.delete(repository);
+        repositories.delete(repository);
+      }
     }
     const event: ViewChange = { key, revision, state, previous };
     for (const listener of listeners) listener(event);
   };
 
+  /** the list with its values held once (see compactBranch), or as it is if it cannot be */
+  const compact = (state: BranchState): BranchState => {
+    try {
+      const repository = repositoryKey(state.repository.fullName);
+      return repository === undefined ? state : compactBranch(state, repositories, repository);
+    } catch {
+      return state; // not the shape this release writes: kept and answered as before
+    }
+  };
+
   const apply = (entry: KvWatchEntry): void => {
-    const previous = slots.get(entry.key)?.state ?? null;
+    const slot = slots.get(entry.key);
+    // one copy of each key: the watch's is a slice of the message's subject, which it keeps
+    // whole, and a new one with every write
+    const key = slot?.key ?? Buffer.from(entry.key).toString();
+    const previous = slot?.state ?? null;
     let state: BranchState | null = null;
     if (entry.operation === "PUT") {
-      const cached = cache?.get(entry.key);
+      const cached = cache?.get(key);
       const known =
-        cached?.revision === entry.revision ? cached.value : cache?.beingWritten(entry.key, entry.value);
+        cached?.revision === entry.revision ? cached.value : cache?.beingWritten(key, entry.value);
       if (known !== undefined) state = known;
       else {
         try {
           state = entry.json<BranchState>();
         } catch (error) {
-          logger.warn({ key: entry.key, err: String(error) }, "unreadable status entry ignored");
+          logger.warn({ key, err: String(error) }, "unreadable status entry ignored");
           return;
         }
       }
-      cache?.remember(entry.key, entry.revision, state, entry.length);
-    } else cache?.forget(entry.key, entry.revision);
+      state = compact(state);
+      cache?.remember(key, entry.revision, state, entry.length);
+    } else cache?.forget(key, entry.revision);
     maxRevision = Math.max(maxRevision, entry.revision);
     change(
-      entry.key,
-      { state, revision: entry.revision, written: entry.created.getTime() },
+      key,
+      { key, state, revision: entry.revision, written: entry.created.getTime() },
       entry.revision,
       previous,
     );

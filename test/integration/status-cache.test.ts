@@ -306,5 +306,52 @@ describe("compare-and-set and the status view with a cache, against a real NATS"
       await until(() => (view?.forRepository(repo).length === 0 ? true : undefined), "their delete");
       assert.equal(caches.branches.get(branchKey), undefined);
     });
+
+    it("holds equal values once: one repository for its lists, one author for its runs", async () => {
+      await fresh();
+      await view?.stop();
+      const caches = {
+        runs: new EntryCache<RunState>({ entries: 10 }),
+        branches: new EntryCache<BranchState>(),
+      };
+      const logger = createLogger({ level: "silent", secrets: [] });
+      view = await startView(kv, logger, { cache: caches.branches });
+      const repo = "acme/monorepo";
+      const branches = ["feature/a", "feature/b"];
+      await applyEventsToStore(
+        { kv, runsPerBranch: 5, caches },
+        branches.flatMap((branch, b) =>
+          ["1", "2"].map((n) => buildEvent({ repository: repo, branch, runId: `${b}${n}`, author: "Ada" })),
+        ),
+      );
+      const keys = branches.map((branch) => branchStoreKey("github", repo, branch, "CI"));
+
+      /** what a view holds for both branches, once it holds both runs of each */
+      const listsOf = (running: RunningView): Promise<BranchState[]> =>
+        until(() => {
+          const lists = running.forRepository(repo).sort((a, b) => a.branch.localeCompare(b.branch));
+          return lists.length === 2 && lists.every((list) => list.runs.length === 2) ? lists : undefined;
+        }, "both branches with both runs");
+      const check = async (lists: BranchState[], cache: EntryCache<BranchState>): Promise<void> => {
+        const [a, b] = lists;
+        assert.ok(a && b);
+        assert.equal(a.repository, b.repository, "the lists of a repository share it");
+        assert.equal(a.runs[0]?.commit.author, a.runs[1]?.commit.author, "the runs of an author share them");
+        for (const [i, list] of lists.entries()) {
+          const key = keys[i] as string;
+          assert.equal(cache.get(key)?.value, list, "the cache holds the view's copy, not one of its own");
+          assert.equal(JSON.stringify(list), (await kv.get(key))?.string(), "and says what the bucket holds");
+        }
+      };
+      // the replica that wrote them, then one that starts and reads them (an ingress replica)
+      await check(await listsOf(view), caches.branches);
+      const reader = new EntryCache<BranchState>();
+      const started = await startView(kv, logger, { cache: reader });
+      try {
+        await check(await listsOf(started), reader);
+      } finally {
+        await started.stop();
+      }
+    });
   });
 });

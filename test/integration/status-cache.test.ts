@@ -307,6 +307,19 @@ describe("compare-and-set and the status view with a cache, against a real NATS"
       assert.equal(caches.branches.get(branchKey), undefined);
     });
 
+    it("keeps a list of a shape it cannot compact as it is, and goes on watching", async () => {
+      await fresh();
+      await view?.stop();
+      view = await startView(kv, createLogger({ level: "silent", secrets: [] }), {
+        cache: new EntryCache<BranchState>(),
+      });
+      const odd = branchStoreKey("github", "acme/odd", "main", "CI");
+      await kv.put(odd, JSON.stringify({ v: 1, repository: { fullName: "acme/odd" }, runs: "none" }));
+      await applyEventsToStore({ kv, runsPerBranch: 5 }, [buildEvent({ repository: "acme/later" })]);
+      await until(() => view?.forRepository("acme/later")[0], "a list written after it");
+      assert.deepEqual(view.forRepository("acme/odd")[0]?.runs, "none");
+    });
+
     it("holds equal values once: one repository for its lists, one author for its runs", async () => {
       await fresh();
       await view?.stop();

@@ -147,7 +147,11 @@ async function measure(branches: number): Promise<Figures> {
 
     const before = heapUsed();
     const started = performance.now();
-    const loaded = await startView(kv, logger, { cache: new EntryCache<BranchState>() });
+    // waits for every list (a replica serves what arrived after 10 s: see the load time)
+    const loaded = await startView(kv, logger, {
+      cache: new EntryCache<BranchState>(),
+      readyTimeoutMs: 600_000,
+    });
     const loadMs = performance.now() - started;
     if (loaded.size() !== branches) throw new Error(`view loaded ${loaded.size()} of ${branches} lists`);
     const loadedBytes = heapUsed() - before;

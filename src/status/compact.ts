@@ -15,8 +15,12 @@ const compactRuns = new WeakSet<RunSummary>();
 /** One repository object per repository (by `repositoryKey`), shared by its branch lists. */
 export type SharedRepositories = Map<string, Repository>;
 
+/** equal, with no other field either (a list from another release may carry more) */
 const sameRepository = (a: Repository, b: Repository): boolean =>
-  a.id === b.id && a.fullName === b.fullName && a.url === b.url;
+  a.id === b.id &&
+  a.fullName === b.fullName &&
+  a.url === b.url &&
+  Object.keys(a).length === Object.keys(b).length;
 
 /** The strings and commit authors of one list, each value held once. */
 class Shared {
@@ -34,7 +38,7 @@ class Shared {
 
   /** an author equal to `author` seen before, else `author` with shared strings */
   author(author: Author | null): Author | null {
-    if (author === null) return null;
+    if (author === null || Object.keys(author).length !== 2) return author;
     const byUsername = this.#authors.get(author.name) ?? new Map<string | null, Author>();
     const known = byUsername.get(author.username);
     if (known !== undefined) return known;
@@ -45,7 +49,7 @@ class Shared {
 
   /** makes `author` (of a compact run) the one equal authors share */
   learnAuthor(author: Author | null): void {
-    if (author === null) return;
+    if (author === null || Object.keys(author).length !== 2) return;
     const byUsername = this.#authors.get(author.name) ?? new Map<string | null, Author>();
     if (byUsername.has(author.username)) return;
     byUsername.set(author.username, author);

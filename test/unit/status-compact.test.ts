@@ -49,6 +49,8 @@ const runs = (repository = "acme/mono", branch = "feature/x"): RunState[] => [
   ]),
 ];
 
+type Author = NonNullable<BranchState["runs"][number]["commit"]["author"]>;
+
 describe("compacting a branch list (the status view holds equal values once)", () => {
   it("answers exactly what the list says, whatever its runs hold", () => {
     // a GitHub Actions run (with a workflow id) among runs without one
@@ -100,6 +102,25 @@ describe("compacting a branch list (the status view holds equal values once)", (
     const b = compactBranch(other, repositories, "acme/mono");
     assert.equal(b.repository.id, "another-id");
     assert.equal(a.repository.id, "id-acme/mono");
+  });
+
+  it("shares no author or repository that carries more than this release knows of", () => {
+    const repositories: SharedRepositories = new Map();
+    const plain = compactBranch(listOf("feature/a", runs()), repositories, "acme/mono");
+    const list = listOf("feature/b", runs());
+    const richer: BranchState = {
+      ...list,
+      repository: { ...list.repository, visibility: "private" } as BranchState["repository"],
+      runs: list.runs.map((run, i) =>
+        i === 1 && run.commit.author
+          ? { ...run, commit: { ...run.commit, author: { ...run.commit.author, team: "core" } as Author } }
+          : run,
+      ),
+    };
+    assert.ok(richer.runs.filter((run) => run.commit.author !== null).length >= 2);
+    const compact = compactBranch(richer, repositories, "acme/mono");
+    assert.equal(JSON.stringify(compact), JSON.stringify(richer));
+    assert.notEqual(compact.repository, plain.repository);
   });
 
   it("keeps the runs a compacted list already had when the store adds one", () => {

@@ -54,6 +54,10 @@ interface Slot {
 }
 
 export interface ViewOptions {
+  /**
+   * How long start waits with no entry arriving before it serves what arrived: a large
+   * bucket keeps it waiting as long as the watch delivers, a stalled watch does not.
+   */
   readonly readyTimeoutMs?: number;
   /**
    * Branch lists this process wrote (and what the view read): a watched write of a value
@@ -165,21 +169,35 @@ export async function startView(
     markReady = resolve;
     if (!anyKey) resolve();
   });
+  let lastArrival = Date.now();
   const loop = (async () => {
     for await (const entry of watch) {
+      lastArrival = Date.now();
       apply(entry);
       if (entry.delta === 0) markReady();
     }
   })().catch((error: unknown) => logger.error({ err: String(error) }, "status watch ended"));
 
+  // Waits while the watch delivers (200,000 lists take some 18 s, and a replica answering
+  // before would call the branches not yet read 404 and their badges unknown), and gives up
+  // only after readyTimeoutMs without an entry
   let timer: NodeJS.Timeout | undefined;
   await Promise.race([
     ready,
     new Promise<void>((resolve) => {
-      timer = setTimeout(() => {
-        logger.warn({ timeoutMs: readyTimeoutMs }, "status view not fully loaded; serving what arrived");
+      const check = (): void => {
+        const idle = Date.now() - lastArrival;
+        if (idle < readyTimeoutMs) {
+          timer = setTimeout(check, readyTimeoutMs - idle);
+          return;
+        }
+        logger.warn(
+          { timeoutMs: readyTimeoutMs, lists: held },
+          "status view not fully loaded (no entry arrived for the timeout); serving what arrived",
+        );
         resolve();
-      }, readyTimeoutMs);
+      };
+      timer = setTimeout(check, readyTimeoutMs);
     }),
   ]);
   clearTimeout(timer);

@@ -63,6 +63,9 @@ const duration = quantity({
     "(whole numbers only; units: ms, s, m, h, d, in lower case)",
 });
 
+/** The longest delay setTimeout honours (2^31-1 ms, 24.8 days); a longer one fires after 1 ms. */
+const MAX_TIMER_MS = 2_147_483_647;
+
 const hasScheme = (value: string, schemes: readonly string[]): boolean => {
   try {
     return schemes.includes(new URL(value.trim()).protocol.replace(/:$/, ""));
@@ -275,6 +278,11 @@ export const configSchema = z
             /** how often auth.test asks again while Slack refuses the bot token (notices wait meanwhile) */
             tokenRecheck: duration
               .refine((ms) => ms >= 100, "at least 100 ms: auth.test is asked again this often")
+              // Node runs a longer setTimeout after 1 ms: auth.test would be asked nonstop
+              .refine(
+                (ms) => ms <= MAX_TIMER_MS,
+                "at most 24d: Node cannot wait longer between two auth.test calls",
+              )
               .default(60_000),
           })
           .strict()

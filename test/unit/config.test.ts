@@ -409,3 +409,17 @@ test("an unknown key is answered with the keys that mapping takes, so a singular
     /- people\.0: Unrecognized key: "mail" \(it takes name, email, github, gitlab, slack\)$/m,
   );
 });
+
+test("a Slack token recheck longer than a timer can wait is refused at start, not asked every millisecond", () => {
+  // Node runs a setTimeout beyond 2^31-1 ms (24.8 days) after 1 ms: a refused token's
+  // auth.test would be asked about 500 times a second
+  assert.match(
+    configErrorOf(at("notify.slack.tokenRecheck", "30d")),
+    /notify\.slack\.tokenRecheck: at most 24d/,
+  );
+  assert.equal(
+    loadConfig({ env: {}, overrides: at("notify.slack.tokenRecheck", "24d") }).config.notify.slack
+      .tokenRecheck,
+    24 * 86_400_000,
+  );
+});

@@ -92,6 +92,13 @@ async function startOne(
   logger: Logger,
 ): Promise<LocalServer> {
   const { child, closed, lastWords } = spawnServer(command, args, logger);
+  // an exit that skips stop() (a signal while the gateway starts, the shutdown grace exceeded,
+  // an uncaught error) must not leave the server running, even one still starting: it would
+  // hold its port and data, and the next start would adopt it
+  const stopOnExit = (): void => {
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+  };
+  process.once("exit", stopOnExit);
   const failed = new Promise<never>((_, reject) =>
     child.once("error", (error) => reject(new Error(`${command} could not be run (${error.message})`))),
   );
@@ -99,6 +106,7 @@ async function startOne(
     await Promise.race([waitListening(host, port, child, 15_000), failed]);
   } catch (error) {
     // a server that never came up must not linger (it may still be starting, or hung)
+    process.removeListener("exit", stopOnExit);
     await stopChild(child);
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([closed, new Promise((resolve) => (timer = setTimeout(resolve, 1000)))]);
@@ -114,12 +122,6 @@ async function startOne(
     { server: name, pid: child.pid, address: `${host}:${port}` },
     `started a local ${name} for development`,
   );
-  // an exit that skips stop() (the shutdown grace exceeded, an uncaught error) must not leave
-  // the server running: it would hold its port and data, and the next start would adopt it
-  const stopOnExit = (): void => {
-    if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
-  };
-  process.once("exit", stopOnExit);
   return {
     name,
     stop: () => {

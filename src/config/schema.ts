@@ -66,6 +66,15 @@ const duration = quantity({
 /** The longest delay setTimeout honours (2^31-1 ms, 24.8 days); a longer one fires after 1 ms. */
 const MAX_TIMER_MS = 2_147_483_647;
 
+/**
+ * A duration a timer waits out (setTimeout, setInterval, a client's timeout). Node fires a
+ * longer one after 1 ms: a 30d shutdownGrace exited at once without draining.
+ */
+const timerDuration = duration.refine(
+  (ms) => ms <= MAX_TIMER_MS,
+  "at most 24d: a timer waits this long, and Node fires a longer one after 1 ms",
+);
+
 const hasScheme = (value: string, schemes: readonly string[]): boolean => {
   try {
     return schemes.includes(new URL(value.trim()).protocol.replace(/:$/, ""));
@@ -161,7 +170,7 @@ export const configSchema = z
         bodyLimit: byteSize.default(25 * 1024 * 1024),
         // webhook bodies being received at once across requests; past it, 503 with Retry-After
         bodyMemory: byteSize.default(64 * 1024 * 1024),
-        requestTimeout: duration.default(30_000),
+        requestTimeout: timerDuration.default(30_000),
         webhookRateLimit: z
           .object({ window: limitWindow.default(60_000), max: z.number().int().positive().default(6000) })
           .strict()
@@ -171,7 +180,7 @@ export const configSchema = z
           .object({ window: limitWindow.default(900_000), max: z.number().int().positive().default(30) })
           .strict()
           .default({ window: 900_000, max: 30 }),
-        shutdownGrace: duration.default(25_000),
+        shutdownGrace: timerDuration.default(25_000),
         /**
          * Which proxies' X-Forwarded-For to believe for the client address (rate limit, logs):
          * express's "trust proxy" value. Only proxies you run: a trusted hop can name any client.
@@ -187,7 +196,7 @@ export const configSchema = z
         /** one URL, or several comma-separated seed servers of a cluster */
         // not ws/wss: the Node transport speaks NATS over TCP only and refuses WebSocket URLs
         url: urlList(["nats", "tls"]).default("nats://127.0.0.1:4222"),
-        publishTimeout: duration.default(5000),
+        publishTimeout: timerDuration.default(5000),
         stream: z
           .object({
             name: z
@@ -204,7 +213,7 @@ export const configSchema = z
         consumer: z
           .object({
             maxDeliver: z.number().int().min(1).default(20),
-            ackWait: duration.default(30_000),
+            ackWait: timerDuration.default(30_000),
           })
           .strict()
           .prefault({}),
@@ -232,7 +241,7 @@ export const configSchema = z
         enabled: z.boolean().default(true),
         dir: z.string().default(".data/spool"),
         maxBytes: byteSize.default(256 * 1024 * 1024),
-        flushInterval: duration.default(1000),
+        flushInterval: timerDuration.default(1000),
       })
       .strict()
       .prefault({}),
@@ -267,22 +276,18 @@ export const configSchema = z
           .object({
             apiUrl: url(["https", "http"]).default("https://slack.com/api/"),
             /** minimum spacing between calls for one message, Slack allows about 1/s per channel */
-            minInterval: duration.default(1000),
+            minInterval: timerDuration.default(1000),
             /**
              * how long a Slack call may take before it is given up and retried; a post given up
              * on is looked for (and waited for, up to three times this) before it is made again
              */
-            timeout: duration
+            timeout: timerDuration
               .refine((ms) => ms >= 100, "under 100 ms every Slack call would be given up on")
               .default(10_000),
             /** how often auth.test asks again while Slack refuses the bot token (notices wait meanwhile) */
-            tokenRecheck: duration
+            // past 24d, auth.test would be asked nonstop
+            tokenRecheck: timerDuration
               .refine((ms) => ms >= 100, "at least 100 ms: auth.test is asked again this often")
-              // Node runs a longer setTimeout after 1 ms: auth.test would be asked nonstop
-              .refine(
-                (ms) => ms <= MAX_TIMER_MS,
-                "at most 24d: Node cannot wait longer between two auth.test calls",
-              )
               .default(60_000),
           })
           .strict()

@@ -423,3 +423,24 @@ test("a Slack token recheck longer than a timer can wait is refused at start, no
     24 * 86_400_000,
   );
 });
+
+test("every duration a timer waits out is refused past 24d, instead of firing after 1 ms", () => {
+  // server.shutdownGrace: 30d made SIGTERM exit 1 at once ("grace period exceeded") without
+  // draining; the others would spin their timers or give up every call at once
+  for (const path of [
+    "server.requestTimeout",
+    "server.shutdownGrace",
+    "nats.publishTimeout",
+    "nats.consumer.ackWait",
+    "spool.flushInterval",
+    "notify.slack.minInterval",
+    "notify.slack.timeout",
+  ]) {
+    assert.match(
+      configErrorOf(at(path, "30d")),
+      new RegExp(`${path.replaceAll(".", "\\.")}: at most 24d`),
+      path,
+    );
+    assert.doesNotThrow(() => loadConfig({ env: {}, overrides: at(path, "24d") }), path);
+  }
+});

@@ -23,7 +23,7 @@ export function producerConnection(url: string, onError: ErrorListener): Redis {
 /** What a first connection to Redis found. */
 export type RedisProbe =
   | { readonly outcome: "ready" }
-  /** Redis answered and refused us: a mistake in the configuration, which waiting will not cure */
+  /** Redis refused the credentials or the TLS setup: a mistake in the configuration, which waiting will not cure */
   | { readonly outcome: "refused"; readonly reason: string; readonly tls: boolean }
   /** nothing answered (refused, reset, timed out, not resolvable): an outage */
   | { readonly outcome: "unreachable"; readonly reason: string };
@@ -33,12 +33,20 @@ export type RedisProbe =
  * server's certificate not trusted, expired or for another name; a server that is not TLS):
  * the server is there, and trying again will not change its answer.
  */
+/**
+ * Redis's replies that refuse these credentials (NOAUTH, WRONGPASS, NOPERM, and the ERR of a
+ * password given to a Redis that has none). Its other error replies pass: LOADING after a
+ * restart, BUSY under a long script, max clients reached, MASTERDOWN.
+ */
+const REDIS_REFUSAL = /^(NOAUTH|WRONGPASS|NOPERM)\b|^ERR\b.*\b(AUTH|password)\b/i;
+
 const TLS_REFUSAL = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|^ERR_TLS_|^ERR_SSL_/;
 
 /**
  * One connection attempt and a PING. Redis's own refusals (WRONGPASS, NOAUTH, NOPERM: its
  * reply never holds the password) and TLS certificate errors are "refused"; anything else
- * is "unreachable". `signal` ends the attempt at once (shutdown must not wait for it).
+ * (LOADING, BUSY, a refused connection) is "unreachable". `signal` ends the attempt at once
+ * (shutdown must not wait for it).
  */
 export async function probeRedis(url: string, signal?: AbortSignal): Promise<RedisProbe> {
   const check = new Redis(url, {
@@ -61,7 +69,7 @@ export async function probeRedis(url: string, signal?: AbortSignal): Promise<Red
     // the reason came through the error listener; the rejection only says "Connection is closed"
     const cause: Error = first ?? (error as Error);
     const code = (cause as NodeJS.ErrnoException).code ?? "";
-    if (cause.name === "ReplyError")
+    if (cause.name === "ReplyError" && REDIS_REFUSAL.test(cause.message))
       return { outcome: "refused", reason: cause.message.replace(/\.$/, ""), tls: false };
     if (TLS_REFUSAL.test(code))
       return { outcome: "refused", reason: `${cause.message} (${code})`, tls: true };

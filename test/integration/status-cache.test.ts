@@ -58,6 +58,11 @@ async function until<T>(probe: () => T | undefined, what: string, timeoutMs = 5_
   }
 }
 
+/** Resolves when `connection` is back after a disconnect (a request sent before may be lost). */
+async function reconnected(connection: NatsConnection): Promise<void> {
+  for await (const status of connection.status()) if (status.type === "reconnect") return;
+}
+
 describe("EntryCache", () => {
   it("keeps the newest revision of a key and forgets only what is not newer", () => {
     const cache = new EntryCache<string>();
@@ -134,7 +139,10 @@ describe("compare-and-set and the status view with a cache, against a real NATS"
   before(async () => {
     nats = await startNats();
     nc = await connect({ servers: nats.url });
-    other = await connect({ servers: nats.url });
+    // after a restart, the other replica comes back later than this one, as it may in a
+    // deployment (each client waits out its own reconnect timer): a test that restarts the
+    // server must wait for both, or the next test's first request on it is lost
+    other = await connect({ servers: nats.url, reconnectTimeWait: 2_500 });
   });
 
   after(async () => {
@@ -244,10 +252,13 @@ describe("compare-and-set and the status view with a cache, against a real NATS"
     const cache = new EntryCache<Letters>();
     await compareAndSet(kv, "k", add("a"), { cache });
     clearOnReconnect(nc, [cache]);
+    const bothBack = Promise.all([reconnected(nc), reconnected(other)]);
     await nats.restart();
     await until(() => (cache.size === 0 ? true : undefined), "the cache emptied", 15_000);
     await compareAndSet(kv, "k", add("b"), { cache });
     assert.deepEqual((await kv.get("k"))?.json(), { letters: ["a", "b"] });
+    // the next tests use both connections
+    await bothBack;
   });
 
   describe("the status store and view sharing a cache", () => {

@@ -8,15 +8,23 @@
  * per bucket, consumers and subscriptions on the NATS server.
  *
  *   npx tsx bench/soak.ts [seconds=120] [runs per second=40]
+ *   node --expose-gc --import tsx bench/soak.ts [seconds] [rate] [--snapshot]
+ *
+ * With --expose-gc the gateway runs with it too (bench/soak-heap-hook.ts) and each line adds
+ * `heapAfterGcMB`, read after forced collections, and `kBPerRun`: its growth since the first
+ * sample under load, per run (each run a new repository and branch) posted since. With
+ * --snapshot the gateway also writes a heap snapshot at that first sample and at the end, into
+ * the temporary directory printed at the start (bench/heap-diff.ts compares two).
  *
  * What should hold (2026-12-02, 10,680 webhooks): Slack jobs in Redis level off at 1,000
  * (removeOnComplete), dedup keys go when their jobs end, e-mail jobs are kept (a week,
  * 100,000 at most), KV keys grow by run until the bucket's max age, consumers and
  * subscriptions stay flat, descriptors return to their starting count once idle.
  */
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { Kvm } from "@nats-io/kv";
 import { connect } from "@nats-io/transport-node";
 import { Redis } from "ioredis";
@@ -27,8 +35,11 @@ import { startSmtpSink } from "../test/helpers/smtp-sink.ts";
 import { workflowRun } from "../test/helpers/synthetic-webhooks.ts";
 import { postGithub } from "../test/helpers/webhooks.ts";
 
-const seconds = Number(process.argv[2] ?? 120);
-const rate = Number(process.argv[3] ?? 40);
+const args = process.argv.slice(2).filter((arg) => !arg.startsWith("--"));
+const seconds = Number(args[0] ?? 120);
+const rate = Number(args[1] ?? 40);
+const forceGc = typeof (globalThis as { gc?: unknown }).gc === "function";
+const snapshots = forceGc && process.argv.includes("--snapshot");
 const monitor = await freePort();
 const nats = await startNats(undefined, { args: ["-m", String(monitor)] });
 const redis = await startRedis();
@@ -55,21 +66,53 @@ writeFileSync(
     ],
   }),
 );
-const gateway = await startGatewayProcess({
-  BUILDCAST_CONFIG: configFile,
-  NATS_URL: nats.url,
-  REDIS_URL: redis.url,
-  SLACK_BOT_TOKEN: "xoxb-soak",
-  SLACK_API_URL: slack.apiUrl,
-  SMTP_URL: smtp.url,
-  LOG_LEVEL: "warn",
-});
+const heapFile = join(dir, "heap.json");
+const hook = join(dirname(fileURLToPath(import.meta.url)), "soak-heap-hook.ts");
+const gateway = await startGatewayProcess(
+  {
+    BUILDCAST_CONFIG: configFile,
+    NATS_URL: nats.url,
+    REDIS_URL: redis.url,
+    SLACK_BOT_TOKEN: "xoxb-soak",
+    SLACK_API_URL: slack.apiUrl,
+    SMTP_URL: smtp.url,
+    LOG_LEVEL: "warn",
+    BUILDCAST_SOAK_HEAP_FILE: heapFile,
+  },
+  undefined,
+  forceGc ? ["--expose-gc", "--import", hook] : [],
+);
+if (snapshots) console.log(JSON.stringify({ snapshots: dir }));
 const pid = gateway.child.pid ?? 0;
 const redisClient = new Redis(redis.url);
 const nc = await connect({ servers: nats.url });
 const kvm = new Kvm(nc);
 
-async function sample(label: string): Promise<void> {
+/** Heap used in the gateway after forced collections (and a snapshot when `snapshot` names one). */
+async function heapAfterGc(snapshot?: string): Promise<number> {
+  rmSync(heapFile, { force: true });
+  if (snapshot) writeFileSync(`${heapFile}.snapshot`, snapshot);
+  process.kill(pid, "SIGUSR2");
+  const deadline = Date.now() + 120_000;
+  while (!existsSync(heapFile)) {
+    if (Date.now() > deadline) throw new Error("the gateway did not answer SIGUSR2 within 120 s");
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return (JSON.parse(readFileSync(heapFile, "utf8")) as { heapUsed: number }).heapUsed;
+}
+
+let runsPosted = 0;
+let baseline: { heap: number; runs: number } | undefined;
+
+async function sample(label: string, snapshot?: string): Promise<void> {
+  const gcFigures: { heapAfterGcMB?: number; kBPerRun?: number } = {};
+  if (forceGc) {
+    const heap = await heapAfterGc(snapshot);
+    gcFigures.heapAfterGcMB = Math.round(heap / 1e5) / 10;
+    if (baseline && runsPosted > baseline.runs)
+      gcFigures.kBPerRun = Math.round((heap - baseline.heap) / (runsPosted - baseline.runs) / 10) / 100;
+    else if (runsPosted > 0) baseline = { heap, runs: runsPosted };
+  }
   const metrics = await (await fetch(`${gateway.url}/metrics`)).text();
   const heapMB = Number(/nodejs_heap_size_used_bytes (\d+)/.exec(metrics)?.[1] ?? 0) / 1e6;
   const rssMB = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0) / 1e3;
@@ -87,7 +130,17 @@ async function sample(label: string): Promise<void> {
   };
   const subscriptions = connz.connections.reduce((sum, c) => sum + c.subscriptions, 0);
   const fds = readdirSync(`/proc/${pid}/fd`).length;
-  const line = { label, heapMB, rssMB, fds, consumers: jsz.consumers, subscriptions, kvKeys, redisKeys };
+  const line = {
+    label,
+    heapMB,
+    ...gcFigures,
+    rssMB,
+    fds,
+    consumers: jsz.consumers,
+    subscriptions,
+    kvKeys,
+    redisKeys,
+  };
   console.log(JSON.stringify(line));
 }
 
@@ -102,6 +155,7 @@ while (Date.now() - started < seconds * 1000) {
   await Promise.all(
     Array.from({ length: rate }, async () => {
       const id = runId++;
+      runsPosted += 1;
       const run = { branch: `feature/${id}`, repository: `org${id % 50}/repo${id % 997}` };
       const conclusion = id % 3 === 0 ? "failure" : "success";
       for (const [status, at] of [
@@ -119,16 +173,26 @@ while (Date.now() - started < seconds * 1000) {
   );
   if (Date.now() >= nextSample) {
     nextSample += 20_000;
-    await sample(`${Math.round((Date.now() - started) / 1000)} s, ${sent} webhooks, ${refused} refused`);
+    const first = baseline === undefined;
+    await sample(
+      `${Math.round((Date.now() - started) / 1000)} s, ${sent} webhooks, ${refused} refused`,
+      snapshots && first ? join(dir, "first.heapsnapshot") : undefined,
+    );
   }
   await new Promise((resolve) => setTimeout(resolve, Math.max(0, 1000 - (Date.now() - tick))));
 }
 await new Promise((resolve) => setTimeout(resolve, 20_000));
-await sample(`20 s idle after ${sent} webhooks, ${refused} refused`);
+await sample(
+  `20 s idle after ${sent} webhooks, ${refused} refused`,
+  snapshots ? join(dir, "last.heapsnapshot") : undefined,
+);
 
 await nc.close();
 redisClient.disconnect();
 await gateway.terminate();
 await Promise.all([slack.close(), smtp.close()]);
 await Promise.all([nats.dispose(), redis.dispose()]);
-rmSync(dir, { recursive: true, force: true });
+if (snapshots) {
+  for (const name of readdirSync(dir))
+    if (!name.endsWith(".heapsnapshot")) rmSync(join(dir, name), { recursive: true, force: true });
+} else rmSync(dir, { recursive: true, force: true });

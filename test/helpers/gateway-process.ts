@@ -20,15 +20,16 @@ export interface GatewayProcess {
 
 /**
  * The real gateway (`src/main.ts`) as a child process, for tests that kill it. Resolves once
- * /readyz answers 200.
+ * /readyz answers 200. `nodeArgs` go to node after tsx's loader (a bench's `--expose-gc`).
  */
 export async function startGatewayProcess(
   env: Record<string, string>,
   port?: number,
+  nodeArgs: readonly string[] = [],
 ): Promise<GatewayProcess> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await startOnce(env, port ?? (await freePort()));
+      return await startOnce(env, port ?? (await freePort()), nodeArgs);
     } catch (error) {
       // another process (tests run side by side) took the free port between the probe and
       // the gateway's listen: try another; a port the caller chose is theirs to keep
@@ -38,8 +39,12 @@ export async function startGatewayProcess(
   }
 }
 
-async function startOnce(env: Record<string, string>, chosen: number): Promise<GatewayProcess> {
-  const child = spawn(process.execPath, ["--import", "tsx", join(ROOT, "src/main.ts")], {
+async function startOnce(
+  env: Record<string, string>,
+  chosen: number,
+  nodeArgs: readonly string[],
+): Promise<GatewayProcess> {
+  const child = spawn(process.execPath, ["--import", "tsx", ...nodeArgs, join(ROOT, "src/main.ts")], {
     cwd: ROOT,
     env: {
       PATH: process.env.PATH ?? "",

@@ -1,7 +1,7 @@
 /**
  * Loaded into the gateway by bench/soak.ts when the soak runs with --expose-gc: on SIGUSR2
  * it collects garbage (three times, so what weak references and finalizers free goes too)
- * and writes the heap used to BUILDCAST_SOAK_HEAP_FILE, then, when that file's `.snapshot`
+ * and writes the heap used (and total, and memory outside the heap) to BUILDCAST_SOAK_HEAP_FILE, then, when that file's `.snapshot`
  * companion names a path, a heap snapshot there. The gateway itself never handles SIGUSR2.
  */
 import { readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
@@ -12,7 +12,7 @@ const gc = (globalThis as { gc?: () => void }).gc;
 if (file && gc) {
   process.on("SIGUSR2", () => {
     for (let i = 0; i < 3; i++) gc();
-    const heapUsed = process.memoryUsage().heapUsed;
+    const { heapUsed, heapTotal, external, arrayBuffers } = process.memoryUsage();
     let snapshot: string | undefined;
     try {
       snapshot = readFileSync(`${file}.snapshot`, "utf8").trim() || undefined;
@@ -21,7 +21,7 @@ if (file && gc) {
       // no snapshot asked for
     }
     if (snapshot) writeHeapSnapshot(snapshot);
-    writeFileSync(`${file}.tmp`, JSON.stringify({ heapUsed, snapshot }));
+    writeFileSync(`${file}.tmp`, JSON.stringify({ heapUsed, heapTotal, external, arrayBuffers, snapshot }));
     // a rename, so the soak never reads half a line
     renameSync(`${file}.tmp`, file);
   });

@@ -11,7 +11,8 @@
  *   node --expose-gc --import tsx bench/soak.ts [seconds] [rate] [--snapshot]
  *
  * With --expose-gc the gateway runs with it too (bench/soak-heap-hook.ts) and each line adds
- * `heapAfterGcMB`, read after forced collections, and `kBPerRun`: its growth since the first
+ * `heapAfterGcMB`, read after forced collections (with the heap's total size and the memory
+ * outside it, `externalMB` and `arrayBuffersMB`), and `kBPerRun`: its growth since the first
  * sample under load, per run (each run a new repository and branch) posted since. With
  * --snapshot the gateway also writes a heap snapshot at that first sample and at the end, into
  * the temporary directory printed at the start (bench/heap-diff.ts compares two).
@@ -19,7 +20,9 @@
  * What should hold (2026-12-02, 10,680 webhooks): Slack jobs in Redis level off at 1,000
  * (removeOnComplete), dedup keys go when their jobs end, e-mail jobs are kept (a week,
  * 100,000 at most), KV keys grow by run until the bucket's max age, consumers and
- * subscriptions stay flat, descriptors return to their starting count once idle.
+ * subscriptions stay flat, descriptors return to their starting count once idle. Heap after a
+ * forced GC grows by ~2.1 kB per run (8,520 runs), the status view's share: docs/operations.md,
+ * "Memory beside the view".
  */
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -88,8 +91,15 @@ const redisClient = new Redis(redis.url);
 const nc = await connect({ servers: nats.url });
 const kvm = new Kvm(nc);
 
-/** Heap used in the gateway after forced collections (and a snapshot when `snapshot` names one). */
-async function heapAfterGc(snapshot?: string): Promise<number> {
+interface HeapAfterGc {
+  readonly heapUsed: number;
+  readonly heapTotal: number;
+  readonly external: number;
+  readonly arrayBuffers: number;
+}
+
+/** The gateway's memory after forced collections (and a snapshot when `snapshot` names one). */
+async function heapAfterGc(snapshot?: string): Promise<HeapAfterGc> {
   rmSync(heapFile, { force: true });
   if (snapshot) writeFileSync(`${heapFile}.snapshot`, snapshot);
   process.kill(pid, "SIGUSR2");
@@ -98,17 +108,22 @@ async function heapAfterGc(snapshot?: string): Promise<number> {
     if (Date.now() > deadline) throw new Error("the gateway did not answer SIGUSR2 within 120 s");
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
-  return (JSON.parse(readFileSync(heapFile, "utf8")) as { heapUsed: number }).heapUsed;
+  return JSON.parse(readFileSync(heapFile, "utf8")) as HeapAfterGc;
 }
 
 let runsPosted = 0;
 let baseline: { heap: number; runs: number } | undefined;
 
 async function sample(label: string, snapshot?: string): Promise<void> {
-  const gcFigures: { heapAfterGcMB?: number; kBPerRun?: number } = {};
+  const gcFigures: Record<string, number> = {};
   if (forceGc) {
-    const heap = await heapAfterGc(snapshot);
-    gcFigures.heapAfterGcMB = Math.round(heap / 1e5) / 10;
+    const after = await heapAfterGc(snapshot);
+    const heap = after.heapUsed;
+    const mb = (bytes: number): number => Math.round(bytes / 1e5) / 10;
+    gcFigures.heapAfterGcMB = mb(heap);
+    gcFigures.heapTotalMB = mb(after.heapTotal);
+    gcFigures.externalMB = mb(after.external);
+    gcFigures.arrayBuffersMB = mb(after.arrayBuffers);
     if (baseline && runsPosted > baseline.runs)
       gcFigures.kBPerRun = Math.round((heap - baseline.heap) / (runsPosted - baseline.runs) / 10) / 100;
     else if (runsPosted > 0) baseline = { heap, runs: runsPosted };

@@ -8,14 +8,17 @@
  * per bucket, consumers and subscriptions on the NATS server.
  *
  *   npx tsx bench/soak.ts [seconds=120] [runs per second=40]
- *   node --expose-gc --import tsx bench/soak.ts [seconds] [rate] [--snapshot]
+ *   node --expose-gc --import tsx bench/soak.ts [seconds] [rate] [--snapshot] [--dashboard]
  *
  * With --expose-gc the gateway runs with it too (bench/soak-heap-hook.ts) and each line adds
  * `heapAfterGcMB`, read after forced collections (with the heap's total size and the memory
- * outside it, `externalMB` and `arrayBuffersMB`), and `kBPerRun`: its growth since the first
- * sample under load, per run (each run a new repository and branch) posted since. With
+ * outside it, `externalMB` and `arrayBuffersMB`), and `kBPerList`: its growth since the first
+ * sample under load, per branch list the gateway's view took on since (each run a new
+ * repository and branch: one list; counted by the gateway, so consumers lagging behind the
+ * webhooks do not skew it). With
  * --snapshot the gateway also writes a heap snapshot at that first sample and at the end, into
- * the temporary directory printed at the start (bench/heap-diff.ts compares two).
+ * the temporary directory printed at the start (bench/heap-diff.ts compares two). With
+ * --dashboard a live dashboard feed (/api/v1/events) stays open and read all along.
  *
  * What should hold (2026-12-02, 10,680 webhooks): Slack jobs in Redis level off at 1,000
  * (removeOnComplete), dedup keys go when their jobs end, e-mail jobs are kept (a week,
@@ -43,6 +46,7 @@ const seconds = Number(args[0] ?? 120);
 const rate = Number(args[1] ?? 40);
 const forceGc = typeof (globalThis as { gc?: unknown }).gc === "function";
 const snapshots = forceGc && process.argv.includes("--snapshot");
+const dashboard = process.argv.includes("--dashboard");
 const monitor = await freePort();
 const nats = await startNats(undefined, { args: ["-m", String(monitor)] });
 const redis = await startRedis();
@@ -111,24 +115,27 @@ async function heapAfterGc(snapshot?: string): Promise<HeapAfterGc> {
   return JSON.parse(readFileSync(heapFile, "utf8")) as HeapAfterGc;
 }
 
-let runsPosted = 0;
-let baseline: { heap: number; runs: number } | undefined;
+let baseline: { heap: number; lists: number } | undefined;
 
 async function sample(label: string, snapshot?: string): Promise<void> {
   const gcFigures: Record<string, number> = {};
-  if (forceGc) {
-    const after = await heapAfterGc(snapshot);
+  const after = forceGc ? await heapAfterGc(snapshot) : undefined;
+  if (after) {
     const heap = after.heapUsed;
     const mb = (bytes: number): number => Math.round(bytes / 1e5) / 10;
     gcFigures.heapAfterGcMB = mb(heap);
     gcFigures.heapTotalMB = mb(after.heapTotal);
     gcFigures.externalMB = mb(after.external);
     gcFigures.arrayBuffersMB = mb(after.arrayBuffers);
-    if (baseline && runsPosted > baseline.runs)
-      gcFigures.kBPerRun = Math.round((heap - baseline.heap) / (runsPosted - baseline.runs) / 10) / 100;
-    else if (runsPosted > 0) baseline = { heap, runs: runsPosted };
   }
   const metrics = await (await fetch(`${gateway.url}/metrics`)).text();
+  const lists = Number(/^buildcast_status_branch_lists (\d+)/m.exec(metrics)?.[1] ?? 0);
+  if (after) {
+    const heap = after.heapUsed;
+    if (baseline && lists > baseline.lists)
+      gcFigures.kBPerList = Math.round((heap - baseline.heap) / (lists - baseline.lists) / 10) / 100;
+    else if (!baseline && lists > 0) baseline = { heap, lists };
+  }
   const heapMB = Number(/nodejs_heap_size_used_bytes (\d+)/.exec(metrics)?.[1] ?? 0) / 1e6;
   const rssMB = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0) / 1e3;
   const redisKeys: Record<string, number> = {};
@@ -147,6 +154,7 @@ async function sample(label: string, snapshot?: string): Promise<void> {
   const fds = readdirSync(`/proc/${pid}/fd`).length;
   const line = {
     label,
+    lists,
     heapMB,
     ...gcFigures,
     rssMB,
@@ -160,6 +168,21 @@ async function sample(label: string, snapshot?: string): Promise<void> {
 }
 
 await sample("start");
+// a dashboard open all along: its live feed read and thrown away, its row events counted
+const feed = new AbortController();
+let rowEvents = 0;
+const dashboardRead = dashboard
+  ? (async () => {
+      const response = await fetch(`${gateway.url}/api/v1/events`, { signal: feed.signal });
+      const decoder = new TextDecoder();
+      let partial = "";
+      for await (const chunk of response.body ?? []) {
+        const lines = (partial + decoder.decode(chunk, { stream: true })).split("\n");
+        partial = lines.pop() ?? "";
+        rowEvents += lines.filter((line) => line === "event: row").length;
+      }
+    })().catch(() => undefined)
+  : Promise.resolve();
 let runId = 1_000_000;
 let sent = 0;
 let refused = 0;
@@ -170,7 +193,6 @@ while (Date.now() - started < seconds * 1000) {
   await Promise.all(
     Array.from({ length: rate }, async () => {
       const id = runId++;
-      runsPosted += 1;
       const run = { branch: `feature/${id}`, repository: `org${id % 50}/repo${id % 997}` };
       const conclusion = id % 3 === 0 ? "failure" : "success";
       for (const [status, at] of [
@@ -202,6 +224,9 @@ await sample(
   snapshots ? join(dir, "last.heapsnapshot") : undefined,
 );
 
+if (dashboard) console.log(JSON.stringify({ dashboardRowEvents: rowEvents }));
+feed.abort();
+await dashboardRead;
 await nc.close();
 redisClient.disconnect();
 await gateway.terminate();

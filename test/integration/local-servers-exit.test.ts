@@ -2,14 +2,11 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { test } from "node:test";
-import { fileURLToPath, pathToFileURL } from "node:url";
 import { isListening } from "../../src/dev/local-servers.ts";
+import { devGatewayScript, localServerPids, ROOT } from "../helpers/dev-gateway.ts";
 import { freePort } from "../helpers/servers.ts";
-
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), "../..");
-const module = (path: string): string => JSON.stringify(pathToFileURL(join(ROOT, path)).href);
 
 test(
   "a gateway that exits without closing (shutdown grace exceeded, a crash) takes its local servers along",
@@ -22,25 +19,11 @@ test(
     const dir = mkdtempSync(join(tmpdir(), "buildcast-local-exit-"));
     const natsPort = await freePort();
     const redisPort = await freePort();
-    const script = `
-      import { loadConfig } from ${module("src/config/load.ts")};
-      import { startGateway } from ${module("src/gateway.ts")};
-      import { createLogger } from ${module("src/observability/logger.ts")};
-      const loaded = loadConfig({
-        env: { SMTP_URL: "smtp://127.0.0.1:1" },
-        overrides: {
-          server: { host: "127.0.0.1", port: 0 },
-          nats: { url: "nats://127.0.0.1:${natsPort}" },
-          redis: { url: "redis://127.0.0.1:${redisPort}" },
-          dev: { dataDir: ${JSON.stringify(join(dir, "data"))} },
-          spool: { dir: ${JSON.stringify(join(dir, "spool"))} },
-        },
-      });
-      // the servers' pids, for the test to stop what this exit leaves behind
-      const logger = createLogger({ level: "info", secrets: [], write: (line) => process.stdout.write(line) });
-      await startGateway({ ...loaded, explicit: { natsUrl: false, redisUrl: false } }, { logger });
-      process.exit(1);
-    `;
+    const script = devGatewayScript(
+      dir,
+      { nats: natsPort, redis: redisPort },
+      "await startGateway(loaded, { logger }); process.exit(1);",
+    );
     const pids: number[] = [];
     try {
       const run = spawnSync(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], {
@@ -48,10 +31,7 @@ test(
         encoding: "utf8",
         timeout: 45_000,
       });
-      for (const line of run.stdout.split("\n")) {
-        const pid = /"msg":"started a local/.test(line) ? /"pid":(\d+)/.exec(line)?.[1] : undefined;
-        if (pid !== undefined) pids.push(Number(pid));
-      }
+      pids.push(...localServerPids(run.stdout));
       assert.equal(run.status, 1, run.stderr);
       assert.equal(pids.length, 2, run.stdout);
       const deadline = Date.now() + 10_000;

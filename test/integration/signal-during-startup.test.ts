@@ -2,14 +2,11 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { mkdtempSync, readdirSync, readlinkSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { test } from "node:test";
-import { fileURLToPath, pathToFileURL } from "node:url";
 import { isListening } from "../../src/dev/local-servers.ts";
+import { devGatewayScript, localServerPids, ROOT } from "../helpers/dev-gateway.ts";
 import { freePort } from "../helpers/servers.ts";
-
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), "../..");
-const module = (path: string): string => JSON.stringify(pathToFileURL(join(ROOT, path)).href);
 
 /** Processes whose working directory is under `dir`. */
 function runningIn(dir: string): number[] {
@@ -36,23 +33,11 @@ test(
       const dir = mkdtempSync(join(tmpdir(), "buildcast-signal-start-"));
       const natsPort = await freePort();
       const redisPort = await freePort();
-      const script = `
-        import { loadConfig } from ${module("src/config/load.ts")};
-        import { runGateway } from ${module("src/run-gateway.ts")};
-        import { createLogger } from ${module("src/observability/logger.ts")};
-        const loaded = loadConfig({
-          env: { SMTP_URL: "smtp://127.0.0.1:1" },
-          overrides: {
-            server: { host: "127.0.0.1", port: 0 },
-            nats: { url: "nats://127.0.0.1:${natsPort}" },
-            redis: { url: "redis://127.0.0.1:${redisPort}" },
-            dev: { dataDir: ${JSON.stringify(join(dir, "data"))} },
-            spool: { dir: ${JSON.stringify(join(dir, "spool"))} },
-          },
-        });
-        const logger = createLogger({ level: "info", secrets: [], write: (line) => process.stdout.write(line) });
-        await runGateway({ ...loaded, explicit: { natsUrl: false, redisUrl: false } }, { logger });
-      `;
+      const script = devGatewayScript(
+        dir,
+        { nats: natsPort, redis: redisPort },
+        "await runGateway(loaded, { logger });",
+      );
       const pids: number[] = [];
       try {
         const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], {
@@ -65,10 +50,7 @@ test(
           const timer = setTimeout(() => reject(new Error(`no local server started:\n${output}`)), 45_000);
           child.stdout.on("data", (chunk: Buffer) => {
             output += chunk.toString();
-            for (const line of output.split("\n")) {
-              const pid = /"msg":"started a local/.test(line) ? /"pid":(\d+)/.exec(line)?.[1] : undefined;
-              if (pid !== undefined && !pids.includes(Number(pid))) pids.push(Number(pid));
-            }
+            for (const pid of localServerPids(output)) if (!pids.includes(pid)) pids.push(pid);
             if (pids.length > 0 && !/"msg":"buildcast is listening"/.test(output)) {
               clearTimeout(timer);
               resolve();

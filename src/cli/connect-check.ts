@@ -1,6 +1,7 @@
 import { LogLevel, WebClient } from "@slack/web-api";
 import nodemailer from "nodemailer";
 import type { LoadedConfig } from "../config/load.ts";
+import { SLACK_CHANNEL_ID } from "../config/warnings.ts";
 import { classifySlackError } from "../notify/channels/slack-errors.ts";
 import { checkSlackToken, tokenRefusalHint } from "../notify/channels/slack-token.ts";
 
@@ -11,9 +12,6 @@ export interface ConnectResult {
   readonly outcome: "ok" | "fail" | "skip";
   readonly detail: string;
 }
-
-/** Public, private (legacy G…) and direct-message channel ids: conversations.info takes nothing else. */
-const SLACK_CHANNEL_ID = /^[CGD][A-Z0-9]{6,}$/;
 
 interface ChannelAnswer {
   readonly channel?: { name?: string; is_member?: boolean; is_archived?: boolean; is_private?: boolean };

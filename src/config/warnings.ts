@@ -1,7 +1,7 @@
 import type { Config, Secrets } from "./schema.ts";
 
 /** Public, private (legacy G…) and direct-message channel ids; a name such as #builds is not one. */
-const SLACK_CHANNEL_ID = /^[CGD][A-Z0-9]{6,}$/;
+export const SLACK_CHANNEL_ID = /^[CGD][A-Z0-9]{6,}$/;
 
 /**
  * Settings that are valid but will not do what they seem to: a channel turned on that no route

@@ -63,15 +63,6 @@ export const TOKEN_REFUSALS: ReadonlySet<string> = new Set([
   "token_expired",
 ]);
 
-/** The refusal code when a Slack call failed because Slack refuses the token, else null. */
-export function tokenRefusal(error: unknown): string | null {
-  const e = (typeof error === "object" && error !== null ? error : {}) as SlackLikeError;
-  const code = e.data?.error;
-  return e.code === ErrorCode.PlatformError && typeof code === "string" && TOKEN_REFUSALS.has(code)
-    ? code
-    : null;
-}
-
 /**
  * chat.update's answers for a message that can no longer show the run: deleted in the
  * channel (`message_not_found`), or no longer editable (`cant_update_message`,
@@ -141,9 +132,10 @@ function withCauses(message: string, error: unknown): string {
   return causes.length === 0 ? message : `${message} (${causes.join(": ")})`;
 }
 
-const TOKEN_FIX = "SLACK_BOT_TOKEN must be a valid bot token (xoxb-…) of an app installed in this workspace";
-
-/** What to change for the permanent errors a first setup meets, keyed by Slack's error code. */
+/**
+ * What to change for the permanent errors a first setup meets, keyed by Slack's error code (a
+ * token Slack refuses is not one: its deliveries wait, and slack-token.ts says what to do).
+ */
 const FIXES: Readonly<Record<string, string>> = {
   channel_not_found:
     "slack.channel must be the channel's id (C…, in the channel's details), and the app must be in a private channel",
@@ -151,11 +143,6 @@ const FIXES: Readonly<Record<string, string>> = {
   is_archived: "the channel is archived: point the route's slack.channel at another one",
   missing_scope:
     "give the app the chat:write and channels:history scopes (groups:history for private channels), reinstall it and update SLACK_BOT_TOKEN",
-  invalid_auth: TOKEN_FIX,
-  not_authed: TOKEN_FIX,
-  account_inactive: TOKEN_FIX,
-  token_revoked: TOKEN_FIX,
-  token_expired: TOKEN_FIX,
 };
 
 /** The fix for a failed Slack call's message (`slack chat.postMessage: not_in_channel`), if one is known. */

@@ -1,5 +1,5 @@
 import type { WebClient } from "@slack/web-api";
-import { classifySlackError, tokenRefusal } from "./slack-errors.ts";
+import { classifySlackError } from "./slack-errors.ts";
 
 /** What to do about each refusal; the token itself is never part of it. */
 const HINTS: Readonly<Record<string, string>> = {
@@ -30,8 +30,8 @@ export async function checkSlackToken(client: WebClient): Promise<TokenCheck> {
     const answer = await client.auth.test();
     return { outcome: "accepted", team: answer.team ?? "?", user: answer.user ?? "?" };
   } catch (error) {
-    const code = tokenRefusal(error);
-    if (code !== null) return { outcome: "refused", code };
-    return { outcome: "unknown", reason: classifySlackError(error).reason };
+    const failure = classifySlackError(error);
+    if (failure.kind === "token_refused") return { outcome: "refused", code: failure.reason };
+    return { outcome: "unknown", reason: failure.reason };
   }
 }

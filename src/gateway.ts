@@ -468,6 +468,23 @@ export async function startGateway(loaded: LoadedConfig, options: GatewayOptions
   // what `config check` warns of, for the replicas that deliver: a token with no route to use it
   if (runConsumers) for (const warning of routeWarnings(config, secrets)) logger.warn(warning);
 
+  /** Runs `start` until it succeeds or the gateway stops, backing off from 1 s to 30 s. */
+  const keepStarting = async (
+    start: () => Promise<void>,
+    failure: string,
+    reason: (error: unknown) => string,
+  ): Promise<void> => {
+    for (let wait = 1000; !stopped; wait = Math.min(wait * 2, 30_000)) {
+      try {
+        await start();
+        return;
+      } catch (error) {
+        logger.error({ err: reason(error), retryInMs: wait }, failure);
+        await sleep(wait, stopping.signal);
+      }
+    }
+  };
+
   /**
    * The first connection, made in the background: retried like a lost one (every second),
    * then the streams are ensured, the consumers started, and the flusher republishes the spool.
@@ -503,18 +520,11 @@ export async function startGateway(loaded: LoadedConfig, options: GatewayOptions
     if (stopped) return;
     streamsConfirmed = true;
     void publisher.flush();
-    for (let wait = 1000; !stopped; wait = Math.min(wait * 2, 30_000)) {
-      try {
-        await startConsumers(made);
-        return;
-      } catch (error) {
-        logger.error(
-          { err: withReplicasHint(error), retryInMs: wait },
-          "cannot start the status store and notifiers yet",
-        );
-        await sleep(wait, stopping.signal);
-      }
-    }
+    await keepStarting(
+      () => startConsumers(made),
+      "cannot start the status store and notifiers yet",
+      withReplicasHint,
+    );
   };
   const background = unreachable === null ? Promise.resolve() : connectInBackground();
 
@@ -552,18 +562,9 @@ export async function startGateway(loaded: LoadedConfig, options: GatewayOptions
     if (stopped) return;
     redisRefused = false;
     logger.info({ redis: redactUrl(config.redis.url) }, "connected to Redis");
-    for (let wait = 1000; !stopped; wait = Math.min(wait * 2, 30_000)) {
-      try {
-        await startNotify();
-        return;
-      } catch (error) {
-        logger.error(
-          { err: (error as Error).message, retryInMs: wait },
-          "cannot start the Slack and e-mail notices yet",
-        );
-        await sleep(wait, stopping.signal);
-      }
-    }
+    await keepStarting(startNotify, "cannot start the Slack and e-mail notices yet", (error) =>
+      error instanceof Error ? error.message : String(error),
+    );
   };
   const redisBackground = redisReached ? Promise.resolve() : connectRedisInBackground();
 

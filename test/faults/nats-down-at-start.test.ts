@@ -7,7 +7,7 @@ import { connect } from "@nats-io/transport-node";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { startGatewayProcess } from "../helpers/gateway-process.ts";
 import { startNats, startNatsCluster } from "../helpers/servers.ts";
-import { workflowRun } from "../helpers/synthetic-webhooks.ts";
+import { postFailedRun, workflowRun } from "../helpers/synthetic-webhooks.ts";
 import { postGithub } from "../helpers/webhooks.ts";
 import { eventually } from "../helpers/poll.ts";
 
@@ -49,17 +49,7 @@ for (const role of ["ingress", "all"] as const) {
         assert.match(gateway.output(), /cannot reach NATS[^\n]*spool/);
 
         for (let i = 0; i < WEBHOOKS; i++) {
-          const result = await postGithub(
-            gateway.url,
-            "workflow_run",
-            workflowRun({
-              runId: 5_000 + i,
-              status: "completed",
-              conclusion: "failure",
-              at: 10,
-              repository: "acme/start",
-            }),
-          );
+          const result = await postFailedRun(gateway.url, 5_000 + i, { repository: "acme/start" });
           assert.equal(result.status, 202, JSON.stringify(result.body));
         }
         assert.ok(readdirSync(spoolDir).length >= 1, "accepted events are on disk");
@@ -157,11 +147,7 @@ test(
     try {
       await nats.stop();
       const post = async (i: number): Promise<void> => {
-        const result = await postGithub(
-          gateway.url,
-          "workflow_run",
-          workflowRun({ runId: 7_000 + i, status: "completed", conclusion: "failure", at: 10 }),
-        );
+        const result = await postFailedRun(gateway.url, 7_000 + i);
         assert.equal(result.status, 202, JSON.stringify(result.body));
       };
       for (let i = 0; i < 10; i++) await post(i);
@@ -198,11 +184,7 @@ test(
       try {
         const ready = (await (await fetch(`${gateway.url}/readyz`)).json()) as Record<string, string>;
         assert.equal(ready.nats, "connected");
-        const result = await postGithub(
-          gateway.url,
-          "workflow_run",
-          workflowRun({ runId: 8_000, status: "completed", conclusion: "failure", at: 10 }),
-        );
+        const result = await postFailedRun(gateway.url, 8_000);
         // the spool is off: a 202 means JetStream stored it
         assert.equal(result.status, 202, JSON.stringify(result.body));
         assert.doesNotMatch(gateway.output(), /cannot reach NATS/);
@@ -237,11 +219,7 @@ test(
         30_000,
       );
       assert.match(gateway.output(), /status\.replicas and nats\.stream\.replicas cannot exceed/);
-      const result = await postGithub(
-        gateway.url,
-        "workflow_run",
-        workflowRun({ runId: 9_000, status: "completed", conclusion: "failure", at: 10 }),
-      );
+      const result = await postFailedRun(gateway.url, 9_000);
       assert.equal(result.status, 202, JSON.stringify(result.body));
       await eventually(async () => (await storedMessages(nats.url)) === 1, "the webhook stored", 30_000);
       const status = await fetch(`${gateway.url}/api/v1/status?repository=acme/api&branch=main`);

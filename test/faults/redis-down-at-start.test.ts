@@ -8,8 +8,7 @@ import { startGatewayProcess, type GatewayProcess } from "../helpers/gateway-pro
 import { eventually, sleep } from "../helpers/poll.ts";
 import { freePort, startNats, startRedis } from "../helpers/servers.ts";
 import { startSlackServer } from "../helpers/slack-server.ts";
-import { workflowRun } from "../helpers/synthetic-webhooks.ts";
-import { postGithub } from "../helpers/webhooks.ts";
+import { postFailedRun } from "../helpers/synthetic-webhooks.ts";
 import { metricSum, slackByRun } from "./burst.ts";
 
 const SLACK_BOT_TOKEN = "xoxb-redis-start";
@@ -78,19 +77,11 @@ for (const role of ["all", "workers"] as const) {
 
         const runIds = Array.from({ length: RUNS }, (_, i) => FIRST_RUN + i);
         for (const [i, runId] of runIds.entries()) {
-          const result = await postGithub(
-            intake.url,
-            "workflow_run",
-            workflowRun({
-              runId,
-              status: "completed",
-              conclusion: "failure",
-              at: 10,
-              repository: "acme/redis-start",
-              // a branch each: every run is a first failure, so each gets its own notice
-              branch: `redis-start-${i}`,
-            }),
-          );
+          // a branch each: every run is a first failure, so each gets its own notice
+          const result = await postFailedRun(intake.url, runId, {
+            repository: "acme/redis-start",
+            branch: `redis-start-${i}`,
+          });
           assert.equal(result.status, 202, JSON.stringify(result.body));
           assert.equal((result.body as { spooled?: number }).spooled, 0, "stored by JetStream, not spooled");
         }
@@ -265,11 +256,7 @@ test(
         const ready = await readyz(gateway);
         assert.equal(ready.status, 200);
         assert.match(ready.body.redis ?? "", /^refused/);
-        const result = await postGithub(
-          gateway.url,
-          "workflow_run",
-          workflowRun({ runId: 4_200_000, status: "completed", conclusion: "failure", at: 10 }),
-        );
+        const result = await postFailedRun(gateway.url, 4_200_000);
         assert.equal(result.status, 202, JSON.stringify(result.body));
         assert.doesNotMatch(gateway.output(), new RegExp(wrong));
       } finally {
@@ -309,11 +296,7 @@ test(
       });
       const runIds = [4_400_000, 4_400_001];
       for (const [i, runId] of runIds.entries()) {
-        const result = await postGithub(
-          gateway.url,
-          "workflow_run",
-          workflowRun({ runId, status: "completed", conclusion: "failure", at: 10, branch: `both-${i}` }),
-        );
+        const result = await postFailedRun(gateway.url, runId, { branch: `both-${i}` });
         assert.equal(result.status, 202, JSON.stringify(result.body));
         assert.equal((result.body as { spooled?: number }).spooled, 1);
       }

@@ -7,8 +7,7 @@ import { startTestGateway } from "../helpers/gateway.ts";
 import { startGatewayProcess } from "../helpers/gateway-process.ts";
 import { eventually, sleep } from "../helpers/poll.ts";
 import { startNats, startRedis } from "../helpers/servers.ts";
-import { workflowRun } from "../helpers/synthetic-webhooks.ts";
-import { postGithub } from "../helpers/webhooks.ts";
+import { postFailedRun } from "../helpers/synthetic-webhooks.ts";
 import { startSlackServer } from "../helpers/slack-server.ts";
 import { startSmtpSink } from "../helpers/smtp-sink.ts";
 import {
@@ -149,18 +148,10 @@ test(
       await redis.stop();
       const runIds = [4_300_000, 4_300_001, 4_300_002];
       for (const [i, runId] of runIds.entries()) {
-        const result = await postGithub(
-          gateway.url,
-          "workflow_run",
-          workflowRun({
-            runId,
-            status: "completed",
-            conclusion: "failure",
-            at: 10,
-            repository: "acme/redis-sigterm",
-            branch: `sigterm-${i}`,
-          }),
-        );
+        const result = await postFailedRun(gateway.url, runId, {
+          repository: "acme/redis-sigterm",
+          branch: `sigterm-${i}`,
+        });
         assert.equal(result.status, 202, JSON.stringify(result.body));
       }
       // the notify consumer now holds the events, waiting for Redis

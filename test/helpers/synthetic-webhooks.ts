@@ -1,4 +1,4 @@
-import { readFixture } from "./webhooks.ts";
+import { postGithub, readFixture, type PostResult } from "./webhooks.ts";
 
 type Json = Record<string, unknown>;
 
@@ -76,4 +76,20 @@ export function workflowJob(runId: number, jobId: number, state: Omit<RunState, 
     workflow_job: job,
     repository: repositoryOf(state.repository),
   });
+}
+
+/**
+ * Posts a run that finished failed (a first failure: a notice for each route that wants one)
+ * to a gateway's GitHub endpoint, signed; `where` picks its repository and branch.
+ */
+export function postFailedRun(
+  url: string,
+  runId: number,
+  where: Pick<RunState, "repository" | "branch"> = {},
+): Promise<PostResult> {
+  return postGithub(
+    url,
+    "workflow_run",
+    workflowRun({ runId, status: "completed", conclusion: "failure", at: 10, ...where }),
+  );
 }

@@ -173,6 +173,57 @@ describe("the durable consumer loop on real NATS", () => {
     }
   });
 
+  test("a batch is acked with one confirmation, and none of its messages comes back", async () => {
+    // its own connection, so that what arrives on it is this consumer's alone
+    const own = await connectBus(nats.url, logger);
+    const startedAt = new Date();
+    const events = Array.from({ length: 40 }, (_, i) => buildEvent({ runId: `ack-count-${i}` }));
+    for (const event of events) await publishEvent(bus.js, event);
+    const handled: string[] = [];
+    let batches = 0;
+    const consumer = await startConsumer({
+      ...own,
+      stream: stream.name,
+      durable: "ack-count",
+      maxDeliver: 3,
+      ackWaitMs: 1000,
+      logger,
+      startFrom: () => startedAt,
+      handleBatch: async (batch) => {
+        batches += 1;
+        handled.push(...batch.map((event) => event.id));
+        return Promise.resolve();
+      },
+    });
+    try {
+      const before = own.nc.stats().inMsgs;
+      await waitUntil(() => handled.length >= events.length, "every event handled");
+      let info = await bus.jsm.consumers.info(stream.name, "ack-count");
+      for (let i = 0; i < 50 && info.num_ack_pending > 0; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        info = await bus.jsm.consumers.info(stream.name, "ack-count");
+      }
+      assert.equal(info.num_ack_pending, 0, "every message acked");
+      // what arrived: the events, and per batch one confirmation of its acks (a message per
+      // ack would be one more per event); a few more for the pull's status messages
+      const arrived = own.nc.stats().inMsgs - before;
+      assert.ok(
+        arrived <= events.length + batches + 3,
+        `${arrived} messages arrived for ${events.length} events in ${batches} batches`,
+      );
+      // the acks that were not confirmed one by one were recorded all the same: past ack_wait,
+      // nothing is delivered again
+      await new Promise((resolve) => setTimeout(resolve, 2500));
+      info = await bus.jsm.consumers.info(stream.name, "ack-count");
+      assert.equal(info.num_redelivered, 0);
+      assert.equal(info.num_ack_pending, 0);
+      assert.deepEqual([...handled].sort(), events.map((event) => event.id).sort(), "each event once");
+    } finally {
+      await consumer.stop();
+      await own.close();
+    }
+  });
+
   test("replicas creating the same consumer with a start time at once all get it", async () => {
     // a fresh deployment, or Slack turned on for pods that start together: each asks for a
     // start time a few milliseconds apart, which nats-server refuses as an update

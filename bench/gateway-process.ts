@@ -23,7 +23,7 @@ export async function startGatewayProcess(
   nats: TestServer,
   redis: TestServer,
   slackApiUrl: string,
-  role: "all" | "ingress" = "all",
+  role: "all" | "ingress" | "workers" = "all",
   logLevel: "info" | "warn" = "warn",
   /** run under this command (valgrind for benchmark 5): startup takes longer there */
   wrapper: Wrapper = [],

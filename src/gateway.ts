@@ -404,13 +404,20 @@ export async function startGateway(loaded: LoadedConfig, options: GatewayOptions
     const spoolOpen = spool !== null && spool.hasRoom();
     // Ready means "a webhook sent now will be stored": by JetStream, or by the spool while
     // JetStream is away — taking the pod out of rotation then would lose the events instead.
-    const ready = !draining && (connected() || spoolOpen);
+    // (a JetStream that left a publish unanswered stores nothing now, connected or not)
+    const ready = !draining && ((connected() && !publisher.unanswered()) || spoolOpen);
     return {
       ready,
       checks: {
         nats: natsUp ? "connected" : "disconnected",
         stream:
-          bus === null ? "waiting for NATS" : reasserting || !streamsConfirmed ? "re-checking" : "ready",
+          bus === null
+            ? "waiting for NATS"
+            : reasserting || !streamsConfirmed
+              ? "re-checking"
+              : publisher.unanswered()
+                ? "not answering; webhooks go to the spool"
+                : "ready",
         spool:
           spool === null ? "disabled" : spoolOpen ? `accepting (${spool.stats().events} queued)` : "full",
         // Not part of ready, in any role: webhooks, the API and the dashboard never use Redis, and

@@ -1,5 +1,5 @@
 import type { JetStreamClient } from "@nats-io/jetstream";
-import { headers } from "@nats-io/nats-core";
+import { headers, TimeoutError } from "@nats-io/nats-core";
 import type { BuildEvent } from "../events/schema.ts";
 import type { Logger } from "../observability/logger.ts";
 import type { Metrics } from "../observability/metrics.ts";
@@ -71,6 +71,19 @@ export class EventPublisher {
   #timer: NodeJS.Timeout | null = null;
   /** publishes waiting for the end of this event-loop turn */
   #turn: Array<() => void> = [];
+  /** when JetStream last acked a publish (performance.now()) */
+  #ackedAt = 0;
+  /**
+   * Since when (performance.now()) JetStream has acked nothing, after a publish sent to it
+   * went unanswered for the whole publish timeout; null while it answers. A nats-server that
+   * is frozen (SIGSTOP, a stalled VM or disk) or a stream without quorum leaves the
+   * connection up, so `connected()` says nothing, and every webhook would wait out the
+   * timeout before being spooled: one after another, each close to GitHub's 10 s. Meanwhile
+   * webhooks go straight to the spool, and the spool's flusher asks JetStream again with the
+   * oldest spooled event: its ack (or any other) ends this. Never set without a spool, where
+   * trying JetStream is a webhook's only chance.
+   */
+  #unansweredSince: number | null = null;
 
   constructor(options: PublisherOptions) {
     this.#options = options;
@@ -88,7 +101,9 @@ export class EventPublisher {
         timeout: this.#options.timeoutMs,
         retries: 0,
       });
-      this.#options.metrics?.publishLatency.observe({ outcome: "ok" }, (performance.now() - started) / 1000);
+      this.#ackedAt = performance.now();
+      if (this.#unansweredSince !== null) this.#answeredAgain();
+      this.#options.metrics?.publishLatency.observe({ outcome: "ok" }, (this.#ackedAt - started) / 1000);
       this.#options.metrics?.eventsPublished.inc({ type: event.type, duplicate: String(ack.duplicate) });
       return ack.duplicate;
     } catch (error) {
@@ -96,8 +111,40 @@ export class EventPublisher {
         { outcome: "error" },
         (performance.now() - started) / 1000,
       );
+      // one lost ack while others come back is not a JetStream that stopped answering
+      if (error instanceof TimeoutError && this.#ackedAt <= started) this.#leftUnanswered(started);
       throw error;
     }
+  }
+
+  /** Whether webhooks skip JetStream for now: it left a publish unanswered (see #unansweredSince). */
+  unanswered(): boolean {
+    return this.#unansweredSince !== null;
+  }
+
+  #leftUnanswered(since: number): void {
+    if (this.#unansweredSince !== null || this.#options.spool === null) return;
+    this.#unansweredSince = since;
+    this.#options.metrics?.jetstreamUnanswered.set(1);
+    this.#options.logger.warn(
+      { timeoutMs: this.#options.timeoutMs },
+      "JetStream answered no publish within the publish timeout; webhooks go straight to the spool until it answers again",
+    );
+  }
+
+  #answeredAgain(): void {
+    const since = this.#unansweredSince ?? performance.now();
+    this.#unansweredSince = null;
+    this.#options.metrics?.jetstreamUnanswered.set(0);
+    this.#options.logger.info(
+      { unansweredMs: Math.round(performance.now() - since) },
+      "JetStream answers again; webhooks are published to it directly",
+    );
+  }
+
+  /** JetStream is connected and has not been left unanswered: publish to it, not the spool. */
+  #publishing(): boolean {
+    return this.#unansweredSince === null && this.#options.connected();
   }
 
   /**
@@ -154,8 +201,8 @@ export class EventPublisher {
     let stored = 0;
     let duplicates = 0;
     let failure: unknown = null;
-    if (this.#options.connected()) await this.#endOfTurn();
-    if (this.#options.connected()) {
+    if (this.#publishing()) await this.#endOfTurn();
+    if (this.#publishing()) {
       const results = await Promise.allSettled(
         events.map((event, i) =>
           tracingOn() ? this.#publishTraced(event) : this.publishOne(event, payloads[i]),
@@ -175,7 +222,11 @@ export class EventPublisher {
       if (leftover.length === 0) return { stored, duplicates, spooled: 0 };
       return { stored, duplicates, spooled: this.#spool(leftover, failure) };
     }
-    return { stored, duplicates, spooled: this.#spool(events, "not connected to NATS") };
+    const reason =
+      this.#unansweredSince === null || !this.#options.connected()
+        ? "not connected to NATS"
+        : `JetStream has acked nothing for ${Math.round(performance.now() - this.#unansweredSince)} ms`;
+    return { stored, duplicates, spooled: this.#spool(events, reason) };
   }
 
   #spool(events: readonly BuildEvent[], cause: unknown): number {
@@ -209,7 +260,12 @@ export class EventPublisher {
   /** Republishes spooled events now (one flush at a time); resolves with how many went out. */
   flush(): Promise<void> {
     const spool = this.#options.spool;
-    if (!spool || spool.stats().events === 0 || !this.#options.connected()) return Promise.resolve();
+    if (!spool || !this.#options.connected()) return Promise.resolve();
+    if (spool.stats().events === 0) {
+      // nothing spooled to ask JetStream with (the spool refused the events): the next webhook asks
+      if (this.#unansweredSince !== null) this.#answeredAgain();
+      return Promise.resolve();
+    }
     this.#flushing ??= (async () => {
       try {
         const count = await spool.drain(async (event) => {

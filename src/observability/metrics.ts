@@ -30,6 +30,11 @@ export function createMetrics() {
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5],
       registers,
     }),
+    jetstreamUnanswered: new Gauge({
+      name: "buildcast_jetstream_unanswered",
+      help: "1 while JetStream has acked nothing since a publish went unanswered for nats.publishTimeout: webhooks go straight to the spool until it answers again",
+      registers,
+    }),
     eventsPublished: new Counter({
       name: "buildcast_events_published_total",
       help: "Build events stored in JetStream, by type and whether JetStream found them duplicate",

@@ -1,0 +1,147 @@
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import { startGatewayProcess } from "../helpers/gateway-process.ts";
+import { startNats } from "../helpers/servers.ts";
+import { workflowRun } from "../helpers/synthetic-webhooks.ts";
+import { postGithub } from "../helpers/webhooks.ts";
+import { countStream, metricSum, storedCount, waitUntil } from "./burst.ts";
+
+const PUBLISH_TIMEOUT = 2000;
+const RATE = 20; // webhooks per second, sent on schedule whether or not the earlier ones were answered
+const BEFORE = 1000;
+const FROZEN = 8000;
+const AFTER = 3000;
+
+interface Answer {
+  /** when it was sent, in ms from the freeze */
+  readonly sent: number;
+  readonly ms: number;
+  readonly status: number;
+  readonly spooled: number;
+}
+
+for (const role of ["ingress", "all"] as const) {
+  test(
+    `role ${role}, nats-server frozen (SIGSTOP) with the connection up: once a publish went unanswered, webhooks go straight to the spool; all stored once after SIGCONT`,
+    { timeout: 110_000 },
+    async () => {
+      const nats = await startNats();
+      const dir = mkdtempSync(join(tmpdir(), "buildcast-frozen-"));
+      writeFileSync(join(dir, "config.yaml"), `nats:\n  publishTimeout: ${PUBLISH_TIMEOUT}ms\n`);
+      const env = {
+        NATS_URL: nats.url,
+        BUILDCAST_SPOOL_DIR: join(dir, "spool"),
+        BUILDCAST_CONFIG: join(dir, "config.yaml"),
+        BUILDCAST_ROLE: role,
+        LOG_LEVEL: "warn",
+      };
+      const gateway = await startGatewayProcess(env).catch(async (error: unknown) => {
+        await nats.dispose();
+        rmSync(dir, { recursive: true, force: true });
+        throw error;
+      });
+      const pid = nats.pid();
+      assert.ok(pid);
+      let frozen = false;
+      try {
+        const answers: Answer[] = [];
+        const ids = new Set<string>();
+        const start = performance.now();
+        const freezeAt = start + BEFORE;
+        let readyDuringFreeze: Record<string, string> = {};
+        const fault = (async () => {
+          await sleep(BEFORE);
+          process.kill(pid, "SIGSTOP");
+          frozen = true;
+          await sleep(FROZEN / 2);
+          readyDuringFreeze = (await (await fetch(`${gateway.url}/readyz`)).json()) as Record<string, string>;
+          await sleep(freezeAt + FROZEN - performance.now());
+          process.kill(pid, "SIGCONT");
+          frozen = false;
+        })();
+        const sends: Array<Promise<void>> = [];
+        const count = ((BEFORE + FROZEN + AFTER) / 1000) * RATE;
+        for (let i = 0; i < count; i++) {
+          await sleep(start + (i * 1000) / RATE - performance.now());
+          const sent = performance.now();
+          const body = workflowRun({ runId: 7_000_000 + i, status: "completed", at: 100 });
+          sends.push(
+            postGithub(gateway.url, "workflow_run", body, { delivery: `frozen-${i}` }).then((result) => {
+              const events = (result.body.events ?? []) as Array<{ id: string }>;
+              for (const event of events) ids.add(event.id);
+              answers.push({
+                sent: sent - freezeAt,
+                ms: performance.now() - sent,
+                status: result.status,
+                spooled: Number(result.body.spooled),
+              });
+            }),
+          );
+        }
+        await Promise.all([fault, ...sends]);
+
+        // sent once the first publish of the freeze had timed out, while nats-server was still frozen
+        const known = answers.filter((a) => a.sent > PUBLISH_TIMEOUT + 1000 && a.sent < FROZEN);
+        // sent well after SIGCONT: published directly again
+        const after = answers.filter((a) => a.sent > FROZEN + 1500);
+        const worst = (list: readonly Answer[]) => Math.max(...list.map((a) => a.ms));
+        console.log(
+          `${answers.length} webhooks, ${answers.filter((a) => a.spooled > 0).length} spooled; ` +
+            `sent once NATS was known frozen: ${known.length}, slowest ${worst(known).toFixed(0)} ms; ` +
+            `after SIGCONT: ${after.length}, slowest ${worst(after).toFixed(0)} ms; readyz during the freeze: ${JSON.stringify(readyDuringFreeze)}`,
+        );
+        assert.deepEqual(
+          answers.filter((a) => a.status !== 202),
+          [],
+          "every webhook answered 202",
+        );
+        assert.equal(ids.size, count, "one event per webhook");
+        assert.ok(known.length >= 50 && after.length >= 20);
+        // without the fix each of these waits out the publish timeout (or, near SIGCONT, the rest of the freeze)
+        assert.ok(
+          worst(known) < PUBLISH_TIMEOUT / 2,
+          `webhooks sent while NATS was known not to answer are spooled at once: slowest ${worst(known).toFixed(0)} ms`,
+        );
+        assert.ok(
+          known.every((a) => a.spooled > 0),
+          "spooled, not waiting for the frozen server",
+        );
+        assert.ok(
+          after.every((a) => a.spooled === 0),
+          "once NATS answers again webhooks go to JetStream, not the spool",
+        );
+        assert.match(readyDuringFreeze.stream ?? "", /not answering/);
+        assert.equal(readyDuringFreeze.nats, "connected", "the frozen server's connection was still up");
+
+        await waitUntil(
+          async () =>
+            (await metricSum(gateway.url, "buildcast_spool_events")) === 0 &&
+            (await storedCount(nats.url)) >= ids.size,
+          () => "the spool to be republished",
+          30_000,
+        );
+        const stream = await countStream(nats.url, ids);
+        console.log(
+          `stream: ${stream.stored} messages, ${stream.distinct} distinct, ${stream.missing} missing, ${stream.doubled} doubled`,
+        );
+        assert.equal(stream.stored, ids.size);
+        assert.equal(stream.missing, 0);
+        assert.equal(stream.doubled, 0);
+        const ready = (await (await fetch(`${gateway.url}/readyz`)).json()) as Record<string, string>;
+        assert.equal(ready.stream, "ready");
+      } finally {
+        if (frozen) process.kill(pid, "SIGCONT");
+        await gateway.terminate().catch(() => null);
+        await nats.dispose();
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  );
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
+}

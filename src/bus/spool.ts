@@ -132,13 +132,42 @@ export class Spool {
 
   /**
    * Appends events and fsyncs; throws SpoolFullError past the size limit, and the write's
-   * error (ENOSPC, EIO) when the disk fails it. A failed append leaves nothing behind: the
-   * segment is cut back to where it was and closed, so the next append starts a new one
-   * instead of gluing its line onto half of this one.
+   * error (ENOSPC, EIO) when the disk fails it.
    */
   append(events: readonly BuildEvent[]): void {
-    const data = Buffer.from(events.map((event) => JSON.stringify(event) + "\n").join(""));
-    if (this.#bytes + data.length > this.#maxBytes) throw new SpoolFullError(this.#maxBytes);
+    const [refused] = this.appendAll([events]);
+    if (refused) throw refused;
+  }
+
+  /**
+   * Appends each group of events (one webhook's) whole or not at all, every group in one write
+   * and one fsync: a fsync is milliseconds of a blocked event loop, on a network volume more,
+   * and one per webhook capped the webhooks a replica could take during a NATS outage. Returns,
+   * per group, null once it is on disk or the SpoolFullError that kept it out. Throws the
+   * write's error (ENOSPC, EIO), with none of the groups stored: a failed write leaves nothing
+   * behind, the segment is cut back to where it was and closed, so the next append starts a
+   * new one instead of gluing its line onto half of this one.
+   */
+  appendAll(groups: ReadonlyArray<readonly BuildEvent[]>): Array<SpoolFullError | null> {
+    const refusals: Array<SpoolFullError | null> = [];
+    const lines: Buffer[] = [];
+    let size = 0;
+    let events = 0;
+    let largest = 0;
+    for (const group of groups) {
+      const data = Buffer.from(group.map((event) => JSON.stringify(event) + "\n").join(""));
+      if (this.#bytes + size + data.length > this.#maxBytes) {
+        refusals.push(new SpoolFullError(this.#maxBytes));
+        continue;
+      }
+      refusals.push(null);
+      lines.push(data);
+      size += data.length;
+      events += group.length;
+      largest = Math.max(largest, data.length);
+    }
+    if (lines.length === 0) return refusals;
+    const data = lines.length === 1 && lines[0] ? lines[0] : Buffer.concat(lines, size);
     if (this.#fd === null) {
       this.#current = `${Date.now().toString().padStart(15, "0")}-${process.pid}-${this.#sequence++}.jsonl`;
       this.#fd = openSync(join(this.#dir, this.#current), "a");
@@ -162,9 +191,10 @@ export class Spool {
       throw error;
     }
     this.#segmentBytes += data.length;
-    this.#largestAppend = Math.max(this.#largestAppend, data.length);
+    this.#largestAppend = Math.max(this.#largestAppend, largest);
     this.#bytes += data.length;
-    this.#events += events.length;
+    this.#events += events;
+    return refusals;
   }
 
   /** Segment file names, oldest first. */

@@ -10,6 +10,7 @@ import type { BuildEvent } from "../../src/events/schema.ts";
 import { buildEvent } from "../helpers/events.ts";
 import { startIngress, type IngressHarness } from "../helpers/ingress.ts";
 import { startNats, type TestServer } from "../helpers/servers.ts";
+import { workflowRun } from "../helpers/synthetic-webhooks.ts";
 import {
   GITHUB_SECRET,
   GITLAB_TOKEN,
@@ -268,6 +269,55 @@ describe("ingress while NATS is down", () => {
       // republished as published at once: structured-mode CloudEvents by the NATS binding
       const stored = await ingress.bus.jsm.streams.getMessage("BUILD_EVENTS", { seq: 1 });
       assert.equal(stored?.header.get("Content-Type"), "application/cloudevents+json; charset=utf-8");
+    } finally {
+      await ingress.close();
+      await nats.dispose();
+      rmSync(spoolDir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("ingress while NATS is down and the spool fills up", () => {
+  test("webhooks arriving together are each 202 and on disk, or 503 and not, as the spool runs out", async () => {
+    const nats = await startNats();
+    const spoolDir = mkdtempSync(join(tmpdir(), "buildcast-spool-"));
+    const ingress = await startIngress(nats, spoolDir); // a 1 MiB spool
+    try {
+      await nats.stop();
+      const ids = new Set<string>();
+      let refused = 0;
+      // 32 at a time, so that they are spooled together, until a whole round is refused
+      for (let round = 0; round < 40; round++) {
+        const results = await Promise.all(
+          Array.from({ length: 32 }, (_, k) =>
+            postGithub(
+              ingress.url,
+              "workflow_run",
+              workflowRun({ runId: 8_000_000 + round * 32 + k, status: "completed", at: 100 }),
+            ),
+          ),
+        );
+        for (const result of results) {
+          if (result.status === 503) {
+            assert.equal(result.body.error, "unavailable");
+            assert.match(String(result.body.message), /spool is full/);
+            refused += 1;
+            continue;
+          }
+          assert.equal(result.status, 202, JSON.stringify(result.body));
+          assert.equal(result.body.spooled, 1);
+          for (const event of result.body.events as Array<{ id: string }>) ids.add(event.id);
+        }
+        if (results.every((result) => result.status === 503)) break;
+      }
+      assert.ok(ids.size > 100 && refused >= 32, `${ids.size} spooled, ${refused} refused`);
+      // what is on disk is exactly what was answered 202
+      const onDisk: string[] = [];
+      await new Spool(spoolDir, 1024 * 1024).drain(async (event) => {
+        onDisk.push(event.id);
+      });
+      assert.equal(onDisk.length, ids.size);
+      assert.deepEqual(new Set(onDisk), ids);
     } finally {
       await ingress.close();
       await nats.dispose();

@@ -73,6 +73,28 @@ test("past its size limit the spool refuses with SpoolFullError", () => {
   assert.equal(spool.hasRoom(), true);
 });
 
+test("appendAll takes each webhook's events whole or refuses them, together in one segment", async () => {
+  const spool = new Spool(dir, 250);
+  const refusals = spool.appendAll([
+    [fakeEvent("a"), fakeEvent("b")], // 94 bytes
+    Array.from({ length: 20 }, (_, i) => fakeEvent(`e${i}`)), // 940 bytes: over the limit
+    [fakeEvent("c")], // 47 bytes: still fits after the one refused
+  ]);
+  assert.deepEqual(
+    refusals.map((refusal) => (refusal === null ? "stored" : refusal.name)),
+    ["stored", "SpoolFullError", "stored"],
+  );
+  assert.deepEqual(spool.stats(), { events: 3, bytes: 141 });
+  // room is kept for one more webhook like the largest (94 bytes), not for a whole write (141)
+  assert.equal(spool.hasRoom(), true);
+  assert.equal(readdirSync(dir).length, 1);
+  const seen: string[] = [];
+  await spool.drain(async (event) => {
+    seen.push(event.id);
+  });
+  assert.deepEqual(seen, ["a", "b", "c"]);
+});
+
 test("keeps room for one more webhook like the largest so far, or says it is not ready", () => {
   const spool = new Spool(dir, 250);
   spool.append([fakeEvent("a"), fakeEvent("b")]); // 92 bytes

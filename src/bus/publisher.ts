@@ -89,6 +89,11 @@ export class EventPublisher {
    * trying JetStream is a webhook's only chance.
    */
   #unansweredSince: number | null = null;
+  /**
+   * Webhooks waiting for their publishes' acks: once JetStream left a publish unanswered they
+   * stop waiting (it answered nothing since the oldest of them was sent) and spool their events.
+   */
+  #waiting = new Set<() => void>();
 
   constructor(options: PublisherOptions) {
     this.#options = options;
@@ -130,6 +135,8 @@ export class EventPublisher {
   #leftUnanswered(since: number): void {
     if (this.#unansweredSince !== null || this.#options.spool === null) return;
     this.#unansweredSince = since;
+    for (const stopWaiting of this.#waiting) stopWaiting();
+    this.#waiting.clear();
     this.#options.metrics?.jetstreamUnanswered.set(1);
     this.#options.logger.warn(
       { timeoutMs: this.#options.timeoutMs },
@@ -145,6 +152,16 @@ export class EventPublisher {
       { unansweredMs: Math.round(performance.now() - since) },
       "JetStream answers again; webhooks are published to it directly",
     );
+  }
+
+  /** The publishes' results, or null when JetStream left a publish unanswered meanwhile. */
+  #untilUnanswered<T>(publishing: Promise<T>): Promise<T | null> {
+    let stopWaiting = (): void => undefined;
+    const stopped = new Promise<null>((resolve) => {
+      stopWaiting = () => resolve(null);
+    });
+    this.#waiting.add(stopWaiting);
+    return Promise.race([publishing, stopped]).finally(() => this.#waiting.delete(stopWaiting));
   }
 
   /** JetStream is connected and has not been left unanswered: publish to it, not the spool. */
@@ -208,11 +225,16 @@ export class EventPublisher {
     let failure: unknown = null;
     if (this.#publishing()) await this.#endOfTurn();
     if (this.#publishing()) {
-      const results = await Promise.allSettled(
-        events.map((event, i) =>
-          tracingOn() ? this.#publishTraced(event) : this.publishOne(event, payloads[i]),
+      const results = await this.#untilUnanswered(
+        Promise.allSettled(
+          events.map((event, i) =>
+            tracingOn() ? this.#publishTraced(event) : this.publishOne(event, payloads[i]),
+          ),
         ),
       );
+      // any of them JetStream acked meanwhile is dropped as a duplicate when the spool's copy comes
+      if (results === null)
+        return { stored, duplicates, spooled: await this.#spool(events, this.#unansweredReason()) };
       const leftover: BuildEvent[] = [];
       results.forEach((result, index) => {
         if (result.status === "fulfilled") {
@@ -230,8 +252,13 @@ export class EventPublisher {
     const reason =
       this.#unansweredSince === null || !this.#options.connected()
         ? "not connected to NATS"
-        : `JetStream has acked nothing for ${Math.round(performance.now() - this.#unansweredSince)} ms`;
+        : this.#unansweredReason();
     return { stored, duplicates, spooled: await this.#spool(events, reason) };
+  }
+
+  #unansweredReason(): string {
+    const since = this.#unansweredSince ?? performance.now();
+    return `JetStream has acked nothing for ${Math.round(performance.now() - since)} ms`;
   }
 
   async #spool(events: readonly BuildEvent[], cause: unknown): Promise<number> {

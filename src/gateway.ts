@@ -287,6 +287,7 @@ export async function startGateway(loaded: LoadedConfig, options: GatewayOptions
     maxPayload: () => bus?.nc.info?.max_payload ?? DEFAULT_MAX_PAYLOAD,
   });
   publisher.startFlusher(config.spool.flushInterval);
+  bus?.onDisconnect(() => publisher.connectionLost());
 
   const connection = (): Bus => {
     if (!bus) throw new Error("not connected to NATS yet");
@@ -523,6 +524,7 @@ export async function startGateway(loaded: LoadedConfig, options: GatewayOptions
     const made = bus;
     logger.info({ nats: redactUrl(config.nats.url) }, "connected to NATS");
     made.onReconnect(() => void reassertStreams(made));
+    made.onDisconnect(() => publisher.connectionLost());
     await reassertStreams(made);
     if (stopped) return;
     streamsConfirmed = true;

@@ -11,6 +11,8 @@ export interface Bus {
   connected(): boolean;
   /** runs after every reconnect (re-create streams a restarted server lost, …) */
   onReconnect(listener: () => void): void;
+  /** runs each time the connection is lost */
+  onDisconnect(listener: () => void): void;
   close(): Promise<void>;
 }
 
@@ -85,11 +87,13 @@ export async function connectBus(url: string, logger: Logger, name = "buildcast"
   });
   let up = true;
   const listeners: Array<() => void> = [];
+  const disconnectListeners: Array<() => void> = [];
   void (async () => {
     for await (const status of nc.status()) {
       if (status.type === "disconnect") {
         up = false;
         logger.warn({ nats: redactUrl(url) }, "disconnected from NATS; reconnecting");
+        for (const listener of disconnectListeners) listener();
       } else if (status.type === "reconnect") {
         up = true;
         logger.info({ nats: redactUrl(url) }, "reconnected to NATS");
@@ -109,6 +113,7 @@ export async function connectBus(url: string, logger: Logger, name = "buildcast"
     jsm,
     connected: () => up && !nc.isClosed(),
     onReconnect: (listener) => listeners.push(listener),
+    onDisconnect: (listener) => disconnectListeners.push(listener),
     close: async () => {
       if (nc.isClosed()) return;
       // drain flushes what is pending, but waits for a server: while disconnected, just close

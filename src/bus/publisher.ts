@@ -132,11 +132,23 @@ export class EventPublisher {
     return this.#unansweredSince !== null;
   }
 
+  /**
+   * The connection to NATS was lost: acks sent to it are lost with it, so the webhooks waiting
+   * for one spool their events now instead of waiting out the publish timeout.
+   */
+  connectionLost(): void {
+    if (this.#options.spool !== null) this.#stopWaiting();
+  }
+
+  #stopWaiting(): void {
+    for (const stopWaiting of this.#waiting) stopWaiting();
+    this.#waiting.clear();
+  }
+
   #leftUnanswered(since: number): void {
     if (this.#unansweredSince !== null || this.#options.spool === null) return;
     this.#unansweredSince = since;
-    for (const stopWaiting of this.#waiting) stopWaiting();
-    this.#waiting.clear();
+    this.#stopWaiting();
     this.#options.metrics?.jetstreamUnanswered.set(1);
     this.#options.logger.warn(
       { timeoutMs: this.#options.timeoutMs },
@@ -234,7 +246,7 @@ export class EventPublisher {
       );
       // any of them JetStream acked meanwhile is dropped as a duplicate when the spool's copy comes
       if (results === null)
-        return { stored, duplicates, spooled: await this.#spool(events, this.#unansweredReason()) };
+        return { stored, duplicates, spooled: await this.#spool(events, this.#spoolReason()) };
       const leftover: BuildEvent[] = [];
       results.forEach((result, index) => {
         if (result.status === "fulfilled") {
@@ -249,16 +261,13 @@ export class EventPublisher {
       if (leftover.length === 0) return { stored, duplicates, spooled: 0 };
       return { stored, duplicates, spooled: await this.#spool(leftover, failure) };
     }
-    const reason =
-      this.#unansweredSince === null || !this.#options.connected()
-        ? "not connected to NATS"
-        : this.#unansweredReason();
-    return { stored, duplicates, spooled: await this.#spool(events, reason) };
+    return { stored, duplicates, spooled: await this.#spool(events, this.#spoolReason()) };
   }
 
-  #unansweredReason(): string {
-    const since = this.#unansweredSince ?? performance.now();
-    return `JetStream has acked nothing for ${Math.round(performance.now() - since)} ms`;
+  /** Why events go to the spool without being offered to JetStream, or without its answer. */
+  #spoolReason(): string {
+    if (this.#unansweredSince === null || !this.#options.connected()) return "not connected to NATS";
+    return `JetStream has acked nothing for ${Math.round(performance.now() - this.#unansweredSince)} ms`;
   }
 
   async #spool(events: readonly BuildEvent[], cause: unknown): Promise<number> {

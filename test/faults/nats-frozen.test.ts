@@ -157,3 +157,72 @@ for (const role of ["ingress", "all"] as const) {
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
 }
+
+test(
+  "nats-server killed while webhooks wait for its acks: they are spooled at once, not after the publish timeout, and stored once",
+  { timeout: 90_000 },
+  async () => {
+    const nats = await startNats();
+    const dir = mkdtempSync(join(tmpdir(), "buildcast-frozen-"));
+    writeFileSync(join(dir, "config.yaml"), `nats:\n  publishTimeout: ${PUBLISH_TIMEOUT}ms\n`);
+    const env = {
+      NATS_URL: nats.url,
+      BUILDCAST_SPOOL_DIR: join(dir, "spool"),
+      BUILDCAST_CONFIG: join(dir, "config.yaml"),
+      BUILDCAST_ROLE: "ingress",
+      LOG_LEVEL: "warn",
+    };
+    const gateway = await startGatewayProcess(env).catch(async (error: unknown) => {
+      await nats.dispose();
+      rmSync(dir, { recursive: true, force: true });
+      throw error;
+    });
+    const pid = nats.pid();
+    assert.ok(pid);
+    try {
+      // frozen first, so that the webhooks' publishes are all waiting when the connection drops
+      process.kill(pid, "SIGSTOP");
+      const frozenAt = performance.now();
+      const sends = Array.from({ length: 20 }, async (_, i) => {
+        await sleep(i * 20);
+        const body = workflowRun({ runId: 7_100_000 + i, status: "completed", at: 100 });
+        const result = await postGithub(gateway.url, "workflow_run", body, { delivery: `killed-${i}` });
+        return { result, answered: performance.now() };
+      });
+      await sleep(600);
+      const killedAt = performance.now();
+      await nats.stop(true);
+      const answers = await Promise.all(sends);
+      const latest = Math.max(...answers.map((a) => a.answered - killedAt));
+      console.log(
+        `killed ${Math.round(killedAt - frozenAt)} ms into the freeze; the last webhook answered ${latest.toFixed(0)} ms after the kill (publish timeout ${PUBLISH_TIMEOUT} ms)`,
+      );
+      const ids = new Set<string>();
+      for (const { result } of answers) {
+        assert.equal(result.status, 202, JSON.stringify(result.body));
+        assert.equal(result.body.spooled, 1);
+        for (const event of result.body.events as Array<{ id: string }>) ids.add(event.id);
+      }
+      // without the fix they wait until the first of their publishes times out, 1.4 s after the kill
+      assert.ok(latest < 700, `answered ${latest.toFixed(0)} ms after the connection dropped`);
+
+      await nats.restart();
+      await waitUntil(
+        async () =>
+          (await metricSum(gateway.url, "buildcast_spool_events")) === 0 &&
+          (await storedCount(nats.url).catch(() => 0)) >= ids.size,
+        () => "the spool to be republished",
+        30_000,
+      );
+      const stream = await countStream(nats.url, ids);
+      assert.deepEqual(
+        { stored: stream.stored, missing: stream.missing, doubled: stream.doubled },
+        { stored: ids.size, missing: 0, doubled: 0 },
+      );
+    } finally {
+      await gateway.terminate().catch(() => null);
+      await nats.dispose();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+);

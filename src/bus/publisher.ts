@@ -168,12 +168,21 @@ export class EventPublisher {
 
   /** The publishes' results, or null when JetStream left a publish unanswered meanwhile. */
   #untilUnanswered<T>(publishing: Promise<T>): Promise<T | null> {
-    let stopWaiting = (): void => undefined;
-    const stopped = new Promise<null>((resolve) => {
-      stopWaiting = () => resolve(null);
+    // one promise of its own: Promise.race(…).finally(…) makes three, on every webhook
+    return new Promise((resolve, reject) => {
+      const stopWaiting = (): void => resolve(null);
+      this.#waiting.add(stopWaiting);
+      publishing.then(
+        (results) => {
+          this.#waiting.delete(stopWaiting);
+          resolve(results);
+        },
+        (error: unknown) => {
+          this.#waiting.delete(stopWaiting);
+          reject(error instanceof Error ? error : new Error(String(error)));
+        },
+      );
     });
-    this.#waiting.add(stopWaiting);
-    return Promise.race([publishing, stopped]).finally(() => this.#waiting.delete(stopWaiting));
   }
 
   /** JetStream is connected and has not been left unanswered: publish to it, not the spool. */

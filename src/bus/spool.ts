@@ -207,32 +207,43 @@ export class Spool {
 
   /**
    * Republishes every spooled event, oldest first, through `publish` (which must resolve only
-   * once JetStream acked, or with `false` for an event it dropped). New appends go to a fresh
-   * segment meanwhile. Stops at the first failure, keeping the segment; returns how many
-   * events were published.
+   * once JetStream acked, or with `false` for an event it dropped), `window` of them at a time.
+   * New appends go to a fresh segment meanwhile. Stops at the first failure, keeping the
+   * segment (the events of it already stored come again, for JetStream to drop by their id);
+   * returns how many events were published.
    *
    * The open segment is sealed (and drained) only once every older one is gone: while
    * JetStream stays unavailable with NATS connected, each failed flush would otherwise seal
    * one more segment, a file per flush interval for as long as the outage lasts.
    */
-  async drain(publish: (event: BuildEvent) => Promise<boolean | void>): Promise<number> {
-    const older = await this.#drainSealed(publish);
+  async drain(publish: (event: BuildEvent) => Promise<boolean | void>, window = 1): Promise<number> {
+    const older = await this.#drainSealed(publish, window);
     this.#seal();
-    return older + (await this.#drainSealed(publish));
+    return older + (await this.#drainSealed(publish, window));
   }
 
   /** Drains every segment but the open one, oldest first. */
-  async #drainSealed(publish: (event: BuildEvent) => Promise<boolean | void>): Promise<number> {
+  async #drainSealed(
+    publish: (event: BuildEvent) => Promise<boolean | void>,
+    window: number,
+  ): Promise<number> {
     let published = 0;
     for (const segment of this.segments()) {
       if (segment === this.#current) continue;
       const path = join(this.#dir, segment);
       const bytes = statSync(path).size;
       let events = 0;
+      let inFlight: Array<Promise<boolean | void>> = [];
+      const settle = async (): Promise<void> => {
+        const results = await Promise.all(inFlight);
+        inFlight = [];
+        published += results.filter((result) => result !== false).length;
+      };
       for (const event of segmentEvents(path)) {
         events += 1;
-        if ((await publish(event)) !== false) published += 1;
+        if (inFlight.push(publish(event)) >= window) await settle();
       }
+      await settle();
       unlinkSync(path);
       this.#bytes = Math.max(0, this.#bytes - bytes);
       this.#events = Math.max(0, this.#events - events);

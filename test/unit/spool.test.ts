@@ -154,6 +154,35 @@ test("a segment larger than the heap is counted and drained a piece at a time", 
   assert.deepEqual(readdirSync(dir), []);
 });
 
+test("drain keeps up to `window` publishes in flight, in order, and keeps the segment when one fails", async () => {
+  const spool = new Spool(dir, 1024 * 1024);
+  spool.appendAll(Array.from({ length: 10 }, (_, i) => [fakeEvent(`e${i}`)]));
+  const ids = Array.from({ length: 10 }, (_, i) => `e${i}`);
+  let inFlight = 0;
+  let most = 0;
+  const attempt = async (fail: string | null) => {
+    const seen: string[] = [];
+    const drained = spool.drain(async (event) => {
+      seen.push(event.id);
+      most = Math.max(most, ++inFlight);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      inFlight -= 1;
+      if (event.id === fail) throw new Error("no responders");
+    }, 4);
+    return { drained, seen };
+  };
+  const failed = await attempt("e5");
+  await assert.rejects(failed.drained, /no responders/);
+  assert.deepEqual(failed.seen, ids.slice(0, 8), "two windows of four, the second one failing");
+  assert.equal(most, 4);
+  assert.equal(spool.stats().events, 10, "the segment is kept whole");
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  const retried = await attempt(null);
+  assert.equal(await retried.drained, 10);
+  assert.deepEqual(retried.seen, ids, "all again, in order: JetStream drops the ones it has");
+  assert.deepEqual(readdirSync(dir), []);
+});
+
 test("flushes that keep failing while webhooks arrive leave at most two segments, and lose nothing", async () => {
   // NATS connected but JetStream not answering: every flush fails at its first event, while
   // every interval between flushes spools new webhooks

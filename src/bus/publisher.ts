@@ -45,6 +45,8 @@ const HEADROOM = 1024;
  * One connection, so JetStream still stores them in the spool's order.
  */
 const REPUBLISH_WINDOW = 64;
+/** at most one "events spooled" warning per this long (the first at once) */
+const SPOOL_WARN_MS = 30_000;
 
 export interface PublishOutcome {
   /** events JetStream acked in this call */
@@ -83,6 +85,9 @@ export class EventPublisher {
     readonly events: readonly BuildEvent[];
     readonly settle: (error: Error | null) => void;
   }> = [];
+  /** when the last "events spooled" warning was logged (performance.now()), and events spooled since */
+  #spoolWarnedAt = Number.NEGATIVE_INFINITY;
+  #spooledUnwarned = 0;
   /** when JetStream last acked a publish (performance.now()) */
   #ackedAt = 0;
   /**
@@ -297,11 +302,25 @@ export class EventPublisher {
         `JetStream unavailable (${reason}) and the spool failed: ${String(error)}`,
       );
     this.#reportSpool();
+    this.#warnSpooled(events.length, reason);
+    return events.length;
+  }
+
+  /**
+   * One warning when events start going to the spool, then at most one per SPOOL_WARN_MS with
+   * how many went there since: every spooled webhook has its own "webhook spooled" line already,
+   * and a warning each would be 50 lines a second of an outage at 50 webhooks a second.
+   */
+  #warnSpooled(events: number, reason: string): void {
+    this.#spooledUnwarned += events;
+    const now = performance.now();
+    if (now - this.#spoolWarnedAt < SPOOL_WARN_MS) return;
+    this.#spoolWarnedAt = now;
     this.#options.logger.warn(
-      { events: events.length, reason },
+      { events: this.#spooledUnwarned, reason },
       "JetStream unavailable; events spooled to disk",
     );
-    return events.length;
+    this.#spooledUnwarned = 0;
   }
 
   /**

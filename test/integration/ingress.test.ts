@@ -294,6 +294,10 @@ describe("ingress while NATS is down", () => {
       // one of them again: the spool keeps it, JetStream will drop the copy by its id
       await postGithub(ingress.url, "workflow_run", readFixture(`github/${bodies[0]}`));
       assert.equal(spoolFiles(spoolDir), 1);
+      // each webhook has its own "webhook spooled" line; the warning comes once per 30 s
+      const warnings = ingress.logs.filter((line) => line.includes("events spooled to disk"));
+      assert.equal(warnings.length, 1, warnings.join("\n"));
+      assert.equal(ingress.logs.filter((line) => line.includes('"webhook spooled"')).length, 4);
       await nats.restart();
       await waitFor(() => ingress.bus.connected());
       await ingress.publisher.flush();

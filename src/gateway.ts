@@ -14,7 +14,7 @@ import { listenHttp } from "./ingress/listen.ts";
 import { ensureNotifyDurables } from "./notify/durables.ts";
 import type { NotifyService } from "./notify/index.ts";
 import type { Logger } from "./observability/logger.ts";
-import { routeWarnings } from "./config/warnings.ts";
+import { ingressWarnings, routeWarnings } from "./config/warnings.ts";
 import { createMetrics, type Metrics } from "./observability/metrics.ts";
 import { createStatusService } from "./status/index.ts";
 
@@ -472,7 +472,10 @@ export async function startGateway(loaded: LoadedConfig, options: GatewayOptions
     { url, nats: redactUrl(config.nats.url), ...(needsRedis ? { redis: redactUrl(config.redis.url) } : {}) },
     "buildcast is listening",
   );
-  if (config.role !== "workers") logUnsetWebhookSecrets(secrets, logger);
+  if (config.role !== "workers") {
+    logUnsetWebhookSecrets(secrets, logger);
+    for (const warning of ingressWarnings(config)) logger.warn(warning);
+  }
   // what `config check` warns of, for the replicas that deliver: a token with no route to use it
   if (runConsumers) for (const warning of routeWarnings(config, secrets)) logger.warn(warning);
 

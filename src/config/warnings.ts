@@ -36,3 +36,22 @@ export function routeWarnings(config: Config, secrets: Secrets): string[] {
   }
   return warnings;
 }
+
+/** How long GitHub waits for a webhook's answer (GitLab's default is the same) before it counts a failure. */
+export const PROVIDER_ANSWER_LIMIT_MS = 10_000;
+
+/**
+ * Settings of the webhook path that are valid but work against the senders: a webhook waits
+ * up to `nats.publishTimeout` for JetStream's ack before it is spooled, so a timeout at or
+ * past the providers' 10 s has GitHub record a delivery as failed (and GitLab count it
+ * towards disabling the hook) although buildcast goes on to store it.
+ */
+export function ingressWarnings(config: Config): string[] {
+  const timeout = config.nats.publishTimeout;
+  if (timeout < PROVIDER_ANSWER_LIMIT_MS) return [];
+  return [
+    `nats.publishTimeout is ${timeout} ms: GitHub and GitLab give up on a webhook after 10 s, so one that waits ` +
+      "that long for JetStream is recorded there as a failed delivery although buildcast then spools and stores it; " +
+      "keep it well under 10s (the default is 5s)",
+  ];
+}

@@ -156,6 +156,20 @@ describe("configReport warnings", () => {
     );
   });
 
+  test("a publish timeout past the providers' 10 s answer limit is pointed out", () => {
+    const warned = (publishTimeout: string) =>
+      configReport(loadConfig({ env: {}, overrides: { nats: { publishTimeout } } })).warnings.filter((w) =>
+        /nats\.publishTimeout/.test(w),
+      );
+    assert.deepEqual(warned("5s"), []);
+    assert.deepEqual(warned("9s"), []);
+    const [warning] = warned("10s");
+    assert.match(
+      warning ?? "",
+      /^nats\.publishTimeout is 10000 ms: GitHub and GitLab give up on a webhook after 10 s/,
+    );
+  });
+
   test("a Slack channel given by name rather than id is pointed out", () => {
     const routes = [
       { name: "by-name", slack: { channel: "#builds" } },

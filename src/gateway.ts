@@ -130,6 +130,12 @@ function natsFix(message: string): string {
   return "";
 }
 
+/**
+ * What a shutdown keeps, of server.shutdownGrace, for handing unfinished deliveries back to
+ * wait and closing the connections after them.
+ */
+const DELIVERIES_MARGIN_MS = 1000;
+
 /** resolves after `ms`, or at once when `signal` aborts (shutdown must not wait out a backoff) */
 const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
   delay(ms, undefined, { signal }).catch(() => undefined);
@@ -583,6 +589,9 @@ export async function startGateway(loaded: LoadedConfig, options: GatewayOptions
   let closing: Promise<void> | null = null;
   const close = (): Promise<void> =>
     (closing ??= (async () => {
+      // deliveries still running by then go back to wait before the signal handler's exit
+      // (run-gateway.ts, shutdownGrace after it called this) would leave them active
+      const deliveriesDeadline = Date.now() + config.server.shutdownGrace - DELIVERIES_MARGIN_MS;
       draining = true;
       stopped = true;
       stopping.abort();
@@ -598,7 +607,7 @@ export async function startGateway(loaded: LoadedConfig, options: GatewayOptions
       await background;
       await redisBackground;
       lag?.stop();
-      await notify.stop();
+      await notify.stop(deliveriesDeadline);
       await status.stop();
       await publisher.stop();
       await bus?.close();

@@ -37,8 +37,11 @@ export interface NotifyService {
   redisConnected(): boolean;
   /** the Slack channel's token check (slack-token-gate.ts), or null when Slack notices are off */
   slackHealth(): string | null;
-  /** stops pulling events, lets running deliveries finish, closes workers, queues and transports */
-  stop(): Promise<void>;
+  /**
+   * stops pulling events, lets running deliveries finish until `deadline` (ms since the epoch;
+   * then hands them back to wait), closes workers, queues and transports
+   */
+  stop(deadline?: number): Promise<void>;
 }
 
 /**
@@ -142,13 +145,13 @@ export function createNotifyService(deps: NotifyDeps): NotifyService {
     },
     redisConnected: () => queues === null || queues.status === "ready",
     slackHealth: () => channels.find((channel) => channel.name === "slack")?.health?.() ?? null,
-    async stop() {
+    async stop(deadline = Infinity) {
       clearInterval(gaugeTimer);
       await Promise.all(consumers.splice(0).map((consumer) => consumer.stop()));
       // during a Redis outage QUIT would wait for Redis (ioredis queues it until it reconnects)
       // and shutdown would hang until its grace ran out
       const redisDown = queues !== null && queues.status !== "ready";
-      await Promise.all(channels.splice(0).map((channel) => channel.close(redisDown)));
+      await Promise.all(channels.splice(0).map((channel) => channel.close(redisDown, deadline)));
       await Promise.all(
         connections.splice(0).map(async (connection) => {
           if (redisDown) connection.disconnect();

@@ -1,4 +1,4 @@
-import type { JobsOptions } from "bullmq";
+import type { Job, JobsOptions, Worker } from "bullmq";
 import { Redis } from "ioredis";
 import type { Config } from "../config/schema.ts";
 import type { ChannelName } from "./keys.ts";
@@ -115,4 +115,38 @@ export function jobOptions(channel: ChannelName, delivery: Config["notify"]["del
     removeOnComplete: channel === "email" ? { age: 7 * DAY_SECONDS, count: 100_000 } : { count: 1000 },
     removeOnFail: false,
   };
+}
+
+/** The deliveries a channel's worker has in hand, by job id, with the lock token that can hand each back. */
+export type HeldJobs = Map<string, { readonly job: Job; readonly token: string | undefined }>;
+
+/**
+ * Stops a channel's worker: it takes no more jobs and lets the running ones finish (a channel
+ * stops its own at their next call) until `deadline`. Any still running then is handed back
+ * to wait, its attempt not spent, rather than left active when the process exits: bullmq
+ * would give it to another worker only once its 30 s lock expired and a stalled-job check
+ * found it. Its own run ends with the process; a delivery that picks it up finds what that
+ * run did (Slack: the post's claim). With `redisDown` nothing is waited for: no job could be
+ * recorded as done, and a polite close waits for Redis forever.
+ */
+export async function closeWorker(
+  worker: Worker | undefined,
+  held: HeldJobs,
+  redisDown: boolean,
+  deadline: number,
+): Promise<void> {
+  if (worker === undefined) return;
+  if (redisDown) return worker.close(true);
+  if (deadline === Infinity) return worker.close();
+  const closed = worker.close().then(() => true);
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), Math.max(0, deadline - Date.now()));
+  });
+  const finished = await Promise.race([closed, late]);
+  clearTimeout(timer);
+  if (finished) return;
+  const left = [...held.values()];
+  held.clear();
+  await Promise.all(left.map(({ job, token }) => job.moveToWait(token).catch(() => undefined)));
 }

@@ -16,9 +16,11 @@ export interface DeliveryChannel {
   /** deliveries in the dead-letter set (for the buildcast_dead_letters gauge) */
   deadLetterCount(): Promise<number>;
   /**
-   * Stops taking jobs, waits for the running ones, closes connections. With `redisDown` it waits
-   * for nothing: no job could be recorded as done, and a polite close waits for Redis forever;
-   * bullmq hands the jobs left active to a worker again once Redis is back.
+   * Stops taking jobs, waits for the running ones until `deadline` (ms since the epoch) and
+   * hands back to wait those still running then (closeWorker), closes connections. With
+   * `redisDown` it waits for nothing: no job could be recorded as done, and a polite close
+   * waits for Redis forever; bullmq hands the jobs left active to a worker again once Redis is
+   * back (its stalled-job check).
    */
-  close(redisDown: boolean): Promise<void>;
+  close(redisDown: boolean, deadline: number): Promise<void>;
 }

@@ -12,7 +12,7 @@ import type { Metrics } from "../../observability/metrics.ts";
 import { readJson } from "../kv-state.ts";
 import { recordKvKey, shortHash } from "../keys.ts";
 import { authorEmail, findPerson } from "../people.ts";
-import { QUEUE_NAMES, jobOptions, throttledErrorLog } from "../queue.ts";
+import { QUEUE_NAMES, closeWorker, jobOptions, throttledErrorLog, type HeldJobs } from "../queue.ts";
 import type { EntityRecord } from "../record.ts";
 import { messageId, renderEmail } from "../render/email.ts";
 import { trackEvents, type TrackCaches } from "../track.ts";
@@ -108,6 +108,7 @@ export function createEmailChannel(deps: EmailChannelDeps): DeliveryChannel {
   const options = jobOptions("email", config.notify.delivery);
   const from = config.notify.email.from;
   let worker: Worker<EmailJobData> | undefined;
+  const held: HeldJobs = new Map();
 
   const deliver = async (job: Job<EmailJobData>): Promise<string> => {
     const { data, transition, noticeId, threadRootId, entityKey } = job.data;
@@ -219,8 +220,14 @@ export function createEmailChannel(deps: EmailChannelDeps): DeliveryChannel {
       }
     },
     startWorker() {
-      const traced = (job: Job<EmailJobData>) =>
-        inSpan("deliver email", job.data.traceparent, "client", () => deliver(job));
+      const traced = async (job: Job<EmailJobData>, token?: string) => {
+        if (job.id !== undefined) held.set(job.id, { job, token });
+        try {
+          return await inSpan("deliver email", job.data.traceparent, "client", () => deliver(job));
+        } finally {
+          if (job.id !== undefined) held.delete(job.id);
+        }
+      };
       worker = new Worker<EmailJobData>(QUEUE_NAMES.email, traced, {
         connection,
         prefix,
@@ -245,8 +252,8 @@ export function createEmailChannel(deps: EmailChannelDeps): DeliveryChannel {
       worker.on("error", onQueueError);
     },
     deadLetterCount: () => queue.getFailedCount(),
-    async close(redisDown) {
-      await worker?.close(redisDown);
+    async close(redisDown, deadline) {
+      await closeWorker(worker, held, redisDown, deadline);
       await queue.close();
       transport.close();
     },

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { KV } from "@nats-io/kv";
 import { WebClient } from "@slack/web-api";
-import { DelayedError, Queue, UnrecoverableError, Worker, type Job } from "bullmq";
+import { DelayedError, Queue, UnrecoverableError, WaitingError, Worker, type Job } from "bullmq";
 import type { Redis } from "ioredis";
 import { runKey } from "../../events/ids.ts";
 import type { Config, Route } from "../../config/schema.ts";
@@ -11,7 +11,7 @@ import type { Metrics } from "../../observability/metrics.ts";
 import { isConflict } from "../../bus/kv-cas.ts";
 import { casUpdate, readJson } from "../kv-state.ts";
 import { recordKvKey, shortHash, slackClaimKvKey, slackMessageKvKey, slackReplyClaimKvKey } from "../keys.ts";
-import { QUEUE_NAMES, jobOptions, throttledErrorLog } from "../queue.ts";
+import { QUEUE_NAMES, closeWorker, jobOptions, throttledErrorLog, type HeldJobs } from "../queue.ts";
 import type { EntityRecord, SlackTarget } from "../record.ts";
 import { renderSlackFailureThread, renderSlackMessage, type SlackMessage } from "../render/slack.ts";
 import { trackEvents, type TrackCaches } from "../track.ts";
@@ -94,6 +94,9 @@ function withFix(message: string): { fix?: string } {
 /** A Slack call refused the bot token (TOKEN_REFUSALS): the delivery waits for the token. */
 class TokenRefusedError extends Error {}
 
+/** The gateway is stopping: the delivery makes no further call and goes back to wait. */
+class StoppingError extends Error {}
+
 /**
  * How long a delivery that found the token refused waits before it can be taken again. The
  * worker of this replica is paused meanwhile, so this is no busy loop: it only lets another
@@ -146,6 +149,7 @@ export function createSlackChannel(deps: SlackChannelDeps): DeliveryChannel {
   const options = jobOptions("slack", config.notify.delivery);
   let worker: Worker<SlackJobData> | undefined;
   let closed = false;
+  const held: HeldJobs = new Map();
   const gate = createTokenGate({
     check: () => checkSlackToken(client),
     recheckMs: config.notify.slack.tokenRecheck,
@@ -163,6 +167,9 @@ export function createSlackChannel(deps: SlackChannelDeps): DeliveryChannel {
   let pausedUntil = 0;
   /** Puts the job back to wait (no attempt spent) while a 429's Retry-After runs. */
   const holdWhilePaused = async (): Promise<void> => {
+    // every call comes through here, and so does every claim before its post: between two
+    // calls what a delivery did is in KV, where the one that takes it up again carries on
+    if (closed) throw new StoppingError("the gateway is stopping");
     const pause = pausedUntil - Date.now();
     if (pause > 0) {
       await queue.rateLimit(pause);
@@ -571,15 +578,29 @@ export function createSlackChannel(deps: SlackChannelDeps): DeliveryChannel {
     },
     startWorker() {
       const traced = async (job: Job<SlackJobData>, token?: string) => {
+        if (job.id !== undefined) held.set(job.id, { job, token });
         try {
           return await inSpan("deliver slack", job.data.traceparent, "client", () => deliver(job, token));
         } catch (error) {
+          if (error instanceof StoppingError) {
+            // a shutdown's next process or another replica takes it at once, its attempt not
+            // spent, instead of bullmq's stalled-job check handing it back after 30 to 60 s
+            log.info(
+              { job: job.id, slackChannel: job.data.slackChannel },
+              "stopping; the delivery goes back to wait",
+            );
+            // (unless the shutdown already handed it back: closeWorker)
+            if (job.id !== undefined && held.has(job.id)) await job.moveToWait(token);
+            throw new WaitingError();
+          }
           if (!(error instanceof TokenRefusedError)) throw error;
           // a property of the token, not of this notice: it waits, without spending an attempt,
           // and the worker, paused by the gate, takes it again once Slack takes the token
           log.debug({ job: job.id, err: error.message }, "Slack refuses the bot token; the delivery waits");
           await job.moveToDelayed(Date.now() + TOKEN_WAIT_MS, token);
           throw new DelayedError();
+        } finally {
+          if (job.id !== undefined) held.delete(job.id);
         }
       };
       worker = new Worker<SlackJobData>(QUEUE_NAMES.slack, traced, {
@@ -615,10 +636,10 @@ export function createSlackChannel(deps: SlackChannelDeps): DeliveryChannel {
     },
     health: () => gate.describe(),
     deadLetterCount: () => queue.getFailedCount(),
-    async close(redisDown) {
+    async close(redisDown, deadline) {
       closed = true;
       gate.stop();
-      await worker?.close(redisDown);
+      await closeWorker(worker, held, redisDown, deadline);
       await queue.close();
     },
   };

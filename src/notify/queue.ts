@@ -117,6 +117,18 @@ export function jobOptions(channel: ChannelName, delivery: Config["notify"]["del
   };
 }
 
+/**
+ * How often a worker runs bullmq's stalled-job check, which hands back the deliveries of a
+ * worker that died without handing them back itself (SIGKILL, an OOM kill, a shutdown during
+ * a Redis outage): a job goes back to wait at the first check that finds its lock gone after
+ * an earlier one saw it active. bullmq's 30 s made that up to a minute after the lock
+ * expired; every 5 s it is within 10 s. What counts as stalled is unchanged: only a lock that
+ * expired (lockDuration, 30 s, renewed at least every 15 s by a live worker), so no live
+ * replica's delivery is taken. A check is one script, and while another worker's ran within
+ * the interval it returns at once.
+ */
+export const STALLED_CHECK_INTERVAL_MS = 5000;
+
 /** The deliveries a channel's worker has in hand, by job id, with the lock token that can hand each back. */
 export type HeldJobs = Map<string, { readonly job: Job; readonly token: string | undefined }>;
 

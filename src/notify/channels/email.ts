@@ -12,7 +12,14 @@ import type { Metrics } from "../../observability/metrics.ts";
 import { readJson } from "../kv-state.ts";
 import { recordKvKey, shortHash } from "../keys.ts";
 import { authorEmail, findPerson } from "../people.ts";
-import { QUEUE_NAMES, closeWorker, jobOptions, throttledErrorLog, type HeldJobs } from "../queue.ts";
+import {
+  QUEUE_NAMES,
+  STALLED_CHECK_INTERVAL_MS,
+  closeWorker,
+  jobOptions,
+  throttledErrorLog,
+  type HeldJobs,
+} from "../queue.ts";
 import type { EntityRecord } from "../record.ts";
 import { messageId, renderEmail } from "../render/email.ts";
 import { trackEvents, type TrackCaches } from "../track.ts";
@@ -232,6 +239,7 @@ export function createEmailChannel(deps: EmailChannelDeps): DeliveryChannel {
         connection,
         prefix,
         concurrency: config.notify.delivery.concurrency,
+        stalledInterval: STALLED_CHECK_INTERVAL_MS,
       });
       worker.on("failed", (job, error) => {
         void (async () => {

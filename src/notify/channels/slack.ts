@@ -11,7 +11,14 @@ import type { Metrics } from "../../observability/metrics.ts";
 import { isConflict } from "../../bus/kv-cas.ts";
 import { casUpdate, readJson } from "../kv-state.ts";
 import { recordKvKey, shortHash, slackClaimKvKey, slackMessageKvKey, slackReplyClaimKvKey } from "../keys.ts";
-import { QUEUE_NAMES, closeWorker, jobOptions, throttledErrorLog, type HeldJobs } from "../queue.ts";
+import {
+  QUEUE_NAMES,
+  STALLED_CHECK_INTERVAL_MS,
+  closeWorker,
+  jobOptions,
+  throttledErrorLog,
+  type HeldJobs,
+} from "../queue.ts";
 import type { EntityRecord, SlackTarget } from "../record.ts";
 import { renderSlackFailureThread, renderSlackMessage, type SlackMessage } from "../render/slack.ts";
 import { trackEvents, type TrackCaches } from "../track.ts";
@@ -609,6 +616,7 @@ export function createSlackChannel(deps: SlackChannelDeps): DeliveryChannel {
         connection,
         prefix,
         concurrency: config.notify.delivery.concurrency,
+        stalledInterval: STALLED_CHECK_INTERVAL_MS,
         // bullmq only honours Queue.rateLimit (our 429 pause) when a limiter is set; Slack's
         // own limits are per channel and far below this ceiling
         limiter: { max: 50, duration: 1000 },

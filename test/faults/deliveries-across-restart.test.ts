@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { startGatewayProcess, type GatewayProcess } from "../helpers/gateway-process.ts";
-import { sleep } from "../helpers/poll.ts";
+import { eventually, sleep } from "../helpers/poll.ts";
 import { slackByRun } from "./burst.ts";
 import { CHANNEL, deliveredAfter, postFailure, setUp, terminateMidDelivery } from "./restart.ts";
 
@@ -74,6 +74,48 @@ test(
       assert.equal(stopped.code, 0, output);
       assert.equal(stopped.active, 0, "no delivery left active for bullmq's stalled-job check");
       assert.ok(tookMs < 15_000, `the delivery was done ${tookMs} ms after the restart`);
+      assert.equal(run?.posts.length, 1);
+      assert.equal(run.replies.length, 1);
+    } finally {
+      await gateway.terminate().catch(() => null);
+      await setup.dispose();
+    }
+  },
+);
+
+test(
+  "SIGTERM while Slack's 429 asks to wait 20 s: the gateway stops at once, and the next process waits the rest of the Retry-After before it posts, once",
+  { timeout: 120_000 },
+  async () => {
+    const setup = await setUp("notify: { slack: { minInterval: 100 } }");
+    const { slack, env } = setup;
+    let gateway: GatewayProcess | null = await startGatewayProcess(env);
+    try {
+      slack.failNext({ status: 429, retryAfter: 20 }, 1, "chat.postMessage");
+      const runId = 8_100_004;
+      await postFailure(gateway.url, runId);
+      const limited = await eventually(
+        () => slack.calls.find((call) => call.answered === 429),
+        "Slack's 429",
+      );
+      await sleep(1000);
+      const stopped = await terminateMidDelivery(gateway, setup);
+      const output = gateway.output();
+
+      gateway = await startGatewayProcess(env);
+      const tookMs = await deliveredAfter(setup, runId, limited.at, 90_000);
+      await sleep(1500);
+      const run = slackByRun(slack, CHANNEL).get(runId);
+      const postedAt = (run?.posts[0]?.at ?? 0) - limited.at;
+      console.log(
+        `after the 429 (Retry-After 20 s) the message was posted at ${postedAt} ms and the delivery done at ${tookMs} ms: ${run?.posts.length} posts, ${run?.replies.length} thread replies`,
+      );
+
+      assert.equal(stopped.code, 0, output);
+      assert.ok(stopped.stopMs < 3000, `stopped after ${stopped.stopMs} ms`);
+      assert.equal(stopped.active, 0);
+      assert.ok(postedAt >= 19_500, `posted ${postedAt} ms after the 429`);
+      assert.ok(tookMs < 35_000, `done ${tookMs} ms after the 429`);
       assert.equal(run?.posts.length, 1);
       assert.equal(run.replies.length, 1);
     } finally {

@@ -1,4 +1,4 @@
-import type { Job, JobsOptions, Worker } from "bullmq";
+import type { Job, JobsOptions, Worker, WorkerOptions } from "bullmq";
 import { Redis } from "ioredis";
 import type { Config } from "../config/schema.ts";
 import type { ChannelName } from "./keys.ts";
@@ -127,7 +127,20 @@ export function jobOptions(channel: ChannelName, delivery: Config["notify"]["del
  * replica's delivery is taken. A check is one script, and while another worker's ran within
  * the interval it returns at once.
  */
-export const STALLED_CHECK_INTERVAL_MS = 5000;
+const STALLED_CHECK_INTERVAL_MS = 5000;
+
+/**
+ * The stalled-job options of both channels' workers. A delivery handed back that way counts
+ * against `notify.delivery.attempts` like one that failed: bullmq's default (maxStalledCount
+ * 1) made a delivery whose worker died twice a dead letter, so two replicas killed in a row
+ * (OOM kills under load) lost the notices they were delivering. Nothing is sent twice for it:
+ * a Slack delivery taken up again finds what the dead one posted by its claim.
+ */
+export function stalledJobOptions(
+  delivery: Config["notify"]["delivery"],
+): Pick<WorkerOptions, "stalledInterval" | "maxStalledCount"> {
+  return { stalledInterval: STALLED_CHECK_INTERVAL_MS, maxStalledCount: delivery.attempts };
+}
 
 /** The deliveries a channel's worker has in hand, by job id, with the lock token that can hand each back. */
 export type HeldJobs = Map<string, { readonly job: Job; readonly token: string | undefined }>;

@@ -78,13 +78,19 @@ export async function postFailure(url: string, runId: number): Promise<void> {
   assert.equal(run.status, 202, JSON.stringify(run.body));
 }
 
-/** The Slack deliveries bullmq holds: active (in a worker's hands, or a dead one's), waiting or delayed. */
-export async function slackJobs(redisUrl: string): Promise<{ active: number; open: number }> {
+/** The Slack deliveries bullmq holds: active (in a worker's hands, or a dead one's), waiting or delayed; and its dead letters. */
+export async function slackJobs(
+  redisUrl: string,
+): Promise<{ active: number; open: number; deadLetters: number }> {
   const connection = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
   const queue = new Queue(QUEUE_NAMES.slack, { connection, prefix: "buildcast" });
   try {
     const counts = await queue.getJobCounts("active", "waiting", "delayed", "prioritized");
-    return { active: counts.active ?? 0, open: Object.values(counts).reduce((sum, n) => sum + n, 0) };
+    return {
+      active: counts.active ?? 0,
+      open: Object.values(counts).reduce((sum, n) => sum + n, 0),
+      deadLetters: await queue.getFailedCount(),
+    };
   } finally {
     await queue.close();
     await connection.quit().catch(() => undefined);

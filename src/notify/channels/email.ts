@@ -14,9 +14,9 @@ import { recordKvKey, shortHash } from "../keys.ts";
 import { authorEmail, findPerson } from "../people.ts";
 import {
   QUEUE_NAMES,
-  STALLED_CHECK_INTERVAL_MS,
   closeWorker,
   jobOptions,
+  stalledJobOptions,
   throttledErrorLog,
   type HeldJobs,
 } from "../queue.ts";
@@ -239,7 +239,7 @@ export function createEmailChannel(deps: EmailChannelDeps): DeliveryChannel {
         connection,
         prefix,
         concurrency: config.notify.delivery.concurrency,
-        stalledInterval: STALLED_CHECK_INTERVAL_MS,
+        ...stalledJobOptions(config.notify.delivery),
       });
       worker.on("failed", (job, error) => {
         void (async () => {

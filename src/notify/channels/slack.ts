@@ -13,9 +13,9 @@ import { casUpdate, readJson } from "../kv-state.ts";
 import { recordKvKey, shortHash, slackClaimKvKey, slackMessageKvKey, slackReplyClaimKvKey } from "../keys.ts";
 import {
   QUEUE_NAMES,
-  STALLED_CHECK_INTERVAL_MS,
   closeWorker,
   jobOptions,
+  stalledJobOptions,
   throttledErrorLog,
   type HeldJobs,
 } from "../queue.ts";
@@ -616,7 +616,7 @@ export function createSlackChannel(deps: SlackChannelDeps): DeliveryChannel {
         connection,
         prefix,
         concurrency: config.notify.delivery.concurrency,
-        stalledInterval: STALLED_CHECK_INTERVAL_MS,
+        ...stalledJobOptions(config.notify.delivery),
         // bullmq only honours Queue.rateLimit (our 429 pause) when a limiter is set; Slack's
         // own limits are per channel and far below this ceiling
         limiter: { max: 50, duration: 1000 },

@@ -19,6 +19,7 @@ import {
   redisConnection,
   redisRefusalHint,
   throttledErrorLog,
+  type RedisAtShutdown,
 } from "./queue.ts";
 
 export interface NotifyDeps {
@@ -148,14 +149,24 @@ export function createNotifyService(deps: NotifyDeps): NotifyService {
     async stop(deadline = Infinity) {
       clearInterval(gaugeTimer);
       await Promise.all(consumers.splice(0).map((consumer) => consumer.stop()));
-      // during a Redis outage QUIT would wait for Redis (ioredis queues it until it reconnects)
-      // and shutdown would hang until its grace ran out
-      const redisDown = queues !== null && queues.status !== "ready";
-      await Promise.all(channels.splice(0).map((channel) => channel.close(redisDown, deadline)));
+      // during a Redis outage, whether it began before the shutdown or during it, QUIT and
+      // what bullmq would record wait for Redis (ioredis queues them until it reconnects), and
+      // shutdown would hang until its grace ran out
+      const producer = queues;
+      const redis: RedisAtShutdown = {
+        down: producer !== null && producer.status !== "ready",
+        gone: new Promise((resolve) => {
+          if (producer === null) return;
+          if (producer.status !== "ready") resolve();
+          else producer.once("close", () => resolve());
+        }),
+      };
+      await Promise.all(channels.splice(0).map((channel) => channel.close(redis, deadline)));
       await Promise.all(
         connections.splice(0).map(async (connection) => {
-          if (redisDown) connection.disconnect();
-          else await connection.quit().catch(() => undefined);
+          if (connection.status === "ready")
+            await Promise.race([connection.quit().catch(() => undefined), redis.gone]);
+          connection.disconnect();
         }),
       );
     },

@@ -145,33 +145,42 @@ export function stalledJobOptions(
 /** The deliveries a channel's worker has in hand, by job id, with the lock token that can hand each back. */
 export type HeldJobs = Map<string, { readonly job: Job; readonly token: string | undefined }>;
 
+/** How a shutdown finds Redis: away already, and a promise that resolves once it is away. */
+export interface RedisAtShutdown {
+  readonly down: boolean;
+  readonly gone: Promise<void>;
+}
+
 /**
  * Stops a channel's worker: it takes no more jobs and lets the running ones finish (a channel
  * stops its own at their next call) until `deadline`. Any still running then is handed back
  * to wait, its attempt not spent, rather than left active when the process exits: bullmq
  * would give it to another worker only once its 30 s lock expired and a stalled-job check
  * found it. Its own run ends with the process; a delivery that picks it up finds what that
- * run did (Slack: the post's claim). With `redisDown` nothing is waited for: no job could be
- * recorded as done, and a polite close waits for Redis forever.
+ * run did (Slack: the post's claim). With Redis away, or once it goes away, nothing is waited
+ * for: no job could be recorded as done or handed back, and each such call waits for Redis
+ * forever (the jobs left active are the stalled-job check's).
  */
 export async function closeWorker(
   worker: Worker | undefined,
   held: HeldJobs,
-  redisDown: boolean,
+  redis: RedisAtShutdown,
   deadline: number,
 ): Promise<void> {
   if (worker === undefined) return;
-  if (redisDown) return worker.close(true);
-  if (deadline === Infinity) return worker.close();
-  const closed = worker.close().then(() => true);
+  if (redis.down) return worker.close(true);
+  const gone = redis.gone.then(() => "gone" as const);
   let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<false>((resolve) => {
-    timer = setTimeout(() => resolve(false), Math.max(0, deadline - Date.now()));
+  const late = new Promise<"late">((resolve) => {
+    if (deadline !== Infinity) timer = setTimeout(() => resolve("late"), Math.max(0, deadline - Date.now()));
   });
-  const finished = await Promise.race([closed, late]);
+  const outcome = await Promise.race([worker.close().then(() => "closed" as const), gone, late]);
   clearTimeout(timer);
-  if (finished) return;
+  if (outcome !== "late") return;
   const left = [...held.values()];
   held.clear();
-  await Promise.all(left.map(({ job, token }) => job.moveToWait(token).catch(() => undefined)));
+  await Promise.race([
+    gone,
+    Promise.all(left.map(({ job, token }) => job.moveToWait(token).catch(() => undefined))),
+  ]);
 }

@@ -45,3 +45,46 @@ test(
     }
   },
 );
+
+test(
+  "Redis going away while the gateway stops with a Slack delivery in hand: it stops without waiting out its grace, and the next process sends the notice once",
+  { timeout: 120_000 },
+  async () => {
+    const setup = await setUp("notify: { slack: { minInterval: 100 } }", { appendOnly: true });
+    const { slack, env, redis } = setup;
+    let gateway: GatewayProcess | null = await startGatewayProcess(env);
+    try {
+      slack.delayNext("chat.postMessage", 3000);
+      const runId = 8_100_006;
+      await postFailure(gateway.url, runId);
+      await eventually(
+        () => slack.calls.some((call) => call.method === "chat.postMessage"),
+        "the first post",
+      );
+      const taken = Date.now();
+      // the shutdown finds Redis there and waits for the delivery; Redis goes away meanwhile
+      const exited = gateway.terminate();
+      await sleep(500);
+      await redis.stop();
+      const code = await exited;
+      const stopMs = Date.now() - taken;
+      if (code !== 0) console.log(gateway.output().split("\n").slice(-15).join("\n"));
+      await redis.restart();
+      gateway = await startGatewayProcess(env);
+      const tookMs = await deliveredAfter(setup, runId, taken, 100_000);
+      await sleep(1500);
+      const run = slackByRun(slack, CHANNEL).get(runId);
+      console.log(
+        `Redis stopped 0.5 s into the shutdown: exit code ${code} after ${stopMs} ms; the next process finished the delivery ${tookMs} ms after it began; ${run?.posts.length} posts, ${run?.replies.length} thread replies`,
+      );
+
+      assert.equal(code, 0);
+      assert.ok(stopMs < 10_000, `stopped after ${stopMs} ms`);
+      assert.equal(run?.posts.length, 1);
+      assert.equal(run.replies.length, 1);
+    } finally {
+      await gateway.terminate().catch(() => null);
+      await setup.dispose();
+    }
+  },
+);

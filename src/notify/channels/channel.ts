@@ -1,6 +1,7 @@
 import type { BatchContext } from "../../bus/consume.ts";
 import type { BuildEvent } from "../../events/schema.ts";
 import type { ChannelName } from "../keys.ts";
+import type { RedisAtShutdown } from "../queue.ts";
 
 /**
  * One outbound channel: `handle` turns build events (those of one run, as the consumer
@@ -17,10 +18,9 @@ export interface DeliveryChannel {
   deadLetterCount(): Promise<number>;
   /**
    * Stops taking jobs, waits for the running ones until `deadline` (ms since the epoch) and
-   * hands back to wait those still running then (closeWorker), closes connections. With
-   * `redisDown` it waits for nothing: no job could be recorded as done, and a polite close
-   * waits for Redis forever; bullmq hands the jobs left active to a worker again once Redis is
-   * back (its stalled-job check).
+   * hands back to wait those still running then, closes connections; with Redis away, or once
+   * it goes away, it waits for nothing (closeWorker). bullmq hands the jobs left active to a
+   * worker again once Redis is back (its stalled-job check).
    */
-  close(redisDown: boolean, deadline: number): Promise<void>;
+  close(redis: RedisAtShutdown, deadline: number): Promise<void>;
 }

@@ -260,8 +260,8 @@ export function createEmailChannel(deps: EmailChannelDeps): DeliveryChannel {
       worker.on("error", onQueueError);
     },
     deadLetterCount: () => queue.getFailedCount(),
-    async close(redisDown, deadline) {
-      await closeWorker(worker, held, redisDown, deadline);
+    async close(redis, deadline) {
+      await closeWorker(worker, held, redis, deadline);
       await queue.close();
       transport.close();
     },

@@ -591,7 +591,7 @@ export function createSlackChannel(deps: SlackChannelDeps): DeliveryChannel {
         } catch (error) {
           if (error instanceof StoppingError) {
             // a shutdown's next process or another replica takes it at once, its attempt not
-            // spent, instead of bullmq's stalled-job check handing it back after 30 to 60 s
+            // spent, instead of bullmq's stalled-job check once its 30 s lock has expired
             log.info(
               { job: job.id, slackChannel: job.data.slackChannel },
               "stopping; the delivery goes back to wait",
@@ -644,10 +644,10 @@ export function createSlackChannel(deps: SlackChannelDeps): DeliveryChannel {
     },
     health: () => gate.describe(),
     deadLetterCount: () => queue.getFailedCount(),
-    async close(redisDown, deadline) {
+    async close(redis, deadline) {
       closed = true;
       gate.stop();
-      await closeWorker(worker, held, redisDown, deadline);
+      await closeWorker(worker, held, redis, deadline);
       await queue.close();
     },
   };

@@ -2,8 +2,9 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { startGatewayProcess, type GatewayProcess } from "../helpers/gateway-process.ts";
 import { eventually, sleep } from "../helpers/poll.ts";
+import { startSmtpSink } from "../helpers/smtp-sink.ts";
 import { slackByRun } from "./burst.ts";
-import { CHANNEL, deliveredAfter, postFailure, setUp, terminateMidDelivery } from "./restart.ts";
+import { CHANNEL, deliveredAfter, emailJobs, postFailure, setUp, terminateMidDelivery } from "./restart.ts";
 
 test(
   "SIGTERM while a slow Slack delivery is half done: it stops after the call in flight, and the next process finishes it at once, posting nothing twice",
@@ -120,6 +121,52 @@ test(
       assert.equal(run.replies.length, 1);
     } finally {
       await gateway.terminate().catch(() => null);
+      await setup.dispose();
+    }
+  },
+);
+
+test(
+  "SIGTERM while a slow mail server holds an e-mail delivery past the grace: it is handed back to wait before the exit, and the next process sends it once",
+  { timeout: 120_000 },
+  async () => {
+    const setup = await setUp("server: { shutdownGrace: 4s }\nnotify: { email: { delay: 100ms } }", {
+      route:
+        "{ name: failures, match: { kinds: [pipeline] }, on: [failed], email: { to: [team@example.com] } }",
+    });
+    const smtp = await startSmtpSink();
+    const env = { ...setup.env, SMTP_URL: smtp.url };
+    let gateway: GatewayProcess | null = await startGatewayProcess(env);
+    try {
+      // the mail server answers the recipient only after 8 s, past the 4 s of grace
+      smtp.delayNextRecipient(8000);
+      await postFailure(gateway.url, 8_100_007);
+      await eventually(
+        async () => (await emailJobs(setup.redis.url)).active > 0,
+        "the e-mail delivery under way",
+      );
+      const stopping = Date.now();
+      const code = await gateway.terminate();
+      const stopMs = Date.now() - stopping;
+      const output = gateway.output();
+      const { active } = await emailJobs(setup.redis.url);
+
+      gateway = await startGatewayProcess(env);
+      const restarted = Date.now();
+      await eventually(() => smtp.mails.length > 0, "the e-mail", 90_000);
+      const tookMs = Date.now() - restarted;
+      await sleep(2000);
+      console.log(
+        `SIGTERM with the mail server holding the delivery: exit code ${code} after ${stopMs} ms, ${active} e-mail deliveries left active; the next process sent it ${tookMs} ms after it was ready; ${smtp.mails.length} mails`,
+      );
+
+      assert.equal(code, 0, output);
+      assert.equal(active, 0);
+      assert.ok(tookMs < 15_000, `sent ${tookMs} ms after the restart`);
+      assert.equal(smtp.mails.length, 1);
+    } finally {
+      await gateway.terminate().catch(() => null);
+      await smtp.close();
       await setup.dispose();
     }
   },

@@ -27,18 +27,20 @@ export interface Setup {
   dispose(): Promise<void>;
 }
 
-/** One failure route in Slack, with its thread reply: a delivery of two calls. */
-export async function setUp(config: string, redisOptions: { appendOnly?: boolean } = {}): Promise<Setup> {
+const SLACK_ROUTE = `{ name: failures, match: { kinds: [pipeline] }, on: [failed], slack: { channel: ${CHANNEL}, mentionAuthor: false } }`;
+
+/**
+ * Servers and a configuration for a gateway process: by default one failure route in Slack,
+ * with its thread reply (a delivery of two calls); `route` replaces it.
+ */
+export async function setUp(
+  config: string,
+  options: { appendOnly?: boolean; route?: string } = {},
+): Promise<Setup> {
   const dir = mkdtempSync(join(tmpdir(), "buildcast-restart-"));
-  writeFileSync(
-    join(dir, "config.yaml"),
-    `${config}
-routes:
-  - { name: failures, match: { kinds: [pipeline] }, on: [failed], slack: { channel: ${CHANNEL}, mentionAuthor: false } }
-`,
-  );
+  writeFileSync(join(dir, "config.yaml"), `${config}\nroutes:\n  - ${options.route ?? SLACK_ROUTE}\n`);
   const nats = await startNats();
-  const redis = await startRedis(undefined, redisOptions);
+  const redis = await startRedis(undefined, { appendOnly: options.appendOnly ?? false });
   const slack = await startSlackServer();
   return {
     nats,
@@ -81,9 +83,10 @@ export async function postFailure(url: string, runId: number): Promise<void> {
 /** The Slack deliveries bullmq holds: active (in a worker's hands, or a dead one's), waiting or delayed; and its dead letters. */
 export async function slackJobs(
   redisUrl: string,
+  queueName: string = QUEUE_NAMES.slack,
 ): Promise<{ active: number; open: number; deadLetters: number }> {
   const connection = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
-  const queue = new Queue(QUEUE_NAMES.slack, { connection, prefix: "buildcast" });
+  const queue = new Queue(queueName, { connection, prefix: "buildcast" });
   try {
     const counts = await queue.getJobCounts("active", "waiting", "delayed", "prioritized");
     return {
@@ -130,3 +133,6 @@ export async function terminateMidDelivery(gateway: GatewayProcess, setup: Setup
   );
   return { code, stopMs, exitedAt, active };
 }
+
+/** The e-mail deliveries bullmq holds (as slackJobs). */
+export const emailJobs = (redisUrl: string) => slackJobs(redisUrl, QUEUE_NAMES.email);

@@ -17,6 +17,8 @@ export interface SmtpSink {
   deferRecipient(address: string, times?: number): void;
   /** answers the next `times` DATA commands with 451 (a transient error) */
   failNext(times?: number): void;
+  /** answers the next RCPT TO only after `ms`: a slow mail server (a mail is recorded only if the client carries on) */
+  delayNextRecipient(ms: number): void;
   /** takes the server down as a crash would: stops listening and drops open connections */
   stop(): Promise<void>;
   /** listens again on the same port, keeping what arrived so far */
@@ -30,6 +32,7 @@ export async function startSmtpSink(): Promise<SmtpSink> {
   const rejected = new Set<string>();
   const deferred = new Map<string, number>();
   let transientFailures = 0;
+  const recipientDelays: number[] = [];
   let stopping = false;
   const create = () =>
     new SMTPServer({
@@ -39,6 +42,11 @@ export async function startSmtpSink(): Promise<SmtpSink> {
       disabledCommands: ["STARTTLS", "AUTH"],
       logger: false,
       onRcptTo(address, _session, callback) {
+        const delay = recipientDelays.shift();
+        if (delay !== undefined) {
+          setTimeout(() => callback(), delay);
+          return;
+        }
         if (rejected.has(address.address.toLowerCase())) {
           const error = Object.assign(new Error("5.1.1 no such user"), { responseCode: 550 });
           callback(error);
@@ -92,6 +100,9 @@ export async function startSmtpSink(): Promise<SmtpSink> {
     },
     failNext: (times = 1) => {
       transientFailures += times;
+    },
+    delayNextRecipient: (ms) => {
+      recipientDelays.push(ms);
     },
     stop: () => {
       stopping = true;

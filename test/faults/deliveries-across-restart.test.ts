@@ -25,7 +25,8 @@ test(
 
       gateway = await startGatewayProcess(env);
       const restarted = Date.now();
-      // bullmq gives a job a dead worker held back only once its 30 s lock has expired
+      // handed back at the shutdown, it is taken at once (left active, it would wait for its
+      // 30 s lock to expire and bullmq's stalled-job check)
       const tookMs = await deliveredAfter(setup, runId, restarted, 90_000);
       await sleep(1500);
       const run = slackByRun(slack, CHANNEL).get(runId);

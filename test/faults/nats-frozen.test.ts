@@ -30,23 +30,7 @@ for (const role of ["ingress", "all"] as const) {
     `role ${role}, nats-server frozen (SIGSTOP) with the connection up: once a publish went unanswered, webhooks go straight to the spool; all stored once after SIGCONT`,
     { timeout: 110_000 },
     async () => {
-      const nats = await startNats();
-      const dir = mkdtempSync(join(tmpdir(), "buildcast-frozen-"));
-      writeFileSync(join(dir, "config.yaml"), `nats:\n  publishTimeout: ${PUBLISH_TIMEOUT}ms\n`);
-      const env = {
-        NATS_URL: nats.url,
-        BUILDCAST_SPOOL_DIR: join(dir, "spool"),
-        BUILDCAST_CONFIG: join(dir, "config.yaml"),
-        BUILDCAST_ROLE: role,
-        LOG_LEVEL: "warn",
-      };
-      const gateway = await startGatewayProcess(env).catch(async (error: unknown) => {
-        await nats.dispose();
-        rmSync(dir, { recursive: true, force: true });
-        throw error;
-      });
-      const pid = nats.pid();
-      assert.ok(pid);
+      const { nats, gateway, pid, dispose } = await frozenSetUp(role);
       let frozen = false;
       try {
         const answers: Answer[] = [];
@@ -146,12 +130,43 @@ for (const role of ["ingress", "all"] as const) {
         assert.equal(ready.stream, "ready");
       } finally {
         if (frozen) process.kill(pid, "SIGCONT");
-        await gateway.terminate().catch(() => null);
-        await nats.dispose();
-        rmSync(dir, { recursive: true, force: true });
+        await dispose();
       }
     },
   );
+}
+
+/** A private nats-server and a gateway of `role` with its spool, publish timeout PUBLISH_TIMEOUT and `extraYaml`. */
+async function frozenSetUp(role: "ingress" | "all", extraYaml = "") {
+  const nats = await startNats();
+  const dir = mkdtempSync(join(tmpdir(), "buildcast-frozen-"));
+  writeFileSync(join(dir, "config.yaml"), `nats:\n  publishTimeout: ${PUBLISH_TIMEOUT}ms\n${extraYaml}`);
+  const env = {
+    NATS_URL: nats.url,
+    BUILDCAST_SPOOL_DIR: join(dir, "spool"),
+    BUILDCAST_CONFIG: join(dir, "config.yaml"),
+    BUILDCAST_ROLE: role,
+    LOG_LEVEL: "warn",
+  };
+  const cleanUp = async (): Promise<void> => {
+    await nats.dispose();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  const gateway = await startGatewayProcess(env).catch(async (error: unknown) => {
+    await cleanUp();
+    throw error;
+  });
+  const pid = nats.pid();
+  assert.ok(pid);
+  return {
+    nats,
+    gateway,
+    pid,
+    dispose: async (): Promise<void> => {
+      await gateway.terminate().catch(() => null);
+      await cleanUp();
+    },
+  };
 }
 
 function sleep(ms: number): Promise<void> {
@@ -162,23 +177,7 @@ test(
   "nats-server killed while webhooks wait for its acks: they are spooled at once, not after the publish timeout, and stored once",
   { timeout: 90_000 },
   async () => {
-    const nats = await startNats();
-    const dir = mkdtempSync(join(tmpdir(), "buildcast-frozen-"));
-    writeFileSync(join(dir, "config.yaml"), `nats:\n  publishTimeout: ${PUBLISH_TIMEOUT}ms\n`);
-    const env = {
-      NATS_URL: nats.url,
-      BUILDCAST_SPOOL_DIR: join(dir, "spool"),
-      BUILDCAST_CONFIG: join(dir, "config.yaml"),
-      BUILDCAST_ROLE: "ingress",
-      LOG_LEVEL: "warn",
-    };
-    const gateway = await startGatewayProcess(env).catch(async (error: unknown) => {
-      await nats.dispose();
-      rmSync(dir, { recursive: true, force: true });
-      throw error;
-    });
-    const pid = nats.pid();
-    assert.ok(pid);
+    const { nats, gateway, pid, dispose } = await frozenSetUp("ingress");
     try {
       // frozen first, so that the webhooks' publishes are all waiting when the connection drops
       process.kill(pid, "SIGSTOP");
@@ -220,9 +219,7 @@ test(
         { stored: ids.size, missing: 0, doubled: 0 },
       );
     } finally {
-      await gateway.terminate().catch(() => null);
-      await nats.dispose();
-      rmSync(dir, { recursive: true, force: true });
+      await dispose();
     }
   },
 );
@@ -231,26 +228,7 @@ test(
   "nats-server frozen and the spool full: webhooks are refused at once with 503 and /readyz says not ready, until NATS answers",
   { timeout: 90_000 },
   async () => {
-    const nats = await startNats();
-    const dir = mkdtempSync(join(tmpdir(), "buildcast-frozen-"));
-    writeFileSync(
-      join(dir, "config.yaml"),
-      `nats:\n  publishTimeout: ${PUBLISH_TIMEOUT}ms\nspool:\n  maxBytes: 8kb\n`,
-    );
-    const env = {
-      NATS_URL: nats.url,
-      BUILDCAST_SPOOL_DIR: join(dir, "spool"),
-      BUILDCAST_CONFIG: join(dir, "config.yaml"),
-      BUILDCAST_ROLE: "ingress",
-      LOG_LEVEL: "warn",
-    };
-    const gateway = await startGatewayProcess(env).catch(async (error: unknown) => {
-      await nats.dispose();
-      rmSync(dir, { recursive: true, force: true });
-      throw error;
-    });
-    const pid = nats.pid();
-    assert.ok(pid);
+    const { nats, gateway, pid, dispose } = await frozenSetUp("ingress", "spool:\n  maxBytes: 8kb\n");
     let frozen = false;
     const readyz = async () => {
       const response = await fetch(`${gateway.url}/readyz`);
@@ -303,9 +281,7 @@ test(
       );
     } finally {
       if (frozen) process.kill(pid, "SIGCONT");
-      await gateway.terminate().catch(() => null);
-      await nats.dispose();
-      rmSync(dir, { recursive: true, force: true });
+      await dispose();
     }
   },
 );

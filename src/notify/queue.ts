@@ -142,8 +142,34 @@ export function stalledJobOptions(
   return { stalledInterval: STALLED_CHECK_INTERVAL_MS, maxStalledCount: delivery.attempts };
 }
 
-/** The deliveries a channel's worker has in hand, by job id, with the lock token that can hand each back. */
-export type HeldJobs = Map<string, { readonly job: Job; readonly token: string | undefined }>;
+/** The deliveries a channel's worker has in hand, each with the lock token that can hand it back. */
+export class HeldJobs {
+  readonly #jobs = new Map<string, { readonly job: Job; readonly token: string | undefined }>();
+
+  /** Runs a delivery (a worker's processor), held while it runs. */
+  async run<T>(job: Job, token: string | undefined, deliver: () => Promise<T>): Promise<T> {
+    const id = job.id;
+    if (id === undefined) return deliver();
+    this.#jobs.set(id, { job, token });
+    try {
+      return await deliver();
+    } finally {
+      this.#jobs.delete(id);
+    }
+  }
+
+  /** Whether `job` is still held here: running, and not handed back by handBack. */
+  holds(job: Job): boolean {
+    return job.id !== undefined && this.#jobs.has(job.id);
+  }
+
+  /** Hands every held delivery back to wait, its attempt not spent; none is held after. */
+  async handBack(): Promise<void> {
+    const left = [...this.#jobs.values()];
+    this.#jobs.clear();
+    await Promise.all(left.map(({ job, token }) => job.moveToWait(token).catch(() => undefined)));
+  }
+}
 
 /** How a shutdown finds Redis: away already, and a promise that resolves once it is away. */
 export interface RedisAtShutdown {
@@ -177,10 +203,5 @@ export async function closeWorker(
   const outcome = await Promise.race([worker.close().then(() => "closed" as const), gone, late]);
   clearTimeout(timer);
   if (outcome !== "late") return;
-  const left = [...held.values()];
-  held.clear();
-  await Promise.race([
-    gone,
-    Promise.all(left.map(({ job, token }) => job.moveToWait(token).catch(() => undefined))),
-  ]);
+  await Promise.race([gone, held.handBack()]);
 }

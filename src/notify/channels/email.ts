@@ -18,7 +18,7 @@ import {
   jobOptions,
   stalledJobOptions,
   throttledErrorLog,
-  type HeldJobs,
+  HeldJobs,
 } from "../queue.ts";
 import type { EntityRecord } from "../record.ts";
 import { messageId, renderEmail } from "../render/email.ts";
@@ -115,7 +115,7 @@ export function createEmailChannel(deps: EmailChannelDeps): DeliveryChannel {
   const options = jobOptions("email", config.notify.delivery);
   const from = config.notify.email.from;
   let worker: Worker<EmailJobData> | undefined;
-  const held: HeldJobs = new Map();
+  const held = new HeldJobs();
 
   const deliver = async (job: Job<EmailJobData>): Promise<string> => {
     const { data, transition, noticeId, threadRootId, entityKey } = job.data;
@@ -227,14 +227,10 @@ export function createEmailChannel(deps: EmailChannelDeps): DeliveryChannel {
       }
     },
     startWorker() {
-      const traced = async (job: Job<EmailJobData>, token?: string) => {
-        if (job.id !== undefined) held.set(job.id, { job, token });
-        try {
-          return await inSpan("deliver email", job.data.traceparent, "client", () => deliver(job));
-        } finally {
-          if (job.id !== undefined) held.delete(job.id);
-        }
-      };
+      const traced = (job: Job<EmailJobData>, token?: string) =>
+        held.run(job, token, () =>
+          inSpan("deliver email", job.data.traceparent, "client", () => deliver(job)),
+        );
       worker = new Worker<EmailJobData>(QUEUE_NAMES.email, traced, {
         connection,
         prefix,

@@ -17,7 +17,7 @@ import {
   jobOptions,
   stalledJobOptions,
   throttledErrorLog,
-  type HeldJobs,
+  HeldJobs,
 } from "../queue.ts";
 import type { EntityRecord, SlackTarget } from "../record.ts";
 import { renderSlackFailureThread, renderSlackMessage, type SlackMessage } from "../render/slack.ts";
@@ -156,7 +156,7 @@ export function createSlackChannel(deps: SlackChannelDeps): DeliveryChannel {
   const options = jobOptions("slack", config.notify.delivery);
   let worker: Worker<SlackJobData> | undefined;
   let closed = false;
-  const held: HeldJobs = new Map();
+  const held = new HeldJobs();
   const gate = createTokenGate({
     check: () => checkSlackToken(client),
     recheckMs: config.notify.slack.tokenRecheck,
@@ -584,32 +584,30 @@ export function createSlackChannel(deps: SlackChannelDeps): DeliveryChannel {
       }
     },
     startWorker() {
-      const traced = async (job: Job<SlackJobData>, token?: string) => {
-        if (job.id !== undefined) held.set(job.id, { job, token });
-        try {
-          return await inSpan("deliver slack", job.data.traceparent, "client", () => deliver(job, token));
-        } catch (error) {
-          if (error instanceof StoppingError) {
-            // a shutdown's next process or another replica takes it at once, its attempt not
-            // spent, instead of bullmq's stalled-job check once its 30 s lock has expired
-            log.info(
-              { job: job.id, slackChannel: job.data.slackChannel },
-              "stopping; the delivery goes back to wait",
-            );
-            // (unless the shutdown already handed it back: closeWorker)
-            if (job.id !== undefined && held.has(job.id)) await job.moveToWait(token);
-            throw new WaitingError();
+      const traced = (job: Job<SlackJobData>, token?: string) =>
+        held.run(job, token, async () => {
+          try {
+            return await inSpan("deliver slack", job.data.traceparent, "client", () => deliver(job, token));
+          } catch (error) {
+            if (error instanceof StoppingError) {
+              // a shutdown's next process or another replica takes it at once, its attempt not
+              // spent, instead of bullmq's stalled-job check once its 30 s lock has expired
+              log.info(
+                { job: job.id, slackChannel: job.data.slackChannel },
+                "stopping; the delivery goes back to wait",
+              );
+              // (unless the shutdown already handed it back: closeWorker)
+              if (held.holds(job)) await job.moveToWait(token);
+              throw new WaitingError();
+            }
+            if (!(error instanceof TokenRefusedError)) throw error;
+            // a property of the token, not of this notice: it waits, without spending an attempt,
+            // and the worker, paused by the gate, takes it again once Slack takes the token
+            log.debug({ job: job.id, err: error.message }, "Slack refuses the bot token; the delivery waits");
+            await job.moveToDelayed(Date.now() + TOKEN_WAIT_MS, token);
+            throw new DelayedError();
           }
-          if (!(error instanceof TokenRefusedError)) throw error;
-          // a property of the token, not of this notice: it waits, without spending an attempt,
-          // and the worker, paused by the gate, takes it again once Slack takes the token
-          log.debug({ job: job.id, err: error.message }, "Slack refuses the bot token; the delivery waits");
-          await job.moveToDelayed(Date.now() + TOKEN_WAIT_MS, token);
-          throw new DelayedError();
-        } finally {
-          if (job.id !== undefined) held.delete(job.id);
-        }
-      };
+        });
       worker = new Worker<SlackJobData>(QUEUE_NAMES.slack, traced, {
         // it runs once auth.test did not refuse the token (the gate's run)
         autorun: false,

@@ -78,13 +78,23 @@ export class EventPublisher {
   readonly #options: PublisherOptions;
   #flushing: Promise<void> | null = null;
   #timer: NodeJS.Timeout | null = null;
-  /** publishes waiting for the end of this event-loop turn */
-  #turn: Array<() => void> = [];
-  /** webhooks' events waiting for the end of this event-loop turn to be spooled together */
-  #spoolTurn: Array<{
-    readonly events: readonly BuildEvent[];
-    readonly settle: (error: Error | null) => void;
-  }> = [];
+  /** publishes waiting for the end of this event-loop turn (see #endOfTurn) */
+  readonly #endOfTurn = endOfTurnBatch<null, never>(() => []);
+  /**
+   * webhooks' events spooled together at the end of this event-loop turn: every webhook
+   * spooled during a turn goes down in one write and one fsync (Spool.appendAll) instead of
+   * one each; each resolves with null once its events are on disk, or with what kept them out
+   */
+  readonly #appendAtEndOfTurn = endOfTurnBatch<readonly BuildEvent[], Error | null>((groups) => {
+    const spool = this.#options.spool;
+    if (spool === null) return groups.map(() => new Error("no spool"));
+    try {
+      return spool.appendAll(groups);
+    } catch (error) {
+      const failure = error instanceof Error ? error : new Error(String(error));
+      return groups.map(() => failure);
+    }
+  });
   /** when the last "events spooled" warning was logged (performance.now()), and events spooled since */
   #spoolWarnedAt = Number.NEGATIVE_INFINITY;
   #spooledUnwarned = 0;
@@ -203,25 +213,6 @@ export class EventPublisher {
   }
 
   /**
-   * Resolves in the check phase of this event-loop turn, together with every other publish
-   * asked for during it. Webhooks arrive one socket callback at a time, and nats.js writes
-   * what was published at the end of each callback: without this, every event costs its
-   * own write to the NATS socket (and nats-server a read and an ack). Held to the end of
-   * the turn, all the webhooks read in one poll go out in one write — at load, twice the
-   * webhooks per second for the same CPU — at the price of well under a millisecond.
-   */
-  #endOfTurn(): Promise<void> {
-    return new Promise((resolve) => {
-      if (this.#turn.push(resolve) > 1) return;
-      setImmediate(() => {
-        const waiting = this.#turn;
-        this.#turn = [];
-        for (const release of waiting) release();
-      });
-    });
-  }
-
-  /**
    * Each event as the JSON to publish; throws EventTooLargeError for one NATS could never
    * carry, before any of them is stored or spooled.
    */
@@ -256,7 +247,12 @@ export class EventPublisher {
     let stored = 0;
     let duplicates = 0;
     let failure: unknown = null;
-    if (this.#publishing()) await this.#endOfTurn();
+    // held to the end of the turn, with every other publish asked for during it: webhooks
+    // arrive one socket callback at a time, and nats.js writes what was published at the end of
+    // each callback, so without this every event costs its own write to the NATS socket (and
+    // nats-server a read and an ack); all the webhooks read in one poll go out in one write —
+    // at load, twice the webhooks per second for the same CPU — for well under a millisecond
+    if (this.#publishing()) await this.#endOfTurn(null);
     if (this.#publishing()) {
       const results = await this.#untilUnanswered(
         Promise.allSettled(
@@ -295,7 +291,7 @@ export class EventPublisher {
     const spool = this.#options.spool;
     const reason = cause instanceof Error ? cause.message : String(cause);
     if (!spool) throw new EventsUnavailableError(`could not store the event in JetStream: ${reason}`);
-    const error = await this.#appendAtEndOfTurn(spool, events);
+    const error = (await this.#appendAtEndOfTurn(events)) ?? null;
     if (error instanceof SpoolFullError) throw new EventsUnavailableError(error.message);
     if (error !== null)
       throw new EventsUnavailableError(
@@ -321,30 +317,6 @@ export class EventPublisher {
       "JetStream unavailable; events spooled to disk",
     );
     this.#spooledUnwarned = 0;
-  }
-
-  /**
-   * Resolves in the check phase of this event-loop turn with null once the events are on disk,
-   * or with what kept them out: every webhook spooled during the turn goes down in one write
-   * and one fsync (Spool.appendAll) instead of one each.
-   */
-  #appendAtEndOfTurn(spool: Spool, events: readonly BuildEvent[]): Promise<Error | null> {
-    return new Promise((settle) => {
-      if (this.#spoolTurn.push({ events, settle }) > 1) return;
-      setImmediate(() => {
-        const waiting = this.#spoolTurn;
-        this.#spoolTurn = [];
-        let refusals: ReadonlyArray<SpoolFullError | null>;
-        try {
-          refusals = spool.appendAll(waiting.map((webhook) => webhook.events));
-        } catch (error) {
-          const failure = error instanceof Error ? error : new Error(String(error));
-          for (const webhook of waiting) webhook.settle(failure);
-          return;
-        }
-        waiting.forEach((webhook, i) => webhook.settle(refusals[i] ?? null));
-      });
-    });
   }
 
   #reportSpool(): void {
@@ -408,4 +380,29 @@ export class EventPublisher {
     await this.#flushing;
     this.#options.spool?.close();
   }
+}
+
+/**
+ * Collects what is asked for during one event-loop turn and hands it to `run` together in the
+ * turn's check phase (setImmediate); each ask resolves with its own entry of what `run`
+ * returns. `run` must not throw.
+ */
+function endOfTurnBatch<T, R>(
+  run: (items: readonly T[]) => readonly R[],
+): (item: T) => Promise<R | undefined> {
+  let items: T[] = [];
+  let waiting: Array<(result: R | undefined) => void> = [];
+  return (item) =>
+    new Promise((resolve) => {
+      items.push(item);
+      if (waiting.push(resolve) > 1) return;
+      setImmediate(() => {
+        const batch = items;
+        const released = waiting;
+        items = [];
+        waiting = [];
+        const results = run(batch);
+        released.forEach((release, i) => release(results[i]));
+      });
+    });
 }

@@ -3,7 +3,7 @@ import { test } from "node:test";
 import { startGatewayProcess, type GatewayProcess } from "../helpers/gateway-process.ts";
 import { eventually, sleep } from "../helpers/poll.ts";
 import { slackByRun } from "./burst.ts";
-import { CHANNEL, postFailure, setUp, slackJobs } from "./restart.ts";
+import { CHANNEL, firstPostReached, postFailure, setUp, slackJobs } from "./restart.ts";
 
 test(
   "SIGKILL in the middle of a Slack delivery, twice: each next process takes it up once its lock has expired, posts nothing twice, and makes no dead letter",
@@ -16,10 +16,7 @@ test(
       slack.delayNext("chat.postMessage", 3000);
       const runId = 8_100_002;
       await postFailure(gateway.url, runId);
-      await eventually(
-        () => slack.calls.some((call) => call.method === "chat.postMessage"),
-        "the first post",
-      );
+      await firstPostReached(setup);
       const killed = Date.now();
       await gateway.kill();
       // the next one to take it looks for the post the dead one claimed, slowly, and dies too

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { startGatewayProcess, type GatewayProcess } from "../helpers/gateway-process.ts";
-import { eventually, sleep } from "../helpers/poll.ts";
+import { sleep } from "../helpers/poll.ts";
 import { slackByRun } from "./burst.ts";
-import { CHANNEL, deliveredAfter, postFailure, setUp } from "./restart.ts";
+import { CHANNEL, deliveredAfter, firstPostReached, postFailure, setUp } from "./restart.ts";
 
 test(
   "SIGTERM during a Redis outage with a Slack delivery in hand: once Redis is back, the next process takes it up when its lock has expired, posting nothing twice",
@@ -17,10 +17,7 @@ test(
       slack.delayNext("chat.postMessage", 3000);
       const runId = 8_100_003;
       await postFailure(gateway.url, runId);
-      await eventually(
-        () => slack.calls.some((call) => call.method === "chat.postMessage"),
-        "the first post",
-      );
+      await firstPostReached(setup);
       const taken = Date.now();
       await redis.stop();
       const code = await gateway.terminate();
@@ -57,10 +54,7 @@ test(
       slack.delayNext("chat.postMessage", 3000);
       const runId = 8_100_006;
       await postFailure(gateway.url, runId);
-      await eventually(
-        () => slack.calls.some((call) => call.method === "chat.postMessage"),
-        "the first post",
-      );
+      await firstPostReached(setup);
       const taken = Date.now();
       // the shutdown finds Redis there and waits for the delivery; Redis goes away meanwhile
       const exited = gateway.terminate();

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { startGatewayProcess, type GatewayProcess } from "../helpers/gateway-process.ts";
-import { eventually, sleep } from "../helpers/poll.ts";
+import { sleep } from "../helpers/poll.ts";
 import { slackByRun } from "./burst.ts";
-import { CHANNEL, deliveredAfter, postFailure, setUp } from "./restart.ts";
+import { CHANNEL, deliveredAfter, firstPostReached, postFailure, setUp } from "./restart.ts";
 
 // bullmq's stalled-job check runs every 5 s in each replica (STALLED_CHECK_INTERVAL_MS), far
 // more often than a delivery's 30 s lock lasts: the lock alone must keep a live replica's
@@ -21,10 +21,7 @@ test(
       const runId = 8_100_005;
       const began = Date.now();
       await postFailure(replicas[0]?.url ?? "", runId);
-      await eventually(
-        () => slack.calls.some((call) => call.method === "chat.postMessage"),
-        "the first post",
-      );
+      await firstPostReached(setup);
       const tookMs = await deliveredAfter(setup, runId, began, 70_000);
       await sleep(1500);
       const posts = slack.calls.filter(

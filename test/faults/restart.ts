@@ -117,12 +117,17 @@ export async function deliveredAfter(setup: Setup, runId: number, since: number,
   return Date.now() - since;
 }
 
-/** SIGTERM once the first chat.postMessage reached Slack; the exit code, how long it took and when, what it left active. */
-export async function terminateMidDelivery(gateway: GatewayProcess, setup: Setup) {
+/** Resolves once the first chat.postMessage reached the Slack server (a delivery is under way). */
+export async function firstPostReached(setup: Pick<Setup, "slack">): Promise<void> {
   await eventually(
     () => setup.slack.calls.some((call) => call.method === "chat.postMessage"),
     "the first post",
   );
+}
+
+/** SIGTERM once the first chat.postMessage reached Slack; the exit code, how long it took and when, what it left active. */
+export async function terminateMidDelivery(gateway: GatewayProcess, setup: Setup) {
+  await firstPostReached(setup);
   const stopping = Date.now();
   const code = await gateway.terminate();
   const exitedAt = Date.now();

@@ -1,16 +1,37 @@
+import { createHash } from "node:crypto";
 import type { Provider } from "../events/schema.ts";
+
+/**
+ * The longest token spelled out in a key. A KV get or put names its key in the subject, and
+ * NATS closes the connection of a client whose protocol line passes its max_control_line (4 KB
+ * by default): the store's retries of one event whose pipeline name or run id runs to a few
+ * thousand characters (a fork's pull request sets its workflow's `name:`, an external CI its
+ * status context, which is part of the run id) would drop the gateway's connection again and
+ * again. Four tokens of this length and the bucket's name stay under it.
+ */
+export const MAX_TOKEN = 700;
+
+/** A token too long to spell out: `=` (never in base64url) and a hash of the name. */
+const HASHED_TOKEN = /^=[0-9a-f]{40}$/;
 
 /**
  * KV keys may only hold [-/_=.a-zA-Z0-9] and use `.` as the token separator, while
  * repository paths (nested groups), branch and pipeline names may hold anything. Every
  * name is therefore one base64url token: reversible, so two different names never share a
- * key. The empty string gets `_`, which base64url never produces on its own.
+ * key. The empty string gets `_`, which base64url never produces on its own. A name whose
+ * token would pass MAX_TOKEN gets `=` and its SHA-256 (40 hex digits) instead, which
+ * decodeToken cannot turn back into the name (the names are in the stored values).
  */
 export function encodeToken(name: string): string {
-  return name === "" ? "_" : Buffer.from(name, "utf8").toString("base64url");
+  if (name === "") return "_";
+  const token = Buffer.from(name, "utf8").toString("base64url");
+  if (token.length <= MAX_TOKEN) return token;
+  return `=${createHash("sha256").update(name, "utf8").digest("hex").slice(0, 40)}`;
 }
 
-export function decodeToken(token: string): string {
+/** The name a token spells; null for a name too long to spell out (see encodeToken). */
+export function decodeToken(token: string): string | null {
+  if (HASHED_TOKEN.test(token)) return null;
   return token === "_" ? "" : Buffer.from(token, "base64url").toString("utf8");
 }
 

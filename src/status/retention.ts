@@ -88,8 +88,10 @@ export async function refreshKeptBranches(
   const kept: string[] = [];
   // branch.<provider>.<repository>.<branch>.<pipeline>: the branch is the fourth token
   for await (const key of await kv.keys(BRANCH_WATCH_FILTER)) {
-    const branch = key.split(".")[3];
-    if (branch !== undefined && matchesAnyGlob(decodeToken(branch), keepBranches)) kept.push(key);
+    const token = key.split(".")[3];
+    // (a branch name too long to spell out in a key matches no glob an operator keeps)
+    const branch = token === undefined ? null : decodeToken(token);
+    if (branch !== null && matchesAnyGlob(branch, keepBranches)) kept.push(key);
   }
   let refreshed = 0;
   let failed = 0;

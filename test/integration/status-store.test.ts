@@ -507,6 +507,38 @@ describe("status store against a real NATS", () => {
     assert.equal((await kv.get(branchKey))?.revision, branchFirst.revision);
   });
 
+  it("stores runs whose names are too long to spell out in a NATS subject, without a dropped connection", async () => {
+    const h = harnesses[0]!;
+    // a fork's pull request sets its workflow's `name:`, an external CI its status context
+    // (part of the run id): each is spelled out in a KV key, and a KV put names its key in a
+    // subject, which NATS refuses — closing the connection — past its 4 KB control line
+    const workflow = "ビルド と テスト ".repeat(100);
+    const context = `ci/jenkins: ${"pipelines/".repeat(300)}build`;
+    let disconnects = 0;
+    void (async () => {
+      for await (const status of nc.status()) if (status.type === "disconnect") disconnects += 1;
+    })();
+    await publishEvent(
+      js,
+      buildEvent({ repository: "acme/long-names", runId: "900", pipeline: workflow, status: "failure" }),
+    );
+    await publishEvent(
+      js,
+      buildEvent({ repository: "acme/long-names", runId: `${"f".repeat(40)}:${context}`, pipeline: context }),
+    );
+    const status = await until(async () => {
+      const { body } = await getJson(`${h.url}/api/v1/status?repository=acme/long-names&branch=main`);
+      const pipelines = body.pipelines as unknown[] | undefined;
+      return pipelines?.length === 2 ? body : undefined;
+    }, "both long-named pipelines");
+    const names = (status.pipelines as { pipeline: string }[]).map((p) => p.pipeline).sort();
+    assert.deepEqual(names, [context, workflow].sort());
+    assert.equal(status.state, "failing");
+    const run = await getJson(`${h.url}/api/v1/runs/github/900`);
+    assert.equal(run.status, 200);
+    assert.equal(disconnects, 0, "the NATS connection was dropped");
+  });
+
   it("streams row changes over SSE with heartbeats, and ends streams on stop", async () => {
     const h = await startService({ consume: false });
     const controller = new AbortController();

@@ -4,7 +4,7 @@ import { renderBadge } from "../../src/status/badge.ts";
 import { renderPage } from "../../src/status/dashboard/page.ts";
 import { renderRow } from "../../src/status/dashboard/row.ts";
 import { renderTrend } from "../../src/status/dashboard/trend.ts";
-import { branchStoreKey, decodeToken, encodeToken } from "../../src/status/keys.ts";
+import { MAX_TOKEN, branchStoreKey, decodeToken, encodeToken } from "../../src/status/keys.ts";
 import { applyEvent } from "../../src/status/merge.ts";
 import { dashboardRows, overallState } from "../../src/status/queries.ts";
 import type { State } from "../../src/status/model.ts";
@@ -33,6 +33,20 @@ describe("status keys", () => {
       assert.equal(decodeToken(token), names[i]);
     }
     assert.match(branchStoreKey("gitlab", "a/b/c", "release/1.0", "CI"), /^[-/_=.a-zA-Z0-9]+$/);
+  });
+
+  it("stands a name too long for a NATS subject in by its hash, keeping the key under 4 KB", () => {
+    const long = "ビルド と テスト ".repeat(100);
+    const token = encodeToken(long);
+    assert.match(token, /^=[0-9a-f]{40}$/);
+    assert.notEqual(encodeToken(`${long}!`), token);
+    assert.equal(decodeToken(token), null);
+    // the longest name still spelled out keeps its readable, reversible token
+    const longest = "a".repeat((MAX_TOKEN / 4) * 3);
+    assert.equal(decodeToken(encodeToken(longest)), longest);
+    assert.match(encodeToken(`${longest}aaa`), /^=/);
+    const key = branchStoreKey("github", long, long, long);
+    assert.ok(key.length < 200, key);
   });
 });
 

@@ -33,7 +33,8 @@ async function readEarlierLanes(
   const prefix = laneKvKey(channel, "").slice(0, -1);
   const refs = new Map<string, string>();
   for await (const key of await kv.keys(`${prefix}*`)) {
-    const parts = decodeKeyPart(key.slice(prefix.length)).split("\u0000");
+    // (a key too long to spell out its names, see encodeKeyPart, says nothing of its ref)
+    const parts = decodeKeyPart(key.slice(prefix.length))?.split("\u0000") ?? [];
     const [p, k, r, ref, e] = parts;
     const matches =
       parts.length === 5 && p === provider && k === kind && r === repository && e === environment;

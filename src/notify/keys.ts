@@ -3,9 +3,24 @@ import { createHash } from "node:crypto";
 export type ChannelName = "slack" | "email";
 
 /**
+ * The longest encoded part of a key. A KV get or put names its key in the subject, and NATS
+ * closes the connection of a client whose protocol line passes its max_control_line (4 KB by
+ * default): the consumer's retries of one event with a name of a few thousand characters (a
+ * fork's pull request sets its workflow's `name:`, an external CI its status context) would
+ * drop the gateway's connection again and again. Two parts and the bucket's name stay well
+ * under it.
+ */
+export const MAX_KEY_PART = 1000;
+
+/** A part too long to spell out: `==` (never an encoding, see below) and a hash of the name. */
+const HASHED_PART = /^==[0-9a-f]{40}$/;
+
+/**
  * KV keys allow only [-/_=.a-zA-Z0-9] and `.` separates tokens, so every name is encoded:
  * safe characters stay readable, anything else becomes =HH per UTF-8 byte, and the empty
  * string becomes a lone "=" (never produced otherwise, since "=" is always followed by hex).
+ * An encoding longer than MAX_KEY_PART is replaced by `==` and the name's SHA-256 (40 hex
+ * digits), which decodeKeyPart cannot turn back into the name.
  */
 export function encodeKeyPart(text: string): string {
   if (text === "") return "=";
@@ -14,10 +29,13 @@ export function encodeKeyPart(text: string): string {
     const char = String.fromCharCode(byte);
     out += /[A-Za-z0-9_/-]/.test(char) ? char : `=${byte.toString(16).toUpperCase().padStart(2, "0")}`;
   }
-  return out;
+  if (out.length <= MAX_KEY_PART) return out;
+  return `==${createHash("sha256").update(text, "utf8").digest("hex").slice(0, 40)}`;
 }
 
-export function decodeKeyPart(encoded: string): string {
+/** The name an encoded part spells; null for a name too long to spell out (see encodeKeyPart). */
+export function decodeKeyPart(encoded: string): string | null {
+  if (HASHED_PART.test(encoded)) return null;
   if (encoded === "=") return "";
   const bytes: number[] = [];
   for (let i = 0; i < encoded.length; i++) {

@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import { describe, it } from "node:test";
 import { configSchema, type Route } from "../../src/config/schema.ts";
 import { globToRegExp, matchesAnyGlob, matchesGlob } from "../../src/notify/glob.ts";
-import { decodeKeyPart, encodeKeyPart } from "../../src/notify/keys.ts";
+import { MAX_KEY_PART, decodeKeyPart, encodeKeyPart } from "../../src/notify/keys.ts";
 import { matchRoutes } from "../../src/notify/routes.ts";
 import { normalizeGitlab } from "../../src/normalize/gitlab.ts";
 import { buildEvent } from "../helpers/events.ts";
@@ -43,6 +43,18 @@ describe("KV key encoding", () => {
     }
     assert.equal(encodeKeyPart("acme/api"), "acme/api");
     assert.notEqual(encodeKeyPart(""), encodeKeyPart("="));
+  });
+
+  it("names a part too long for a NATS subject by its hash, one per name", () => {
+    const long = "ビルド と テスト ".repeat(100);
+    const encoded = encodeKeyPart(long);
+    assert.ok(encoded.length <= MAX_KEY_PART, `${encoded.length} characters`);
+    assert.match(encoded, /^[-/_=a-zA-Z0-9]+$/);
+    assert.notEqual(encodeKeyPart(`${long}!`), encoded);
+    assert.equal(decodeKeyPart(encoded), null);
+    // what fits is spelled out as before, so the keys of existing state do not change
+    const fits = "x".repeat(MAX_KEY_PART);
+    assert.equal(encodeKeyPart(fits), fits);
   });
 });
 

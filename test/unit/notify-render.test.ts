@@ -125,6 +125,32 @@ describe("Slack rendering", () => {
     }
   });
 
+  it("a link too long for Slack leaves out the link, not the message or the job", () => {
+    // a commit status's target_url or a deployment's log_url is whatever its CI sent: a
+    // pre-signed log URL carries kilobytes of query string
+    const longUrl = `https://logs.example.com/run/42?X-Amz-Security-Token=${"A".repeat(3000)}`;
+    const event = buildEvent({ status: "failure", runId: "42" });
+    const run = { ...event, data: { ...event.data, run: { ...event.data.run, url: longUrl } } };
+    const job = buildEvent({ status: "failure", runId: "42", job: { id: "1", name: "e2e", url: longUrl } });
+    for (const message of [
+      renderSlackMessage(viewOf(run, [job]), { mentionAuthor: true }),
+      renderSlackFailureThread(viewOf(run, [job])),
+    ]) {
+      for (const block of message.blocks) {
+        if ("text" in block) {
+          assert.ok(block.text.text.length <= SLACK_LIMITS.sectionText, `${block.text.text.length}`);
+        }
+      }
+      const text = allText(message);
+      assert.match(text, /CI #42/);
+      assert.match(text, /• e2e/);
+      assert.doesNotMatch(text, /…and 1 more/);
+    }
+    // a link that fits is kept
+    const fits = renderSlackMessage(viewOf(event, [job]), { mentionAuthor: true });
+    assert.match(allText(fits), /<https:\/\/github.com\/acme\/api\/actions\/runs\/42\|CI #42>/);
+  });
+
   it("headlines follow the run: running, then the transition", () => {
     const running = buildEvent({ status: "running" });
     assert.equal(viewOf(running, [], null).headline, "Running");

@@ -105,11 +105,30 @@ function packLines(
   return sections;
 }
 
+/**
+ * The longest line of a failed job. Its link is whatever the provider sent (a check run's
+ * details_url is the app's): a line longer than a section holds would be left out, so a link
+ * that makes it longer than this is left out instead and the job keeps its line.
+ */
+const MAX_JOB_LINE = 1000;
+
 function failedJobLines(view: NoticeView): string[] {
-  return view.failedJobs.map(
-    (job) =>
-      `• ${slackLink(job.url, clip(oneLine(job.name), 150))}${job.allowFailure ? " _(allowed to fail)_" : ""}`,
-  );
+  return view.failedJobs.map((job) => {
+    const name = clip(oneLine(job.name), 150);
+    const suffix = job.allowFailure ? " _(allowed to fail)_" : "";
+    const line = `• ${slackLink(job.url, name)}${suffix}`;
+    return line.length <= MAX_JOB_LINE ? line : `• ${slackLink(null, name)}${suffix}`;
+  });
+}
+
+/**
+ * A section's text with its links, or, when they take it past the 3,000 characters Slack
+ * takes (invalid_blocks), with their labels alone: a run's link is whatever its CI sent (a
+ * commit status's target_url, a deployment's log_url, pre-signed with kilobytes of query).
+ */
+function sectionText(render: (link: typeof slackLink) => string): string {
+  const linked = render(slackLink);
+  return linked.length <= SLACK_LIMITS.sectionText ? linked : render((_url, label) => slackLink(null, label));
 }
 
 export function fallbackText(view: NoticeView): string {
@@ -122,10 +141,13 @@ export function fallbackText(view: NoticeView): string {
 export function renderSlackMessage(view: NoticeView, options: { mentionAuthor: boolean }): SlackMessage {
   const attempt = view.attempt > 1 ? ` (attempt ${view.attempt})` : "";
   const branch = view.branch === null ? "" : ` · \`${escapeMrkdwn(clip(oneLine(view.branch), 150))}\``;
-  const pr = view.pullRequest === null ? "" : ` · ${slackLink(view.pullRequest.url, view.pullRequest.label)}`;
-  const header =
-    `${EMOJI[view.tone]} *${escapeMrkdwn(view.headline)}* · ${slackLink(view.runUrl, runLabel(view))}${attempt}\n` +
-    `${slackLink(view.repository.url, clip(view.repository.name, 200))}${branch}${pr}`;
+  const header = sectionText((link) => {
+    const pr = view.pullRequest === null ? "" : ` · ${link(view.pullRequest.url, view.pullRequest.label)}`;
+    return (
+      `${EMOJI[view.tone]} *${escapeMrkdwn(view.headline)}* · ${link(view.runUrl, runLabel(view))}${attempt}\n` +
+      `${link(view.repository.url, clip(view.repository.name, 200))}${branch}${pr}`
+    );
+  });
 
   const title = view.commit.title === null ? "" : ` ${escapeMrkdwn(clip(oneLine(view.commit.title), 200))}`;
   const fields: MrkdwnText[] = [
@@ -160,7 +182,10 @@ export function renderSlackMessage(view: NoticeView, options: { mentionAuthor: b
 /** The thread reply under a failed run's message: every failed job with its link. */
 export function renderSlackFailureThread(view: NoticeView): SlackMessage {
   const lines = failedJobLines(view);
-  const heading = `*${lines.length} failed job${lines.length === 1 ? "" : "s"}* in ${slackLink(view.runUrl, runLabel(view))}`;
+  const heading = sectionText(
+    (link) =>
+      `*${lines.length} failed job${lines.length === 1 ? "" : "s"}* in ${link(view.runUrl, runLabel(view))}`,
+  );
   const blocks: SlackBlock[] = [{ type: "section", text: { type: "mrkdwn", text: heading } }];
   // several sections so long lists stay within the 3,000 characters of one, and only as many
   // as keep the reply (heading included) under what Slack takes for a whole message

@@ -28,6 +28,8 @@ export interface Entity {
   readonly updatedMs: number | null;
   /** the commit built; null when the provider sent none */
   readonly sha: string | null;
+  /** a GitHub Actions run's workflow id: its lane's runs are that workflow's alone */
+  readonly workflow?: string;
 }
 
 /** Runs of one lane are ordered by their number when both have one, else by creation time. */
@@ -166,6 +168,9 @@ export function entityOf(data: BuildEventData): Entity {
     order: { number: orderNumber(data), createdMs: created === null ? null : Date.parse(created) },
     updatedMs: updated === null ? null : Date.parse(updated),
     sha: data.ref.sha === "" ? null : data.ref.sha,
+    ...(data.kind === "pipeline" && data.run.workflowId !== undefined
+      ? { workflow: data.run.workflowId }
+      : {}),
   };
 }
 

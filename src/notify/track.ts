@@ -94,6 +94,10 @@ interface LegacyLane {
  * The lane a GitHub workflow's events were decided in before lanes followed workflows by id,
  * or a deployment of a tag before deployments of tags were followed by environment: replicas
  * of that release (during a rollout, or after a rollback) still decide there.
+ *
+ * Two workflow files may share a `name:`, and so the name's lane, where each one's lane
+ * tells the runs it counts (for the replicas of that release): a run another workflow's lane
+ * counted there is not this workflow's latest, so the lane is read without it.
  */
 async function readLegacyLane(
   kv: KV,
@@ -101,11 +105,15 @@ async function readLegacyLane(
   events: readonly BuildEvent[],
 ): Promise<LegacyLane | null> {
   const event = events.find((candidate) => entityOf(candidate.data).legacyLaneId !== undefined);
-  const legacyLaneId = event && entityOf(event.data).legacyLaneId;
+  const entity = event && entityOf(event.data);
+  const legacyLaneId = entity?.legacyLaneId;
   if (event === undefined || legacyLaneId === undefined) return null;
   const key = laneKvKey(channel, legacyLaneId);
   const numbered = event.data.kind === "deployment";
-  return { key, lane: (await readJson<LaneState>(kv, key))?.value ?? null, numbered };
+  const lane = (await readJson<LaneState>(kv, key))?.value ?? null;
+  const counted = lane?.last?.workflow;
+  const othersRun = counted !== undefined && counted !== entity?.workflow;
+  return { key, lane: lane && othersRun ? { ...lane, last: null, failingSince: null } : lane, numbered };
 }
 
 /** Decides each event's transition in its lane, one compare-and-set per lane for the whole batch. */

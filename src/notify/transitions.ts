@@ -41,6 +41,12 @@ export interface LaneState {
     readonly sha?: string | null;
     /** in an environment's lane, the branch of a deployment counted in that branch's lane */
     readonly branch?: string;
+    /**
+     * the GitHub Actions workflow whose run it was (absent when counted by a release that
+     * followed workflows by name): a workflow's lane never takes another's run from the
+     * name's lane they share
+     */
+    readonly workflow?: string;
   } | null;
   /** noticeId of the `failed` notice that opened the current failure streak */
   readonly failingSince: string | null;
@@ -214,7 +220,14 @@ export function decideTransition(
   const last =
     outcome === "canceled"
       ? lane.last
-      : { key: entity.key, attempt: entity.attempt, order: entity.order, outcome, sha: entity.sha };
+      : {
+          key: entity.key,
+          attempt: entity.attempt,
+          order: entity.order,
+          outcome,
+          sha: entity.sha,
+          ...(entity.workflow === undefined ? {} : { workflow: entity.workflow }),
+        };
   const updated: LaneState = { version: 1, last, failingSince, runs: lane.runs };
   return {
     lane: { ...updated, runs: remember(updated, entity.key, next) },

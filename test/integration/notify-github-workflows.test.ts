@@ -13,7 +13,7 @@ import {
 import type { SlackServer } from "../helpers/slack-server.ts";
 
 // GitHub Actions workflows of one repository's main, built from a real workflow_run payload
-const TESTS = ["twins", "renamed", "upgrade", "rollout"] as const;
+const TESTS = ["twins", "renamed", "upgrade", "rollout", "upgradedtwins"] as const;
 type TestName = (typeof TESTS)[number];
 const channelOf = (test: TestName) => slackChannelOf(test);
 
@@ -109,6 +109,38 @@ describe("GitHub workflows of one branch", () => {
     });
     await eventually(() => headlines("upgrade").length >= 2, "the fix");
     assert.deepEqual(headlines("upgrade"), ["Failed: acme/upgrade CI #5", "Fixed: acme/upgrade CI #6"]);
+  });
+
+  it("two workflows sharing a name are followed apart after an upgrade too", async () => {
+    // (run numbers apart from the other tests': the helper gives every repository one id)
+    // the name's lane of the release before workflows were followed by id: ci.yml passed
+    await publish("upgradedtwins", {
+      workflowId: null,
+      name: "CI",
+      number: 399,
+      conclusion: "success",
+      day: 1,
+      minute: 0,
+    });
+    await sleep(500);
+    // after the upgrade, ci.yml (workflow 1) and ci-docs.yml (workflow 2), both `name: CI`,
+    // build each commit
+    for (const run of [
+      { workflowId: 1, number: 400, conclusion: "failure", day: 2, minute: 0 },
+      { workflowId: 2, number: 50, conclusion: "success", day: 2, minute: 1 },
+      { workflowId: 1, number: 401, conclusion: "success", day: 3, minute: 0 },
+      { workflowId: 2, number: 51, conclusion: "success", day: 3, minute: 1 },
+    ] as const) {
+      await publish("upgradedtwins", { ...run, name: "CI" });
+      await sleep(500);
+    }
+    await eventually(() => headlines("upgradedtwins").length >= 2, "two notices");
+    await sleep(1000);
+    // ci-docs.yml never failed, and ci.yml's fix is its own
+    assert.deepEqual(headlines("upgradedtwins"), [
+      "Failed: acme/upgradedtwins CI #400",
+      "Fixed: acme/upgradedtwins CI #401",
+    ]);
   });
 
   it("while old and new replicas both decide (a rollout, a rollback), each notice is sent once", async () => {

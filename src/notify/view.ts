@@ -21,6 +21,8 @@ export interface NoticeView {
   readonly provider: string;
   readonly repository: { readonly name: string; readonly url: string | null };
   readonly branch: string | null;
+  /** whether `branch` names a tag (GitLab says so; GitHub's workflow runs do not) */
+  readonly tag: boolean;
   readonly pipeline: string;
   readonly runNumber: number | null;
   readonly attempt: number;
@@ -172,6 +174,7 @@ export function buildView(
     // names are the senders' free text: none may carry a bidi control into a notice (see text.ts)
     repository: { name: withoutBidiControls(data.repository.fullName), url: data.repository.url },
     branch: data.ref.name === null ? null : withoutBidiControls(data.ref.name),
+    tag: data.ref.type === "tag",
     // one line each: a `workflow:name: $CI_COMMIT_MESSAGE` would otherwise cut a subject short
     pipeline: clip(oneLine(entityName(data)), 150),
     runNumber: data.run.number,

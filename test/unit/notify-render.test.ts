@@ -376,6 +376,19 @@ describe("change requests", () => {
   });
 });
 
+describe("tags", () => {
+  it("a run of a tag names it a tag, not a branch", () => {
+    const spec = { provider: "gitlab", status: "failure", runId: "43", branch: "v1.0" } as const;
+    const run = buildEvent(spec);
+    const tagged = buildEvent({ ...spec, refType: "tag" });
+    const mail = renderEmail(viewOf(tagged), "failed");
+    assert.match(mail.text, /^Tag: v1\.0$/m);
+    assert.doesNotMatch(mail.text, /Branch:/);
+    assert.match(mail.html, />Tag</);
+    assert.match(renderEmail(viewOf(run), "failed").text, /^Branch: v1\.0$/m);
+  });
+});
+
 describe("provider text in one-line places", () => {
   it("a multi-line pipeline name or author name keeps subject and headline whole", () => {
     const run = buildEvent({

@@ -62,7 +62,7 @@ function facts(view: NoticeView): Array<[label: string, value: string, url: stri
   const rows: Array<[string, string, string | null]> = [
     ["Repository", view.repository.name, view.repository.url],
   ];
-  if (view.branch !== null) rows.push(["Branch", view.branch, null]);
+  if (view.branch !== null) rows.push([view.tag ? "Tag" : "Branch", view.branch, null]);
   const number = view.runNumber === null ? "" : ` #${view.runNumber}`;
   const attempt = view.attempt > 1 ? ` (attempt ${view.attempt})` : "";
   rows.push(["Pipeline", `${view.pipeline}${number}${attempt}`, view.runUrl]);

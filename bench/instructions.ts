@@ -16,6 +16,9 @@ export interface InstructionsRound {
   /** of those, SHA-256 block processing (the HMAC): counted without the CPU's SHA extensions */
   readonly gatewaySha256K: number;
   readonly bareSha256K: number;
+  /** of the gateway's total, its main thread's (JavaScript, HTTP, JSON); the rest is V8's compiler and GC helpers */
+  readonly gatewayMainK: number;
+  readonly bareMainK: number;
 }
 
 export interface InstructionsResult {
@@ -64,6 +67,9 @@ export async function benchInstructions(
     "--instr-atstart=no",
     // V8 writes and then runs its own machine code
     "--smc-check=all-non-file",
+    // a dump per thread: the main thread's count repeats to within 0.5%, while V8's compiler
+    // threads add 40-100k per webhook that varies by up to 40k from run to run
+    "--separate-threads=yes",
     `--callgrind-out-file=${join(dir, `${name}.out`)}`,
   ];
   let runId = options.firstRunId;
@@ -88,13 +94,18 @@ export async function benchInstructions(
     execFileSync("callgrind_control", ["--instr=on", String(child.pid)], { stdio: "ignore" });
     await load(options.requests);
     execFileSync("callgrind_control", ["--dump", String(child.pid)], { stdio: "ignore" });
-    // callgrind writes the dump (<name>.out.1) from inside the process, soon after the request
+    // callgrind writes the dump (<name>.out.1-<thread>, a thread at a time) from inside the
+    // process, soon after the request: it is complete once two reads a moment apart agree
+    let previous: { total: number } | null = null;
     for (let attempt = 0; attempt < 100; attempt++) {
       const counted = readCounts(dir, name);
-      if (counted !== null)
+      const settled = counted !== null && previous !== null && counted.total === previous.total;
+      previous = counted;
+      if (counted !== null && settled)
         return {
           k: counted.total / options.requests / 1000,
           sha256K: counted.sha256 / options.requests / 1000,
+          mainK: counted.main / options.requests / 1000,
         };
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
@@ -140,9 +151,11 @@ export async function benchInstructions(
         bareK: bare.k,
         gatewaySha256K: gateway.sha256K,
         bareSha256K: bare.sha256K,
+        gatewayMainK: gateway.mainK,
+        bareMainK: bare.mainK,
       });
       console.error(
-        `  instructions round ${round + 1}/${options.rounds}: gateway ${gateway.k.toFixed(0)}k, bare ${bare.k.toFixed(0)}k per webhook (SHA-256 ${gateway.sha256K.toFixed(0)}k, ${bare.sha256K.toFixed(0)}k)`,
+        `  instructions round ${round + 1}/${options.rounds}: gateway ${gateway.k.toFixed(0)}k, bare ${bare.k.toFixed(0)}k per webhook (SHA-256 ${gateway.sha256K.toFixed(0)}k, ${bare.sha256K.toFixed(0)}k; main thread ${gateway.mainK.toFixed(0)}k, ${bare.mainK.toFixed(0)}k)`,
       );
     }
     return { rounds, warmup: options.warmup, requests: options.requests, connections: options.connections };
@@ -156,28 +169,39 @@ interface Counted {
   readonly k: number;
   /** of which SHA-256 */
   readonly sha256K: number;
+  /** of which the main thread's */
+  readonly mainK: number;
 }
 
 /**
- * The instruction total of a finished callgrind dump in `dir`, and how many of them were
- * SHA-256 block functions (callgrind_annotate's per-function list), or null while there is
- * no dump yet.
+ * The instruction totals of a finished callgrind dump in `dir` (one file per thread that ran,
+ * `<name>.out.1-<thread>`, the main thread's `-01`): all threads, the main thread's, and how
+ * many of them were SHA-256 block functions (callgrind_annotate's per-function list); null
+ * while the dump is not complete.
  */
-function readCounts(dir: string, name: string): { total: number; sha256: number } | null {
-  for (const file of readdirSync(dir)) {
-    if (!file.startsWith(`${name}.out.`)) continue;
-    const match = /^(?:totals|summary):\s+(\d+)/m.exec(readFileSync(join(dir, file), "utf8"));
-    if (!match) continue;
+function readCounts(dir: string, name: string): { total: number; main: number; sha256: number } | null {
+  const files = readdirSync(dir)
+    .filter((file) => file.startsWith(`${name}.out.1-`))
+    .sort();
+  if (!files.includes(`${name}.out.1-01`)) return null;
+  let total = 0;
+  let main = 0;
+  let sha256 = 0;
+  for (const file of files) {
+    // callgrind writes `totals:` last: a file without it is still being written
+    const match = /^totals:\s+(\d+)/m.exec(readFileSync(join(dir, file), "utf8"));
+    if (!match) return null;
+    const count = Number(match[1]);
+    total += count;
+    if (file.endsWith("-01")) main = count;
     const annotated = execFileSync("callgrind_annotate", ["--threshold=100", join(dir, file)], {
       encoding: "utf8",
       maxBuffer: 64 * 1024 * 1024,
     });
-    let sha256 = 0;
     for (const line of annotated.split("\n")) {
       const fn = /^\s*([\d,]+)\s.*sha256_block_data_order/.exec(line);
       if (fn?.[1]) sha256 += Number(fn[1].replaceAll(",", ""));
     }
-    return { total: Number(match[1]), sha256 };
   }
-  return null;
+  return { total, main, sha256 };
 }

@@ -53,6 +53,13 @@ before(async () => {
           on: ["failed"],
           email: { to: ["qa@example.com"], author: true },
         },
+        // the shipped default route: the author alone
+        {
+          name: "author-only",
+          match: { repositories: ["acme/private-emails"] },
+          on: ["failed", "fixed"],
+          email: { author: true },
+        },
         {
           name: "bounce",
           match: { repositories: ["acme/bounce"] },
@@ -169,6 +176,26 @@ describe("e-mail notices", () => {
     const addresses = mails.flatMap((mail) => mail.envelopeTo.map((address) => address.toLowerCase()));
     assert.deepEqual(addresses.sort(), ["ada@example.org", "lead@example.com", "team@example.com"]);
     assert.equal(mails.length, 2, "the second route mails only who the first did not");
+  });
+
+  it("says once per author that an author with only a noreply address gets no mail", async () => {
+    const by = (event: BuildEvent, email: string, username: string | null): BuildEvent => ({
+      ...event,
+      data: { ...event.data, commit: { ...event.data.commit, author: { name: "Bob", email, username } } },
+    });
+    const noreply = "583231+bob@users.noreply.github.com";
+    await publish(by(runEvent("acme/private-emails", 1, "failure"), noreply, null));
+    await publish(by(runEvent("acme/private-emails", 2, "success"), noreply, null));
+    await publish(by(runEvent("acme/private-emails", 3, "failure"), "carol@example.com", "carol"));
+    await eventually(() => mailsFor("acme/private-emails").length === 1 || undefined, "carol's mail");
+    const said = harness.logs
+      .filter((line) => line.includes("no e-mail address to mail"))
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    assert.equal(said.length, 1, said.map((line) => JSON.stringify(line)).join("\n"));
+    assert.equal(said[0]?.author, "bob");
+    assert.equal(said[0]?.route, "author-only");
+    assert.ok(!JSON.stringify(said[0]).includes(noreply), "the address itself is not logged");
+    assert.deepEqual(mailsFor("acme/private-emails")[0]?.envelopeTo, ["carol@example.com"]);
   });
 
   it("a job allowed to fail that fails sends no job notice; a job that may not fail does", async () => {

@@ -11,7 +11,7 @@ import { inSpan, traceIdOrNull } from "../../observability/tracing.ts";
 import type { Metrics } from "../../observability/metrics.ts";
 import { readJson } from "../kv-state.ts";
 import { recordKvKey, shortHash } from "../keys.ts";
-import { authorEmail, findPerson } from "../people.ts";
+import { authorEmail, authorUsername, findPerson } from "../people.ts";
 import {
   QUEUE_NAMES,
   closeWorker,
@@ -181,6 +181,29 @@ export function createEmailChannel(deps: EmailChannelDeps): DeliveryChannel {
     throw new Error(reason);
   };
 
+  /**
+   * Says, once per author, that a route asked to mail the commit's author and there is no
+   * address to mail: GitHub's default for a user who keeps their e-mail private is a noreply
+   * address, so the shipped route would otherwise mail no one without a word.
+   */
+  const unmailed = new Set<string>();
+  const unmailedAuthor = (route: string, data: BuildEventData): void => {
+    const username = authorUsername(data);
+    const who = `${data.provider}:${username ?? data.commit.author?.name ?? ""}`;
+    if (unmailed.has(who)) return;
+    if (unmailed.size >= 10_000) unmailed.clear();
+    unmailed.add(who);
+    log.info(
+      {
+        route,
+        provider: data.provider,
+        author: username ?? data.commit.author?.name ?? null,
+        repository: data.repository.fullName,
+      },
+      "the commit author has no e-mail address to mail (none, a noreply one, or not a plain address): add them to `people` with their e-mail and login",
+    );
+  };
+
   return {
     name: "email",
     async handle(events, context) {
@@ -203,6 +226,11 @@ export function createEmailChannel(deps: EmailChannelDeps): DeliveryChannel {
         const about = withJobAuthor(withRunCommit(event.data, run), recordOf.get(entityKey)?.jobAuthor);
         const traceparent = context.traceparentFor(event.traceparent);
         for (const route of routes) {
+          if (
+            route.email?.author &&
+            authorEmail(about.commit.author, findPerson(config.people, about)) === null
+          )
+            unmailedAuthor(route.name, about);
           const to = recipients(route, about, config.people, mailed);
           if (to.length === 0) continue;
           const data: EmailJobData = {

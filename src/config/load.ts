@@ -121,12 +121,14 @@ function secretIssues(secrets: Secrets): string[] {
   const issues: string[] = [];
   if (secrets.smtpUrl !== null) {
     let protocol = "";
+    let host = "";
     try {
-      protocol = new URL(secrets.smtpUrl).protocol;
+      ({ protocol, host } = new URL(secrets.smtpUrl));
     } catch {
       // not a URL at all: reported below like a wrong scheme
     }
-    if (protocol !== "smtp:" && protocol !== "smtps:") {
+    // no host (`smtp:/user:pw@host`, a slash short) is no server: nodemailer would try localhost
+    if ((protocol !== "smtp:" && protocol !== "smtps:") || host === "") {
       issues.push(
         "SMTP_URL: expected smtp://user:password@host:587 or smtps://user:password@host:465 " +
           "(a password with @ : / or # written URL-encoded); its value is not shown",

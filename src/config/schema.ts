@@ -83,8 +83,24 @@ const hasScheme = (value: string, schemes: readonly string[]): boolean => {
   }
 };
 
+/**
+ * Whether a URL of the right scheme names a host. One slash too few (`redis:/:pw@host`) still
+ * parses, as a URL with no host and everything else its path: the client connected to nothing,
+ * and the password, in no user-info field, was shown whole wherever the URL was (redacted
+ * shows only those fields). A URL of another scheme is the scheme check's to refuse.
+ */
+const hasHost = (value: string, schemes: readonly string[]): boolean =>
+  !hasScheme(value, schemes) || new URL(value.trim()).host !== "";
+
+/** the value is not repeated in a message: these URLs may carry passwords */
+const noHost = (schemes: readonly string[], what = "a URL"): string =>
+  `${what} with a host, as in ${schemes[0] ?? "scheme"}://host:port (is a slash missing after the scheme?)`;
+
 const url = (schemes: readonly string[]) =>
-  z.string().refine((value) => hasScheme(value, schemes), `a URL with scheme ${schemes.join(" or ")}`);
+  z
+    .string()
+    .refine((value) => hasScheme(value, schemes), `a URL with scheme ${schemes.join(" or ")}`)
+    .refine((value) => hasHost(value, schemes), noHost(schemes));
 
 /** One URL or several, comma-separated (the seed servers of a NATS cluster). */
 const urlList = (schemes: readonly string[]) =>
@@ -93,6 +109,10 @@ const urlList = (schemes: readonly string[]) =>
     .refine(
       (value) => value.split(",").every((part) => hasScheme(part, schemes)),
       `one or more comma-separated URLs with scheme ${schemes.join(" or ")}`,
+    )
+    .refine(
+      (value) => value.split(",").every((part) => hasHost(part, schemes)),
+      noHost(schemes, "URLs each"),
     );
 
 /**

@@ -344,6 +344,39 @@ test("a malformed SMTP_URL is a configuration error that names the variable and 
   }
 });
 
+test("a NATS, Redis or SMTP URL without a host (one slash after the scheme) is refused at start, its password unshown", () => {
+  // `redis:/:pw@host` parses as a URL with no host and the rest as its path: accepted, it was
+  // printed whole by `config check` and the startup lines, and connected to nothing
+  for (const [name, value, path] of [
+    ["NATS_URL", "nats:/ops:hunter2@nats.example.com:4222", "nats.url"],
+    ["NATS_URL", "nats://nats-0:4222,nats:/ops:hunter2@nats-1:4222", "nats.url"],
+    ["REDIS_URL", "redis:/:hunter2@redis.example.com:6379", "redis.url"],
+    ["REDIS_URL", "rediss:hunter2@redis.example.com", "redis.url"],
+  ] as const) {
+    assert.throws(
+      () => loadConfig({ env: { [name]: value } }),
+      (error: unknown) =>
+        error instanceof ConfigError &&
+        new RegExp(
+          `- ${path.replace(".", "\\.")}: .*with a host.*\\(set by the environment variable ${name}\\)`,
+        ).test(error.message) &&
+        !error.message.includes("hunter2"),
+      value,
+    );
+  }
+  assert.throws(
+    () => loadConfig({ env: { SMTP_URL: "smtp:/ops:hunter2@mail.example.com:587" } }),
+    (error: unknown) =>
+      error instanceof ConfigError &&
+      /- SMTP_URL: expected smtp:\/\/user:password@host:587/.test(error.message) &&
+      !error.message.includes("hunter2"),
+  );
+  const ok = loadConfig({
+    env: { NATS_URL: "nats://ops:hunter2@nats:4222", REDIS_URL: "rediss://:pw@redis:6380" },
+  });
+  assert.equal(ok.config.nats.url, "nats://ops:hunter2@nats:4222");
+  assert.equal(ok.config.redis.url, "rediss://:pw@redis:6380");
+});
 test("config/default.yaml names every setting that has a default, as docs/configuration.md says", () => {
   const shipped = parseYaml(
     readFileSync(new URL("../../config/default.yaml", import.meta.url), "utf8"),

@@ -92,6 +92,25 @@ const hasScheme = (value: string, schemes: readonly string[]): boolean => {
 const hasHost = (value: string, schemes: readonly string[]): boolean =>
   !hasScheme(value, schemes) || new URL(value.trim()).host !== "";
 
+/**
+ * Whether a URL's user and password decode, as the clients decode them: a bare % (a
+ * generated password's `p%zz`) throws "URI malformed" there, at every connection attempt.
+ */
+const credentialsDecode = (value: string, schemes: readonly string[]): boolean => {
+  if (!hasScheme(value, schemes)) return true;
+  const { username, password } = new URL(value.trim());
+  try {
+    decodeURIComponent(username);
+    decodeURIComponent(password);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+const NOT_ENCODED =
+  "the user and password in the URL must be URL-encoded: write % as %25 (and @ : / # as %40 %3A %2F %23)";
+
 /** the value is not repeated in a message: these URLs may carry passwords */
 const noHost = (schemes: readonly string[], what = "a URL"): string =>
   `${what} with a host, as in ${schemes[0] ?? "scheme"}://host:port (is a slash missing after the scheme?)`;
@@ -100,7 +119,8 @@ const url = (schemes: readonly string[]) =>
   z
     .string()
     .refine((value) => hasScheme(value, schemes), `a URL with scheme ${schemes.join(" or ")}`)
-    .refine((value) => hasHost(value, schemes), noHost(schemes));
+    .refine((value) => hasHost(value, schemes), noHost(schemes))
+    .refine((value) => credentialsDecode(value, schemes), NOT_ENCODED);
 
 /** One URL or several, comma-separated (the seed servers of a NATS cluster). */
 const urlList = (schemes: readonly string[]) =>
@@ -110,10 +130,8 @@ const urlList = (schemes: readonly string[]) =>
       (value) => value.split(",").every((part) => hasScheme(part, schemes)),
       `one or more comma-separated URLs with scheme ${schemes.join(" or ")}`,
     )
-    .refine(
-      (value) => value.split(",").every((part) => hasHost(part, schemes)),
-      noHost(schemes, "URLs each"),
-    );
+    .refine((value) => value.split(",").every((part) => hasHost(part, schemes)), noHost(schemes, "URLs each"))
+    .refine((value) => value.split(",").every((part) => credentialsDecode(part, schemes)), NOT_ENCODED);
 
 /**
  * The window of a per-client limit. A window of 0 (or a few ms) ends before a second request

@@ -377,6 +377,34 @@ test("a NATS, Redis or SMTP URL without a host (one slash after the scheme) is r
   assert.equal(ok.config.nats.url, "nats://ops:hunter2@nats:4222");
   assert.equal(ok.config.redis.url, "rediss://:pw@redis:6380");
 });
+
+test("a NATS or Redis URL whose user or password is not URL-encoded is refused at start, unshown", () => {
+  // a generated password with a bare % (`p%zz`) cannot be decoded: NATS was then retried for
+  // ever while every webhook went to the spool, and Redis stopped the start with "URI malformed"
+  for (const [name, value, path] of [
+    ["NATS_URL", "nats://ops:hun%zzter2@nats.example.com:4222", "nats.url"],
+    ["NATS_URL", "nats://nats-0:4222,nats://hun%zzter2@nats-1:4222", "nats.url"],
+    ["REDIS_URL", "redis://:hun%zzter2@redis.example.com:6379", "redis.url"],
+    ["REDIS_URL", "rediss://op%s:hunter2@redis.example.com", "redis.url"],
+  ] as const) {
+    assert.throws(
+      () => loadConfig({ env: { [name]: value } }),
+      (error: unknown) =>
+        error instanceof ConfigError &&
+        new RegExp(
+          `- ${path.replace(".", "\\.")}: .*write % as %25.*\\(set by the environment variable ${name}\\)`,
+        ).test(error.message) &&
+        !error.message.includes("hun%zzter2") &&
+        !error.message.includes("hunter2"),
+      value,
+    );
+  }
+  const ok = loadConfig({
+    env: { NATS_URL: "nats://ops:100%25%40x@nats:4222", REDIS_URL: "redis://:a%2Fb@redis:6379" },
+  });
+  assert.equal(ok.config.nats.url, "nats://ops:100%25%40x@nats:4222");
+  assert.equal(ok.config.redis.url, "redis://:a%2Fb@redis:6379");
+});
 test("config/default.yaml names every setting that has a default, as docs/configuration.md says", () => {
   const shipped = parseYaml(
     readFileSync(new URL("../../config/default.yaml", import.meta.url), "utf8"),

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { chromium, type Browser } from "playwright-core";
+import { MAX_CATCH_UP_ROWS } from "../../src/status/sse.ts";
 import { CHROMIUM_ARGS, memoryView, serveView } from "../helpers/dashboard.ts";
 
 describe("dashboard live indicator", () => {
@@ -127,6 +128,41 @@ describe("dashboard live indicator", () => {
       );
       assert.ok(focused !== null, "focus stays on a row, not the top of the page");
       assert.match(focused, /alpha|charlie/, "a neighbouring row");
+    } finally {
+      await page.close();
+      await server.close();
+    }
+  });
+
+  it("loads itself anew when more rows changed while it was away than the feed catches up on", async () => {
+    const { view, set } = memoryView("acme/away");
+    const rows = MAX_CATCH_UP_ROWS + 20;
+    for (let n = 1; n <= rows; n++) set(`feature/${n}`, String(n), "success");
+    // the first page is rendered as if before every one of those builds: its feed asks for
+    // them all (?since=0), and is told to reload rather than sent them
+    let renders = 0;
+    const server = await serveView({ ...view, revision: () => (renders++ === 0 ? 0 : view.revision()) });
+    const page = await browser.newPage();
+    const loads: string[] = [];
+    page.on("request", (request) => {
+      if (request.isNavigationRequest()) loads.push(request.url());
+    });
+    try {
+      await page.goto(`${server.url}/?state=passing`);
+      await page.waitForFunction(
+        (n) =>
+          document.querySelectorAll("tr.row").length === n &&
+          (performance.getEntriesByType("navigation")[0] as PerformanceNavigationTiming | undefined)?.type ===
+            "reload",
+        rows,
+        { timeout: 10_000 },
+      );
+      await page.locator("#live.on").waitFor({ timeout: 5_000 });
+      assert.deepEqual(
+        loads,
+        [`${server.url}/?state=passing`, `${server.url}/?state=passing`],
+        "one reload, with the view's filters",
+      );
     } finally {
       await page.close();
       await server.close();

@@ -5,7 +5,13 @@ import { after, before, describe, it } from "node:test";
 import express from "express";
 import type { BranchState } from "../../src/status/model.ts";
 import { applyEvent } from "../../src/status/merge.ts";
-import { MAX_STREAMS_PER_CLIENT, MAX_UNSENT_BYTES, createSseHub, type SseHub } from "../../src/status/sse.ts";
+import {
+  MAX_CATCH_UP_ROWS,
+  MAX_STREAMS_PER_CLIENT,
+  MAX_UNSENT_BYTES,
+  createSseHub,
+  type SseHub,
+} from "../../src/status/sse.ts";
 import { mergeBranch, summarize } from "../../src/status/summary.ts";
 import type { StatusView, ViewChange } from "../../src/status/view.ts";
 import { buildEvent } from "../helpers/events.ts";
@@ -231,5 +237,72 @@ describe("live feed limits", () => {
       own.closeAllConnections();
       await new Promise((resolve) => own.close(resolve));
     }
+  });
+});
+
+describe("live feed catch-up", () => {
+  /** a view of `rows` rows, every one changed since revision 0 */
+  function changedView(rows: number): StatusView {
+    const changes: ViewChange[] = [];
+    for (let n = 1; n <= rows; n++) {
+      const branch = `b-${n}`;
+      const run = applyEvent(
+        null,
+        buildEvent({ runId: String(n), branch, title: `t${n} ${"x".repeat(400)}` }),
+      );
+      const state = mergeBranch(null, run, summarize(run, n), branch, 5);
+      changes.push({ key: branch, revision: n, state, previous: null });
+    }
+    return {
+      states: () => changes.flatMap((change) => (change.state ? [change.state] : [])).values(),
+      forRepository: () => [],
+      revision: () => rows,
+      changedSince: (revision) => changes.filter((change) => change.revision > revision),
+      subscribe: () => () => undefined,
+    };
+  }
+
+  /** What a feed opened with ?since= sends before its first heartbeat would come. */
+  async function catchUp(view: StatusView, since: number): Promise<string> {
+    const hub = createSseHub(view, { heartbeatMs: 60_000 });
+    const app = express();
+    app.get("/events", (req, res) => hub.handle(req, res));
+    const server = await new Promise<Server>((resolve) => {
+      const s = app.listen(0, "127.0.0.1", () => resolve(s));
+    });
+    try {
+      const { port } = server.address() as AddressInfo;
+      const answer = await fetch(`http://127.0.0.1:${port}/events?since=${since}`);
+      const reader = answer.body!.getReader();
+      const decoder = new TextDecoder();
+      let text = "";
+      // the catch-up is written in the same turn as the opening: it is all there after a pause
+      for (const deadline = Date.now() + 2000; Date.now() < deadline;) {
+        const read = await Promise.race([reader.read(), sleep(300).then(() => null)]);
+        if (read === null || read.done) break;
+        text += decoder.decode(read.value, { stream: true });
+      }
+      await reader.cancel();
+      return text;
+    } finally {
+      hub.close();
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  }
+
+  it("sends the rows a reconnecting page missed", async () => {
+    const text = await catchUp(changedView(MAX_CATCH_UP_ROWS + 10), 10);
+    assert.equal((text.match(/^event: row$/gm) ?? []).length, MAX_CATCH_UP_ROWS);
+    assert.doesNotMatch(text, /^event: reload$/m);
+  });
+
+  it("asks for a reload instead of a catch-up of more rows, which a client that does not read would hold in the gateway", async () => {
+    // 3,000 rows missed are 6 MB of frames, rendered and held for each stream: 100 feeds
+    // opened with ?since=0 and never read took a gateway from 230 MB to 2 GB
+    const text = await catchUp(changedView(MAX_CATCH_UP_ROWS + 1), 0);
+    assert.doesNotMatch(text, /^event: row$/m);
+    assert.match(text, /^event: reload\ndata: \{"rows":\d+\}$/m);
+    assert.ok(text.length < 4096, `the catch-up was ${text.length} bytes`);
   });
 });

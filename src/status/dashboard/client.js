@@ -393,6 +393,13 @@
         });
       retryMs = Math.min(retryMs * 2, 30000);
     });
+    // more rows changed while this page was away than the feed sends as a catch-up: the page
+    // loads itself anew (one compressed page instead of megabytes of rows)
+    source.addEventListener("reload", function () {
+      source.close();
+      clearTimeout(watchdog);
+      location.reload();
+    });
     source.addEventListener("row", function (event) {
       if (event.lastEventId) lastId = event.lastEventId;
       heard();

@@ -9,7 +9,7 @@ import {
   sessionCookie,
 } from "./auth.ts";
 import { renderBadge } from "./badge.ts";
-import { sendCompressible, sendJson } from "./compress.ts";
+import { answerMemory, sendBusy, sendCompressible, sendJson } from "./compress.ts";
 import { renderLoginPage, renderPage } from "./dashboard/page.ts";
 import { FRESH, PRIVATE_FRESH, REFUSED } from "./cache.ts";
 import {
@@ -42,6 +42,13 @@ const READ_ONLY_PATHS = [
   "/badge.svg",
 ];
 export const MAX_RUNS_LIMIT = 100;
+/**
+ * Answers (pages, scripts, JSON) handed to clients that have not read them yet, at most: a
+ * client that asks for the dashboard uncompressed and never reads leaves it in the gateway, and
+ * a hundred of them took one from 200 MB to 700 MB. Readers that read take their answer in
+ * milliseconds, and a gzipped dashboard is a few hundred KB.
+ */
+export const ANSWER_MEMORY = 64 * 1024 * 1024;
 const DEFAULT_RUNS_LIMIT = 20;
 
 export interface RouterDeps {
@@ -55,6 +62,8 @@ export interface RouterDeps {
   /** false until the view has loaded: answer 503 rather than a misleading 404 */
   readonly ready?: () => boolean;
   readonly logger?: Logger;
+  /** bytes of answers handed to clients and not yet taken by them, at most (ANSWER_MEMORY) */
+  readonly answerMemory?: number;
 }
 
 const query = (req: Request): Readonly<Record<string, unknown>> => req.query;
@@ -110,6 +119,9 @@ export function createStatusRouter(deps: RouterDeps): Router {
   const notFound = (res: Response, message: string): void => {
     res.status(404).set("Cache-Control", answerCache).json({ error: "not_found", message });
   };
+  const unread = answerMemory(deps.answerMemory ?? ANSWER_MEMORY);
+  /** the dashboard's size when last rendered, uncompressed */
+  let lastPageBytes = 0;
   const attempts = createTokenAttempts({
     ...(deps.authRateLimit ?? DEFAULT_AUTH_RATE_LIMIT),
     // an operator asked why an office is locked out needs a line to find
@@ -146,7 +158,7 @@ export function createStatusRouter(deps: RouterDeps): Router {
 
   router.get("/dashboard.js", async (req, res) => {
     res.type("text/javascript").set("Cache-Control", "no-cache");
-    await sendCompressible(req, res, CLIENT_JS);
+    await sendCompressible(req, res, CLIENT_JS, unread);
   });
 
   // public, like the script: it holds no data
@@ -176,6 +188,8 @@ export function createStatusRouter(deps: RouterDeps): Router {
         return;
       }
     }
+    // rendering every row is the cost: a page that would not fit now (as large as the last) is not made
+    if (unread.full(lastPageBytes)) return sendBusy(res);
     const rows = dashboardRows(deps.view.states());
     res.type("html").set("Cache-Control", "no-store");
     const page = renderPage({
@@ -185,7 +199,8 @@ export function createStatusRouter(deps: RouterDeps): Router {
       base,
       signOut: token !== null,
     });
-    await sendCompressible(req, res, page);
+    lastPageBytes = page.length;
+    await sendCompressible(req, res, page, unread);
   });
 
   // the session cookie is stateless, so signing out is the browser dropping it: on a shared
@@ -285,7 +300,7 @@ export function createStatusRouter(deps: RouterDeps): Router {
     if (!answer.found) return notFound(res, answer.message);
     const pipelines = answer.value.pipelines.map((p) => ({ ...p, run: withWebLinks(p.run) }));
     res.set("Cache-Control", answerCache);
-    await sendJson(req, res, { ...answer.value, pipelines });
+    await sendJson(req, res, { ...answer.value, pipelines }, unread);
   });
 
   router.get("/api/v1/runs", guard, async (req, res) => {
@@ -305,13 +320,12 @@ export function createStatusRouter(deps: RouterDeps): Router {
     });
     if (!answer.found) return notFound(res, answer.message);
     res.set("Cache-Control", answerCache);
-    await sendJson(req, res, {
-      repository,
-      branch,
-      pipeline,
-      provider,
-      runs: answer.value.map(withWebLinks),
-    });
+    await sendJson(
+      req,
+      res,
+      { repository, branch, pipeline, provider, runs: answer.value.map(withWebLinks) },
+      unread,
+    );
   });
 
   router.get("/api/v1/runs/:provider/:runId", guard, async (req, res) => {
@@ -332,7 +346,7 @@ export function createStatusRouter(deps: RouterDeps): Router {
     }
     if (!found) return notFound(res, `unknown run: ${provider} ${runId}`);
     res.set("Cache-Control", answerCache);
-    await sendJson(req, res, runDetail(found.run, found.revision));
+    await sendJson(req, res, runDetail(found.run, found.revision), unread);
   });
 
   router.get("/api/v1/events", guard, (req, res) => {

@@ -46,6 +46,16 @@ const COUNTED_EVENTS: Readonly<Record<Provider, ReadonlySet<string>>> = {
   gitlab: new Set(["Pipeline Hook", "Job Hook", "Build Hook", "Deployment Hook"]),
 };
 
+/**
+ * The longest event name a log line repeats whole. The header is anyone's to write (see
+ * COUNTED_EVENTS) and a refusal is logged at info: a 15 KB name made each refused request a
+ * 15 KB line. The providers' names are under 30 characters.
+ */
+const LOGGED_EVENT_LENGTH = 64;
+
+const loggedEvent = (name: string): string =>
+  name.length > LOGGED_EVENT_LENGTH ? `${name.slice(0, LOGGED_EVENT_LENGTH)}…` : name;
+
 const EVENT_HEADER: Readonly<Record<Provider, string>> = {
   github: "x-github-event",
   gitlab: "x-gitlab-event",
@@ -122,7 +132,7 @@ export function createWebhookRoute(
   /** A webhook refused for what it is (headers, body, payload): logged, then answered. */
   const refused = (exchange: Exchange, error: HttpError, traceId?: string): void => {
     const { provider, req } = exchange;
-    const event = header(req, EVENT_HEADER[provider]) ?? "unknown";
+    const event = loggedEvent(header(req, EVENT_HEADER[provider]) ?? "unknown");
     deps.logger.info(
       { provider, traceId, event, status: error.status, error: error.code },
       "webhook rejected",
@@ -192,7 +202,7 @@ export function createWebhookRoute(
   ): Promise<void> => {
     const { provider, req } = exchange;
     const traceId = traceIdOf(traceparent);
-    const claimed = header(req, EVENT_HEADER[provider]) ?? "unknown";
+    const claimed = loggedEvent(header(req, EVENT_HEADER[provider]) ?? "unknown");
     try {
       const received = await receive({ header: (name) => header(req, name), rawBody });
       if (received.outcome === "ping") {
@@ -202,7 +212,7 @@ export function createWebhookRoute(
       }
       if (received.outcome === "ignored") {
         const { event, reason } = received;
-        deps.logger.debug({ provider, traceId, event, reason }, "event ignored");
+        deps.logger.debug({ provider, traceId, event: loggedEvent(event), reason }, "event ignored");
         reply(exchange, 202, "ignored", reason === null ? { ignored: event } : { ignored: event, reason });
         return;
       }

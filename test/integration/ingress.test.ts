@@ -215,6 +215,30 @@ describe("ingress with real NATS", () => {
     const health = await fetch(`${ingress.url}/healthz`);
     assert.equal(health.status, 200);
   });
+
+  test("a refused webhook's log line names the event it claims cut short, whatever its length", async () => {
+    // anyone can send these: the event header is not signed and the refusal is logged at info,
+    // so a 15 KB name made every refused request a 15 KB line (6,000 a minute per address)
+    const claimed = `workflow_run${"A".repeat(15_000)}`;
+    const from = ingress.logs.length;
+    const github = await postRaw(`${ingress.url}/webhooks/github`, "{}", {
+      "content-type": "application/json",
+      "x-github-event": claimed,
+    });
+    const gitlab = await postRaw(`${ingress.url}/webhooks/gitlab`, "{}", {
+      "content-type": "application/json",
+      "x-gitlab-event": claimed,
+      "x-gitlab-token": "nope",
+    });
+    assert.deepEqual([github.status, gitlab.status], [401, 401]);
+    const lines = ingress.logs.slice(from).filter((line) => line.includes("webhook rejected"));
+    assert.equal(lines.length, 2);
+    for (const line of lines) {
+      const { event } = JSON.parse(line) as { event: string };
+      assert.ok(line.length < 1024, `a line of ${line.length} characters`);
+      assert.match(event, /^workflow_runA+…$/);
+    }
+  });
 });
 
 describe("ingress while NATS is down", () => {

@@ -25,7 +25,7 @@ import {
 import { branchStatus, dashboardRows, recentRuns } from "./queries.ts";
 import { runDetail, type RunLocator } from "./run-detail.ts";
 import { withWebLinks } from "./summary.ts";
-import type { SseHub } from "./sse.ts";
+import { MAX_CATCH_UP_ROWS, type SseHub } from "./sse.ts";
 import { createTokenAttempts, type TokenAttemptLimit } from "./token-attempts.ts";
 import type { StatusView } from "./view.ts";
 import type { Logger } from "../observability/logger.ts";
@@ -49,6 +49,8 @@ export const MAX_RUNS_LIMIT = 100;
  * milliseconds, and a gzipped dashboard is a few hundred KB.
  */
 export const ANSWER_MEMORY = 64 * 1024 * 1024;
+/** How long a rendered dashboard is served again (see dashboardPage). */
+const PAGE_REUSE_MS = 1000;
 const DEFAULT_RUNS_LIMIT = 20;
 
 export interface RouterDeps {
@@ -122,6 +124,36 @@ export function createStatusRouter(deps: RouterDeps): Router {
   const unread = answerMemory(deps.answerMemory ?? ANSWER_MEMORY);
   /** the dashboard's size when last rendered, uncompressed */
   let lastPageBytes = 0;
+  let rendered: {
+    readonly at: number;
+    readonly base: string;
+    readonly revision: number;
+    readonly page: string;
+  } | null = null;
+  /**
+   * The dashboard, rendered at most once per PAGE_REUSE_MS: rendering reads every row and holds
+   * the event loop (some 100 ms for 3,000 rows), so clients loading the page over and over
+   * made webhooks wait seconds for their answer. A page up to that old is as good as a new
+   * one: its live feed catches up from the revision it was rendered at. Unless more changed
+   * since than a feed catches up on: that feed would have it reload, into the same page.
+   */
+  const dashboardPage = (base: string): string => {
+    const at = performance.now();
+    if (
+      rendered !== null &&
+      rendered.base === base &&
+      at - rendered.at < PAGE_REUSE_MS &&
+      deps.view.changedSince(rendered.revision).length <= MAX_CATCH_UP_ROWS
+    ) {
+      return rendered.page;
+    }
+    const rows = dashboardRows(deps.view.states());
+    const revision = deps.view.revision();
+    const page = renderPage({ rows, now: now(), revision, base, signOut: token !== null });
+    rendered = { at, base, revision, page };
+    lastPageBytes = page.length;
+    return page;
+  };
   const attempts = createTokenAttempts({
     ...(deps.authRateLimit ?? DEFAULT_AUTH_RATE_LIMIT),
     // an operator asked why an office is locked out needs a line to find
@@ -190,17 +222,8 @@ export function createStatusRouter(deps: RouterDeps): Router {
     }
     // rendering every row is the cost: a page that would not fit now (as large as the last) is not made
     if (unread.full(lastPageBytes)) return sendBusy(res);
-    const rows = dashboardRows(deps.view.states());
     res.type("html").set("Cache-Control", "no-store");
-    const page = renderPage({
-      rows,
-      now: now(),
-      revision: deps.view.revision(),
-      base,
-      signOut: token !== null,
-    });
-    lastPageBytes = page.length;
-    await sendCompressible(req, res, page, unread);
+    await sendCompressible(req, res, dashboardPage(base), unread);
   });
 
   // the session cookie is stateless, so signing out is the browser dropping it: on a shared

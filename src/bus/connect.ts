@@ -1,7 +1,7 @@
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import "./nats-request-fix.ts";
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
-import type { Logger } from "../observability/logger.ts";
+import { isCredentialParam, type Logger } from "../observability/logger.ts";
 
 export interface Bus {
   readonly nc: NatsConnection;
@@ -16,7 +16,10 @@ export interface Bus {
   close(): Promise<void>;
 }
 
-/** Shown without credentials: NATS URLs may carry user:password. Lists are redacted item by item. */
+/**
+ * Shown without credentials: NATS URLs may carry user:password, Redis URLs ?password= too.
+ * Lists are redacted item by item.
+ */
 export function redactUrl(url: string): string {
   if (url.includes(","))
     return url
@@ -27,6 +30,9 @@ export function redactUrl(url: string): string {
     const parsed = new URL(url);
     if (parsed.password) parsed.password = "***";
     if (parsed.username) parsed.username = "***";
+    for (const name of new Set(parsed.searchParams.keys())) {
+      if (isCredentialParam(name)) parsed.searchParams.set(name, "***");
+    }
     return parsed.toString();
   } catch {
     return "(unparsable URL)";

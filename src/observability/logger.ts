@@ -18,16 +18,23 @@ export function secretScrubber(secrets: readonly string[]): (line: string) => st
   return (line) => line.replace(pattern, "[REDACTED]");
 }
 
-/** Credentials inside URLs (smtp://user:pass@host, redis://:pass@host) are secrets too. */
+/**
+ * A URL query parameter that carries a credential: ioredis takes every parameter of a Redis
+ * URL as an option, so `redis://host:6379?password=…` authenticates.
+ */
+export const isCredentialParam = (name: string): boolean => /pass|pwd|token|secret|auth|cred/i.test(name);
+
+/** Credentials inside URLs (smtp://user:pass@host, redis://:pass@host, ?password=) are secrets too. */
 export function urlCredentials(url: string | null | undefined): string[] {
   if (!url) return [];
   // a NATS seed list is several URLs separated by commas
   return url.split(",").flatMap((part) => {
     try {
-      const { username, password } = new URL(part.trim());
+      const { username, password, searchParams } = new URL(part.trim());
       // nats://TOKEN@host carries a token where a user name would be
       const token = password === "" ? [username] : [];
-      return [password, decodeURIComponent(password), ...token].filter((s) => s.length > 0);
+      const query = [...searchParams].filter(([name]) => isCredentialParam(name)).map(([, value]) => value);
+      return [password, decodeURIComponent(password), ...token, ...query].filter((s) => s.length > 0);
     } catch {
       return [];
     }

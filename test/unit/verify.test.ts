@@ -4,6 +4,7 @@ import { test } from "node:test";
 import { sign } from "@octokit/webhooks-methods";
 import { verifyGithubSignature, verifyGitlabToken } from "../../src/ingress/verify.ts";
 import { retryDelayMs } from "../../src/bus/consume.ts";
+import { redactUrl } from "../../src/bus/connect.ts";
 import { createLogger, secretScrubber, urlCredentials } from "../../src/observability/logger.ts";
 
 test("GitHub signatures verify against any configured secret and nothing else", async () => {
@@ -76,4 +77,19 @@ test("a secret with characters JSON escapes (quote, backslash, tab) is scrubbed 
     assert.ok(!text.includes(JSON.stringify(secret).slice(1, -1)), "not even as escaped JSON");
   }
   assert.equal(text.match(/\[REDACTED]/g)?.length, 4, text);
+});
+
+test("a password or token in a URL's query (ioredis takes redis://host?password=…) is masked and scrubbed", () => {
+  // ioredis reads every query parameter as an option, password included: a REDIS_URL written
+  // so worked, and its password was in the startup line, its refusals and `config check`
+  const url = "redis://redis.example.com:6379/0?family=6&password=hunter2-q&authToken=t0ken-q";
+  assert.equal(redactUrl(url), "redis://redis.example.com:6379/0?family=6&password=***&authToken=***");
+  assert.equal(
+    redactUrl(`nats://n1:4222,nats://n2:4222?token=t0ken-q`),
+    "nats://n1:4222,nats://n2:4222?token=***",
+  );
+  const scrub = secretScrubber(urlCredentials(url));
+  const line = scrub(`{"msg":"Redis at ${url} refused this gateway","x":"hunter2-q t0ken-q"}`);
+  assert.doesNotMatch(line, /hunter2-q|t0ken-q/);
+  assert.match(line, /family=6/, "other parameters are no secret");
 });

@@ -14,7 +14,7 @@ import { listenHttp } from "./ingress/listen.ts";
 import { ensureNotifyDurables } from "./notify/durables.ts";
 import type { NotifyService } from "./notify/index.ts";
 import type { Logger } from "./observability/logger.ts";
-import { ingressWarnings, routeWarnings } from "./config/warnings.ts";
+import { ingressWarnings, routeWarnings, webhookSecretWarnings } from "./config/warnings.ts";
 import { createMetrics, type Metrics } from "./observability/metrics.ts";
 import { createStatusService } from "./status/index.ts";
 
@@ -480,7 +480,8 @@ export async function startGateway(loaded: LoadedConfig, options: GatewayOptions
   );
   if (config.role !== "workers") {
     logUnsetWebhookSecrets(secrets, logger);
-    for (const warning of ingressWarnings(config)) logger.warn(warning);
+    for (const warning of [...ingressWarnings(config), ...webhookSecretWarnings(secrets)])
+      logger.warn(warning);
   }
   // what `config check` warns of, for the replicas that deliver: a token with no route to use it
   if (runConsumers) for (const warning of routeWarnings(config, secrets)) logger.warn(warning);

@@ -1,7 +1,7 @@
 import { redactUrl } from "../bus/connect.ts";
 import type { LoadedConfig } from "../config/load.ts";
 import type { Route } from "../config/schema.ts";
-import { ingressWarnings, routeWarnings } from "../config/warnings.ts";
+import { ingressWarnings, routeWarnings, webhookSecretWarnings } from "../config/warnings.ts";
 
 export interface RouteRow {
   readonly name: string;
@@ -66,6 +66,7 @@ export function configReport(loaded: LoadedConfig): ConfigReport {
   }
   warnings.push(...routeWarnings(config, secrets));
   warnings.push(...ingressWarnings(config));
+  warnings.push(...webhookSecretWarnings(secrets));
   if (secrets.githubWebhookSecrets.length === 0) {
     warnings.push("GITHUB_WEBHOOK_SECRET is not set: every GitHub webhook will be rejected");
   }

@@ -55,3 +55,31 @@ export function ingressWarnings(config: Config): string[] {
       "keep it well under 10s (the default is 5s)",
   ];
 }
+
+/** Shorter than this, a value next to others in a webhook secret list is taken for a split secret. */
+const SHORT_SECRET = 16;
+
+/**
+ * GITHUB_WEBHOOK_SECRET and GITLAB_WEBHOOK_TOKEN hold comma-separated values, each accepted
+ * alone (a rotation has two). A generated secret that holds a comma becomes several, some of
+ * them short enough to guess within the webhook rate limit: anyone who does can send webhooks.
+ * Said by position and length, never the value.
+ */
+export function webhookSecretWarnings(secrets: Secrets): string[] {
+  const lists: ReadonlyArray<readonly [string, readonly string[]]> = [
+    ["GITHUB_WEBHOOK_SECRET", secrets.githubWebhookSecrets],
+    ["GITLAB_WEBHOOK_TOKEN", secrets.gitlabWebhookTokens],
+  ];
+  const warnings: string[] = [];
+  for (const [variable, values] of lists) {
+    if (values.length < 2) continue;
+    const short = values.findIndex((value) => value.length < SHORT_SECRET);
+    if (short < 0) continue;
+    warnings.push(
+      `${variable} holds ${values.length} comma-separated values, and value ${short + 1} is ${values[short]?.length} characters: ` +
+        "each value is accepted alone, and one that short can be guessed. Values are separated at commas " +
+        "(to rotate, old,new): a secret that contains a comma is split, so choose one without",
+    );
+  }
+  return warnings;
+}

@@ -62,6 +62,14 @@ test("a gateway that takes webhooks says at start which provider's webhooks it w
   );
 });
 
+test("a webhook secret a comma split into a short value is warned of at start, without the value", async () => {
+  const lines = await startupLines({ GITHUB_WEBHOOK_SECRET: "r9T!vQ2m#Lx8wPz4,k7" });
+  const warned = about(lines, /GITHUB_WEBHOOK_SECRET holds 2 comma-separated values/);
+  assert.equal(warned.length, 1, JSON.stringify(lines.map((line) => line.msg)));
+  assert.equal(warned[0]?.level, "warn");
+  assert.doesNotMatch(warned[0]?.msg ?? "", /k7|r9T/);
+});
+
 test("with both secrets set, or as a workers replica (which takes no webhooks), nothing is said of them", async () => {
   const both = await startupLines({ GITHUB_WEBHOOK_SECRET: "a-secret", GITLAB_WEBHOOK_TOKEN: "a-token" });
   assert.deepEqual(about(both, /WEBHOOK|webhook secret/), []);

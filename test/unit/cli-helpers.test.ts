@@ -170,6 +170,35 @@ describe("configReport warnings", () => {
     );
   });
 
+  test("a webhook secret that a comma split into a short value is pointed out, without the value", () => {
+    // values are comma-separated (for rotation): a generated secret that holds a comma became
+    // two secrets, each accepted alone, one of them short enough to guess within the rate limit
+    const warned = (env: Record<string, string>) =>
+      configReport(loadConfig({ env })).warnings.filter((w) => /WEBHOOK_(SECRET|TOKEN)/.test(w));
+    const split = warned({
+      GITHUB_WEBHOOK_SECRET: "r9T!vQ2m#Lx8wPz4,k7",
+      GITLAB_WEBHOOK_TOKEN: "Gq3,vH8n2Rk5tW1yZc6J",
+    });
+    assert.equal(split.length, 2, String(split));
+    assert.match(
+      split[0] ?? "",
+      /^GITHUB_WEBHOOK_SECRET holds 2 comma-separated values, and value 2 is 2 characters/,
+    );
+    assert.match(
+      split[1] ?? "",
+      /^GITLAB_WEBHOOK_TOKEN holds 2 comma-separated values, and value 1 is 3 characters/,
+    );
+    for (const warning of split) assert.doesNotMatch(warning, /k7|Gq3|r9T|vH8/);
+    // a rotation: two full-length values
+    assert.deepEqual(
+      warned({
+        GITHUB_WEBHOOK_SECRET: "old-secret-0123456789,new-secret-9876543210",
+        GITLAB_WEBHOOK_TOKEN: "a-token",
+      }),
+      [],
+    );
+  });
+
   test("a Slack channel given by name rather than id is pointed out", () => {
     const routes = [
       { name: "by-name", slack: { channel: "#builds" } },

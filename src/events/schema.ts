@@ -79,6 +79,12 @@ export const buildEventDataSchema = z
         stage: nullableString,
         runnerName: nullableString,
         allowFailure: z.boolean(),
+        retriedByAttempt: z
+          .boolean()
+          .optional()
+          .describe(
+            "GitHub Actions: a job is retried only as a new run.attempt, so every job id of an attempt is a job of its own, even when two share a name",
+          ),
       })
       .optional()
       .describe("present when kind is job"),

@@ -15,6 +15,11 @@ export interface JobLine {
   readonly stage?: string | null;
   /** when this try started (else was created): a retried GitLab job is a newer try under a new id */
   readonly startedMs?: number | null;
+  /**
+   * GitHub Actions: retried only as a new attempt, so never a try of another job of its name
+   * (absent in records written before it was kept, and for other jobs)
+   */
+  readonly retriedByAttempt?: boolean;
 }
 
 export interface SlackTarget {
@@ -105,6 +110,7 @@ function withJob(
       rank,
       stage: data.job.stage,
       startedMs: timeMs(data.startedAt ?? data.createdAt),
+      ...(data.job.retriedByAttempt === true ? { retriedByAttempt: true } : {}),
     },
   };
   const ids = Object.keys(next);

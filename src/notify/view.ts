@@ -159,9 +159,11 @@ export function buildView(
   const jobs = newestTries(
     Object.values(record.jobs).filter((job) => job.attempt === data.run.attempt),
     (job) => ({
+      id: job.id,
       stage: job.stage ?? null,
       name: job.name,
       startedMs: job.startedMs ?? Number.NEGATIVE_INFINITY,
+      retriedByAttempt: job.retriedByAttempt === true,
     }),
     (a, b) => compareRank(a.rank, b.rank),
   );

@@ -156,6 +156,7 @@ export function applyEvent(current: RunState | null, event: BuildEvent): RunStat
       phase: data.phase,
       status: data.status,
       providerStatus: data.providerStatus,
+      ...(data.job.retriedByAttempt === true ? { retriedByAttempt: true } : {}),
       ...timing(event),
     };
     jobs = upsertById(jobs, job);

@@ -73,6 +73,11 @@ export interface JobState extends Timing {
   readonly phase: Phase;
   readonly status: Status;
   readonly providerStatus: string;
+  /**
+   * GitHub Actions: retried only as a new attempt, so never a try of another job of its name
+   * (absent in records written before it was kept, and for other jobs)
+   */
+  readonly retriedByAttempt?: boolean;
 }
 
 export interface DeploymentState {

@@ -29,9 +29,11 @@ export function currentJobs(jobs: readonly JobState[]): JobState[] {
   return newestTries(
     jobs,
     (job) => ({
+      id: job.id,
       stage: job.stage,
       name: job.name,
       startedMs: Date.parse(job.startedAt ?? job.createdAt ?? job.mark.time) || 0,
+      retriedByAttempt: job.retriedByAttempt === true,
     }),
     (a, b) => compareMarks(a.mark, b.mark),
   );

@@ -24,6 +24,8 @@ export interface EventSpec {
     stage?: string | null;
     allowFailure?: boolean;
     url?: string | null;
+    /** GitHub Actions jobs (workflow_job events) */
+    retriedByAttempt?: boolean;
   };
   /** the commit built; by default each run id has a commit of its own, all shortened to 0123456 */
   readonly sha?: string;
@@ -90,6 +92,9 @@ export function buildEvent(spec: EventSpec = {}): BuildEvent {
             stage: spec.job.stage ?? null,
             runnerName: null,
             allowFailure: spec.job.allowFailure ?? false,
+            ...(spec.job.retriedByAttempt === undefined
+              ? {}
+              : { retriedByAttempt: spec.job.retriedByAttempt }),
           },
         }
       : {}),

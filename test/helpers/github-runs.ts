@@ -124,3 +124,33 @@ export function deploymentEvent(
   assert.ok(result.handled);
   return result.events[0] as BuildEvent;
 }
+
+/**
+ * A completed check run `id` named `randscape` of another app's check suite 5 (the real
+ * re-requested check run of GitHub's example), normalized as ingress does: it started at
+ * `startMinute` past 01:00 on 2018-05-04 and finished a minute later. A re-requested check
+ * run is a new check run of the same name in the same suite.
+ */
+export function checkRunEvent(
+  id: number,
+  conclusion: "success" | "failure",
+  startMinute: number,
+): BuildEvent {
+  const payload = JSON.parse(readFixture("github/check_run.rerequested.1.json")) as {
+    check_run: Record<string, unknown>;
+  };
+  const at = (minute: number) => `2018-05-04T01:${String(minute).padStart(2, "0")}:00Z`;
+  Object.assign(payload.check_run, {
+    id,
+    html_url: `http://github.com/github/hello-world/runs/${id}`,
+    status: "completed",
+    conclusion,
+    started_at: at(startMinute),
+    completed_at: at(startMinute + 1),
+  });
+  const result = normalizeGithub({ event: "check_run", payload, deliveryId: null });
+  assert.ok(result.handled);
+  const [event] = result.events;
+  assert.ok(event);
+  return event;
+}

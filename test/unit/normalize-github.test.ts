@@ -670,6 +670,16 @@ void describe("normalizeGithub: status mapping", () => {
     }
   });
 
+  void it("marks an Actions job as retried only by a new attempt, and no check run of another app", () => {
+    // two jobs of one attempt may share a name; a re-requested check run is a new id of its name
+    for (const file of handledFiles) {
+      const event = only(eventOf(file), load(file));
+      if (event.data.kind !== "job") continue;
+      const expected = eventOf(file) === "workflow_job" ? true : undefined;
+      assert.equal(event.data.job?.retriedByAttempt, expected, file);
+    }
+  });
+
   void it("files a commit status under the branch whose head it is, else the first that contains it", () => {
     const status = load("status.ex.1.json");
     const head = (name: string, sha: string) => ({ name, commit: { sha, url: "" }, protected: false });

@@ -14,7 +14,7 @@ import {
 import { recipients } from "../../src/notify/channels/email.ts";
 import { authorUsername, findPerson } from "../../src/notify/people.ts";
 import { buildView, formatDuration, withJobAuthor, withRunCommit } from "../../src/notify/view.ts";
-import { commitStatusEvent } from "../helpers/github-runs.ts";
+import { checkRunEvent, commitStatusEvent } from "../helpers/github-runs.ts";
 import { buildEvent } from "../helpers/events.ts";
 import { readFixture } from "../helpers/webhooks.ts";
 import { normalizeGithub } from "../../src/normalize/github.ts";
@@ -245,6 +245,37 @@ describe("Slack rendering", () => {
       ["https://github.com/acme/api/jobs/12"],
     );
     assert.equal(view.jobCount, 2);
+  });
+
+  it("lists only the newest try of a re-requested check run of another GitHub app", () => {
+    const [first, second] = [checkRunEvent(40, "failure", 1), checkRunEvent(41, "success", 5)];
+    const suite = buildEvent({ status: "success", runId: first.data.run.id });
+    const view = viewOf(suite, [first, second], "fixed");
+    assert.deepEqual(view.failedJobs, []);
+    assert.equal(view.jobCount, 1);
+  });
+
+  it("lists every failed GitHub Actions job of the attempt, even beside a passing one of its name", () => {
+    // Actions retries a job only as a new run attempt: two `name: Lint` jobs are two jobs
+    const run = buildEvent({ status: "failure", runId: "42" });
+    const lint = (id: string, status: "success" | "failure", minute: number, marked: boolean) =>
+      buildEvent({
+        status,
+        runId: "42",
+        startedAt: `2024-05-01T10:0${minute}:00Z`,
+        at: `2024-05-01T10:0${minute + 4}:00Z`,
+        job: { id, name: "Lint", ...(marked ? { retriedByAttempt: true } : {}) },
+      });
+    // the passing one started later and finished last
+    const lints = (marked: boolean) => [lint("101", "failure", 1, marked), lint("102", "success", 2, marked)];
+    const view = viewOf(run, lints(true));
+    assert.deepEqual(
+      view.failedJobs.map((job) => job.url),
+      ["https://github.com/acme/api/jobs/101"],
+    );
+    assert.equal(view.jobCount, 2);
+    // a record the release before wrote (its job lines unmarked) reads as it did
+    assert.equal(viewOf(run, lints(false)).jobCount, 1);
   });
 });
 

@@ -7,7 +7,8 @@ import type { RunState } from "../../src/status/model.ts";
 import { branchStatus, dashboardRows } from "../../src/status/queries.ts";
 import { renderRow } from "../../src/status/dashboard/row.ts";
 import { branchOf, mergeBranch, summarize } from "../../src/status/summary.ts";
-import { commitStatusEvent } from "../helpers/github-runs.ts";
+import { runDetail } from "../../src/status/run-detail.ts";
+import { checkRunEvent, commitStatusEvent } from "../helpers/github-runs.ts";
 import { buildEvent } from "../helpers/events.ts";
 
 const fold = (events: readonly BuildEvent[], start: RunState | null = null): RunState | null =>
@@ -120,6 +121,59 @@ describe("status merge", () => {
     ]);
     assert.ok(state);
     assert.deepEqual(summarize(state, 1).failedJobs, []);
+  });
+
+  it("counts a re-requested check run of another GitHub app by its newest try too", () => {
+    const state = fold([checkRunEvent(40, "failure", 1), checkRunEvent(41, "success", 5)]);
+    assert.ok(state);
+    assert.deepEqual(summarize(state, 1).failedJobs, []);
+    assert.deepEqual(
+      runDetail(state, 1).jobs.map((job) => [job.id, job.retried]),
+      [
+        ["40", true],
+        ["41", false],
+      ],
+    );
+  });
+
+  // GitHub Actions retries a job only as a new run attempt: within one, every job id is a job
+  const lint = (id: string, status: "success" | "failure", start: number, retriedByAttempt?: boolean) =>
+    buildEvent({
+      status,
+      at: t(start + 5),
+      startedAt: t(start),
+      job: { id, name: "Lint", ...(retriedByAttempt === undefined ? {} : { retriedByAttempt }) },
+    });
+
+  it("counts every GitHub Actions job of an attempt by its id, so a passing Lint hides no failed Lint", () => {
+    const state = fold([lint("101", "failure", 1, true), lint("102", "success", 2, true)]);
+    assert.ok(state);
+    assert.deepEqual(
+      summarize(state, 1).failedJobs.map((job) => job.id),
+      ["101"],
+    );
+    assert.deepEqual(
+      runDetail(state, 1).jobs.map((job) => [job.id, job.retried]),
+      [
+        ["101", false],
+        ["102", false],
+      ],
+    );
+  });
+
+  it("reads a run stored by the release before (its jobs unmarked) as it did, and a job stored since by its id", () => {
+    const stored = JSON.parse(
+      JSON.stringify(fold([lint("101", "failure", 1), lint("102", "success", 2)])),
+    ) as RunState;
+    assert.deepEqual(summarize(stored, 1).failedJobs, [], "as the release before counted it");
+    // the passing Lint's redelivery, now marked, is no newer state: the stored job stays as it was
+    assert.equal(applyEvent(stored, lint("102", "success", 2, true)), stored);
+    const upgraded = applyEvent(stored, lint("103", "failure", 3, true));
+    assert.deepEqual(
+      summarize(upgraded, 2).failedJobs.map((job) => job.id),
+      ["103"],
+      "a job stored since counts by its id, beside the unmarked ones' newest try",
+    );
   });
 });
 

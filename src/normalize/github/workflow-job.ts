@@ -54,6 +54,8 @@ export function normalizeWorkflowJob(payload: JsonObject, deliveryId: string | n
         stage: null,
         runnerName: optString(job, "runner_name"),
         allowFailure: false,
+        // a re-run is a new run_attempt: two jobs of one attempt that share a name are two jobs
+        retriedByAttempt: true,
       },
       ref: readRef(optString(job, "head_branch"), sha, null),
       commit: bareCommit(sha, repository),

@@ -40,3 +40,40 @@ export function newestTries<T>(
   }
   return [...newest.values()].map(({ job }) => job);
 }
+
+/** What places a job in a run's attempts. */
+export interface AttemptOfJob {
+  readonly attempt: number;
+  readonly name: string;
+  /** see JobTry */
+  readonly retriedByAttempt: boolean;
+}
+
+/**
+ * The jobs of a run's attempt `attempt`. Re-running one job of a GitHub Actions run (or its
+ * failed jobs) starts a new attempt of those jobs and their dependents alone: the others keep
+ * their results from the attempt before, and GitHub sends no event of them again. So once the
+ * attempt `finished`, an Actions job of an earlier attempt is one of its jobs too, unless a
+ * later attempt up to this one ran a job of its name. (While it runs, a job not yet started
+ * again would show its old result.) The status store and the notices use this one rule.
+ */
+export function attemptJobs<T>(
+  jobs: readonly T[],
+  attempt: number,
+  finished: boolean,
+  of: (job: T) => AttemptOfJob,
+): T[] {
+  const own = jobs.filter((job) => of(job).attempt === attempt);
+  if (!finished) return own;
+  /** the latest attempt up to `attempt` that ran a job of each name */
+  const latest = new Map<string, number>();
+  for (const job of jobs) {
+    const { attempt: ran, name } = of(job);
+    if (ran <= attempt && ran > (latest.get(name) ?? 0)) latest.set(name, ran);
+  }
+  const kept = jobs.filter((job) => {
+    const { attempt: ran, name, retriedByAttempt } = of(job);
+    return retriedByAttempt && ran < attempt && latest.get(name) === ran;
+  });
+  return [...own, ...kept];
+}

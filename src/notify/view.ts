@@ -1,5 +1,5 @@
 import type { Person, Transition } from "../config/schema.ts";
-import { newestTries } from "../events/job-tries.ts";
+import { attemptJobs, newestTries } from "../events/job-tries.ts";
 import type { BuildEventData } from "../events/schema.ts";
 import { entityName, outcomeOf } from "./entity.ts";
 import { displayName, findPerson } from "./people.ts";
@@ -157,7 +157,11 @@ export function buildView(
   const person = findPerson(people, data);
   // a GitLab retry is a new job of the same name: only its newest try counts
   const jobs = newestTries(
-    Object.values(record.jobs).filter((job) => job.attempt === data.run.attempt),
+    attemptJobs(Object.values(record.jobs), data.run.attempt, data.phase === "finished", (job) => ({
+      attempt: job.attempt,
+      name: job.name,
+      retriedByAttempt: job.retriedByAttempt === true,
+    })),
     (job) => ({
       id: job.id,
       stage: job.stage ?? null,

@@ -1,7 +1,8 @@
 import { stateProgressRank } from "../events/progress.ts";
-import type { BuildEvent, Status } from "../events/schema.ts";
+import type { BuildEvent, BuildEventData, Status } from "../events/schema.ts";
 import type {
   DeploymentState,
+  EarlierJob,
   JobState,
   Mark,
   PipelineHead,
@@ -112,6 +113,25 @@ function upsertById<T extends { readonly id: string; readonly mark: Mark }>(
   return [...items, candidate].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
 }
 
+/** Earlier jobs without those a later attempt ran a job of the same name in; `jobs` itself when none. */
+function latestOfEachName(jobs: readonly EarlierJob[]): readonly EarlierJob[] {
+  const latest = new Map<string, number>();
+  for (const job of jobs) latest.set(job.name, Math.max(job.attempt, latest.get(job.name) ?? 0));
+  const kept = jobs.filter((job) => latest.get(job.name) === job.attempt);
+  return kept.length === jobs.length ? jobs : kept;
+}
+
+/** A run's earlier jobs with `jobs` of attempt `attempt` (GitHub Actions jobs only) among them. */
+function withEarlierJobs(
+  earlier: readonly EarlierJob[],
+  jobs: readonly JobState[],
+  attempt: number,
+): readonly EarlierJob[] {
+  let next = earlier;
+  for (const job of jobs) if (job.retriedByAttempt === true) next = upsertById(next, { ...job, attempt });
+  return latestOfEachName(next);
+}
+
 /** Pipeline events say more about the run than job events; among equals the newest wins. */
 function newerContext(current: RunContext, candidate: RunContext): RunContext {
   if (candidate.fromPipeline !== current.fromPipeline) return candidate.fromPipeline ? candidate : current;
@@ -124,13 +144,27 @@ function newerContext(current: RunContext, candidate: RunContext): RunContext {
  * pipeline, every job, every deployment) keeps its furthest event, so a late `running`
  * never overwrites `finished`; in a run whose newest state wins (`run.latestWins`, a GitHub
  * commit status) the newest event is the furthest, so a re-run's `pending` replaces `failure`. A higher attempt starts the run afresh; events of an older
- * attempt are ignored. Returns `current` itself when the event changes nothing.
+ * attempt are ignored, but for GitHub Actions jobs, which go to `earlierJobs` (a re-run of
+ * some jobs keeps the others' results). Returns `current` itself when the event changes nothing.
  */
 export function applyEvent(current: RunState | null, event: BuildEvent): RunState {
   const { data } = event;
-  if (current && data.run.attempt < current.attempt) return current;
-  const base = current && data.run.attempt === current.attempt ? current : null;
   const mark = markOf(event);
+  if (current && data.run.attempt < current.attempt) {
+    // a GitHub Actions job of an earlier attempt, late: kept in case no later attempt re-ran it
+    if (data.kind !== "job" || data.job?.retriedByAttempt !== true) return current;
+    const earlier = current.earlierJobs ?? [];
+    const next = withEarlierJobs(earlier, [jobOf(event, data.job, mark)], data.run.attempt);
+    return next.length === earlier.length && next.every((job, i) => job === earlier[i])
+      ? current
+      : { ...current, earlierJobs: next };
+  }
+  const base = current && data.run.attempt === current.attempt ? current : null;
+  // a new attempt: the one before is earlier now
+  const earlierJobs =
+    current && !base
+      ? withEarlierJobs(current.earlierJobs ?? [], current.jobs, current.attempt)
+      : (base?.earlierJobs ?? []);
   const candidateContext = contextOf(event, mark);
   const context = base ? newerContext(base.context, candidateContext) : candidateContext;
 
@@ -144,23 +178,7 @@ export function applyEvent(current: RunState | null, event: BuildEvent): RunStat
     const createdAt = earliest([head.createdAt, pipeline?.createdAt ?? null, data.createdAt]);
     pipeline = createdAt === head.createdAt ? head : { ...head, createdAt };
   }
-  if (data.kind === "job" && data.job) {
-    const job: JobState = {
-      id: data.job.id,
-      name: data.job.name,
-      stage: data.job.stage,
-      url: data.job.url,
-      runnerName: data.job.runnerName,
-      allowFailure: data.job.allowFailure,
-      mark,
-      phase: data.phase,
-      status: data.status,
-      providerStatus: data.providerStatus,
-      ...(data.job.retriedByAttempt === true ? { retriedByAttempt: true } : {}),
-      ...timing(event),
-    };
-    jobs = upsertById(jobs, job);
-  }
+  if (data.kind === "job" && data.job) jobs = upsertById(jobs, jobOf(event, data.job, mark));
   if (data.kind === "deployment" && data.deployment) {
     const deployment: DeploymentState = {
       id: data.deployment.id,
@@ -191,5 +209,24 @@ export function applyEvent(current: RunState | null, event: BuildEvent): RunStat
     pipeline,
     jobs,
     deployments,
+    ...(earlierJobs.length > 0 ? { earlierJobs } : {}),
+  };
+}
+
+function jobOf(event: BuildEvent, job: NonNullable<BuildEventData["job"]>, mark: Mark): JobState {
+  const { data } = event;
+  return {
+    id: job.id,
+    name: job.name,
+    stage: job.stage,
+    url: job.url,
+    runnerName: job.runnerName,
+    allowFailure: job.allowFailure,
+    mark,
+    phase: data.phase,
+    status: data.status,
+    providerStatus: data.providerStatus,
+    ...(job.retriedByAttempt === true ? { retriedByAttempt: true } : {}),
+    ...timing(event),
   };
 }

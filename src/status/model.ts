@@ -80,6 +80,11 @@ export interface JobState extends Timing {
   readonly retriedByAttempt?: boolean;
 }
 
+/** A GitHub Actions job of an earlier attempt of its run. */
+export interface EarlierJob extends JobState {
+  readonly attempt: number;
+}
+
 export interface DeploymentState {
   readonly id: string;
   readonly environment: string;
@@ -100,6 +105,12 @@ export interface RunState {
   /** sorted by id so that equal states serialize equally */
   readonly jobs: readonly JobState[];
   readonly deployments: readonly DeploymentState[];
+  /**
+   * GitHub Actions: the jobs of earlier attempts, only the latest attempt's of each name,
+   * sorted by id. A re-run of some jobs keeps the others' results, and GitHub sends no event of
+   * them again (absent when there are none, and in records written before they were kept).
+   */
+  readonly earlierJobs?: readonly EarlierJob[];
 }
 
 export interface FailedJob {

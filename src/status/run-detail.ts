@@ -1,7 +1,7 @@
 import type { Provider } from "../events/schema.ts";
 import type { DeploymentState, JobState, RunState, RunSummary, State } from "./model.ts";
 import { webUrl } from "../events/web-url.ts";
-import { currentJobs, stateOf, summarize, withWebLinks } from "./summary.ts";
+import { currentJobs, jobsOfAttempt, runStatus, stateOf, summarize, withWebLinks } from "./summary.ts";
 
 export interface JobView {
   readonly id: string;
@@ -33,11 +33,12 @@ const byStart = (a: JobState, b: JobState): number =>
     (Date.parse(b.startedAt ?? b.createdAt ?? b.mark.time) || 0) || a.name.localeCompare(b.name);
 
 export function runDetail(run: RunState, revision: number): RunDetail {
-  const current = new Set(currentJobs(run.jobs).map((j) => j.id));
+  const jobs = jobsOfAttempt(run, runStatus(run).phase === "finished");
+  const current = new Set(currentJobs(jobs).map((j) => j.id));
   return {
     ...withWebLinks(summarize(run, revision)),
     repository: { ...run.context.repository, url: webUrl(run.context.repository.url) },
-    jobs: [...run.jobs].sort(byStart).map((job) => ({
+    jobs: jobs.sort(byStart).map((job) => ({
       id: job.id,
       name: job.name,
       stage: job.stage,

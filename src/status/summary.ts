@@ -1,5 +1,5 @@
 import { buildsItsRef } from "../events/ref-status.ts";
-import { newestTries } from "../events/job-tries.ts";
+import { attemptJobs, newestTries } from "../events/job-tries.ts";
 import type { Status } from "../events/schema.ts";
 import { webUrl } from "../events/web-url.ts";
 import { compareMarks, earliest } from "./merge.ts";
@@ -37,6 +37,22 @@ export function currentJobs(jobs: readonly JobState[]): JobState[] {
     }),
     (a, b) => compareMarks(a.mark, b.mark),
   );
+}
+
+/**
+ * The jobs of the run's attempt: once it finished, with the GitHub Actions jobs of earlier
+ * attempts that it did not run again (see attemptJobs).
+ */
+export function jobsOfAttempt(run: RunState, finished: boolean): JobState[] {
+  const jobs = [
+    ...run.jobs.map((job) => ({ job, attempt: run.attempt })),
+    ...(run.earlierJobs ?? []).map(({ attempt, ...job }) => ({ job, attempt })),
+  ];
+  return attemptJobs(jobs, run.attempt, finished, ({ job, attempt }) => ({
+    attempt,
+    name: job.name,
+    retriedByAttempt: job.retriedByAttempt === true,
+  })).map(({ job }) => job);
 }
 
 export function failedJobs(jobs: readonly JobState[]): FailedJob[] {
@@ -131,7 +147,7 @@ export function summarize(run: RunState, revision: number): RunSummary {
       ...(pipeline ? [pipeline.mark.time] : []),
       ...run.jobs.map((j) => j.mark.time),
     ]),
-    failedJobs: failedJobs(run.jobs),
+    failedJobs: failedJobs(jobsOfAttempt(run, phase === "finished")),
   };
 }
 

@@ -11,10 +11,11 @@ import { postGithub } from "../helpers/webhooks.ts";
 /**
  * GitHub Actions jobs of one run attempt that share a display name (two job ids with `name:
  * Lint`, or a `name:` expression that evaluates alike): each is its own job, since Actions
- * retries a job only as a new run attempt. Each case runs on its own branch (its own lane,
+ * retries a job only as a new run attempt; and the jobs that an attempt re-running some jobs
+ * left alone, which keep their results. Each case runs on its own branch (its own lane,
  * channel and mail) with its own run and job ids.
  */
-const CASES = ["twins"] as const;
+const CASES = ["twins", "rerun"] as const;
 type Case = (typeof CASES)[number];
 const channelOf = (name: Case): string => `C${name.toUpperCase()}`;
 
@@ -99,15 +100,17 @@ interface RunAnswer {
   readonly jobs?: readonly { id: string; retried: boolean }[];
 }
 
-async function runDetail(runId: number, jobs: number): Promise<RunAnswer> {
+async function runDetail(runId: number, jobs: number, attempt = 1): Promise<RunAnswer> {
   return eventually(async () => {
     const response = await fetch(`${gateway.url}/api/v1/runs/github/${runId}`);
-    const body = (await response.json()) as RunAnswer & { status?: string };
-    return body.status === "failure" && body.jobs?.length === jobs ? body : undefined;
+    const body = (await response.json()) as RunAnswer & { status?: string; attempt?: number };
+    return body.attempt === attempt && body.status === "failure" && body.jobs?.length === jobs
+      ? body
+      : undefined;
   }, `run ${runId} finished with its ${jobs} jobs`);
 }
 
-describe("GitHub Actions jobs that share a name within one run attempt", () => {
+describe("GitHub Actions jobs that share a name, within an attempt and across attempts", () => {
   it("a failed Lint beside a passing Lint is listed by the notices and the API", async () => {
     const runId = 7001;
     await post("workflow_run", workflowRun({ runId, status: "in_progress", at: 1, branch: "twins" }));
@@ -160,5 +163,61 @@ describe("GitHub Actions jobs that share a name within one run attempt", () => {
       ["101"],
       "the branch's run list (dashboard, badges) agrees",
     );
+  });
+
+  it("a re-run of one job keeps the jobs it did not re-run: their failures are still listed", async () => {
+    const runId = 7002;
+    const id = (n: number) => runId * 1000 + n;
+    const failed = async (attempt: number, at: number) =>
+      post(
+        "workflow_run",
+        workflowRun({ runId, status: "completed", conclusion: "failure", at, attempt, branch: "rerun" }),
+      );
+    await post("workflow_run", workflowRun({ runId, status: "in_progress", at: 1, branch: "rerun" }));
+    await post(
+      "workflow_job",
+      job("rerun", runId, { id: id(1), name: "Lint", conclusion: "failure", start: 2, end: 20 }),
+    );
+    await post(
+      "workflow_job",
+      job("rerun", runId, { id: id(2), name: "Test", conclusion: "failure", start: 2, end: 25 }),
+    );
+    await post(
+      "workflow_job",
+      job("rerun", runId, { id: id(3), name: "Build", conclusion: "success", start: 2, end: 22 }),
+    );
+    await failed(1, 40);
+    await eventually(() => callsIn("rerun").length >= 2, "the failure message and its thread reply");
+
+    // "Re-run job" on Lint: attempt 2 runs Lint alone, which passes; Test keeps its failure
+    // (GitHub sends no event for it again) and the attempt fails
+    await post(
+      "workflow_run",
+      workflowRun({ runId, status: "in_progress", at: 100, attempt: 2, branch: "rerun" }),
+    );
+    await post(
+      "workflow_job",
+      job("rerun", runId, {
+        id: id(4),
+        name: "Lint",
+        conclusion: "success",
+        start: 101,
+        end: 120,
+        attempt: 2,
+      }),
+    );
+    await failed(2, 140);
+    const detail = await runDetail(runId, 3, 2);
+    assert.deepEqual(
+      detail.failedJobs?.map((listed) => [listed.id, listed.name]),
+      [[String(id(2)), "Test"]],
+    );
+    const { calls } = await notices("rerun");
+    const last = calls.filter((call) => !("thread_ts" in call.args)).at(-1);
+    assert.match(String(last?.args["text"]), /^Failed: /);
+    const blocks = JSON.stringify(last?.args["blocks"]);
+    assert.match(blocks, /\*Failed jobs\*\\n1 of 3/);
+    assert.ok(blocks.includes(`job/${id(2)}`), "the message still links the failed Test");
+    assert.ok(!blocks.includes(`job/${id(1)}`), "and no longer attempt 1's Lint");
   });
 });

@@ -277,6 +277,26 @@ describe("Slack rendering", () => {
     // a record the release before wrote (its job lines unmarked) reads as it did
     assert.equal(viewOf(run, lints(false)).jobCount, 1);
   });
+
+  it("lists a failed Actions job that a finished re-run of other jobs did not run again", () => {
+    // "Re-run job" on Lint: attempt 2 runs Lint alone; Test keeps its failure
+    const job = (attempt: number, id: string, name: string, status: "success" | "failure") =>
+      buildEvent({ attempt, status, runId: "42", job: { id, name, retriedByAttempt: true } });
+    const jobs = [
+      job(1, "1", "Lint", "failure"),
+      job(1, "2", "Test", "failure"),
+      job(1, "3", "Build", "success"),
+      job(2, "4", "Lint", "success"),
+    ];
+    const finished = viewOf(buildEvent({ attempt: 2, status: "failure", runId: "42" }), jobs);
+    assert.deepEqual(
+      finished.failedJobs.map((failed) => failed.url),
+      ["https://github.com/acme/api/jobs/2"],
+    );
+    assert.equal(finished.jobCount, 3);
+    const running = viewOf(buildEvent({ attempt: 2, status: "running", runId: "42" }), jobs, null);
+    assert.deepEqual(running.failedJobs, [], "while it runs, only what it ran");
+  });
 });
 
 describe("failed job lists", () => {

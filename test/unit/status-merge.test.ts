@@ -175,6 +175,64 @@ describe("status merge", () => {
       "a job stored since counts by its id, beside the unmarked ones' newest try",
     );
   });
+
+  // "Re-run job" on Lint: attempt 2 runs Lint alone; GitHub sends no event of Test or Build again
+  const actionsJob = (
+    attempt: number,
+    id: string,
+    name: string,
+    status: "success" | "failure",
+    minute: number,
+  ) => buildEvent({ attempt, status, at: t(minute), job: { id, name, retriedByAttempt: true } });
+  const attempt1 = [
+    actionsJob(1, "1", "Lint", "failure", 2),
+    actionsJob(1, "2", "Test", "failure", 3),
+    actionsJob(1, "3", "Build", "success", 3),
+    buildEvent({ status: "failure", at: t(5) }),
+  ];
+  const attempt2 = [
+    buildEvent({ attempt: 2, status: "running", at: t(10) }),
+    actionsJob(2, "4", "Lint", "success", 12),
+    buildEvent({ attempt: 2, status: "failure", at: t(15) }),
+  ];
+
+  it("a finished GitHub Actions attempt that re-ran some jobs keeps the others' results", () => {
+    const state = fold([...attempt1, ...attempt2]);
+    assert.ok(state);
+    assert.deepEqual(
+      summarize(state, 1).failedJobs.map((job) => [job.id, job.name]),
+      [["2", "Test"]],
+    );
+    assert.deepEqual(
+      runDetail(state, 1)
+        .jobs.map((job) => job.id)
+        .sort(),
+      ["2", "3", "4"],
+      "its jobs as GitHub shows the attempt: attempt 1's Lint was run again",
+    );
+    const running = fold([...attempt1, ...attempt2.slice(0, 2)]);
+    assert.ok(running);
+    assert.deepEqual(summarize(running, 1).failedJobs, [], "while it runs, only what it ran");
+  });
+
+  it("keeps the earlier attempt's jobs whatever order their events come in, and each once", () => {
+    const inOrder = fold([...attempt1, ...attempt2]);
+    const late = fold([...attempt2, ...attempt1]);
+    assert.deepEqual(late, inOrder);
+    const stored = JSON.parse(JSON.stringify(late)) as RunState;
+    for (const event of [...attempt1, ...attempt2]) assert.equal(applyEvent(stored, event), stored);
+  });
+
+  it("keeps no job of an earlier attempt that is not a GitHub Actions job", () => {
+    const state = fold([
+      buildEvent({ status: "failure", at: t(2), job: { id: "1", name: "Test" } }),
+      buildEvent({ attempt: 2, status: "failure", at: t(15) }),
+      buildEvent({ status: "failure", at: t(3), job: { id: "2", name: "Lint" } }),
+    ]);
+    assert.ok(state);
+    assert.equal(state.earlierJobs, undefined);
+    assert.deepEqual(summarize(state, 1).failedJobs, []);
+  });
 });
 
 describe("branch list merge", () => {

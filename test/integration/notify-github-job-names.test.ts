@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import type { TestGateway } from "../helpers/gateway.ts";
-import { closeNotifyStack, startNotifyStack } from "../helpers/notify-stack.ts";
-import { eventually, sleep } from "../helpers/poll.ts";
+import { closeNotifyStack, settledNotices, startNotifyStack } from "../helpers/notify-stack.ts";
+import { eventually } from "../helpers/poll.ts";
 import type { SlackCall, SlackServer } from "../helpers/slack-server.ts";
 import type { SinkMail, SmtpSink } from "../helpers/smtp-sink.ts";
 import { workflowJob, workflowRun } from "../helpers/synthetic-webhooks.ts";
@@ -79,21 +79,17 @@ async function post(event: string, body: string): Promise<void> {
 const callsIn = (name: Case): SlackCall[] =>
   slack.accepted().filter((call) => call.args["channel"] === channelOf(name));
 
-/** Waits for the case's failure message, its thread reply and its mail, then for quiet. */
-async function notices(name: Case): Promise<{ calls: SlackCall[]; mail: SinkMail }> {
-  await eventually(() => callsIn(name).length >= 1, `${name}: the failure message`);
-  const mail = await eventually(
-    () => smtp.mails.find((sent) => sent.envelopeTo.includes(`${name}@example.com`)),
-    `${name}: the failure mail`,
+/** Waits for the case's failure message, its mail, then for quiet. */
+const notices = (name: Case): Promise<{ calls: SlackCall[]; mail: SinkMail }> =>
+  settledNotices(
+    { slack, smtp },
+    {
+      name,
+      channel: channelOf(name),
+      address: `${name}@example.com`,
+      messages: 1,
+    },
   );
-  // a later update would come within minInterval (200 ms) of the last call
-  let count = -1;
-  while (count !== callsIn(name).length) {
-    count = callsIn(name).length;
-    await sleep(1000);
-  }
-  return { calls: callsIn(name), mail };
-}
 
 interface RunAnswer {
   readonly failedJobs?: readonly { id: string; name: string }[];

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import type { TestGateway } from "../helpers/gateway.ts";
-import { closeNotifyStack, startNotifyStack } from "../helpers/notify-stack.ts";
-import { eventually, sleep } from "../helpers/poll.ts";
+import { closeNotifyStack, settledNotices, startNotifyStack } from "../helpers/notify-stack.ts";
+import { eventually } from "../helpers/poll.ts";
 import type { SlackCall, SlackServer } from "../helpers/slack-server.ts";
 import type { SinkMail, SmtpSink } from "../helpers/smtp-sink.ts";
 import { postGitlab, readFixture } from "../helpers/webhooks.ts";
@@ -105,21 +105,17 @@ async function post(event: string, body: string): Promise<void> {
 const callsIn = (name: Case): SlackCall[] =>
   slack.accepted().filter((call) => call.args["channel"] === channelOf(name));
 
-/** Waits for the case's failure message, its thread reply and its mail, then for quiet. */
-async function notices(name: Case): Promise<{ calls: SlackCall[]; mail: SinkMail }> {
-  await eventually(() => callsIn(name).length >= 2, `${name}: the message and its thread reply`);
-  const mail = await eventually(
-    () => smtp.mails.find((sent) => sent.envelopeTo.includes(`${name}@example.com`)),
-    `${name}: the failure mail`,
+/** Waits for the case's failure message and its thread reply, its mail, then for quiet. */
+const notices = (name: Case): Promise<{ calls: SlackCall[]; mail: SinkMail }> =>
+  settledNotices(
+    { slack, smtp },
+    {
+      name,
+      channel: channelOf(name),
+      address: `${name}@example.com`,
+      messages: 2,
+    },
   );
-  // a later update would come within minInterval (200 ms) of the last call
-  let count = -1;
-  while (count !== callsIn(name).length) {
-    count = callsIn(name).length;
-    await sleep(1000);
-  }
-  return { calls: callsIn(name), mail };
-}
 
 /** What a case's Slack calls and mail said, without what differs between cases by design. */
 function said({ calls, mail }: { calls: SlackCall[]; mail: SinkMail }, name: Case): unknown {

@@ -344,6 +344,26 @@ test("a malformed SMTP_URL is a configuration error that names the variable and 
   }
 });
 
+/** Asserts that `value` in variable `name` stops the start with `reason`, naming `path` and none of `secrets`. */
+function refusesUrl(
+  name: string,
+  value: string,
+  path: string,
+  reason: string,
+  secrets: readonly string[],
+): void {
+  assert.throws(
+    () => loadConfig({ env: { [name]: value } }),
+    (error: unknown) =>
+      error instanceof ConfigError &&
+      new RegExp(
+        `- ${path.replace(".", "\\.")}: .*${reason}.*\\(set by the environment variable ${name}\\)`,
+      ).test(error.message) &&
+      secrets.every((secret) => !error.message.includes(secret)),
+    value,
+  );
+}
+
 test("a NATS, Redis or SMTP URL without a host (one slash after the scheme) is refused at start, its password unshown", () => {
   // `redis:/:pw@host` parses as a URL with no host and the rest as its path: accepted, it was
   // printed whole by `config check` and the startup lines, and connected to nothing
@@ -353,16 +373,7 @@ test("a NATS, Redis or SMTP URL without a host (one slash after the scheme) is r
     ["REDIS_URL", "redis:/:hunter2@redis.example.com:6379", "redis.url"],
     ["REDIS_URL", "rediss:hunter2@redis.example.com", "redis.url"],
   ] as const) {
-    assert.throws(
-      () => loadConfig({ env: { [name]: value } }),
-      (error: unknown) =>
-        error instanceof ConfigError &&
-        new RegExp(
-          `- ${path.replace(".", "\\.")}: .*with a host.*\\(set by the environment variable ${name}\\)`,
-        ).test(error.message) &&
-        !error.message.includes("hunter2"),
-      value,
-    );
+    refusesUrl(name, value, path, "with a host", ["hunter2"]);
   }
   assert.throws(
     () => loadConfig({ env: { SMTP_URL: "smtp:/ops:hunter2@mail.example.com:587" } }),
@@ -387,17 +398,7 @@ test("a NATS or Redis URL whose user or password is not URL-encoded is refused a
     ["REDIS_URL", "redis://:hun%zzter2@redis.example.com:6379", "redis.url"],
     ["REDIS_URL", "rediss://op%s:hunter2@redis.example.com", "redis.url"],
   ] as const) {
-    assert.throws(
-      () => loadConfig({ env: { [name]: value } }),
-      (error: unknown) =>
-        error instanceof ConfigError &&
-        new RegExp(
-          `- ${path.replace(".", "\\.")}: .*write % as %25.*\\(set by the environment variable ${name}\\)`,
-        ).test(error.message) &&
-        !error.message.includes("hun%zzter2") &&
-        !error.message.includes("hunter2"),
-      value,
-    );
+    refusesUrl(name, value, path, "write % as %25", ["hun%zzter2", "hunter2"]);
   }
   const ok = loadConfig({
     env: { NATS_URL: "nats://ops:100%25%40x@nats:4222", REDIS_URL: "redis://:a%2Fb@redis:6379" },

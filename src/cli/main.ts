@@ -30,3 +30,13 @@ try {
   console.error(`buildcast: ${error instanceof Error ? error.message : String(error)}`);
   process.exitCode = 1;
 }
+// the command is over: nothing it left open may keep the process waiting. nats.js keeps the
+// socket of a connect that timed out (a port that never answers as NATS) open for as long as
+// the other side does, which for a silent load balancer is for ever. What is written goes out first.
+await Promise.all(
+  [process.stdout, process.stderr].map(
+    (stream) =>
+      new Promise<void>((resolve) => (stream.writable ? stream.write("", () => resolve()) : resolve())),
+  ),
+);
+process.exit();

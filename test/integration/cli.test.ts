@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { execFile, spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
-import type { AddressInfo } from "node:net";
+import { createServer as createTcpServer, type AddressInfo, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -59,6 +59,26 @@ function writeConfig(name: string, yaml: string): string {
   const file = join(tmp, name);
   writeFileSync(file, yaml);
   return file;
+}
+
+/**
+ * A port that takes connections and never says a word: a load balancer with no backend, a
+ * firewall that holds the connection, another service's port. Closing it drops what it holds.
+ */
+async function startSilentServer(): Promise<{ readonly port: number; close(): Promise<void> }> {
+  const held = new Set<Socket>();
+  const server = createTcpServer((socket) => {
+    held.add(socket);
+    socket.on("close", () => held.delete(socket));
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: async () => {
+      for (const socket of held) socket.destroy();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
 }
 
 test("output piped into a reader that has gone (| head, | true): no stack trace", async () => {
@@ -495,6 +515,24 @@ describe("replay", () => {
     assert.match(result.stderr, /cannot reach NATS at nats:\/\/\*\*\*:\*\*\*@127\.0\.0\.1:\d+/);
     assert.match(result.stderr, /--nats, NATS_URL or nats\.url/);
     assert.doesNotMatch(result.stderr, /hunter2|\n\s+at /, "no password, no stack trace");
+  });
+
+  test("a port that takes the connection but never answers as NATS: the CLI says so and exits", async () => {
+    const silent = await startSilentServer();
+    try {
+      const result = await runCli([
+        "replay",
+        "--since",
+        "1h",
+        "--nats",
+        `nats://127.0.0.1:${silent.port}`,
+        "--no-wait",
+      ]);
+      assert.equal(result.code, 1, `the CLI did not exit by itself: ${result.stderr}`);
+      assert.match(result.stderr, /cannot reach NATS at nats:\/\/127\.0\.0\.1:\d+\/?: timeout/);
+    } finally {
+      await silent.close();
+    }
   });
 
   test("a running consumer re-attaches to the recreated durable and the CLI waits until it caught up", async () => {

@@ -315,6 +315,25 @@ describe("send", () => {
     assert.match(unreachable.stderr, /is a gateway listening there\? Point --url at it/);
   });
 
+  test("a --url that takes the connection but never answers: given up after 10 s, as GitHub does; exit 2", async () => {
+    const silent = await startSilentServer();
+    try {
+      const fixture = join(FIXTURES, "github/workflow_run.completed.1.json");
+      const url = `http://127.0.0.1:${silent.port}`;
+      const result = await runCli(["send", fixture, "--url", url, "--secret", "x"]);
+      assert.equal(result.code, 2, `the CLI did not give up by itself: ${result.stderr}`);
+      assert.match(
+        result.stderr,
+        new RegExp(
+          `POST ${url}/webhooks/github: no answer within 10 s \\(GitHub and GitLab give up then too\\)`,
+        ),
+      );
+      assert.doesNotMatch(result.stderr, /\n\s+at /, "no stack trace");
+    } finally {
+      await silent.close();
+    }
+  });
+
   test("a gateway URL with a user and password: sent as basic auth, as GitHub does, and never printed", async () => {
     // a proxy in front of the gateway asking for basic auth, like a payload URL https://user:pass@…
     const seen: Array<string | undefined> = [];

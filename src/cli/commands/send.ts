@@ -92,24 +92,38 @@ export async function buildSendRequest(body: Buffer, options: SendOptions): Prom
   };
 }
 
+/** GitHub gives a payload URL 10 s to answer, GitLab 10 s by default; a gateway answers well within them. */
+const ANSWER_TIMEOUT_MS = 10_000;
+
 async function send(fixture: string, options: SendOptions): Promise<number> {
   const request = await buildSendRequest(readFileSync(fixture), options);
   const event = request.headers["x-github-event"] ?? request.headers["x-gitlab-event"] ?? "?";
   let response: Response;
+  let text: string;
   try {
+    // without a limit, a port that takes the connection and never answers holds the command for ever
+    const signal = AbortSignal.timeout(ANSWER_TIMEOUT_MS);
     response = await fetch(request.url, {
       method: "POST",
       headers: request.headers,
       body: new Uint8Array(request.body),
+      signal,
     });
+    text = await response.text();
   } catch (error) {
+    if ((error as Error).name === "TimeoutError") {
+      console.error(
+        `POST ${request.url}: no answer within ${ANSWER_TIMEOUT_MS / 1000} s (GitHub and GitLab give up then too); ` +
+          "is the gateway stuck, or is --url another service's port?",
+      );
+      return 2;
+    }
     const cause = (error as { cause?: { message?: string } }).cause?.message ?? (error as Error).message;
     console.error(
       `POST ${request.url} failed: ${cause}; is a gateway listening there? Point --url at it (default http://localhost:3000)`,
     );
     return 2;
   }
-  const text = await response.text();
   console.log(`POST ${request.url} (${event}) → ${response.status} ${response.statusText}`);
   try {
     console.log(JSON.stringify(JSON.parse(text), null, 2));
@@ -147,7 +161,8 @@ export function register(program: Command): void {
     .addHelpText(
       "after",
       "\nExit status: 0 on a 2xx answer, 1 on any other answer or a mistake in the command (no secret,\n" +
-        "a fixture that is not JSON, a --url that is not http(s)), 2 when the gateway cannot be reached.\n" +
+        "a fixture that is not JSON, a --url that is not http(s)), 2 when the gateway cannot be reached\n" +
+        "or does not answer within 10 s.\n" +
         "Example: buildcast send test/fixtures/webhooks/github/workflow_run.completed.1.json --event workflow_run",
     )
     .action(async (fixture: string, options: SendOptions) => {

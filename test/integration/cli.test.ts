@@ -7,10 +7,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { AckPolicy, DeliverPolicy } from "@nats-io/jetstream";
+import { Queue, UnrecoverableError, Worker } from "bullmq";
+import { Redis } from "ioredis";
 import { connectBus, type Bus } from "../../src/bus/connect.ts";
 import { startConsumer } from "../../src/bus/consume.ts";
 import { ensureDurableConsumer, ensureStreams } from "../../src/bus/stream.ts";
 import { loadConfig } from "../../src/config/load.ts";
+import { QUEUE_NAMES } from "../../src/notify/queue.ts";
 import { createLogger } from "../../src/observability/logger.ts";
 import { buildEvent, publishEvent } from "../helpers/events.ts";
 import { startIngress, type IngressHarness } from "../helpers/ingress.ts";
@@ -618,6 +621,47 @@ describe("dead-letters", () => {
       assert.equal(right.code, 0, right.stderr);
       assert.match(right.stdout, /no dead letters/);
     } finally {
+      await redis.dispose();
+    }
+  });
+
+  test("retrying a Slack dead letter whose channel no route names any more says it still goes there", async () => {
+    // the route's wrong channel id was corrected (C0OLDID01 → C0NEWID01) after the notices to it died
+    const redis = await startRedis();
+    const connection = new Redis(redis.url, { maxRetriesPerRequest: null });
+    const queue = new Queue(QUEUE_NAMES.slack, { connection, prefix: "buildcast" });
+    const worker = new Worker(
+      QUEUE_NAMES.slack,
+      () => Promise.reject(new UnrecoverableError("slack chat.postMessage: channel_not_found")),
+      { connection, prefix: "buildcast" },
+    );
+    try {
+      await queue.add("deliver", { slackChannel: "C0OLDID01", entityKey: "github/1/100" });
+      await queue.add("deliver", { slackChannel: "C0NEWID01", entityKey: "github/1/101" });
+      const deadline = Date.now() + 10_000;
+      while ((await queue.getFailedCount()) < 2 && Date.now() < deadline)
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      await worker.close();
+      const config = writeConfig(
+        "corrected-route.yaml",
+        ["routes:", "  - name: builds", '    slack: { channel: "C0NEWID01" }'].join("\n"),
+      );
+      const env = { REDIS_URL: redis.url, BUILDCAST_CONFIG: config };
+      const one = await runCli(["dead-letters", "retry", "slack:1"], env);
+      assert.equal(one.code, 0, one.stderr);
+      assert.match(one.stdout, /slack:1/);
+      assert.match(
+        one.stderr,
+        /slack:1 goes to Slack channel C0OLDID01 again, which no route in .*corrected-route\.yaml sends to any more/,
+      );
+      const all = await runCli(["dead-letters", "retry", "--all"], env);
+      assert.equal(all.code, 0, all.stderr);
+      assert.match(all.stdout, /slack:2/);
+      assert.doesNotMatch(all.stderr, /C0NEWID01/, "a channel a route names is no news");
+    } finally {
+      await worker.close();
+      await queue.close();
+      await connection.quit();
       await redis.dispose();
     }
   });

@@ -1,12 +1,14 @@
 import Table from "cli-table3";
 import type { Command } from "commander";
-import { loadConfig } from "../../config/load.ts";
+import { loadConfig, type LoadedConfig } from "../../config/load.ts";
 import { DeadLetters, type DeadLetter } from "../../notify/dead-letters.ts";
 import { redactUrl } from "../../bus/connect.ts";
 import { producerConnection } from "../../notify/queue.ts";
 
 export interface CommandIo {
   readonly out: { log(line: string): void };
+  /** warnings, apart from the output a script reads (default: stderr) */
+  readonly err?: { log(line: string): void };
   readonly env: Readonly<Record<string, string | undefined>>;
 }
 
@@ -34,8 +36,30 @@ export function deadLetterTable(rows: readonly DeadLetter[]): string {
   return table.toString();
 }
 
-async function withDeadLetters<T>(io: CommandIo, run: (letters: DeadLetters) => Promise<T>): Promise<T> {
-  const { config } = loadConfig({ env: io.env });
+/**
+ * A retried delivery goes where it went before, whatever the routes say now: to a Slack channel
+ * a corrected route no longer names it fails the same way again, to one a removed route named
+ * it still posts. Said once per letter, so the operator does not take "retried" for "fixed".
+ */
+export function unroutedWarnings(rows: readonly DeadLetter[], loaded: LoadedConfig): string[] {
+  const channels = new Set(
+    loaded.config.routes.flatMap((route) => (route.slack ? [route.slack.channel] : [])),
+  );
+  return rows
+    .filter((row) => row.channel === "slack" && !channels.has(row.target))
+    .map(
+      (row) =>
+        `${row.id} goes to Slack channel ${row.target} again, which no route in ${loaded.files.join(", ")} ` +
+        "sends to any more (if the gateway reads another file, set BUILDCAST_CONFIG to it)",
+    );
+}
+
+async function withDeadLetters<T>(
+  io: CommandIo,
+  run: (letters: DeadLetters, loaded: LoadedConfig) => Promise<T>,
+): Promise<T> {
+  const loaded = loadConfig({ env: io.env });
+  const { config } = loaded;
   // an operator's command should fail fast and say why, not wait forever for Redis
   // the last error says why (refused, WRONGPASS, no such host); Redis errors never hold the password
   let lastError = "";
@@ -66,7 +90,7 @@ async function withDeadLetters<T>(io: CommandIo, run: (letters: DeadLetters) => 
   }
   const letters = new DeadLetters(connection, config.redis.prefix);
   try {
-    return await run(letters);
+    return await run(letters, loaded);
   } finally {
     await letters.close();
     await connection.quit().catch(() => undefined);
@@ -96,13 +120,25 @@ export function registerDeadLetters(
     .action(async (id: string | undefined, options: { all?: boolean }) => {
       // a usage error: commander prints it with this command's help, not the program's
       if (!options.all && id === undefined) retry.error("error: give a dead letter id or --all");
-      const retried = await withDeadLetters(io, async (letters) =>
-        options.all ? letters.retryAll() : (await letters.retry(id ?? "")) ? [id ?? ""] : [],
-      );
+      const { retried, warnings } = await withDeadLetters(io, async (letters, loaded) => {
+        const rows = await letters.list();
+        const ids = options.all
+          ? await letters.retryAll()
+          : (await letters.retry(id ?? ""))
+            ? [id ?? ""]
+            : [];
+        const retriedIds = new Set(ids);
+        const warnings = unroutedWarnings(
+          rows.filter((row) => retriedIds.has(row.id)),
+          loaded,
+        );
+        return { retried: ids, warnings };
+      });
       // not a usage error: say so and exit 1, without a page of help
       if (!options.all && retried.length === 0) throw new Error(`no dead letter with id ${id ?? ""}`);
       const table = new Table({ head: ["retried"], ...plainUnlessTty() });
       for (const retriedId of retried) table.push([retriedId]);
       out.log(retried.length === 0 ? "no dead letters" : table.toString());
+      for (const warning of warnings) (io.err ?? { log: console.error }).log(`warning: ${warning}`);
     });
 }

@@ -1,5 +1,6 @@
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import "./nats-request-fix.ts";
+import "./nats-connect-fix.ts";
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
 import { isCredentialParam, type Logger } from "../observability/logger.ts";
 

@@ -387,10 +387,15 @@ describe("Slack notices", () => {
       );
       assert.match(letter.reason, /channel_not_found/);
       assert.equal(callsTo(channel).length, 1, "permanent errors are not retried");
-      // the log line says what to change, not only Slack's error code
-      const logged = harness.logs
-        .map((line) => JSON.parse(line) as { msg: string; slackChannel?: string; fix?: string })
-        .find((line) => line.msg === "Slack delivery dead-lettered" && line.slackChannel === channel);
+      // the log line says what to change, not only Slack's error code (written once the
+      // worker's failed handler has asked Redis about the job, a moment after it is listed)
+      const logged = await eventually(
+        () =>
+          harness.logs
+            .map((line) => JSON.parse(line) as { msg: string; slackChannel?: string; fix?: string })
+            .find((line) => line.msg === "Slack delivery dead-lettered" && line.slackChannel === channel),
+        "the dead letter's log line",
+      );
       assert.equal(
         logged?.fix,
         "slack.channel must be the channel's id (C…, in the channel's details), and the app must be in a private channel",

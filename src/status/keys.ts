@@ -60,6 +60,30 @@ export function branchStoreKey(
   );
 }
 
+/**
+ * The longest key an earlier release may have spelled out whole and NATS taken (its subject,
+ * with the bucket's and the API's prefixes and a reply inbox, under the 4 KB control line).
+ */
+const LEGACY_KEY_MAX = 3_700;
+
+/**
+ * Where releases before names were hashed kept the branch list that branchStoreKey now names
+ * by a hash: every token spelled out. Null when no name is hashed, or when the key is too long
+ * for an earlier release to have written it (or for a client to name it in a subject).
+ */
+export function legacyBranchStoreKey(
+  provider: Provider,
+  repository: string,
+  branch: string,
+  pipeline: string,
+): string | null {
+  const spelled = (name: string) => (name === "" ? "_" : Buffer.from(name, "utf8").toString("base64url"));
+  const key = [BRANCH_PREFIX, provider, spelled(repository), spelled(branch), spelled(pipeline)].join(".");
+  return key.length > LEGACY_KEY_MAX || key === branchStoreKey(provider, repository, branch, pipeline)
+    ? null
+    : key;
+}
+
 export const BRANCH_WATCH_FILTER = `${BRANCH_PREFIX}.>`;
 
 /**

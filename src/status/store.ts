@@ -1,12 +1,12 @@
 import type { KV } from "@nats-io/kv";
 import type { BuildEvent } from "../events/schema.ts";
 import { groupBy, settleAll } from "../bus/batch.ts";
-import { compareAndSet } from "../bus/kv-cas.ts";
+import { compareAndSet, isConflict } from "../bus/kv-cas.ts";
 import type { EntryCache } from "../bus/kv-cache.ts";
-import { branchStoreKey, runStoreKey } from "./keys.ts";
+import { branchStoreKey, legacyBranchStoreKey, runStoreKey } from "./keys.ts";
 import { applyEvent } from "./merge.ts";
-import type { BranchState, RunState } from "./model.ts";
-import { branchOf, mergeBranch, summarize } from "./summary.ts";
+import type { BranchState, RunState, RunSummary } from "./model.ts";
+import { branchOf, compareNewestFirst, mergeBranch, summarize } from "./summary.ts";
 
 export interface StoreOptions {
   readonly kv: KV;
@@ -37,6 +37,40 @@ function withoutRun(current: BranchState | null, run: RunState, revision: number
     (r) => !(r.runId === run.runId && r.repositoryId === run.context.repository.id && r.revision < revision),
   );
   return runs.length === current.runs.length ? current : { ...current, runs };
+}
+
+/** A branch list an earlier release kept under a key that spelled out a name now hashed. */
+interface LegacyBranch {
+  readonly key: string;
+  readonly revision: number;
+  readonly value: BranchState;
+}
+
+async function readLegacyBranch(kv: KV, run: RunState): Promise<LegacyBranch | null> {
+  const branch = branchOf(run);
+  if (branch === null) return null;
+  const key = legacyBranchStoreKey(run.provider, run.context.repository.fullName, branch, run.context.name);
+  if (key === null) return null;
+  const entry = await kv.get(key);
+  if (entry === null || entry.operation !== "PUT" || entry.length === 0) return null;
+  return { key, revision: entry.revision, value: entry.json<BranchState>() };
+}
+
+/** `current` with the runs of the earlier release's list it does not hold as recent; itself when none. */
+function withLegacyRuns(
+  current: BranchState | null,
+  legacy: LegacyBranch | null,
+  limit: number,
+): BranchState | null {
+  if (legacy === null) return current;
+  const same = (a: RunSummary, b: RunSummary) => a.runId === b.runId && a.repositoryId === b.repositoryId;
+  const own = current?.runs ?? [];
+  const taken = legacy.value.runs.filter((r) => !own.some((o) => same(o, r) && o.revision >= r.revision));
+  if (taken.length === 0) return current;
+  const runs = [...own.filter((o) => !taken.some((r) => same(o, r))), ...taken]
+    .sort(compareNewestFirst)
+    .slice(0, limit);
+  return { ...(current ?? legacy.value), runs };
 }
 
 /**
@@ -105,13 +139,31 @@ async function applyRun(
   if (target !== null) {
     const branch = branchOf(run) ?? "";
     const summary = summarize(run, runWrite.revision);
+    // a name too long to spell out is hashed in the key since this release: the list an
+    // earlier release kept under the spelled-out key (before the upgrade, or by an older
+    // replica during the rollout) is taken over, or the branch would show both lists, the
+    // older one frozen at its last run
+    const legacy = await readLegacyBranch(kv, run);
     const branchWrite = await compareAndSet<BranchState>(
       kv,
       target,
-      (current) => mergeBranch(current, run, summary, branch, options.runsPerBranch),
+      (current) =>
+        mergeBranch(
+          withLegacyRuns(current, legacy, options.runsPerBranch),
+          run,
+          summary,
+          branch,
+          options.runsPerBranch,
+        ),
       branches,
     );
     changed ||= branchWrite.written;
+    if (legacy !== null) {
+      // unless an older replica wrote it meanwhile: then the next event takes that over
+      await kv.delete(legacy.key, { previousSeq: legacy.revision }).catch((error: unknown) => {
+        if (!isConflict(error)) throw error;
+      });
+    }
     // a concurrent writer may have moved the run elsewhere after we read it; undo our entry then
     const latest = await kv.get(runKey);
     if (latest && latest.revision > runWrite.revision && latest.operation === "PUT") {

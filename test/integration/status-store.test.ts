@@ -539,6 +539,67 @@ describe("status store against a real NATS", () => {
     assert.equal(disconnects, 0, "the NATS connection was dropped");
   });
 
+  it("takes over a long-named pipeline's branch list that an earlier release spelled out in its key", async () => {
+    const h = harnesses[0] ?? (await startService());
+    const kv = await new Kvm(nc).open(loaded().config.status.bucket);
+    const repo = "acme/legacy-long";
+    // 840 characters: a base64url token of 1,120, hashed now, spelled out by earlier releases
+    // (which NATS took: the key fits in a subject)
+    const workflow = "Long workflow ".repeat(60);
+    const b64 = (name: string) => Buffer.from(name, "utf8").toString("base64url");
+    const legacyKey = ["branch", "github", b64(repo), b64("main"), b64(workflow)].join(".");
+    const key = branchStoreKey("github", repo, "main", workflow);
+    assert.notEqual(key, legacyKey);
+    const runs = () => getJson(`${h.url}/api/v1/runs?repository=${repo}`);
+    // the list as an earlier release left it at the upgrade: its run failing
+    await publishEvent(
+      js,
+      buildEvent({
+        repository: repo,
+        runId: "960",
+        pipeline: workflow,
+        status: "failure",
+        at: "2024-05-01T09:00:00Z",
+      }),
+    );
+    const failed = await until(async () => (await kv.get(key)) ?? undefined, "the first run's list");
+    await kv.put(legacyKey, failed.value);
+    await kv.delete(key);
+    await until(
+      async () => ((await runs()).body.runs as unknown[] | undefined)?.length === 1 || undefined,
+      "one run",
+    );
+    // the next run of the pipeline, stored by this release, passes
+    await publishEvent(
+      js,
+      buildEvent({
+        repository: repo,
+        runId: "961",
+        pipeline: workflow,
+        status: "success",
+        at: "2024-05-01T10:00:00Z",
+      }),
+    );
+    await until(
+      async () => ((await runs()).body.runs as unknown[] | undefined)?.length === 2 || undefined,
+      "both runs",
+    );
+    const { body } = await getJson(`${h.url}/api/v1/status?repository=${repo}&branch=main`);
+    const pipelines = body.pipelines as { pipeline: string; state: string }[];
+    assert.deepEqual(
+      pipelines.map((p) => p.state),
+      ["passing"],
+      "one pipeline, its latest run's state (not the earlier release's list besides it)",
+    );
+    assert.equal(body.state, "passing");
+    const listed = (await kv.get(key))?.json<BranchState>();
+    assert.deepEqual(
+      listed?.runs.map((r) => r.runId),
+      ["961", "960"],
+    );
+    assert.equal((await kv.get(legacyKey))?.operation, "DEL", "the spelled-out list was taken over");
+  });
+
   it("streams row changes over SSE with heartbeats, and ends streams on stop", async () => {
     const h = await startService({ consume: false });
     const controller = new AbortController();

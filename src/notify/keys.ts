@@ -23,14 +23,37 @@ const HASHED_PART = /^==[0-9a-f]{40}$/;
  * digits), which decodeKeyPart cannot turn back into the name.
  */
 export function encodeKeyPart(text: string): string {
+  const out = spelledKeyPart(text);
+  if (out.length <= MAX_KEY_PART) return out;
+  return `==${createHash("sha256").update(text, "utf8").digest("hex").slice(0, 40)}`;
+}
+
+/** A name spelled out as a key part, however long (see encodeKeyPart). */
+function spelledKeyPart(text: string): string {
   if (text === "") return "=";
   let out = "";
   for (const byte of Buffer.from(text, "utf8")) {
     const char = String.fromCharCode(byte);
     out += /[A-Za-z0-9_/-]/.test(char) ? char : `=${byte.toString(16).toUpperCase().padStart(2, "0")}`;
   }
-  if (out.length <= MAX_KEY_PART) return out;
-  return `==${createHash("sha256").update(text, "utf8").digest("hex").slice(0, 40)}`;
+  return out;
+}
+
+/**
+ * The longest key an earlier release may have spelled out whole and NATS taken (its subject,
+ * with the bucket's and the API's prefixes and a reply inbox, under the 4 KB control line).
+ */
+const LEGACY_KEY_MAX = 3_700;
+
+/**
+ * Where releases before long names were hashed kept what `prefix` and `names` key now: every
+ * name spelled out. Null when none is hashed, or when the key is too long for an earlier
+ * release to have written it (or for a client to name it in a subject).
+ */
+function spelledKey(prefix: string, ...names: string[]): string | null {
+  if (names.every((name) => spelledKeyPart(name).length <= MAX_KEY_PART)) return null;
+  const key = [prefix, ...names.map(spelledKeyPart)].join(".");
+  return key.length > LEGACY_KEY_MAX ? null : key;
 }
 
 /** The name an encoded part spells; null for a name too long to spell out (see encodeKeyPart). */
@@ -57,6 +80,18 @@ export const recordKvKey = (channel: ChannelName, entityKey: string): string =>
 
 export const slackMessageKvKey = (slackChannel: string, entityKey: string): string =>
   `slack.msg.${encodeKeyPart(slackChannel)}.${encodeKeyPart(entityKey)}`;
+
+/** where an earlier release kept a lane whose key now hashes a name (see spelledKey) */
+export const legacyLaneKvKey = (channel: ChannelName, laneId: string): string | null =>
+  spelledKey(`${channel}.lane`, laneId);
+
+/** where an earlier release kept an entity's record whose key now hashes a name (see spelledKey) */
+export const legacyRecordKvKey = (channel: ChannelName, entityKey: string): string | null =>
+  spelledKey(`${channel}.run`, entityKey);
+
+/** where an earlier release kept a run's Slack message whose key now hashes a name (see spelledKey) */
+export const legacySlackMessageKvKey = (slackChannel: string, entityKey: string): string | null =>
+  spelledKey("slack.msg", slackChannel, entityKey);
 
 /** the claim written before a message's first post (see channels/slack-claim.ts) */
 export const slackClaimKvKey = (slackChannel: string, entityKey: string): string =>

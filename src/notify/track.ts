@@ -8,7 +8,7 @@ import { entityOf, outcomeOf } from "./entity.ts";
 import { countInEnvironment, followEnvironment, readEnvironmentLane } from "./environment-lane.ts";
 import { isLater, withLaterLast } from "./lane-merge.ts";
 import { casUpdate, readJson } from "./kv-state.ts";
-import { laneKvKey, recordKvKey, type ChannelName } from "./keys.ts";
+import { laneKvKey, legacyLaneKvKey, legacyRecordKvKey, recordKvKey, type ChannelName } from "./keys.ts";
 import { applyToRecord, type EntityRecord, type RecordChange } from "./record.ts";
 import { matchRoutes, trackedKinds } from "./routes.ts";
 import { decideTransition, type Decision, type LaneState } from "./transitions.ts";
@@ -98,16 +98,25 @@ interface LegacyLane {
  * Two workflow files may share a `name:`, and so the name's lane, where each one's lane
  * tells the runs it counts (for the replicas of that release): a run another workflow's lane
  * counted there is not this workflow's latest, so the lane is read without it.
+ *
+ * Else, a lane whose key hashes a name too long to spell out: releases before that kept it
+ * (and their replicas still keep it, during a rollout or after a rollback) under the name.
  */
 async function readLegacyLane(
   kv: KV,
   channel: ChannelName,
+  laneId: string,
   events: readonly BuildEvent[],
 ): Promise<LegacyLane | null> {
   const event = events.find((candidate) => entityOf(candidate.data).legacyLaneId !== undefined);
   const entity = event && entityOf(event.data);
   const legacyLaneId = entity?.legacyLaneId;
-  if (event === undefined || legacyLaneId === undefined) return null;
+  if (event === undefined || legacyLaneId === undefined) {
+    const spelled = legacyLaneKvKey(channel, laneId);
+    if (spelled === null) return null;
+    // the same lane: its runs' numbers order them as this one's do
+    return { key: spelled, lane: (await readJson<LaneState>(kv, spelled))?.value ?? null, numbered: true };
+  }
   const key = laneKvKey(channel, legacyLaneId);
   const numbered = event.data.kind === "deployment";
   const lane = (await readJson<LaneState>(kv, key))?.value ?? null;
@@ -130,7 +139,7 @@ async function decideAll(
     string,
     readonly BuildEvent[],
   ]): Promise<void> => {
-    const legacy = await readLegacyLane(kv, channel, laneEvents);
+    const legacy = await readLegacyLane(kv, channel, laneId, laneEvents);
     const environment = await readEnvironmentLane(kv, channel, laneId, laneEvents);
     const decided = await casUpdate<LaneState, { decisions: Decision[]; lane: LaneState | null }>(
       kv,
@@ -261,11 +270,15 @@ export async function trackEvents(
   const records = await settleAll(
     groupBy(changes, (change) => change.key),
     async ([key, keyChanges]) => {
+      // a record whose key hashes a name starts from the one an earlier release kept under it
+      const legacyKey = legacyRecordKvKey(channel, key);
+      const legacy =
+        legacyKey === null ? null : ((await readJson<EntityRecord>(kv, legacyKey))?.value ?? null);
       const result = await casUpdate<EntityRecord, { record: EntityRecord; changed: boolean }>(
         kv,
         recordKvKey(channel, key),
         (current) => {
-          let folded = { record: current, changed: false };
+          let folded = { record: current ?? legacy, changed: current === null && legacy !== null };
           for (const { change } of keyChanges) {
             const step = applyToRecord(folded.record, key, change);
             folded = { record: step.record, changed: folded.changed || step.changed };

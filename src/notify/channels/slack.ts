@@ -10,7 +10,14 @@ import { inSpan, traceIdOrNull } from "../../observability/tracing.ts";
 import type { Metrics } from "../../observability/metrics.ts";
 import { isConflict } from "../../bus/kv-cas.ts";
 import { casUpdate, readJson } from "../kv-state.ts";
-import { recordKvKey, shortHash, slackClaimKvKey, slackMessageKvKey, slackReplyClaimKvKey } from "../keys.ts";
+import {
+  legacySlackMessageKvKey,
+  recordKvKey,
+  shortHash,
+  slackClaimKvKey,
+  slackMessageKvKey,
+  slackReplyClaimKvKey,
+} from "../keys.ts";
 import {
   QUEUE_NAMES,
   closeWorker,
@@ -464,7 +471,12 @@ export function createSlackChannel(deps: SlackChannelDeps): DeliveryChannel {
     if (gate.isRefused()) throw new TokenRefusedError("Slack refuses the bot token");
     const messageKey = slackMessageKvKey(slackChannel, entityKey);
     const delivery: Delivery = { job, token, log: jobLog, messageKey };
-    const previous = (await readJson<SlackMessageState>(kv, messageKey))?.value ?? null;
+    // a run whose key hashes a name may have its message from an earlier release, which kept
+    // it under the name: update that one rather than post a second
+    const legacyKey = legacySlackMessageKvKey(slackChannel, entityKey);
+    const previous =
+      (await readJson<SlackMessageState>(kv, messageKey))?.value ??
+      (legacyKey === null ? null : ((await readJson<SlackMessageState>(kv, legacyKey))?.value ?? null));
     // spacing calls for one message coalesces bursts: newer states pile up behind this job
     const wait = (previous?.lastCallAt ?? 0) + config.notify.slack.minInterval - Date.now();
     if (wait > 0) await sleep(wait);

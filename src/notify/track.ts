@@ -120,9 +120,27 @@ async function readLegacyLane(
   const key = laneKvKey(channel, legacyLaneId);
   const numbered = event.data.kind === "deployment";
   const lane = (await readJson<LaneState>(kv, key))?.value ?? null;
-  const counted = lane?.last?.workflow;
+  const counted =
+    lane?.last && entity?.workflow !== undefined ? await workflowCounted(kv, channel, lane.last) : undefined;
   const othersRun = counted !== undefined && counted !== entity?.workflow;
   return { key, lane: lane && othersRun ? { ...lane, last: null, failingSince: null } : lane, numbered };
+}
+
+/**
+ * The workflow whose run a name's lane counted last; undefined for a run of no workflow id, or
+ * one counted by a release that followed workflows by name, which are every workflow's of that
+ * name. The release before this one followed workflows by id but did not say so in the name's
+ * lane (where its replicas write each workflow's latest run, during a rollout or after a
+ * rollback): such a run's record tells its workflow.
+ */
+async function workflowCounted(
+  kv: KV,
+  channel: ChannelName,
+  last: NonNullable<LaneState["last"]>,
+): Promise<string | undefined> {
+  if (last.workflow !== undefined) return last.workflow;
+  const record = await readJson<EntityRecord>(kv, recordKvKey(channel, last.key));
+  return record?.value.data?.run.workflowId ?? undefined;
 }
 
 /** Decides each event's transition in its lane, one compare-and-set per lane for the whole batch. */

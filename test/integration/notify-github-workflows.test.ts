@@ -1,6 +1,9 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
+import { Kvm } from "@nats-io/kv";
 import type { BuildEvent } from "../../src/events/schema.ts";
+import { entityOf } from "../../src/notify/entity.ts";
+import { laneKvKey } from "../../src/notify/keys.ts";
 import { publishEvent } from "../helpers/events.ts";
 import { workflowRunEvent, type WorkflowRunSpec } from "../helpers/github-runs.ts";
 import {
@@ -13,7 +16,7 @@ import {
 import type { SlackServer } from "../helpers/slack-server.ts";
 
 // GitHub Actions workflows of one repository's main, built from a real workflow_run payload
-const TESTS = ["twins", "renamed", "upgrade", "rollout", "upgradedtwins"] as const;
+const TESTS = ["twins", "renamed", "upgrade", "rollout", "upgradedtwins", "twinsrollout"] as const;
 type TestName = (typeof TESTS)[number];
 const channelOf = (test: TestName) => slackChannelOf(test);
 
@@ -166,6 +169,49 @@ describe("GitHub workflows of one branch", () => {
       "Fixed: acme/rollout CI #23",
       "Still failing: acme/rollout CI #22",
       "Still failing: acme/rollout CI #26",
+    ]);
+  });
+
+  it("two workflows sharing a name stay apart while a replica of the release before this one writes the name's lane", async () => {
+    // (run numbers apart from the other tests': the helper gives every repository one id)
+    type Lane = { last: { key: string; workflow?: string } | null };
+    const kv = await new Kvm(harness.bus.nc).open(harness.loaded.config.notify.bucket);
+    const runs = [
+      // the name's lane of the release before workflows were followed by id: ci.yml passed
+      { workflowId: null, name: "CI", number: 599, conclusion: "success", day: 1, minute: 0 },
+      // ci.yml (workflow 1) fails, ci-docs.yml (workflow 2) passes
+      { workflowId: 1, name: "CI", number: 600, conclusion: "failure", day: 2, minute: 0 },
+      { workflowId: 2, name: "CI", number: 70, conclusion: "success", day: 2, minute: 1 },
+    ] as const;
+    const legacyLaneId = entityOf(workflowRun("twinsrollout", runs[2]).data).legacyLaneId;
+    assert.ok(legacyLaneId !== undefined);
+    const nameLane = laneKvKey("slack", legacyLaneId);
+    const counted = async () => (await kv.get(nameLane))?.json<Lane>().last ?? null;
+    for (const run of runs) {
+      await publish("twinsrollout", run);
+      const { key } = entityOf(workflowRun("twinsrollout", run).data);
+      await eventually(async () => (await counted())?.key === key, `run ${run.number} in the name's lane`);
+    }
+    // as a replica of the release before this one (which followed workflows by id, but did
+    // not say whose run it counted) leaves the name's lane after counting ci-docs.yml's run
+    const lane = (await kv.get(nameLane))?.json<Lane>();
+    assert.equal(lane?.last?.workflow, "2", "ci-docs.yml's run is the name's latest");
+    const { workflow: _, ...last } = lane.last;
+    await kv.put(nameLane, JSON.stringify({ ...lane, last }));
+    // ci.yml's fix is its own
+    await publish("twinsrollout", {
+      workflowId: 1,
+      name: "CI",
+      number: 601,
+      conclusion: "success",
+      day: 3,
+      minute: 0,
+    });
+    await eventually(() => headlines("twinsrollout").length >= 2, "two notices");
+    await sleep(1000);
+    assert.deepEqual(headlines("twinsrollout"), [
+      "Failed: acme/twinsrollout CI #600",
+      "Fixed: acme/twinsrollout CI #601",
     ]);
   });
 });

@@ -151,7 +151,10 @@ export interface RunSummary {
   readonly finishedAt: string | null;
   readonly durationMs: number | null;
   readonly updatedAt: string;
+  /** the first MAX_LISTED_FAILED_JOBS of them */
   readonly failedJobs: readonly FailedJob[];
+  /** how many jobs failed, when that is more than `failedJobs` lists (absent otherwise) */
+  readonly failedJobCount?: number;
 }
 
 /** The recent runs of one pipeline on one branch, newest first, as stored under branch.… */

@@ -55,6 +55,14 @@ export function jobsOfAttempt(run: RunState, finished: boolean): JobState[] {
   })).map(({ job }) => job);
 }
 
+/**
+ * Failed jobs a run summary lists. A branch list holds `status.runsPerBranch` summaries in one
+ * KV value, which NATS caps at max_payload (1 MB): 300 failed jobs of 200-character matrix
+ * names are 95 KB a summary, and the eleventh such run filled the list for good. 20 of 255
+ * characters are under 10 KB; `failedJobCount` says how many there are.
+ */
+export const MAX_LISTED_FAILED_JOBS = 20;
+
 export function failedJobs(jobs: readonly JobState[]): FailedJob[] {
   return currentJobs(jobs)
     .filter((job) => STATE_OF[job.status] === "failing" && !job.allowFailure)
@@ -147,8 +155,13 @@ export function summarize(run: RunState, revision: number): RunSummary {
       ...(pipeline ? [pipeline.mark.time] : []),
       ...run.jobs.map((j) => j.mark.time),
     ]),
-    failedJobs: failedJobs(jobsOfAttempt(run, phase === "finished")),
+    ...listedFailedJobs(failedJobs(jobsOfAttempt(run, phase === "finished"))),
   };
+}
+
+function listedFailedJobs(failed: readonly FailedJob[]): Pick<RunSummary, "failedJobs" | "failedJobCount"> {
+  if (failed.length <= MAX_LISTED_FAILED_JOBS) return { failedJobs: failed };
+  return { failedJobs: failed.slice(0, MAX_LISTED_FAILED_JOBS), failedJobCount: failed.length };
 }
 
 /**

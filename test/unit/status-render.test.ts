@@ -79,6 +79,31 @@ describe("dashboard rendering", () => {
     assert.ok(!html.includes("javascript:"), "javascript: URL dropped");
   });
 
+  it("counts every failed job of a run that lists only some of them", () => {
+    const events = Array.from({ length: 300 }, (_, i) =>
+      buildEvent({
+        provider: "gitlab",
+        status: "failure",
+        job: { id: String(1000 + i), name: `shard ${i}` },
+      }),
+    );
+    const run = events.reduce(
+      applyEvent,
+      applyEvent(null, buildEvent({ provider: "gitlab", status: "failure" })),
+    );
+    const summary = summarize(run, 1);
+    assert.equal(summary.failedJobs.length, 20, "a bounded list");
+    assert.equal(summary.failedJobCount, 300);
+    assert.equal(
+      summarize(applyEvent(null, events[0]!), 1).failedJobCount,
+      undefined,
+      "absent when all are listed",
+    );
+    const [row] = dashboardRows([mergeBranch(null, run, summary, "main", 5)]);
+    assert.ok(row);
+    assert.match(renderRow(row, Date.now()), /<div class="failed">failed: .*shard 3<\/a> \+296<\/div>/);
+  });
+
   it("says each pipeline's state in words, not only in its chip's colour", () => {
     const list = (pipeline: string, runId: string, status: "success" | "failure", sha: string) => {
       const run = applyEvent(null, buildEvent({ pipeline, runId, status, sha }));

@@ -75,12 +75,15 @@ export function renderRow(row: BranchRow, now: number): string {
         author ? ` <span class="author">· <bdi>${escapeHtml(author)}</bdi></span>` : ""
       }</div>`
     : "";
-  const failed = row.pipelines.filter((p) => p.decides).flatMap((p) => p.run.failedJobs);
+  const deciding = row.pipelines.filter((p) => p.decides);
+  const failed = deciding.flatMap((p) => p.run.failedJobs);
+  // a run of many failed jobs lists some of them and counts the rest
+  const failedCount = deciding.reduce((sum, p) => sum + (p.run.failedJobCount ?? p.run.failedJobs.length), 0);
   const failedList = failed.length
     ? `<div class="failed">failed: ${failed
         .slice(0, 4)
         .map((j) => link(j.url, j.name))
-        .join(", ")}${failed.length > 4 ? ` +${failed.length - 4}` : ""}</div>`
+        .join(", ")}${failedCount > 4 ? ` +${failedCount - 4}` : ""}</div>`
     : "";
   // what the page's filter box searches: repository and branch
   const text = `${row.repository} ${row.branch}`.toLowerCase();

@@ -31,6 +31,11 @@ export interface CasOptions<T> {
   /** start from the value this process last saw instead of reading the key (see EntryCache) */
   readonly cache?: EntryCache<T> | undefined;
   readonly maxAttempts?: number;
+  /**
+   * A value over `maxBytes` as JSON is handed to `shrink` with its size, and the value it returns
+   * written instead: NATS refuses a KV value over max_payload, for ever, whatever is retried.
+   */
+  readonly fit?: { readonly maxBytes: number; readonly shrink: (value: T, bytes: number) => T };
 }
 
 /**
@@ -46,7 +51,7 @@ export async function compareAndSet<T>(
   kv: KV,
   key: string,
   change: (current: T | null) => T | null,
-  { cache, maxAttempts = 50 }: CasOptions<T> = {},
+  { cache, maxAttempts = 50, fit }: CasOptions<T> = {},
 ): Promise<CasResult<T>> {
   for (let attempt = 1; attempt <= maxAttempts; attempt++) {
     const cached = attempt === 1 ? cache?.get(key) : undefined;
@@ -61,7 +66,7 @@ export async function compareAndSet<T>(
       revision = entry ? entry.revision : null;
       if (entry && current !== null) cache?.remember(key, entry.revision, current, entry.length);
     }
-    const next = change(current);
+    let next = change(current);
     if (next === current) {
       if (cached) continue;
       return {
@@ -71,7 +76,11 @@ export async function compareAndSet<T>(
         written: false,
       };
     }
-    const body = utf8.encode(JSON.stringify(next));
+    let body = utf8.encode(JSON.stringify(next));
+    if (next !== null && fit !== undefined && body.byteLength > fit.maxBytes) {
+      const smaller = fit.shrink(next, body.byteLength);
+      if (smaller !== next) body = utf8.encode(JSON.stringify((next = smaller)));
+    }
     if (next !== null) cache?.writing(key, body, next);
     try {
       const written = revision !== null ? await kv.update(key, body, revision) : await kv.create(key, body);

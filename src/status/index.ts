@@ -3,6 +3,7 @@ import { Kvm, type KV } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/nats-core";
 import type { Router } from "express";
 import { startConsumer, type RunningConsumer } from "../bus/consume.ts";
+import { DEFAULT_MAX_PAYLOAD } from "../bus/publisher.ts";
 import { STATUS_CONSUMER } from "../bus/consumers.ts";
 import type { Config, Secrets } from "../config/schema.ts";
 import type { Logger } from "../observability/logger.ts";
@@ -63,6 +64,8 @@ export async function openStatusBucket(nc: NatsConnection, config: Config["statu
 }
 
 export function createStatusService(deps: StatusServiceDeps): StatusService {
+  // a KV value is one NATS message: keep a quarter of max_payload for headers and new events
+  const maxRunBytes = (): number => Math.floor(((deps.nc.info?.max_payload ?? DEFAULT_MAX_PAYLOAD) * 3) / 4);
   const log = deps.logger.child({ component: "status" });
   let view: RunningView | null = null;
   let kv: KV | null = null;
@@ -132,9 +135,21 @@ export function createStatusService(deps: StatusServiceDeps): StatusService {
         ...(deps.metrics ? { metrics: deps.metrics } : {}),
         handleBatch: async (events) => {
           const results = await applyEventsToStore(
-            { kv: bucket, runsPerBranch: deps.config.status.runsPerBranch, caches },
+            {
+              kv: bucket,
+              runsPerBranch: deps.config.status.runsPerBranch,
+              caches,
+              maxRunBytes: maxRunBytes(),
+            },
             events,
           );
+          for (const { runKey, leftOut } of results) {
+            if (leftOut === undefined) continue;
+            log.warn(
+              { runKey, ...leftOut, maxRunBytes: maxRunBytes() },
+              "run has too many jobs for one NATS message; its record leaves finished passing jobs out first and counts them",
+            );
+          }
           log.debug({ eventIds: events.map((event) => event.id), results }, "status applied");
         },
       });

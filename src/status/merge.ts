@@ -150,6 +150,15 @@ function newerContext(current: RunContext, candidate: RunContext): RunContext {
 export function applyEvent(current: RunState | null, event: BuildEvent): RunState {
   const { data } = event;
   const mark = markOf(event);
+  // a job the record left out (run-limit.ts) is back only once it got further than it was;
+  // its entry there stays, and counts no more while the job is listed (see omittedJobsOf)
+  const left = data.kind === "job" && data.job ? current?.omittedJobs?.jobs[data.job.id] : undefined;
+  if (current && left !== undefined && data.run.attempt <= current.attempt) {
+    const id = data.job?.id;
+    const listed =
+      current.jobs.some((job) => job.id === id) || current.earlierJobs?.some((job) => job.id === id);
+    if (!listed && (data.run.attempt < current.attempt || mark.rank <= left[0])) return current;
+  }
   if (current && data.run.attempt < current.attempt) {
     // a GitHub Actions job of an earlier attempt, late: kept in case no later attempt re-ran it
     if (data.kind !== "job" || data.job?.retriedByAttempt !== true) return current;
@@ -210,6 +219,7 @@ export function applyEvent(current: RunState | null, event: BuildEvent): RunStat
     jobs,
     deployments,
     ...(earlierJobs.length > 0 ? { earlierJobs } : {}),
+    ...(base?.omittedJobs ? { omittedJobs: base.omittedJobs } : {}),
   };
 }
 

@@ -94,6 +94,18 @@ export interface DeploymentState {
   readonly status: Status;
 }
 
+/**
+ * Jobs a run record left out to stay within NATS's max_payload (see run-limit.ts): for each,
+ * by id, how far it got and its status then; and the times they add to the run's.
+ */
+export interface OmittedJobs {
+  readonly jobs: Readonly<Record<string, readonly [rank: number, status: Status]>>;
+  readonly createdAt: string | null;
+  readonly startedAt: string | null;
+  readonly finishedAt: string | null;
+  readonly updatedAt: string | null;
+}
+
 /** One run (one attempt of it) as stored under run.<provider>.<repository id>.<run id>. */
 export interface RunState {
   readonly v: 1;
@@ -111,6 +123,8 @@ export interface RunState {
    * them again (absent when there are none, and in records written before they were kept).
    */
   readonly earlierJobs?: readonly EarlierJob[];
+  /** absent unless the run had too many jobs to keep them all (see OmittedJobs) */
+  readonly omittedJobs?: OmittedJobs;
 }
 
 export interface FailedJob {

@@ -1,6 +1,7 @@
 import type { Provider } from "../events/schema.ts";
 import type { DeploymentState, JobState, RunState, RunSummary, State } from "./model.ts";
 import { webUrl } from "../events/web-url.ts";
+import { omittedCount } from "./run-limit.ts";
 import { currentJobs, jobsOfAttempt, runStatus, stateOf, summarize, withWebLinks } from "./summary.ts";
 
 export interface JobView {
@@ -26,6 +27,8 @@ export interface RunDetail extends RunSummary {
   readonly repository: { readonly id: string; readonly fullName: string; readonly url: string | null };
   readonly jobs: readonly JobView[];
   readonly deployments: readonly Omit<DeploymentState, "mark">[];
+  /** jobs the run record left out to stay within NATS's max_payload (absent when none) */
+  readonly omittedJobs?: number;
 }
 
 const byStart = (a: JobState, b: JobState): number =>
@@ -56,6 +59,7 @@ export function runDetail(run: RunState, revision: number): RunDetail {
       durationMs: job.durationMs,
     })),
     deployments: run.deployments.map(({ mark: _mark, ...rest }) => ({ ...rest, url: webUrl(rest.url) })),
+    ...(run.omittedJobs ? { omittedJobs: omittedCount(run) } : {}),
   };
 }
 

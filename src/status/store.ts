@@ -6,6 +6,7 @@ import type { EntryCache } from "../bus/kv-cache.ts";
 import { branchStoreKey, legacyBranchStoreKey, runStoreKey } from "./keys.ts";
 import { applyEvent } from "./merge.ts";
 import type { BranchState, RunState, RunSummary } from "./model.ts";
+import { keepWithinBytes, omittedCount } from "./run-limit.ts";
 import { branchOf, compareNewestFirst, mergeBranch, summarize } from "./summary.ts";
 
 export interface StoreOptions {
@@ -14,13 +15,20 @@ export interface StoreOptions {
   readonly runsPerBranch: number;
   /** what this process last wrote or watched, so compare-and-set need not read it first */
   readonly caches?: { readonly runs: EntryCache<RunState>; readonly branches: EntryCache<BranchState> };
+  /** the largest run record to write; a larger one leaves jobs out (run-limit.ts) */
+  readonly maxRunBytes?: number;
 }
+
+/** 3/4 of NATS's default max_payload: room for the message's headers and the run's next events */
+export const DEFAULT_MAX_RUN_BYTES = 768 * 1024;
 
 export interface ApplyResult {
   readonly runKey: string;
   readonly runRevision: number;
   readonly branchKey: string | null;
   readonly changed: boolean;
+  /** this write first left jobs out of the run record: how many jobs it has, how many are left out */
+  readonly leftOut?: { readonly jobs: number; readonly omitted: number };
 }
 
 const branchKeyOf = (run: RunState | null): string | null => {
@@ -114,12 +122,13 @@ async function applyRun(
 ): Promise<ApplyResult> {
   const { kv } = options;
   const runs = { cache: options.caches?.runs };
+  const maxBytes = options.maxRunBytes ?? DEFAULT_MAX_RUN_BYTES;
   const branches = { cache: options.caches?.branches };
   const runWrite = await compareAndSet<RunState>(
     kv,
     runKey,
     (current) => events.reduce<RunState | null>(applyEvent, current),
-    runs,
+    { ...runs, fit: { maxBytes, shrink: (run, bytes) => keepWithinBytes(run, bytes, maxBytes) } },
   );
   const run = runWrite.value;
   if (run === null) throw new Error(`run record ${runKey} vanished while applying ${events.length} events`);
@@ -178,5 +187,16 @@ async function applyRun(
       }
     }
   }
-  return { runKey, runRevision: runWrite.revision, branchKey: target, changed };
+  const omitted = omittedCount(run);
+  const leftOut =
+    runWrite.written && omitted > 0 && runWrite.previous?.omittedJobs === undefined
+      ? { jobs: run.jobs.length + (run.earlierJobs?.length ?? 0) + omitted, omitted }
+      : null;
+  return {
+    runKey,
+    runRevision: runWrite.revision,
+    branchKey: target,
+    changed,
+    ...(leftOut ? { leftOut } : {}),
+  };
 }

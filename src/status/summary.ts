@@ -3,6 +3,7 @@ import { attemptJobs, newestTries } from "../events/job-tries.ts";
 import type { Status } from "../events/schema.ts";
 import { webUrl } from "../events/web-url.ts";
 import { compareMarks, earliest } from "./merge.ts";
+import { omittedJobsOf } from "./run-limit.ts";
 import type { BranchState, FailedJob, JobState, RunState, RunSummary, State } from "./model.ts";
 
 const STATE_OF: Record<Status, State> = {
@@ -73,12 +74,16 @@ export function failedJobs(jobs: readonly JobState[]): FailedJob[] {
  * How GitLab ends a pipeline whose jobs all finished: a failed job that may not fail fails it,
  * else a canceled job cancels it; one of only skipped jobs is skipped, any other passed.
  */
-function outcomeOfJobs(jobs: readonly JobState[]): Status {
+function outcomeOfJobs(jobs: readonly Pick<JobState, "status" | "allowFailure">[]): Status {
   if (jobs.some((job) => STATE_OF[job.status] === "failing" && !job.allowFailure)) return "failure";
   if (jobs.some((job) => job.status === "canceled")) return "canceled";
   if (jobs.some((job) => job.status === "unknown")) return "unknown";
   return jobs.every((job) => job.status === "skipped") ? "skipped" : "success";
 }
+
+/** The jobs a record left out (run-limit.ts), as far as the run's state needs them. */
+const omittedOf = (run: RunState): { rank: number; status: Status; allowFailure: boolean }[] =>
+  omittedJobsOf(run).map((job) => ({ ...job, allowFailure: false }));
 
 /**
  * Without a pipeline event the run's jobs tell whether it has started, and on GitLab how it
@@ -90,10 +95,16 @@ function outcomeOfJobs(jobs: readonly JobState[]): Status {
 export function runStatus(run: RunState): { status: Status; phase: RunSummary["phase"] } {
   if (run.pipeline) return { status: run.pipeline.status, phase: run.pipeline.phase };
   const jobs = currentJobs(run.jobs);
-  if (run.provider === "gitlab" && jobs.length > 0 && jobs.every((job) => job.phase === "finished")) {
-    return { status: outcomeOfJobs(jobs), phase: "finished" };
+  const omitted = omittedOf(run);
+  if (
+    run.provider === "gitlab" &&
+    jobs.length + omitted.length > 0 &&
+    jobs.every((job) => job.phase === "finished") &&
+    omitted.every((job) => job.rank >= 2)
+  ) {
+    return { status: outcomeOfJobs([...jobs, ...omitted]), phase: "finished" };
   }
-  const started = run.jobs.some((job) => job.phase !== "queued");
+  const started = run.jobs.some((job) => job.phase !== "queued") || omitted.some((job) => job.rank > 0);
   return started ? { status: "running", phase: "started" } : { status: "queued", phase: "queued" };
 }
 
@@ -115,9 +126,14 @@ export function withWebLinks(run: RunSummary): RunSummary {
 export function summarize(run: RunState, revision: number): RunSummary {
   const { context, pipeline } = run;
   const { status, phase } = runStatus(run);
-  const createdAt = pipeline?.createdAt ?? earliest(run.jobs.map((j) => j.createdAt));
-  const startedAt = pipeline?.startedAt ?? earliest(run.jobs.map((j) => j.startedAt));
-  const jobsFinished = run.jobs.flatMap((j) => (j.finishedAt === null ? [] : [j.finishedAt]));
+  const omitted = run.omittedJobs;
+  const createdAt =
+    pipeline?.createdAt ?? earliest([...run.jobs.map((j) => j.createdAt), omitted?.createdAt ?? null]);
+  const startedAt =
+    pipeline?.startedAt ?? earliest([...run.jobs.map((j) => j.startedAt), omitted?.startedAt ?? null]);
+  const jobsFinished = [...run.jobs.map((j) => j.finishedAt), omitted?.finishedAt ?? null].flatMap((time) =>
+    time === null ? [] : [time],
+  );
   const finishedAt =
     pipeline?.finishedAt ?? (phase === "finished" && jobsFinished.length > 0 ? latest(jobsFinished) : null);
   const measured =
@@ -154,14 +170,22 @@ export function summarize(run: RunState, revision: number): RunSummary {
       context.mark.time,
       ...(pipeline ? [pipeline.mark.time] : []),
       ...run.jobs.map((j) => j.mark.time),
+      ...(omitted?.updatedAt ? [omitted.updatedAt] : []),
     ]),
-    ...listedFailedJobs(failedJobs(jobsOfAttempt(run, phase === "finished"))),
+    ...listedFailedJobs(
+      failedJobs(jobsOfAttempt(run, phase === "finished")),
+      omittedOf(run).filter((job) => STATE_OF[job.status] === "failing").length,
+    ),
   };
 }
 
-function listedFailedJobs(failed: readonly FailedJob[]): Pick<RunSummary, "failedJobs" | "failedJobCount"> {
-  if (failed.length <= MAX_LISTED_FAILED_JOBS) return { failedJobs: failed };
-  return { failedJobs: failed.slice(0, MAX_LISTED_FAILED_JOBS), failedJobCount: failed.length };
+/** `omitted`: failed jobs the run record left out (run-limit.ts), counted but not listed */
+function listedFailedJobs(
+  failed: readonly FailedJob[],
+  omitted: number,
+): Pick<RunSummary, "failedJobs" | "failedJobCount"> {
+  if (failed.length <= MAX_LISTED_FAILED_JOBS && omitted === 0) return { failedJobs: failed };
+  return { failedJobs: failed.slice(0, MAX_LISTED_FAILED_JOBS), failedJobCount: failed.length + omitted };
 }
 
 /**

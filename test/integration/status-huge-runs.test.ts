@@ -10,7 +10,7 @@ import { ensureStreams } from "../../src/bus/stream.ts";
 import { loadConfig } from "../../src/config/load.ts";
 import { createLogger } from "../../src/observability/logger.ts";
 import { createStatusService, type StatusService } from "../../src/status/index.ts";
-import { branchStoreKey } from "../../src/status/keys.ts";
+import { branchStoreKey, runStoreKey } from "../../src/status/keys.ts";
 import type { BuildEvent } from "../../src/events/schema.ts";
 import { buildEvent } from "../helpers/events.ts";
 import { eventually } from "../helpers/poll.ts";
@@ -123,6 +123,54 @@ describe("status store with runs of thousands of jobs", () => {
     if (res.status !== 200) return undefined;
     return ((await res.json()) as { runs: RunSummaryBody[] }).runs;
   };
+
+  it("finishes a pipeline of 2,000 jobs, its run record kept under max_payload", async () => {
+    const repository = "platform/matrix";
+    const branch = "main";
+    const runId = "7001";
+    const jobs = 2000;
+    const finished = pipelineEvents(runId, 1, jobs, 50, { repository, branch });
+    // GitLab hooks every job as it is created (pending) before any of them runs
+    const queued = finished.slice(0, jobs).map((event) =>
+      buildEvent({
+        provider: "gitlab",
+        repository,
+        branch,
+        runId,
+        runNumber: Number(runId),
+        status: "queued",
+        createdAt: "2024-05-01T10:01:00Z",
+        at: "2024-05-01T10:01:05Z",
+        job: { id: event.data.job!.id, name: event.data.job!.name, stage: "test" },
+      }),
+    );
+    await publishAll([...queued, ...finished]);
+    const runs = await eventually(
+      async () => {
+        const listed = await runsOf(repository, branch);
+        const run = listed?.[0];
+        return run?.state === "failing" && (run.failedJobCount ?? run.failedJobs.length) === jobs / 50
+          ? listed
+          : undefined;
+      },
+      "the pipeline listed as failing with its 40 failed jobs",
+      60_000,
+    );
+    assert.equal(runs[0]?.runId, runId);
+    const kv = await new Kvm(nc).open(loaded().config.status.bucket);
+    const record = await kv.get(runStoreKey("gitlab", `id-${repository}`, runId));
+    assert.ok(record !== null && record.length < MAX_PAYLOAD, `run record of ${record?.length} bytes`);
+    const detail = (await (await fetch(`${url}/api/v1/runs/gitlab/${runId}`)).json()) as {
+      status: string;
+      failedJobCount?: number;
+      jobs: { state: string }[];
+      omittedJobs?: number;
+    };
+    assert.equal(detail.status, "failure");
+    assert.equal(detail.failedJobCount, 40);
+    assert.equal(detail.jobs.length + (detail.omittedJobs ?? 0), jobs, "the jobs listed and counted");
+    assert.equal(detail.jobs.filter((job) => job.state === "failing").length, 40, "failed jobs are kept");
+  });
 
   it("keeps listing a branch's runs when each of them failed hundreds of jobs", async () => {
     const repository = "platform/monorepo";

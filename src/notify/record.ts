@@ -1,6 +1,7 @@
 import type { Transition } from "../config/schema.ts";
 import { stateProgressRank } from "../events/progress.ts";
 import type { BuildEventData, Status } from "../events/schema.ts";
+import { outcomeOf } from "./entity.ts";
 
 /** A job of a run as its latest event described it. */
 export interface JobLine {
@@ -80,6 +81,8 @@ export function compareRank(a: StateRank, b: StateRank): number {
 }
 
 export const MAX_JOB_LINES = 1000;
+/** a StateRank's progress once its job finished (see stateProgressRank) */
+const FINISHED_PROGRESS = 2;
 
 export interface RecordChange {
   /** a newer state of the record's own entity */
@@ -115,9 +118,20 @@ function withJob(
   };
   const ids = Object.keys(next);
   if (ids.length <= MAX_JOB_LINES) return next;
-  // a run with thousands of jobs: forget passing ones first, failures are what we show
-  const drop = ids.filter((id) => next[id]?.status === "success").slice(0, ids.length - MAX_JOB_LINES);
-  for (const id of drop) delete next[id];
+  // A run with thousands of jobs: forget passing ones first, then those still waiting or
+  // running, failures last, for they are what we show. A KV value is at most NATS's
+  // max_payload (1 MB): 2,600 pending GitLab jobs of 200-character names were more, and every
+  // event of the run that would add a line was refused until it was dead-lettered.
+  const order = (line: JobLine | undefined): number => {
+    if (line === undefined || line.status === "success") return 0;
+    if (line.rank[1] < FINISHED_PROGRESS) return 1;
+    return outcomeOf(line.status) === "failure" ? 3 : 2;
+  };
+  const drop = ids
+    .map((id, index) => ({ id, index, order: order(next[id]) }))
+    .sort((a, b) => a.order - b.order || a.index - b.index)
+    .slice(0, ids.length - MAX_JOB_LINES);
+  for (const { id } of drop) delete next[id];
   return next;
 }
 

@@ -4,6 +4,7 @@ import type { BuildEvent } from "../events/schema.ts";
 import type { Logger } from "../observability/logger.ts";
 import { countFromZero, type Metrics } from "../observability/metrics.ts";
 import { inBatchSpans, inSpan, traceIdOrNull } from "../observability/tracing.ts";
+import { isStorageFull } from "./storage-full.ts";
 import { deadLetterSubject, ensureDurableConsumer } from "./stream.ts";
 
 /**
@@ -237,9 +238,10 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
           await runHandler(group, retried || attempt > 0);
           break;
         } catch (error) {
-          if (!(error instanceof DependencyUnavailableError) || stopping) throw error;
+          // JetStream's store full refuses the KV writes of every message alike until there is room
+          if (!(error instanceof DependencyUnavailableError || isStorageFull(error)) || stopping) throw error;
           group.forEach(({ msg }) => msg.working());
-          outageLog(error.message);
+          outageLog(error instanceof Error ? error.message : String(error));
           await new Promise((resolve) => setTimeout(resolve, wait));
           group.forEach(({ msg }) => msg.working());
         }

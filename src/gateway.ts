@@ -424,7 +424,9 @@ export async function startGateway(loaded: LoadedConfig, options: GatewayOptions
               ? "re-checking"
               : publisher.unanswered()
                 ? "not answering; webhooks go to the spool"
-                : "ready",
+                : publisher.storageFull() !== null
+                  ? `full (${publisher.storageFull()}); webhooks ${spoolOpen ? "go to the spool" : "are answered 503"}`
+                  : "ready",
         spool:
           spool === null ? "disabled" : spoolOpen ? `accepting (${spool.stats().events} queued)` : "full",
         // Not part of ready, in any role: webhooks, the API and the dashboard never use Redis, and

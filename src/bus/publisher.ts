@@ -5,6 +5,7 @@ import type { Logger } from "../observability/logger.ts";
 import type { Metrics } from "../observability/metrics.ts";
 import { handOn, inSpan, tracingOn } from "../observability/tracing.ts";
 import { SpoolFullError, type Spool } from "./spool.ts";
+import { isStorageFull } from "./storage-full.ts";
 
 export class EventsUnavailableError extends Error {
   constructor(reason: string) {
@@ -116,6 +117,14 @@ export class EventPublisher {
    * stop waiting (it answered nothing since the oldest of them was sent) and spool their events.
    */
   #waiting = new Set<() => void>();
+  /**
+   * Why JetStream refuses to store events for want of room (its store full: "insufficient
+   * resources"), since its last refusal and until it acks again; null while it has room.
+   */
+  #refusedForRoom: string | null = null;
+  /** when "spool flush paused" was last logged (performance.now()), and for what reason */
+  #pausedWarnedAt = Number.NEGATIVE_INFINITY;
+  #pausedReason: string | null = null;
 
   constructor(options: PublisherOptions) {
     this.#options = options;
@@ -135,6 +144,7 @@ export class EventPublisher {
       });
       this.#ackedAt = performance.now();
       if (this.#unansweredSince !== null) this.#answeredAgain();
+      if (this.#refusedForRoom !== null) this.#roomAgain();
       this.#options.metrics?.publishLatency.observe({ outcome: "ok" }, (this.#ackedAt - started) / 1000);
       this.#options.metrics?.eventsPublished.inc({ type: event.type, duplicate: String(ack.duplicate) });
       return ack.duplicate;
@@ -145,8 +155,31 @@ export class EventPublisher {
       );
       // one lost ack while others come back is not a JetStream that stopped answering
       if (error instanceof TimeoutError && this.#ackedAt <= started) this.#leftUnanswered(started);
+      if (isStorageFull(error)) this.#refusedWantingRoom(error instanceof Error ? error.message : "");
       throw error;
     }
+  }
+
+  /**
+   * Why JetStream refuses events for want of room ("insufficient resources": its store is
+   * full), or null while it takes them. The webhooks it refuses go to the spool.
+   */
+  storageFull(): string | null {
+    return this.#refusedForRoom;
+  }
+
+  #refusedWantingRoom(reason: string): void {
+    if (this.#refusedForRoom !== null) return;
+    this.#refusedForRoom = reason;
+    this.#options.logger.error(
+      { reason },
+      "JetStream refuses to store events: its store is full; webhooks go to the spool until there is room (docs/operations.md)",
+    );
+  }
+
+  #roomAgain(): void {
+    this.#refusedForRoom = null;
+    this.#options.logger.info("JetStream stores events again; webhooks are published to it directly");
   }
 
   /** Whether webhooks skip JetStream for now: it left a publish unanswered (see #unansweredSince). */
@@ -358,7 +391,14 @@ export class EventPublisher {
         if (count > 0)
           this.#options.logger.info({ events: count }, "spooled events republished to JetStream");
       } catch (error) {
-        this.#options.logger.warn({ err: String(error) }, "spool flush paused; JetStream still unavailable");
+        // tried every flushInterval: said when the reason changes, else at most every SPOOL_WARN_MS
+        const reason = String(error);
+        const now = performance.now();
+        if (reason !== this.#pausedReason || now - this.#pausedWarnedAt >= SPOOL_WARN_MS) {
+          this.#pausedReason = reason;
+          this.#pausedWarnedAt = now;
+          this.#options.logger.warn({ err: reason }, "spool flush paused; JetStream still unavailable");
+        }
       } finally {
         this.#reportSpool();
         this.#flushing = null;

@@ -53,10 +53,23 @@ test(
         if ((answer.body as { spooled?: number }).spooled === 1) spooled += 1;
       }
       assert.equal(spooled, 50, "the store filled up");
+      const readyz = async (): Promise<{ status: number; stream: string }> => {
+        const res = await fetch(`${gateway.url}/readyz`);
+        const body = (await res.json()) as { stream: string };
+        return { status: res.status, stream: body.stream };
+      };
+      // ready, for the spool takes webhooks; but an operator reading it learns why they go there
+      assert.deepEqual(await readyz(), {
+        status: 200,
+        stream: "full (insufficient resources); webhooks go to the spool",
+      });
       // longer than status-store's three deliveries take (1 s and 2 s apart)
       await sleep(8000);
       const refused = gateway.logs.filter((line) => line.includes("insufficient resources")).length;
       assert.ok(refused > 0, "JetStream refused writes");
+      // the flusher tries every spool.flushInterval (200 ms here): it says so once, not each time
+      const paused = gateway.logs.filter((line) => line.includes("spool flush paused")).length;
+      assert.ok(paused <= 1, `${paused} "spool flush paused" lines in 8 s`);
 
       // the operator makes room: a larger store
       writeFileSync(conf, "jetstream { max_file_store: 64MB }\n");
@@ -90,6 +103,7 @@ test(
         return absent;
       });
       assert.deepEqual(missing, [], `${missing.length} of ${accepted.length} accepted runs never applied`);
+      assert.deepEqual(await readyz(), { status: 200, stream: "ready" });
       const deadLettered = gateway.logs.filter((line) => line.includes("message dead-lettered")).length;
       assert.equal(deadLettered, 0, "no event given up");
     } finally {

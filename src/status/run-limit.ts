@@ -1,5 +1,5 @@
 import { earliest } from "./merge.ts";
-import type { JobState, OmittedJobs, RunState } from "./model.ts";
+import type { BranchState, JobState, OmittedJobs, RunState } from "./model.ts";
 
 const latestOf = (values: readonly (string | null)[]): string | null =>
   values.reduce<string | null>(
@@ -86,3 +86,19 @@ export function omittedJobsOf(run: RunState): { rank: number; status: JobState["
 
 /** How many jobs a run record left out. */
 export const omittedCount = (run: RunState): number => omittedJobsOf(run).length;
+
+/**
+ * A branch list NATS can store: `status.runsPerBranch` may be up to 500, and 150 summaries of
+ * runs listing 20 failed jobs of 200-character names are 1 MB. Over `maxBytes` (its size as
+ * JSON is `bytes`), the oldest runs go until it is nine tenths of that; the newest stays.
+ */
+export function keepBranchWithinBytes(list: BranchState, bytes: number, maxBytes: number): BranchState {
+  if (bytes <= maxBytes || list.runs.length <= 1) return list;
+  let excess = bytes - (maxBytes * 9) / 10;
+  let keep = list.runs.length;
+  while (keep > 1 && excess > 0) {
+    keep -= 1;
+    excess -= Buffer.byteLength(JSON.stringify(list.runs[keep])) + 1;
+  }
+  return { ...list, runs: list.runs.slice(0, keep) };
+}

@@ -6,7 +6,7 @@ import type { EntryCache } from "../bus/kv-cache.ts";
 import { branchStoreKey, legacyBranchStoreKey, runStoreKey } from "./keys.ts";
 import { applyEvent } from "./merge.ts";
 import type { BranchState, RunState, RunSummary } from "./model.ts";
-import { keepWithinBytes, omittedCount } from "./run-limit.ts";
+import { keepBranchWithinBytes, keepWithinBytes, omittedCount } from "./run-limit.ts";
 import { branchOf, compareNewestFirst, mergeBranch, summarize } from "./summary.ts";
 
 export interface StoreOptions {
@@ -15,7 +15,7 @@ export interface StoreOptions {
   readonly runsPerBranch: number;
   /** what this process last wrote or watched, so compare-and-set need not read it first */
   readonly caches?: { readonly runs: EntryCache<RunState>; readonly branches: EntryCache<BranchState> };
-  /** the largest run record to write; a larger one leaves jobs out (run-limit.ts) */
+  /** the largest run record or branch list to write; a larger one is cut (run-limit.ts) */
   readonly maxRunBytes?: number;
 }
 
@@ -164,7 +164,10 @@ async function applyRun(
           branch,
           options.runsPerBranch,
         ),
-      branches,
+      {
+        ...branches,
+        fit: { maxBytes, shrink: (list, bytes) => keepBranchWithinBytes(list, bytes, maxBytes) },
+      },
     );
     changed ||= branchWrite.written;
     if (legacy !== null) {

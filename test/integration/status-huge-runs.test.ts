@@ -12,6 +12,8 @@ import { createLogger } from "../../src/observability/logger.ts";
 import { createStatusService, type StatusService } from "../../src/status/index.ts";
 import { branchStoreKey, runStoreKey } from "../../src/status/keys.ts";
 import type { BuildEvent } from "../../src/events/schema.ts";
+import type { BranchState } from "../../src/status/model.ts";
+import { applyEventsToStore } from "../../src/status/store.ts";
 import { buildEvent } from "../helpers/events.ts";
 import { eventually } from "../helpers/poll.ts";
 import { startNats, type TestServer } from "../helpers/servers.ts";
@@ -170,6 +172,28 @@ describe("status store with runs of thousands of jobs", () => {
     assert.equal(detail.failedJobCount, 40);
     assert.equal(detail.jobs.length + (detail.omittedJobs ?? 0), jobs, "the jobs listed and counted");
     assert.equal(detail.jobs.filter((job) => job.state === "failing").length, 40, "failed jobs are kept");
+  });
+
+  it("keeps a branch list of up to 500 runs within max_payload, dropping its oldest runs", async () => {
+    // status.runsPerBranch may be up to 500: 200 runs of 25 failed matrix jobs are 1.4 MB of
+    // summaries, and the list stopped at 148 runs, every later run of the branch refused
+    const kv = await new Kvm(nc).create("huge-branch", { history: 1 });
+    const repository = "platform/long-history";
+    for (let n = 1; n <= 200; n++) {
+      const runId = String(6000 + n);
+      const events = pipelineEvents(runId, n, 25, 1, { repository, branch: "main" });
+      await applyEventsToStore({ kv, runsPerBranch: 200 }, events);
+    }
+    const entry = await kv.get(branchStoreKey("gitlab", repository, "main", "CI"));
+    assert.ok(entry !== null && entry.length < MAX_PAYLOAD, `branch list of ${entry?.length} bytes`);
+    const runs = entry.json<BranchState>().runs;
+    assert.equal(runs[0]?.runId, "6200", "the newest run is listed");
+    assert.ok(runs.length > 100, `${runs.length} runs kept`);
+    assert.deepEqual(
+      runs.map((run) => run.runId),
+      Array.from({ length: runs.length }, (_, i) => String(6200 - i)),
+      "the newest ones, newest first",
+    );
   });
 
   it("keeps listing a branch's runs when each of them failed hundreds of jobs", async () => {

@@ -85,6 +85,15 @@ describe("notices about runs of thousands of jobs", () => {
       "the notice counting the 30 failed jobs",
       30_000,
     );
+    // and the thread reply listing them fits Slack's limits (the local API refuses what Slack would)
+    await eventually(
+      () =>
+        slack
+          .accepted("chat.postMessage")
+          .some((call) => call.args.channel === "CMONOREPO" && call.args.thread_ts !== undefined),
+      "the thread reply listing the failed jobs",
+      30_000,
+    );
     const deadLettered = harness.logs.filter((line) => line.includes("message dead-lettered"));
     assert.deepEqual(deadLettered, [], "no event of the run was given up");
   });

@@ -233,9 +233,18 @@ export async function startGateway(loaded: LoadedConfig, options: GatewayOptions
     throw error;
   }
 
+  const warnOfDroppingLimits = (limits: readonly string[]): void => {
+    if (limits.length === 0) return;
+    logger.warn(
+      { stream: config.nats.stream.name, limits },
+      "the event stream has a size limit: once it is reached, JetStream drops the oldest events " +
+        "whether or not the consumers have read them; remove it and bound the stream with " +
+        "nats.stream.maxAge (docs/operations.md)",
+    );
+  };
   if (bus) {
     try {
-      await ensureStreams(bus.jsm, config.nats.stream);
+      warnOfDroppingLimits(await ensureStreams(bus.jsm, config.nats.stream));
     } catch (error) {
       await bus.close();
       spool?.close();
@@ -259,7 +268,8 @@ export async function startGateway(loaded: LoadedConfig, options: GatewayOptions
     try {
       for (let wait = 250; !stopped; wait = Math.min(wait * 2, 5000)) {
         try {
-          await ensureStreams(connection.jsm, config.nats.stream);
+          const limits = await ensureStreams(connection.jsm, config.nats.stream);
+          if (!streamsConfirmed) warnOfDroppingLimits(limits);
           return;
         } catch (error) {
           logger.warn(

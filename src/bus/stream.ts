@@ -43,26 +43,50 @@ export function deadLetterStreamConfig(config: Config["nats"]["stream"]): Partia
   };
 }
 
-async function ensure(jsm: JetStreamManager, wanted: Partial<StreamConfig>): Promise<void> {
+/** Creates the stream or updates it to what we set; resolves with its configuration now. */
+async function ensure(jsm: JetStreamManager, wanted: Partial<StreamConfig>): Promise<Partial<StreamConfig>> {
   const name = wanted.name ?? "";
   try {
     const info = await jsm.streams.info(name);
     // storage and retention cannot change on a live stream; the rest of what we set can
     const { storage: _storage, retention: _retention, name: _name, ...updatable } = wanted;
-    await jsm.streams.update(name, { ...info.config, ...updatable });
+    const config = { ...info.config, ...updatable };
+    await jsm.streams.update(name, config);
+    return config;
   } catch (error) {
     if (error instanceof JetStreamApiError && error.code === JetStreamApiCodes.StreamNotFound) {
       await jsm.streams.add({ ...wanted, name });
-      return;
+      return wanted;
     }
     throw error;
   }
 }
 
-/** Creates or updates BUILD_EVENTS and its dead-letter stream to match the config. */
-export async function ensureStreams(jsm: JetStreamManager, config: Config["nats"]["stream"]): Promise<void> {
-  await ensure(jsm, buildEventsStreamConfig(config));
+/**
+ * The limits someone set on BUILD_EVENTS besides its max age, as "max_bytes 10485760": with
+ * its discard policy (old), JetStream drops the oldest events once one is reached, whether or
+ * not a consumer has read them. We keep them (an operator's choice), and name them at start.
+ */
+export function droppingLimits(config: Partial<StreamConfig>): string[] {
+  const limits: [string, number | undefined][] = [
+    ["max_bytes", config.max_bytes],
+    ["max_msgs", config.max_msgs],
+    ["max_msgs_per_subject", config.max_msgs_per_subject],
+  ];
+  return limits.flatMap(([name, value]) => (value !== undefined && value > 0 ? [`${name} ${value}`] : []));
+}
+
+/**
+ * Creates or updates BUILD_EVENTS and its dead-letter stream to match the config; resolves
+ * with BUILD_EVENTS' limits that drop events unread (see droppingLimits).
+ */
+export async function ensureStreams(
+  jsm: JetStreamManager,
+  config: Config["nats"]["stream"],
+): Promise<string[]> {
+  const events = await ensure(jsm, buildEventsStreamConfig(config));
   await ensure(jsm, deadLetterStreamConfig(config));
+  return droppingLimits(events);
 }
 
 export interface DurableOptions {

@@ -120,7 +120,7 @@ function withJob(
   if (ids.length <= MAX_JOB_LINES) return next;
   // A run with thousands of jobs: forget passing ones first, then those still waiting or
   // running, failures last, for they are what we show. A KV value is at most NATS's
-  // max_payload (1 MB): 2,600 pending GitLab jobs of 200-character names were more, and every
+  // max_payload (1 MB): 2,600 pending GitLab jobs of 190-character names were more, and every
   // event of the run that would add a line was refused until it was dead-lettered.
   const order = (line: JobLine | undefined): number => {
     if (line === undefined || line.status === "success") return 0;

@@ -89,7 +89,7 @@ export const omittedCount = (run: RunState): number => omittedJobsOf(run).length
 
 /**
  * A branch list NATS can store: `status.runsPerBranch` may be up to 500, and 150 summaries of
- * runs listing 20 failed jobs of 200-character names are 1 MB. Over `maxBytes` (its size as
+ * runs listing 20 failed jobs of 190-character names are 1 MB. Over `maxBytes` (its size as
  * JSON is `bytes`), the oldest runs go until it is nine tenths of that; the newest stays.
  */
 export function keepBranchWithinBytes(list: BranchState, bytes: number, maxBytes: number): BranchState {

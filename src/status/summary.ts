@@ -58,7 +58,7 @@ export function jobsOfAttempt(run: RunState, finished: boolean): JobState[] {
 
 /**
  * Failed jobs a run summary lists. A branch list holds `status.runsPerBranch` summaries in one
- * KV value, which NATS caps at max_payload (1 MB): 300 failed jobs of 200-character matrix
+ * KV value, which NATS caps at max_payload (1 MB): 300 failed jobs of 190-character matrix
  * names are 95 KB a summary, and the eleventh such run filled the list for good. 20 of 255
  * characters are under 10 KB; `failedJobCount` says how many there are.
  */

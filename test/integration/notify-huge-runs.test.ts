@@ -5,7 +5,7 @@ import { buildEvent } from "../helpers/events.ts";
 import { eventually, startNotifyHarness, type NotifyHarness } from "../helpers/notify-harness.ts";
 import { startSlackServer, type SlackServer } from "../helpers/slack-server.ts";
 
-/** A GitLab `parallel: matrix` job's name, some 200 characters, numbered. */
+/** A GitLab `parallel: matrix` job's name, some 190 characters, numbered. */
 const matrixJobName = (n: number): string =>
   `integration-tests: [ubuntu-22.04-amd64-large, node-20.11.1, postgres-16.2-alpine, redis-7.2, ` +
   `kafka-3.6, elasticsearch-8.12, packages/services/payments-reconciliation-worker, shard ${n}/400]`;

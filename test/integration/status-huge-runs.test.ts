@@ -29,7 +29,7 @@ interface RunSummaryBody {
 }
 
 /**
- * A GitLab `parallel: matrix` job's name: the job and its matrix values, some 200 characters.
+ * A GitLab `parallel: matrix` job's name: the job and its matrix values, some 190 characters.
  * Numbered so that every job of a run has a name of its own.
  */
 const matrixJobName = (n: number): string =>

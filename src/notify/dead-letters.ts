@@ -9,6 +9,8 @@ export interface DeadLetter {
   readonly channel: ChannelName;
   /** the Slack channel or the e-mail recipients */
   readonly target: string;
+  /** the route it was sent for (null: a Slack delivery queued before jobs named it) */
+  readonly route: string | null;
   /** the run (or job/deployment) the notice is about */
   readonly subject: string;
   readonly reason: string;
@@ -19,11 +21,17 @@ export interface DeadLetter {
 const CHANNELS: readonly ChannelName[] = ["slack", "email"];
 
 function describe(channel: ChannelName, job: Job): DeadLetter {
-  const data = (job.data ?? {}) as { slackChannel?: string; to?: string[]; entityKey?: string };
+  const data = (job.data ?? {}) as {
+    slackChannel?: string;
+    to?: string[];
+    entityKey?: string;
+    route?: string;
+  };
   return {
     id: `${channel}:${job.id ?? ""}`,
     channel,
     target: channel === "slack" ? (data.slackChannel ?? "") : (data.to ?? []).join(", "),
+    route: data.route ?? null,
     subject: data.entityKey ?? "",
     reason: job.failedReason ?? "",
     attempts: job.attemptsMade,
@@ -54,20 +62,25 @@ export class DeadLetters {
     return rows.sort((a, b) => (b.failedAt?.getTime() ?? 0) - (a.failedAt?.getTime() ?? 0));
   }
 
-  /** Sends one dead letter again; false when no failed delivery has that id. */
-  async retry(id: string): Promise<boolean> {
+  /**
+   * Sends one dead letter again; false when no failed delivery has that id. A Slack letter
+   * goes to its route's current channel (`target` "route", resolved by the gateway's worker:
+   * see channels/slack.ts) or where it went before ("previous").
+   */
+  async retry(id: string, target: "route" | "previous" = "route"): Promise<boolean> {
     const [channel, jobId] = [id.slice(0, id.indexOf(":")), id.slice(id.indexOf(":") + 1)];
     if (channel !== "slack" && channel !== "email") return false;
     const job = await this.queues[channel].getJob(jobId);
     if (!job || !(await job.isFailed())) return false;
+    if (channel === "slack") await job.updateData({ ...(job.data as object), retryTarget: target });
     await job.retry("failed", { resetAttemptsMade: true });
     return true;
   }
 
-  async retryAll(): Promise<string[]> {
+  async retryAll(target: "route" | "previous" = "route"): Promise<string[]> {
     const retried: string[] = [];
     for (const letter of await this.list()) {
-      if (await this.retry(letter.id)) retried.push(letter.id);
+      if (await this.retry(letter.id, target)) retried.push(letter.id);
     }
     return retried;
   }

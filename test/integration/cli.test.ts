@@ -625,8 +625,8 @@ describe("dead-letters", () => {
     }
   });
 
-  test("retrying a Slack dead letter whose channel no route names any more says it still goes there", async () => {
-    // the route's wrong channel id was corrected (C0OLDID01 → C0NEWID01) after the notices to it died
+  test("a dead letter whose route is gone is refused, exit 1, unless --old-target; the others are retried", async () => {
+    // route gone was removed after the notices to it died; route builds is still there
     const redis = await startRedis();
     const connection = new Redis(redis.url, { maxRetriesPerRequest: null });
     const queue = new Queue(QUEUE_NAMES.slack, { connection, prefix: "buildcast" });
@@ -636,8 +636,8 @@ describe("dead-letters", () => {
       { connection, prefix: "buildcast" },
     );
     try {
-      await queue.add("deliver", { slackChannel: "C0OLDID01", entityKey: "github/1/100" });
-      await queue.add("deliver", { slackChannel: "C0NEWID01", entityKey: "github/1/101" });
+      await queue.add("deliver", { slackChannel: "C0OLDID01", route: "gone", entityKey: "github/1/100" });
+      await queue.add("deliver", { slackChannel: "C0NEWID01", route: "builds", entityKey: "github/1/101" });
       const deadline = Date.now() + 10_000;
       while ((await queue.getFailedCount()) < 2 && Date.now() < deadline)
         await new Promise((resolve) => setTimeout(resolve, 50));
@@ -648,16 +648,25 @@ describe("dead-letters", () => {
       );
       const env = { REDIS_URL: redis.url, BUILDCAST_CONFIG: config };
       const one = await runCli(["dead-letters", "retry", "slack:1"], env);
-      assert.equal(one.code, 0, one.stderr);
-      assert.match(one.stdout, /slack:1/);
+      assert.equal(one.code, 1, one.stderr);
+      assert.doesNotMatch(one.stdout, /slack:1/);
       assert.match(
         one.stderr,
-        /slack:1 goes to Slack channel C0OLDID01 again, which no route in .*corrected-route\.yaml sends to any more/,
+        /not retried: slack:1: its route gone is not in .*corrected-route\.yaml, so it goes nowhere now .*--old-target sends it to C0OLDID01 as before/,
       );
+      assert.match(one.stderr, /1 dead letter not retried: its route is gone/);
       const all = await runCli(["dead-letters", "retry", "--all"], env);
-      assert.equal(all.code, 0, all.stderr);
+      assert.equal(all.code, 1, all.stderr);
       assert.match(all.stdout, /slack:2/);
-      assert.doesNotMatch(all.stderr, /C0NEWID01/, "a channel a route names is no news");
+      assert.doesNotMatch(all.stdout, /slack:1/);
+      assert.doesNotMatch(all.stderr, /slack:2/);
+      assert.equal(await queue.getFailedCount(), 1);
+      const forced = await runCli(["dead-letters", "retry", "slack:1", "--old-target"], env);
+      assert.equal(forced.code, 0, forced.stderr);
+      assert.match(forced.stdout, /slack:1/);
+      assert.equal(await queue.getFailedCount(), 0);
+      const job = await queue.getJob("1");
+      assert.equal((job?.data as { retryTarget?: string } | undefined)?.retryTarget, "previous");
     } finally {
       await worker.close();
       await queue.close();

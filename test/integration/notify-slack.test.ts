@@ -1,4 +1,7 @@
 import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { Command } from "commander";
 import { Queue } from "bullmq";
@@ -402,11 +405,16 @@ describe("Slack notices", () => {
       );
 
       const output: string[] = [];
+      // the operator's CLI reads the gateway's routes, as the runbook says
+      const dir = mkdtempSync(join(tmpdir(), "buildcast-bad-"));
+      after(() => rmSync(dir, { recursive: true, force: true }));
+      const config = join(dir, "gateway.yaml");
+      writeFileSync(config, ["routes:", "  - name: bad", `    slack: { channel: "${channel}" }`].join("\n"));
       const cli = (...args: string[]) => {
         const program = new Command().exitOverride();
         registerDeadLetters(program, {
           out: { log: (line) => output.push(line) },
-          env: { REDIS_URL: harness.redis.url },
+          env: { REDIS_URL: harness.redis.url, BUILDCAST_CONFIG: config },
         });
         return program.parseAsync(["node", "buildcast", ...args]);
       };

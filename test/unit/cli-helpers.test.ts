@@ -122,6 +122,7 @@ describe("deadLetterTable", () => {
         id: "slack:17",
         channel: "slack",
         target: "C0123456",
+        route: "builds",
         subject: "github/1/42",
         reason: `slack: channel_not_found ${"x".repeat(100)}`,
         attempts: 1,

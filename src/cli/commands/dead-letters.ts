@@ -37,21 +37,22 @@ export function deadLetterTable(rows: readonly DeadLetter[]): string {
 }
 
 /**
- * A retried delivery goes where it went before, whatever the routes say now: to a Slack channel
- * a corrected route no longer names it fails the same way again, to one a removed route named
- * it still posts. Said once per letter, so the operator does not take "retried" for "fixed".
+ * Why `retry` will not send a dead letter without --old-target: its route is not in the config
+ * the CLI read, or no longer has the letter's channel kind, so nobody asked for it to go
+ * anywhere now. Null: it may go (a Slack letter to its route's current channel). A Slack
+ * letter queued before jobs named their route is left to the gateway, which finds the route
+ * in the run's record.
  */
-export function unroutedWarnings(rows: readonly DeadLetter[], loaded: LoadedConfig): string[] {
-  const channels = new Set(
-    loaded.config.routes.flatMap((route) => (route.slack ? [route.slack.channel] : [])),
+export function retryRefusal(row: DeadLetter, loaded: LoadedConfig): string | null {
+  if (row.route === null) return null;
+  const route = loaded.config.routes.find((candidate) => candidate.name === row.route);
+  if (route?.[row.channel] !== undefined) return null;
+  const what = row.channel === "slack" ? "Slack" : "e-mail";
+  return (
+    `${row.id}: its route ${row.route} is not in ${loaded.files.join(", ")}` +
+    `${route ? ` with ${what}` : ""}, so it goes nowhere now (if the gateway reads another file, ` +
+    `set BUILDCAST_CONFIG to it; --old-target sends it to ${row.target} as before)`
   );
-  return rows
-    .filter((row) => row.channel === "slack" && !channels.has(row.target))
-    .map(
-      (row) =>
-        `${row.id} goes to Slack channel ${row.target} again, which no route in ${loaded.files.join(", ")} ` +
-        "sends to any more (if the gateway reads another file, set BUILDCAST_CONFIG to it)",
-    );
 }
 
 async function withDeadLetters<T>(
@@ -114,31 +115,41 @@ export function registerDeadLetters(
 
   const retry = command
     .command("retry")
-    .description("send failed deliveries again")
+    .description("send failed deliveries again, a Slack one to its route's current channel")
     .argument("[id]", "a dead letter id from `dead-letters list` (channel:job)")
     .option("--all", "retry every dead letter")
-    .action(async (id: string | undefined, options: { all?: boolean }) => {
+    .option(
+      "--old-target",
+      "send each where it went before, even when its route is gone or names another channel now",
+    )
+    .action(async (id: string | undefined, options: { all?: boolean; oldTarget?: boolean }) => {
       // a usage error: commander prints it with this command's help, not the program's
       if (!options.all && id === undefined) retry.error("error: give a dead letter id or --all");
-      const { retried, warnings } = await withDeadLetters(io, async (letters, loaded) => {
-        const rows = await letters.list();
-        const ids = options.all
-          ? await letters.retryAll()
-          : (await letters.retry(id ?? ""))
-            ? [id ?? ""]
-            : [];
-        const retriedIds = new Set(ids);
-        const warnings = unroutedWarnings(
-          rows.filter((row) => retriedIds.has(row.id)),
-          loaded,
-        );
-        return { retried: ids, warnings };
+      const target = options.oldTarget ? "previous" : "route";
+      const { found, retried, refused } = await withDeadLetters(io, async (letters, loaded) => {
+        const rows = (await letters.list()).filter((row) => options.all || row.id === id);
+        const refusals = new Map<string, string>();
+        for (const row of rows) {
+          const refusal = options.oldTarget ? null : retryRefusal(row, loaded);
+          if (refusal !== null) refusals.set(row.id, refusal);
+        }
+        const ids: string[] = [];
+        for (const row of rows) {
+          if (!refusals.has(row.id) && (await letters.retry(row.id, target))) ids.push(row.id);
+        }
+        return { found: rows.length, retried: ids, refused: [...refusals.values()] };
       });
       // not a usage error: say so and exit 1, without a page of help
-      if (!options.all && retried.length === 0) throw new Error(`no dead letter with id ${id ?? ""}`);
+      if (!options.all && found === 0) throw new Error(`no dead letter with id ${id ?? ""}`);
       const table = new Table({ head: ["retried"], ...plainUnlessTty() });
       for (const retriedId of retried) table.push([retriedId]);
-      out.log(retried.length === 0 ? "no dead letters" : table.toString());
-      for (const warning of warnings) (io.err ?? { log: console.error }).log(`warning: ${warning}`);
+      if (retried.length > 0 || refused.length === 0)
+        out.log(retried.length === 0 ? "no dead letters" : table.toString());
+      for (const refusal of refused) (io.err ?? { log: console.error }).log(`not retried: ${refusal}`);
+      if (refused.length > 0) {
+        throw new Error(
+          `${refused.length} dead letter${refused.length === 1 ? "" : "s"} not retried: ${refused.length === 1 ? "its route is" : "their routes are"} gone (see above)`,
+        );
+      }
     });
 }

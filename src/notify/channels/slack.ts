@@ -46,6 +46,14 @@ import { createTokenGate } from "./slack-token-gate.ts";
 export interface SlackJobData {
   readonly slackChannel: string;
   readonly entityKey: string;
+  /** the route that sends it to slackChannel (absent in jobs queued before it was kept) */
+  readonly route?: string;
+  /**
+   * set by `dead-letters retry`: "route" sends it to its route's current channel (and not at
+   * all when the gateway's config no longer has the route's Slack target), "previous" to
+   * slackChannel whatever the routes say
+   */
+  readonly retryTarget?: "route" | "previous";
   /** trace context of the newest event behind this job (log correlation, spans) */
   readonly traceparent?: string;
 }
@@ -460,15 +468,45 @@ export function createSlackChannel(deps: SlackChannelDeps): DeliveryChannel {
     });
   };
 
+  /**
+   * Where a dead letter an operator retried goes: the channel its route names in this
+   * gateway's config now (the CLI may have read another file), so a corrected channel id
+   * takes it. The job then names that channel: what it sends there is the run's message in
+   * that channel, never an update of one in the old channel. A route that is gone, or sends
+   * no Slack any more, sends nothing: the letter is dead again, saying why. Null: the job
+   * goes where it says (not retried so, or retried with --old-target).
+   */
+  const followRoute = async (job: Job<SlackJobData>): Promise<SlackTarget | null> => {
+    if (job.data.retryTarget !== "route") return null;
+    const { slackChannel, entityKey } = job.data;
+    const name = job.data.route ?? (await readRecord(entityKey))?.targets[slackChannel]?.route;
+    const route = config.routes.find((candidate) => candidate.name === name);
+    if (name === undefined || !route?.slack) {
+      throw new UnrecoverableError(
+        `not sent: ${name === undefined ? "its route is unknown" : `route ${name} is not in the gateway's config or sends no Slack`} ` +
+          `(dead-letters retry --old-target sends it to ${slackChannel})`,
+      );
+    }
+    if (route.slack.channel !== slackChannel || job.data.route !== route.name) {
+      await job.updateData({ ...job.data, slackChannel: route.slack.channel, route: route.name });
+    }
+    return {
+      route: route.name,
+      mentionAuthor: route.slack.mentionAuthor,
+      threadFailures: route.slack.threadFailures,
+    };
+  };
+
   const deliver = async (job: Job<SlackJobData>, token: string | undefined): Promise<string> => {
+    // fetched while the worker was being paused: it waits with the others
+    if (gate.isRefused()) throw new TokenRefusedError("Slack refuses the bot token");
+    const routed = await followRoute(job);
     const { slackChannel, entityKey } = job.data;
     const jobLog = log.child({
       traceId: traceIdOrNull(job.data.traceparent),
       slackChannel,
       entity: entityKey,
     });
-    // fetched while the worker was being paused: it waits with the others
-    if (gate.isRefused()) throw new TokenRefusedError("Slack refuses the bot token");
     const messageKey = slackMessageKvKey(slackChannel, entityKey);
     const delivery: Delivery = { job, token, log: jobLog, messageKey };
     // a run whose key hashes a name may have its message from an earlier release, which kept
@@ -482,7 +520,7 @@ export function createSlackChannel(deps: SlackChannelDeps): DeliveryChannel {
     if (wait > 0) await sleep(wait);
 
     const record = await readRecord(entityKey);
-    const target = record?.targets[slackChannel];
+    const target = routed ?? record?.targets[slackChannel];
     if (!record?.data || !target) return "nothing to send";
     // a job's notice takes the commit's title and author from its run's record
     const run = record.data.kind === "job" ? (await readRecord(runKey(record.data)))?.data : null;
@@ -580,9 +618,15 @@ export function createSlackChannel(deps: SlackChannelDeps): DeliveryChannel {
         if (!changed && !context.retry) continue;
         const traceparent = context.traceparentFor(eventTraceparent);
         for (const slackChannel of Object.keys(record.targets)) {
+          const route = record.targets[slackChannel]?.route;
           await queue.add(
             "deliver",
-            { slackChannel, entityKey: record.key, ...(traceparent ? { traceparent } : {}) },
+            {
+              slackChannel,
+              entityKey: record.key,
+              ...(route === undefined ? {} : { route }),
+              ...(traceparent ? { traceparent } : {}),
+            },
             {
               ...options,
               deduplication: {

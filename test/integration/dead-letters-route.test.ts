@@ -97,7 +97,9 @@ async function cli(
 }
 
 const postsTo = (channel: string) =>
-  slack.accepted("chat.postMessage").filter((call) => call.args.channel === channel);
+  slack
+    .accepted("chat.postMessage")
+    .filter((call) => call.args.channel === channel && call.args.thread_ts === undefined);
 const callsTo = (channel: string) => slack.calls.filter((call) => call.args.channel === channel);
 
 before(async () => {
@@ -178,6 +180,16 @@ describe("dead-letters retry after the routes changed", () => {
         async () => (await letters.list()).every((row) => row.id !== builds.id),
         "builds' letter gone from the dead letters",
       );
+      // the run goes on: its message in the corrected channel follows it, the old channel hears nothing
+      await publishEvents(
+        bus.js,
+        minuteRun("acme/builds", 2, "failure", { job: { id: "j9", name: "test (node 20)" } }),
+      );
+      const update = await eventually(
+        () => slack.accepted("chat.update").find((call) => call.args.channel === "C0BUILDS2"),
+        "the run's message updated in the corrected channel",
+      );
+      assert.equal(update.args.ts, post.ts);
       await sleep(500);
       assert.equal(callsTo("C0BUILDS1").length, 1, "nothing more to the old channel");
       assert.equal(callsTo("C0LEGACY1").length, 1, "nothing to the removed route's channel");
@@ -210,14 +222,17 @@ describe("dead-letters retry after the routes changed", () => {
     const connection = new Redis(redis.url, { maxRetriesPerRequest: null });
     const letters = new DeadLetters(connection, "buildcast");
     try {
-      const letter = await eventually(async () => (await letters.list())[0], "a dead letter");
+      const letter = await eventually(
+        async () => (await letters.list()).find((row) => row.target === "C0LEGACY1"),
+        "a dead letter",
+      );
       const calls = callsTo("C0LEGACY1").length;
       await startGateway(fixed);
       // the operator's shell still points at the old file
       const retried = await cli(first, "dead-letters", "retry", letter.id);
       assert.equal(retried.error, null);
       const again = await eventually(async () => {
-        const row = (await letters.list())[0];
+        const row = (await letters.list()).find((dead) => dead.id === letter.id);
         return row && /not sent/.test(row.reason) ? row : undefined;
       }, "the letter dead again");
       assert.match(

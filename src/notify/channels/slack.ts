@@ -487,15 +487,36 @@ export function createSlackChannel(deps: SlackChannelDeps): DeliveryChannel {
           `(dead-letters retry --old-target sends it to ${slackChannel})`,
       );
     }
-    if (route.slack.channel !== slackChannel || job.data.route !== route.name) {
-      await job.updateData({ ...job.data, slackChannel: route.slack.channel, route: route.name });
-    }
-    return {
+    const target: SlackTarget = {
       route: route.name,
       mentionAuthor: route.slack.mentionAuthor,
       threadFailures: route.slack.threadFailures,
     };
+    if (route.slack.channel !== slackChannel)
+      await moveTarget(entityKey, slackChannel, target, route.slack.channel);
+    if (route.slack.channel !== slackChannel || job.data.route !== route.name) {
+      await job.updateData({ ...job.data, slackChannel: route.slack.channel, route: route.name });
+    }
+    return target;
   };
+
+  /**
+   * The run's record names the route's current channel in place of the one it named: the
+   * run's later events update its message there, and queue nothing for a channel the route
+   * left (which would be a dead letter again after a corrected channel id). The old channel
+   * stays while another route still sends there.
+   */
+  const moveTarget = (entityKey: string, from: string, target: SlackTarget, to: string) =>
+    casUpdate<EntityRecord, null>(kv, recordKvKey("slack", entityKey), (current) => {
+      if (current === null || current.targets[from]?.route !== target.route)
+        return { next: null, result: null };
+      const { [from]: _left, ...others } = current.targets;
+      const kept = config.routes.some((route) => route.slack?.channel === from) ? current.targets : others;
+      return {
+        next: { ...current, targets: { ...kept, [to]: current.targets[to] ?? target } },
+        result: null,
+      };
+    });
 
   const deliver = async (job: Job<SlackJobData>, token: string | undefined): Promise<string> => {
     // fetched while the worker was being paused: it waits with the others

@@ -63,16 +63,16 @@ export class DeadLetters {
   }
 
   /**
-   * Sends one dead letter again; false when no failed delivery has that id. A Slack letter
-   * goes to its route's current channel (`target` "route", resolved by the gateway's worker:
-   * see channels/slack.ts) or where it went before ("previous").
+   * Sends one dead letter again; false when no failed delivery has that id. It goes to its
+   * route's current channel or recipients (`target` "route", resolved by the gateway's
+   * worker: see channels/slack.ts and email.ts) or where it went before ("previous").
    */
   async retry(id: string, target: "route" | "previous" = "route"): Promise<boolean> {
     const [channel, jobId] = [id.slice(0, id.indexOf(":")), id.slice(id.indexOf(":") + 1)];
     if (channel !== "slack" && channel !== "email") return false;
     const job = await this.queues[channel].getJob(jobId);
     if (!job || !(await job.isFailed())) return false;
-    if (channel === "slack") await job.updateData({ ...(job.data as object), retryTarget: target });
+    await job.updateData({ ...(job.data as object), retryTarget: target });
     await job.retry("failed", { resetAttemptsMade: true });
     return true;
   }

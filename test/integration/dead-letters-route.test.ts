@@ -19,6 +19,7 @@ import { minuteRun, publishEvents } from "../helpers/events.ts";
 import { eventually, sleep } from "../helpers/poll.ts";
 import { startNats, startRedis, type TestServer } from "../helpers/servers.ts";
 import { startSlackServer, type SlackServer } from "../helpers/slack-server.ts";
+import { startSmtpSink, type SmtpSink } from "../helpers/smtp-sink.ts";
 
 const tmp = mkdtempSync(join(tmpdir(), "buildcast-dead-letters-"));
 after(() => rmSync(tmp, { recursive: true, force: true }));
@@ -41,6 +42,7 @@ function routesFile(file: string, routes: ReadonlyArray<readonly [string, string
 let nats: TestServer;
 let redis: TestServer;
 let slack: SlackServer;
+let smtp: SmtpSink;
 let bus: Bus;
 let service: NotifyService | undefined;
 
@@ -53,6 +55,7 @@ async function startGateway(file: string): Promise<void> {
       REDIS_URL: redis.url,
       SLACK_BOT_TOKEN: "xoxb-test",
       SLACK_API_URL: slack.apiUrl,
+      SMTP_URL: smtp.url,
     },
     file,
     overrides: {
@@ -60,6 +63,7 @@ async function startGateway(file: string): Promise<void> {
       notify: {
         slack: { apiUrl: slack.apiUrl, minInterval: 100, timeout: 2000 },
         delivery: { attempts: 2, backoff: 100, concurrency: 4 },
+        email: { delay: 0 },
       },
     },
   });
@@ -106,6 +110,7 @@ before(async () => {
   nats = await startNats();
   redis = await startRedis();
   slack = await startSlackServer();
+  smtp = await startSmtpSink();
   bus = await connectBus(nats.url, createLogger({ level: "warn", secrets: [], write: () => undefined }));
   const loaded = loadConfig({ env: { NATS_URL: nats.url }, overrides: { dev: { startServers: false } } });
   await ensureStreams(bus.jsm, loaded.config.nats.stream);
@@ -115,6 +120,7 @@ after(async () => {
   await service?.stop();
   await bus.close();
   await slack.close();
+  await smtp.close();
   await nats.dispose();
   await redis.dispose();
 });
@@ -240,6 +246,56 @@ describe("dead-letters retry after the routes changed", () => {
         /not sent: route legacy is not in the gateway's config or sends no Slack \(dead-letters retry --old-target sends it to C0LEGACY1\)/,
       );
       assert.equal(callsTo("C0LEGACY1").length, calls, "nothing sent to the removed route's channel");
+    } finally {
+      await letters.close();
+      await connection.quit();
+    }
+  });
+
+  it("an e-mail letter goes to its route's current list, never again to those who took the mail", async () => {
+    const mailRoute = (to: readonly string[]) => {
+      const path = join(tmp, `mail-${to.length}-${to[0] ?? ""}.yaml`);
+      writeFileSync(
+        path,
+        [
+          "routes:",
+          "  - name: mail",
+          '    match: { repositories: ["acme/mail"] }',
+          `    email: { to: [${to.join(", ")}] }`,
+        ].join("\n"),
+      );
+      return path;
+    };
+    // a typo in one address: the server refuses it for good, the other takes the mail
+    smtp.rejectRecipient("bob@exmaple.com");
+    await startGateway(mailRoute(["team@example.com", "bob@exmaple.com"]));
+    await publishEvents(bus.js, minuteRun("acme/mail", 1, "success"), minuteRun("acme/mail", 2, "failure"));
+    const connection = new Redis(redis.url, { maxRetriesPerRequest: null });
+    const letters = new DeadLetters(connection, "buildcast");
+    const mailsTo = (address: string) => smtp.mails.filter((mail) => mail.envelopeTo.includes(address));
+    try {
+      const letter = await eventually(
+        async () => (await letters.list()).find((row) => row.channel === "email"),
+        "the e-mail dead letter",
+      );
+      assert.equal(letter.target, "bob@exmaple.com");
+      assert.equal(mailsTo("team@example.com").length, 1);
+
+      // the operator corrects the address and adds a lead, restarts the gateway, retries
+      const fixed = mailRoute(["team@example.com", "bob@example.com", "lead@example.com"]);
+      await startGateway(fixed);
+      const retried = await cli(fixed, "dead-letters", "retry", letter.id);
+      assert.equal(retried.error, null);
+      await eventually(() => mailsTo("bob@example.com")[0], "the mail to the corrected address");
+      await eventually(
+        async () => (await letters.list()).every((row) => row.id !== letter.id),
+        "the letter gone from the dead letters",
+      );
+      await sleep(500);
+      assert.equal(mailsTo("team@example.com").length, 1, "the one who took it does not get it again");
+      assert.equal(mailsTo("lead@example.com").length, 1);
+      assert.equal(mailsTo("bob@exmaple.com").length, 0);
+      assert.match(mailsTo("bob@example.com")[0]?.parsed.subject ?? "", /\[acme\/mail\] CI failed/);
     } finally {
       await letters.close();
       await connection.quit();

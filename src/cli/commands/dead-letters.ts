@@ -115,7 +115,7 @@ export function registerDeadLetters(
 
   const retry = command
     .command("retry")
-    .description("send failed deliveries again, a Slack one to its route's current channel")
+    .description("send failed deliveries again, each where its route sends now")
     .argument("[id]", "a dead letter id from `dead-letters list` (channel:job)")
     .option("--all", "retry every dead letter")
     .option(

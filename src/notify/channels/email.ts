@@ -38,6 +38,17 @@ export interface EmailJobData {
   readonly data: BuildEventData;
   /** trace context of the event that caused the transition (log correlation, spans) */
   readonly traceparent?: string;
+  /**
+   * addresses that have the notice already: those the jobs of earlier routes matching it send
+   * to, and those that took it from this job (absent in jobs queued before it was kept)
+   */
+  readonly mailed?: readonly string[];
+  /**
+   * set by `dead-letters retry`: "route" sends it to its route's current recipients but
+   * `mailed` (not at all when the gateway's config no longer has the route's e-mail target),
+   * "previous" to `to` whatever the routes say
+   */
+  readonly retryTarget?: "route" | "previous";
 }
 
 export interface EmailChannelDeps {
@@ -117,7 +128,32 @@ export function createEmailChannel(deps: EmailChannelDeps): DeliveryChannel {
   let worker: Worker<EmailJobData> | undefined;
   const held = new HeldJobs();
 
+  /**
+   * Whom a dead letter an operator retried goes to: its route's recipients in this gateway's
+   * config now (a corrected address, the author as before), but none that has the notice
+   * already. A letter queued before jobs kept who has it goes to whom it was left with. A
+   * route that is gone, or mails no one any more, sends nothing: the letter is dead again,
+   * saying why. False: everyone on the route's list has it already.
+   */
+  const followRoute = async (job: Job<EmailJobData>): Promise<boolean> => {
+    if (job.data.retryTarget !== "route") return true;
+    const route = config.routes.find((candidate) => candidate.name === job.data.route);
+    if (!route?.email) {
+      throw new UnrecoverableError(
+        `not sent: route ${job.data.route} is not in the gateway's config or sends no e-mail ` +
+          `(dead-letters retry --old-target sends it to ${job.data.to.join(", ")})`,
+      );
+    }
+    if (job.data.mailed === undefined) return true;
+    const has = new Set(job.data.mailed.map((address) => address.toLowerCase()));
+    const to = recipients(route, job.data.data, config.people, has);
+    if (to.length === 0) return false;
+    if (to.join("\n") !== job.data.to.join("\n")) await job.updateData({ ...job.data, to });
+    return true;
+  };
+
   const deliver = async (job: Job<EmailJobData>): Promise<string> => {
+    if (!(await followRoute(job))) return "nothing to send: every recipient has it";
     const { data, transition, noticeId, threadRootId, entityKey } = job.data;
     // failed jobs come from the record: job events often arrive after the run's own event
     const stored = (await readJson<EntityRecord>(kv, recordKvKey("email", entityKey)))?.value;
@@ -175,7 +211,14 @@ export function createEmailChannel(deps: EmailChannelDeps): DeliveryChannel {
     if (refused.length === 0) return sent;
     // the others have the mail: what is left of this job (its retries, its dead letter, an
     // operator's retry) is the refused addresses alone
-    await job.updateData({ ...job.data, to: refused.map((recipient) => recipient.address) });
+    const left = refused.map((recipient) => recipient.address);
+    const refusedSet = new Set(left.map((address) => address.toLowerCase()));
+    const took = job.data.to.filter((address) => !refusedSet.has(address.toLowerCase()));
+    await job.updateData({
+      ...job.data,
+      to: left,
+      ...(job.data.mailed === undefined ? {} : { mailed: [...job.data.mailed, ...took] }),
+    });
     const reason = `smtp: refused ${refused.map((recipient) => `${recipient.address} (${recipient.reply})`).join(", ")}`;
     if (refused.every((recipient) => recipient.permanent)) throw new UnrecoverableError(reason);
     throw new Error(reason);
@@ -226,6 +269,7 @@ export function createEmailChannel(deps: EmailChannelDeps): DeliveryChannel {
         const about = withJobAuthor(withRunCommit(event.data, run), recordOf.get(entityKey)?.jobAuthor);
         const traceparent = context.traceparentFor(event.traceparent);
         for (const route of routes) {
+          const others = [...mailed];
           if (
             route.email?.author &&
             authorEmail(about.commit.author, findPerson(config.people, about)) === null
@@ -242,6 +286,7 @@ export function createEmailChannel(deps: EmailChannelDeps): DeliveryChannel {
             entityKey,
             data: about,
             ...(traceparent ? { traceparent } : {}),
+            mailed: others,
           };
           // the job id names the notice: adding it again is a no-op
           // delayed so the run's job events that come after its own are in the mail (it

@@ -492,28 +492,35 @@ export function createSlackChannel(deps: SlackChannelDeps): DeliveryChannel {
       mentionAuthor: route.slack.mentionAuthor,
       threadFailures: route.slack.threadFailures,
     };
-    if (route.slack.channel !== slackChannel)
-      await moveTarget(entityKey, slackChannel, target, route.slack.channel);
+    // the job names the route first: a try after a crash in between still knows it
     if (route.slack.channel !== slackChannel || job.data.route !== route.name) {
       await job.updateData({ ...job.data, slackChannel: route.slack.channel, route: route.name });
     }
+    await moveTarget(entityKey, target, route.slack.channel);
     return target;
   };
 
   /**
-   * The run's record names the route's current channel in place of the one it named: the
-   * run's later events update its message there, and queue nothing for a channel the route
-   * left (which would be a dead letter again after a corrected channel id). The old channel
-   * stays while another route still sends there.
+   * The run's record names the route's current channel in place of those it named for the
+   * route before: the run's later events update its message there, and queue nothing for a
+   * channel the route left (which would be a dead letter again after a corrected channel id).
+   * A channel another route still sends to stays. Each try of the job does it again, so a
+   * crash before it cannot leave the record behind.
    */
-  const moveTarget = (entityKey: string, from: string, target: SlackTarget, to: string) =>
+  const moveTarget = (entityKey: string, target: SlackTarget, to: string) =>
     casUpdate<EntityRecord, null>(kv, recordKvKey("slack", entityKey), (current) => {
-      if (current === null || current.targets[from]?.route !== target.route)
-        return { next: null, result: null };
-      const { [from]: _left, ...others } = current.targets;
-      const kept = config.routes.some((route) => route.slack?.channel === from) ? current.targets : others;
+      if (current === null) return { next: null, result: null };
+      const named = new Set(config.routes.flatMap((route) => (route.slack ? [route.slack.channel] : [])));
+      const left = Object.keys(current.targets).filter(
+        (channel) =>
+          channel !== to && current.targets[channel]?.route === target.route && !named.has(channel),
+      );
+      if (left.length === 0 && current.targets[to]) return { next: null, result: null };
+      const targets = Object.fromEntries(
+        Object.entries(current.targets).filter(([channel]) => !left.includes(channel)),
+      );
       return {
-        next: { ...current, targets: { ...kept, [to]: current.targets[to] ?? target } },
+        next: { ...current, targets: { ...targets, [to]: current.targets[to] ?? target } },
         result: null,
       };
     });

@@ -4,6 +4,7 @@ import type { BuildEvent } from "../events/schema.ts";
 import type { Logger } from "../observability/logger.ts";
 import { countFromZero, type Metrics } from "../observability/metrics.ts";
 import { inBatchSpans, inSpan, traceIdOrNull } from "../observability/tracing.ts";
+import { onceEvery } from "../observability/throttle.ts";
 import { isStorageFull } from "./storage-full.ts";
 import { deadLetterSubject, ensureDurableConsumer } from "./stream.ts";
 
@@ -151,10 +152,9 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
     );
   };
 
-  let lastOutageLog = 0;
+  const outageGate = onceEvery(30_000);
   const outageLog = (reason: string): void => {
-    if (Date.now() - lastOutageLog < 30_000) return;
-    lastOutageLog = Date.now();
+    if (!outageGate()) return;
     log.warn({ reason }, "a dependency is down; holding the message until it is back");
   };
 

@@ -4,6 +4,7 @@ import type { BuildEvent } from "../events/schema.ts";
 import type { Logger } from "../observability/logger.ts";
 import type { Metrics } from "../observability/metrics.ts";
 import { handOn, inSpan, tracingOn } from "../observability/tracing.ts";
+import { onceEvery } from "../observability/throttle.ts";
 import { SpoolFullError, type Spool } from "./spool.ts";
 import { isStorageFull } from "./storage-full.ts";
 
@@ -97,7 +98,7 @@ export class EventPublisher {
     }
   });
   /** when the last "events spooled" warning was logged (performance.now()), and events spooled since */
-  #spoolWarnedAt = Number.NEGATIVE_INFINITY;
+  #spoolWarn = onceEvery(SPOOL_WARN_MS);
   #spooledUnwarned = 0;
   /** when JetStream last acked a publish (performance.now()) */
   #ackedAt = 0;
@@ -122,8 +123,8 @@ export class EventPublisher {
    * resources"), since its last refusal and until it acks again; null while it has room.
    */
   #refusedForRoom: string | null = null;
-  /** when "spool flush paused" was last logged (performance.now()), and for what reason */
-  #pausedWarnedAt = Number.NEGATIVE_INFINITY;
+  /** "spool flush paused": when it may be said again, and for what reason it was */
+  #pausedWarn = onceEvery(SPOOL_WARN_MS);
   #pausedReason: string | null = null;
 
   constructor(options: PublisherOptions) {
@@ -342,9 +343,7 @@ export class EventPublisher {
    */
   #warnSpooled(events: number, reason: string): void {
     this.#spooledUnwarned += events;
-    const now = performance.now();
-    if (now - this.#spoolWarnedAt < SPOOL_WARN_MS) return;
-    this.#spoolWarnedAt = now;
+    if (!this.#spoolWarn()) return;
     this.#options.logger.warn(
       { events: this.#spooledUnwarned, reason },
       "JetStream unavailable; events spooled to disk",
@@ -393,10 +392,8 @@ export class EventPublisher {
       } catch (error) {
         // tried every flushInterval: said when the reason changes, else at most every SPOOL_WARN_MS
         const reason = String(error);
-        const now = performance.now();
-        if (reason !== this.#pausedReason || now - this.#pausedWarnedAt >= SPOOL_WARN_MS) {
+        if (this.#pausedWarn(reason !== this.#pausedReason)) {
           this.#pausedReason = reason;
-          this.#pausedWarnedAt = now;
           this.#options.logger.warn({ err: reason }, "spool flush paused; JetStream still unavailable");
         }
       } finally {

@@ -1,6 +1,7 @@
 import type { Job, JobsOptions, Worker, WorkerOptions } from "bullmq";
 import { Redis } from "ioredis";
 import type { Config } from "../config/schema.ts";
+import { onceEvery } from "../observability/throttle.ts";
 import type { ChannelName } from "./keys.ts";
 
 export const QUEUE_NAMES: Record<ChannelName, string> = { slack: "notify-slack", email: "notify-email" };
@@ -92,12 +93,9 @@ export function redisRefusalHint(refusal: { readonly tls: boolean }): string {
  * flooding the log (and an unhandled "error" event would print raw stack traces).
  */
 export function throttledErrorLog(warn: (error: Error) => void, intervalMs = 30_000): ErrorListener {
-  let last = 0;
+  const gate = onceEvery(intervalMs);
   return (error) => {
-    const now = Date.now();
-    if (now - last < intervalMs) return;
-    last = now;
-    warn(error);
+    if (gate()) warn(error);
   };
 }
 

@@ -3,8 +3,7 @@ import { test } from "node:test";
 import { startGatewayProcess, type GatewayProcess } from "../helpers/gateway-process.ts";
 import { eventually, sleep } from "../helpers/poll.ts";
 import { startSmtpSink } from "../helpers/smtp-sink.ts";
-import { slackByRun } from "./burst.ts";
-import { CHANNEL, deliveredAfter, emailJobs, postFailure, setUp, terminateMidDelivery } from "./restart.ts";
+import { emailJobs, postFailure, settledRun, setUp, terminateMidDelivery } from "./restart.ts";
 
 test(
   "SIGTERM while a slow Slack delivery is half done: it stops after the call in flight, and the next process finishes it at once, posting nothing twice",
@@ -27,9 +26,7 @@ test(
       const restarted = Date.now();
       // handed back at the shutdown, it is taken at once (left active, it would wait for its
       // 30 s lock to expire and bullmq's stalled-job check)
-      const tookMs = await deliveredAfter(setup, runId, restarted, 90_000);
-      await sleep(1500);
-      const run = slackByRun(slack, CHANNEL).get(runId);
+      const { tookMs, run } = await settledRun(setup, runId, restarted, 90_000);
       const replyAt = (run?.replies[0]?.at ?? 0) - stopped.exitedAt;
       console.log(
         `the delivery was done ${tookMs} ms after the next process was ready (its thread reply posted ${replyAt} ms after the first one exited): ${run?.posts.length} posts, ${run?.replies.length} thread replies`,
@@ -66,9 +63,7 @@ test(
 
       gateway = await startGatewayProcess(env);
       const restarted = Date.now();
-      const tookMs = await deliveredAfter(setup, runId, restarted, 90_000);
-      await sleep(1500);
-      const run = slackByRun(slack, CHANNEL).get(runId);
+      const { tookMs, run } = await settledRun(setup, runId, restarted, 90_000);
       console.log(
         `the delivery was done ${tookMs} ms after the next process was ready: ${run?.posts.length} posts, ${run?.updates.length} updates, ${run?.replies.length} thread replies, ${slack.accepted("conversations.history").length} history look-ups`,
       );
@@ -105,9 +100,7 @@ test(
       const output = gateway.output();
 
       gateway = await startGatewayProcess(env);
-      const tookMs = await deliveredAfter(setup, runId, limited.at, 90_000);
-      await sleep(1500);
-      const run = slackByRun(slack, CHANNEL).get(runId);
+      const { tookMs, run } = await settledRun(setup, runId, limited.at, 90_000);
       const postedAt = (run?.posts[0]?.at ?? 0) - limited.at;
       console.log(
         `after the 429 (Retry-After 20 s) the message was posted at ${postedAt} ms and the delivery done at ${tookMs} ms: ${run?.posts.length} posts, ${run?.replies.length} thread replies`,

@@ -2,8 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { startGatewayProcess, type GatewayProcess } from "../helpers/gateway-process.ts";
 import { sleep } from "../helpers/poll.ts";
-import { slackByRun } from "./burst.ts";
-import { CHANNEL, deliveredAfter, firstPostReached, postFailure, setUp } from "./restart.ts";
+import { firstPostReached, postFailure, settledRun, setUp } from "./restart.ts";
 
 test(
   "SIGTERM during a Redis outage with a Slack delivery in hand: once Redis is back, the next process takes it up when its lock has expired, posting nothing twice",
@@ -25,9 +24,7 @@ test(
       await redis.restart();
       gateway = await startGatewayProcess(env);
       const restartMs = Date.now() - taken;
-      const tookMs = await deliveredAfter(setup, runId, taken, 100_000);
-      await sleep(1500);
-      const run = slackByRun(slack, CHANNEL).get(runId);
+      const { tookMs, run } = await settledRun(setup, runId, taken, 100_000);
       console.log(
         `SIGTERM during a Redis outage exited ${code}; next process ready ${restartMs} ms after the delivery began: it was done ${tookMs} ms after it began; ${run?.posts.length} posts, ${run?.replies.length} thread replies`,
       );
@@ -65,9 +62,7 @@ test(
       if (code !== 0) console.log(gateway.output().split("\n").slice(-15).join("\n"));
       await redis.restart();
       gateway = await startGatewayProcess(env);
-      const tookMs = await deliveredAfter(setup, runId, taken, 100_000);
-      await sleep(1500);
-      const run = slackByRun(slack, CHANNEL).get(runId);
+      const { tookMs, run } = await settledRun(setup, runId, taken, 100_000);
       console.log(
         `Redis stopped 0.5 s into the shutdown: exit code ${code} after ${stopMs} ms; the next process finished the delivery ${tookMs} ms after it began; ${run?.posts.length} posts, ${run?.replies.length} thread replies`,
       );

@@ -10,7 +10,7 @@ import { Queue } from "bullmq";
 import { Redis } from "ioredis";
 import { QUEUE_NAMES } from "../../src/notify/queue.ts";
 import { type GatewayProcess } from "../helpers/gateway-process.ts";
-import { eventually } from "../helpers/poll.ts";
+import { eventually, sleep } from "../helpers/poll.ts";
 import { startNats, startRedis, type TestServer } from "../helpers/servers.ts";
 import { startSlackServer, type SlackServer } from "../helpers/slack-server.ts";
 import { workflowJob, workflowRun } from "../helpers/synthetic-webhooks.ts";
@@ -115,6 +115,16 @@ export async function deliveredAfter(setup: Setup, runId: number, since: number,
     timeoutMs,
   );
   return Date.now() - since;
+}
+
+/**
+ * deliveredAfter, then a moment for a second post or reply that should not come: how long
+ * the delivery took after `since`, and what Slack got for the run.
+ */
+export async function settledRun(setup: Setup, runId: number, since: number, timeoutMs: number) {
+  const tookMs = await deliveredAfter(setup, runId, since, timeoutMs);
+  await sleep(1500);
+  return { tookMs, run: slackByRun(setup.slack, CHANNEL).get(runId) };
 }
 
 /** Resolves once the first chat.postMessage reached the Slack server (a delivery is under way). */
